@@ -1,0 +1,22 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+VENV := .venv
+BENCH := $(VENV)/bin/bench
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test clean-demo
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+demo: setup
+	$(BENCH) grid --encoders scratch --heads all --seeds 1 --epochs 8 --results results/demo
+	$(BENCH) leaderboard --results results/demo
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean-demo:
+	rm -rf results/demo

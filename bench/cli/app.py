@@ -1,0 +1,47 @@
+"""The ``bench`` Typer application; command modules register on :data:`app`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from bench.errors import BenchError
+
+app = typer.Typer(
+    name="bench",
+    help="Compare Korean encoders and classification heads on emotion data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, exit_code: int = 2) -> None:
+    """Print ``message`` as one line on stderr and exit."""
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise SystemExit(exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``bench`` console script: one-line errors, exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="bench", standalone_mode=False)
+    except typer.Abort:
+        fail("interrupted (Ctrl-C); rerun the same command to resume", 130)
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except typer.TyperException as error:
+        context = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError" and context is not None:
+            console.print(context.get_help(), markup=False, highlight=False)
+            sys.exit(0)
+        fail(error.format_message().replace("\n", " "), getattr(error, "exit_code", 2))
+    except BenchError as error:
+        fail(str(error).replace("\n", " "), error.exit_code)
+    if isinstance(result, int) and result:
+        sys.exit(result)

@@ -1,0 +1,116 @@
+"""``bench data inspect``: rows, labels, drops, duplicates and text lengths of a data source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from bench.cli import options as opt
+from bench.cli.app import app, console
+from bench.data import SplitDataset, inspect_dataset, load_dataset
+from bench.data.split import SPLITS
+from bench.errors import UsageError
+from encoders import EncoderRequest, TextTokenizer, create_tokenizer
+
+D = opt.DEFAULTS
+
+data_app = typer.Typer(help="Look at data sources before training on them.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+Source = Annotated[str, typer.Argument(
+    help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, file:PATH.")]
+TextField = Annotated[str, typer.Option(
+    "--text-field", "--text", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=opt.DATA)]
+InspectEncoder = Annotated[Optional[str], typer.Option(
+    "--encoder", "-e", help="Also count tokens with this encoder's tokenizer.", rich_help_panel=opt.MODEL)]
+InspectMaxLen = Annotated[int, typer.Option(
+    "--max-len", help="Token budget: the share of texts longer than this is reported.", rich_help_panel=opt.MODEL)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
+
+@data_app.command("inspect")
+def inspect(
+    source: Source = D.data.source,
+    encoder: InspectEncoder = None,
+    encoder_path: opt.EncoderPath = None,
+    max_len: InspectMaxLen = D.max_len,
+    as_json: AsJson = False,
+    text_field: TextField = D.data.text_field,
+    labels: opt.Labels = D.data.label_scheme,
+    label_map: opt.LabelMap = None,
+    text_col: opt.TextCol = None,
+    label_col: opt.LabelCol = None,
+    sheet: opt.Sheet = None,
+    dedupe: opt.Dedupe = False,
+    drop_unknown: opt.DropUnknown = False,
+    split_seed: opt.SplitSeed = D.data.split_seed,
+) -> None:
+    """Load SOURCE as a run would and show rows and labels per split, dropped rows and text lengths."""
+    if max_len < 1:
+        raise UsageError(f"--max-len must be at least 1, got {max_len}")
+    options = opt.data_options(
+        source, text_col, label_col, sheet, text_field, labels, label_map, split_seed, dedupe, drop_unknown
+    )
+    dataset = load_dataset(options)
+    tokenizer = _tokenizer(encoder, encoder_path, dataset) if encoder or encoder_path else None
+    summary = inspect_dataset(dataset, tokenizer, max_len)
+    if as_json:
+        console.out(json.dumps(summary, ensure_ascii=False), highlight=False)
+        return
+    _render(summary, encoder)
+
+
+def _tokenizer(encoder: str | None, encoder_path: Path | None, dataset: SplitDataset) -> TextTokenizer:
+    if encoder is None:
+        raise UsageError("--encoder-path needs --encoder to say which tokenizer family the folder holds")
+    return create_tokenizer(
+        EncoderRequest(
+            name=encoder,
+            path=encoder_path,
+            train_texts=[example.text for example in dataset.train],
+            cache_dir=Path(D.results_dir) / "cache",  # where `bench run` keeps derived tokenizers by default
+        )
+    )
+
+
+def _render(summary: dict[str, Any], encoder: str | None) -> None:
+    console.print(f"[bold]{summary['name']}[/bold]  fingerprint {summary['fingerprint'][:16]}"
+                  f"  encoding {summary['encoding'] or 'n/a'}  {len(summary['classes'])} classes")
+    counts = Table(title="Rows per split and label")
+    counts.add_column("label")
+    for name in (*SPLITS, "total"):
+        counts.add_column(name, justify="right")
+    for label in summary["classes"]:
+        row = [summary["labels"][name].get(label, 0) for name in SPLITS]
+        counts.add_row(label, *(str(value) for value in (*row, sum(row))))
+    totals = [summary["rows"][name] for name in SPLITS]
+    counts.add_row("[bold]all[/bold]", *(f"[bold]{value}[/bold]" for value in (*totals, sum(totals))))
+    console.print(counts)
+
+    dropped = Table(title="Rows dropped")
+    dropped.add_column("reason")
+    dropped.add_column("rows", justify="right")
+    for reason, count in summary["dropped"].items():
+        dropped.add_row(reason, str(count))
+    if summary["dropped"]:
+        console.print(dropped)
+    else:
+        console.print("No rows dropped.")
+    duplicates = summary["duplicates"]
+    console.print(f"Duplicate texts: {duplicates['within_train']} repeated within train, "
+                  f"{duplicates['train_test']} test texts also in train.")
+
+    lengths = Table(title="Text length")
+    for column in ("unit", "mean", "p95", "max", f"over {summary['max_len']}"):
+        lengths.add_column(column, justify="right" if column != "unit" else "left")
+    chars = summary["length"]["chars"]
+    lengths.add_row("characters", f"{chars['mean']:.1f}", f"{chars['p95']:.0f}", str(chars["max"]), "")
+    tokens = summary["length"].get("tokens")
+    if tokens is not None:
+        lengths.add_row(f"tokens ({encoder})", f"{tokens['mean']:.1f}", f"{tokens['p95']:.0f}", str(tokens["max"]),
+                        f"{tokens['over_max_len']:.1%}")
+    console.print(lengths)

@@ -1,0 +1,61 @@
+"""``bench encoders`` (the registered encoders) and ``bench tokenize`` (pieces and ids of texts)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from bench.cli.app import app, console
+from bench.cli.options import EncoderPath, TrustRemoteCode
+from encoders import EncoderRequest, create_tokenizer, list_encoders
+
+
+def format_parameter_count(count: int | None) -> str:
+    """``92186880`` → ``"92.2M"``; ``None`` (not countable offline) → ``"—"``."""
+    if count is None:
+        return "—"
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if count >= scale:
+            return f"{count / scale:.1f}{suffix}"
+    return str(count)
+
+
+@app.command("encoders")
+def encoders_command() -> None:
+    """List the registered encoders with their hub ids and parameter counts."""
+    table = Table(title="encoders")
+    table.add_column("name", style="bold")
+    table.add_column("hub id")
+    table.add_column("parameters", justify="right")
+    table.add_column("description")
+    for entry in list_encoders():
+        count = entry.parameter_count() if entry.parameter_count is not None else None
+        table.add_row(
+            Text(entry.name), Text(entry.hub_id or "—"), format_parameter_count(count), Text(entry.description)
+        )
+    console.print(table)
+
+
+@app.command("tokenize")
+def tokenize_command(
+    texts: Annotated[list[str], typer.Argument(help="Texts to tokenize.", show_default=False)],
+    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder whose tokenizer to use.")],
+    encoder_path: EncoderPath = None,
+    trust_remote_code: TrustRemoteCode = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text: text, pieces, ids.")] = False,
+) -> None:
+    """Show the pieces and ids (with special tokens) an encoder's tokenizer gives each text."""
+    tokenizer = create_tokenizer(EncoderRequest(encoder, path=encoder_path, trust_remote_code=trust_remote_code))
+    for text in texts:
+        encoding = tokenizer.encode(text)
+        if as_json:
+            record = {"text": text, "pieces": encoding.pieces, "ids": encoding.ids}
+            console.out(json.dumps(record, ensure_ascii=False), highlight=False)
+            continue
+        console.print(Text(text, style="bold"))
+        console.print(Text("  pieces: " + " ".join(encoding.pieces)), soft_wrap=True)
+        console.print(Text("  ids:    " + " ".join(map(str, encoding.ids))), soft_wrap=True)

@@ -1,0 +1,462 @@
+"""``bench leaderboard``, ``bench export``, ``bench show`` and ``bench compare``: read the recorded runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from bench.cli.app import app, console, err_console
+from bench.errors import ResultsError, UsageError
+from bench.leaderboard import stats
+from bench.leaderboard.export import FORMATS, TIED_NOTE, export, format_params, format_value
+from bench.leaderboard.records import RUN_STATUSES, RunMetrics, RunRecord
+from bench.leaderboard.store import Leaderboard, database_path, is_stale, sqlite_url
+
+Results = Annotated[Path, typer.Option("--results", help="Results directory whose leaderboard.db is read.")]
+Storage = Annotated[
+    str | None,
+    typer.Option("--storage", help="Leaderboard database URL (sqlite:///FILE or postgresql://…); overrides --results."),
+]
+ViewOption = Annotated[
+    Literal["runs", "groups"], typer.Option("--view", help="runs: one row per run; groups: seeds aggregated.")
+]
+Status = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--status", metavar="STATUS", help=f"Only runs with this status (repeatable): {', '.join(RUN_STATUSES)}."
+    ),
+]
+Resamples = Annotated[int, typer.Option("--resamples", min=1, help="Bootstrap resamples for CIs and p-values.")]
+BootstrapSeed = Annotated[int, typer.Option("--bootstrap-seed", help="Seed of the bootstrap random generator.")]
+DEFAULT_RESULTS = Path("results")
+
+
+@app.command("leaderboard")
+def leaderboard_command(
+    results: Results = DEFAULT_RESULTS,
+    storage: Storage = None,
+    view: ViewOption = "runs",
+    status: Status = None,
+    encoder: Annotated[str | None, typer.Option("--encoder", help="Only runs of this encoder.")] = None,
+    head: Annotated[str | None, typer.Option("--head", help="Only runs of this head.")] = None,
+    resamples: Resamples = stats.DEFAULT_RESAMPLES,
+    bootstrap_seed: BootstrapSeed = 0,
+) -> None:
+    """Recorded runs sorted by test macro-F1, one table per dataset fingerprint."""
+    board = open_leaderboard(results, storage)
+    records = [] if board is None else board.runs(status, encoder=encoder, head=head)
+    if not records:
+        console.print(empty_message(results, board, filtered=bool(status or encoder or head)), markup=False)
+        return
+    if view == "groups" and board is not None:
+        groups = load_groups(board, records, resamples, bootstrap_seed)
+        if not groups:
+            console.print("No finished runs to aggregate yet; `bench leaderboard` lists the unfinished ones.")
+            return
+        for section in stats.sections(groups).values():
+            console.print(group_table(section))
+        if any(group.indistinguishable_from_best for group in groups):
+            console.print(Text("≈ " + TIED_NOTE.removeprefix("† "), style="dim"))
+        return
+    for section in stats.sections(sort_runs(records)).values():
+        console.print(run_table(section))
+
+
+@app.command("export")
+def export_command(
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"Table format: {', '.join(FORMATS)}.")],
+    results: Results = DEFAULT_RESULTS,
+    storage: Storage = None,
+    view: ViewOption = "runs",
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="Runs with this status (repeatable; default: finished).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to FILE (atomically) instead of stdout.")
+    ] = None,
+    resamples: Resamples = stats.DEFAULT_RESAMPLES,
+    bootstrap_seed: BootstrapSeed = 0,
+) -> None:
+    """The leaderboard as csv, md, latex, html or json."""
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    board = open_leaderboard(results, storage)
+    records = [] if board is None else board.runs(status or "finished")
+    items: list[Any] = records
+    if view == "groups" and board is not None:
+        items = load_groups(board, records, resamples, bootstrap_seed)
+    if not items:
+        err_console.print(empty_message(results, board, filtered=True) + " Nothing exported.", markup=False)
+        return
+    text = export(items, fmt, view)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    write_atomic(out, text)
+    err_console.print(f"Wrote {len(items)} {view} to {out}", markup=False)
+
+
+@app.command("show")
+def show_command(
+    run: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    results: Results = DEFAULT_RESULTS,
+    storage: Storage = None,
+) -> None:
+    """One run: config, scores, per-class precision/recall/F1 and the confusion matrix."""
+    board = require_leaderboard(results, storage)
+    record = board.get_run(run)
+    console.print(summary_table(record))
+    console.print(config_table(record))
+    if record.metrics is None:
+        return
+    metrics = record.metrics
+    if metrics.per_class:
+        console.print(per_class_table(metrics))
+    if metrics.confusion:
+        console.print(confusion_table(metrics.labels, metrics.confusion))
+    if metrics.history:
+        console.print(history_table(metrics.history))
+
+
+@app.command("compare")
+def compare_command(
+    a: Annotated[
+        str, typer.Argument(help="Run id (or unique prefix) or group key (g-…, see `bench leaderboard --view groups`).")
+    ],
+    b: Annotated[str, typer.Argument(help="Run id (or unique prefix) or group key to compare against.")],
+    results: Results = DEFAULT_RESULTS,
+    storage: Storage = None,
+    resamples: Resamples = stats.DEFAULT_RESAMPLES,
+    bootstrap_seed: BootstrapSeed = 0,
+) -> None:
+    """Paired bootstrap of test macro-F1, A − B, on the test examples both were scored on."""
+    board = require_leaderboard(results, storage)
+    finished = board.runs("finished")
+    side_a, side_b = resolve_side(board, a, finished), resolve_side(board, b, finished)
+    if side_a.fingerprint != side_b.fingerprint:
+        raise UsageError(
+            f"{a} and {b} were tested on different data (fingerprints {side_a.fingerprint[:12]} and "
+            f"{side_b.fingerprint[:12]}); compare needs the same test set"
+        )
+    stored = board.predictions_many([*side_a.run_ids, *side_b.run_ids], probabilities=False)
+    missing = [run_id for run_id in [*side_a.run_ids, *side_b.run_ids] if run_id not in stored]
+    if missing:
+        raise ResultsError(f"run {missing[0]} has no stored test predictions; it cannot be compared")
+    result = stats.compare(
+        [stored[run_id] for run_id in side_a.run_ids],
+        [stored[run_id] for run_id in side_b.run_ids],
+        num_classes=max(side_a.num_classes, side_b.num_classes),
+        resamples=resamples,
+        seed=bootstrap_seed,
+    )
+    table = Table(title=Text(f"compare on {result.n_examples} shared test examples"), title_justify="left")
+    for name, justify in (("", "left"), ("runs", "left"), ("encoder / head", "left"), ("seeds", "right"),
+                          ("macro-F1", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    add_row(table, "A", a, side_a.description, str(result.a_runs), f"{result.a_macro_f1:.4f}")
+    add_row(table, "B", b, side_b.description, str(result.b_runs), f"{result.b_macro_f1:.4f}")
+    console.print(table)
+    console.print(
+        f"Δ macro-F1 (A − B) = {result.difference:+.4f}, 95% CI [{result.ci_low:+.4f}, {result.ci_high:+.4f}], "
+        f"p = {format_value(result.p_value, 'p')} (paired bootstrap, {result.resamples} resamples)",
+        markup=False,
+    )
+    if not result.significant:
+        verdict = "no significant difference at the 5% level"
+    else:
+        verdict = f"{'A' if result.difference > 0 else 'B'} is significantly better (p < 0.05)"
+    console.print(Text(verdict, style="bold"))
+
+
+# ------------------------------------------------------------------ helpers
+
+
+@dataclass
+class Side:
+    """One side of ``bench compare``: a single run or a group of seeds."""
+
+    description: str
+    run_ids: list[str]
+    fingerprint: str
+    num_classes: int
+
+
+def resolve_side(board: Leaderboard, token: str, finished: list[RunRecord]) -> Side:
+    """A run id/prefix or a group key (``g-…``, prefix allowed) as the runs to compare."""
+    if token.startswith("g-"):
+        groups = stats.group_runs(finished)
+        matches = [key for key in groups if key.startswith(token)]
+        if len(matches) != 1:
+            problem = "is ambiguous" if matches else "matches no group of finished runs"
+            raise UsageError(f"group key {token!r} {problem}; see `bench leaderboard --view groups`")
+        runs = groups[matches[0]]
+        first = runs[0]
+        return Side(f"{first.encoder} / {first.head}", [run.run_id for run in runs], first.fingerprint,
+                    _num_classes(runs))
+    record = board.get_run(token)
+    if record.status != "finished":
+        raise UsageError(f"run {record.run_id} is {record.status}, not finished; only finished runs can be compared")
+    return Side(f"{record.encoder} / {record.head}", [record.run_id], record.fingerprint, _num_classes([record]))
+
+
+def add_row(table: Table, *cells: str | Text, style: str | None = None) -> None:
+    """Add a row to ``table``; plain strings are shown literally (run data never parsed as rich markup)."""
+    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells), style=style)
+
+
+def _num_classes(runs: list[RunRecord]) -> int:
+    return max(len(run.metrics.labels) if run.metrics else 0 for run in runs)
+
+
+def open_leaderboard(results: Path, storage: str | None) -> Leaderboard | None:
+    """The leaderboard at ``storage`` or in ``results``; ``None`` when ``results`` has none yet."""
+    if storage:
+        return Leaderboard(storage)
+    path = database_path(results)
+    if not path.is_file():
+        if results.exists() and not results.is_dir():
+            raise UsageError(f"--results {results} is not a directory")
+        return None
+    return Leaderboard(sqlite_url(path))
+
+
+def require_leaderboard(results: Path, storage: str | None) -> Leaderboard:
+    """Like :func:`open_leaderboard`, but a missing leaderboard is an error."""
+    board = open_leaderboard(results, storage)
+    if board is None:
+        raise ResultsError(f"no leaderboard in {results} ({database_path(results)} not found); record a run first")
+    return board
+
+
+def empty_message(results: Path, board: Leaderboard | None, *, filtered: bool) -> str:
+    """A friendly line for an empty (or fully filtered) leaderboard."""
+    where = board.url if board is not None else str(database_path(results))
+    if board is None:
+        return f"No leaderboard yet: {where} does not exist. Record a run (bench run …) to start one."
+    if filtered:
+        return f"No runs in {where} match the filters."
+    return f"The leaderboard {where} is empty: no runs recorded yet."
+
+
+def load_groups(board: Leaderboard, records: list[RunRecord], resamples: int, seed: int) -> list[stats.GroupStats]:
+    """Groups of the finished ``records`` with bootstrap CIs and p-values from stored predictions."""
+    finished = [record for record in records if record.status == "finished"]
+    predictions = board.predictions_many((record.run_id for record in finished), probabilities=False)
+    return stats.aggregate(finished, predictions, resamples=resamples, seed=seed)
+
+
+def sort_runs(records: list[RunRecord]) -> list[RunRecord]:
+    """Finished runs by test macro-F1 (best first), then unfinished runs, newest first."""
+    finished = sorted(
+        (record for record in records if record.macro_f1 is not None), key=lambda record: -(record.macro_f1 or 0.0)
+    )
+    others = sorted((record for record in records if record.macro_f1 is None), key=lambda r: r.updated_at, reverse=True)
+    return finished + others
+
+
+def run_table(records: list[RunRecord]) -> Table:
+    """Runs of one fingerprint as a rich table."""
+    first = records[0]
+    table = Table(title=Text(f"{first.dataset} · fingerprint {first.fingerprint[:12]}"), title_justify="left")
+    with_errors = any(record.error for record in records)
+    columns = [("#", "right"), ("run", "left"), ("encoder", "left"), ("head", "left"), ("seed", "right"),
+               ("status", "left"), ("val F1", "right"), ("test macro-F1", "right"), ("accuracy", "right"),
+               ("params", "right"), ("train s", "right")] + ([("error", "left")] if with_errors else [])
+    for name, justify in columns:
+        overflow = "ellipsis" if name == "error" else "fold"
+        table.add_column(name, justify=justify, overflow=overflow)  # type: ignore[arg-type]
+    best = max((record.macro_f1 for record in records if record.macro_f1 is not None), default=None)
+    for position, record in enumerate(records, start=1):
+        efficiency = stats.efficiency(record)
+        f1 = format_value(record.macro_f1, "score")
+        cells = [
+            str(position) if record.macro_f1 is not None else "",
+            record.run_id,
+            record.encoder,
+            record.head,
+            str(record.seed),
+            _status_text(record),
+            format_value(record.val_macro_f1, "score"),
+            Text(f1, style="bold green") if record.macro_f1 is not None and record.macro_f1 == best else f1,
+            format_value(record.accuracy, "score"),
+            format_value(efficiency.get("total_params"), "params"),
+            format_value(efficiency.get("train_seconds"), "seconds"),
+        ]
+        if with_errors:
+            cells.append(Text(record.error.splitlines()[0][:80] if record.error else "", style="dim"))
+        add_row(table, *cells)
+    return table
+
+
+def _status_text(record: RunRecord) -> Text:
+    styles = {"finished": "green", "running": "cyan", "failed": "red", "interrupted": "yellow", "pruned": "dim"}
+    if is_stale(record):
+        return Text("running (stale: process gone)", style="yellow")
+    return Text(record.status, style=styles.get(record.status, ""))
+
+
+def group_table(groups: list[stats.GroupStats]) -> Table:
+    """Groups of one fingerprint as a rich table: mean ± std, 95% CI, n, ≈ for ties with the best."""
+    first = groups[0]
+    settings = stats.varying_params(groups)
+    table = Table(title=Text(f"{first.dataset} · fingerprint {first.fingerprint[:12]}"), title_justify="left")
+    columns = [("rank", "right"), ("", "left"), ("group", "left"), ("encoder", "left"), ("head", "left")]
+    if any(settings.values()):
+        columns.append(("setting", "left"))
+    columns += [("n", "right"), ("test macro-F1", "right"), ("95% CI", "right"), ("accuracy", "right"),
+                ("p vs best", "right")]
+    for name, justify in columns:
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for group in groups:
+        mark = "★" if group.rank == 1 else ("≈" if group.indistinguishable_from_best else "")
+        row = [str(group.rank), mark, group.key, group.encoder, group.head]
+        if any(settings.values()):
+            row.append(format_params(settings[group.key]) or "—")
+        ci = "—" if group.ci_low is None or group.ci_high is None else f"[{group.ci_low:.4f}, {group.ci_high:.4f}]"
+        row += [
+            str(group.n),
+            _mean_std(group.macro_f1_mean, group.macro_f1_std),
+            ci,
+            _mean_std(group.accuracy_mean, group.accuracy_std),
+            format_value(group.p_vs_best, "p"),
+        ]
+        add_row(table, *row, style="bold" if group.rank == 1 else None)
+    return table
+
+
+def _mean_std(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "—"
+    return f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
+
+
+def summary_table(record: RunRecord) -> Table:
+    """Identity, status and headline scores of one run."""
+    table = Table(title=Text(f"run {record.run_id}"), show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    rows = [
+        ("status", _status_text(record)),
+        ("encoder / head / seed", f"{record.encoder} / {record.head} / {record.seed}"),
+        ("dataset", f"{record.dataset} (fingerprint {record.fingerprint})"),
+        ("group", stats.group_key(record)),
+        ("config hash", record.config_hash),
+        ("attempts", str(record.attempts)),
+        ("process", f"{record.pid} on {record.host}" if record.pid else "—"),
+        ("created / updated", f"{record.created_at} / {record.updated_at}"),
+    ]
+    if record.study:
+        rows.append(("study / trial", f"{record.study} / {record.trial}"))
+    if record.error:
+        rows.append(("error", Text(record.error, style="red")))
+    metrics = record.metrics
+    if metrics is not None:
+        rows += [
+            ("test macro-F1", format_value(metrics.macro_f1, "score")),
+            ("test accuracy", format_value(metrics.accuracy, "score")),
+            ("val macro-F1", format_value(metrics.val_macro_f1, "score")
+             + (f" (best epoch {metrics.best_epoch})" if metrics.best_epoch is not None else "")),
+            ("parameters (trainable)", f"{metrics.total_params:,} ({metrics.trainable_params:,})"),
+        ]
+        rows += [(name.replace("_", " "), f"{value:,.3f}") for name, value in sorted(metrics.timings.items())
+                 if isinstance(value, (int, float))]
+        if metrics.checkpoint:
+            rows.append(("checkpoint", metrics.checkpoint))
+    for name, value in rows:
+        add_row(table, name, value)
+    return table
+
+
+def config_table(record: RunRecord) -> Table:
+    """The run's full config, nested fields flattened to ``data.source`` style keys."""
+    table = Table(title=Text("config"), show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for name, value in _flatten(record.config):
+        add_row(table, name, json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value))
+    return table
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for name, value in sorted(config.items()):
+        if isinstance(value, dict):
+            items += _flatten(value, f"{prefix}{name}.")
+        else:
+            items.append((f"{prefix}{name}", value))
+    return items
+
+
+def per_class_table(metrics: RunMetrics) -> Table:
+    """Precision, recall, F1 and support per class on the test split."""
+    table = Table(title=Text("test scores per class"), title_justify="left")
+    for name, justify in (("class", "left"), ("precision", "right"), ("recall", "right"), ("F1", "right"),
+                          ("support", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    per_class = metrics.per_class
+    for label in [label for label in metrics.labels if label in per_class] or list(per_class):
+        scores = per_class[label]
+        scores_text = (f"{scores.precision:.4f}", f"{scores.recall:.4f}", f"{scores.f1:.4f}", str(scores.support))
+        add_row(table, label, *scores_text)
+    return table
+
+
+def confusion_table(labels: list[str], confusion: list[list[int]]) -> Table:
+    """The test confusion matrix: rows are gold classes, columns predicted classes."""
+    names = labels if len(labels) == len(confusion) else [str(index) for index in range(len(confusion))]
+    table = Table(title=Text("confusion matrix (rows: gold, columns: predicted)"), title_justify="left")
+    table.add_column("gold \\ predicted")
+    for name in names:
+        table.add_column(Text(name), justify="right")
+    for index, (name, row) in enumerate(zip(names, confusion, strict=True)):
+        cells = [Text(str(count), style="bold green" if column == index else "") for column, count in enumerate(row)]
+        add_row(table, name, *cells)
+    return table
+
+
+def history_table(history: list[dict[str, Any]]) -> Table:
+    """One row per training epoch."""
+    names = list(dict.fromkeys(name for epoch in history for name in epoch))
+    table = Table(title=Text("training history"), title_justify="left")
+    for name in names:
+        table.add_column(Text(name), justify="right")
+    for epoch in history:
+        add_row(table, *[_history_value(epoch.get(name)) for name in names])
+    return table
+
+
+def _history_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "—" if value is None else str(value)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a synced temporary file in the same folder and a rename."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise ResultsError(f"cannot write {path}: {error.strerror or error}") from None
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except OSError as error:
+        raise ResultsError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

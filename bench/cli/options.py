@@ -1,0 +1,117 @@
+"""Command-line options shared by ``run``, ``grid`` and ``tune``, and their conversion to a RunConfig."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from bench.config import RunConfig, sort_params
+from bench.data.types import DataOptions
+from bench.errors import UsageError
+
+DATA = "Data"
+MODEL = "Model"
+TRAIN = "Training"
+
+Encoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder: kobert, koelectra, koelectra-small, scratch or hf:<model-id>.", rich_help_panel=MODEL)]
+Head = Annotated[str, typer.Option("--head", "-h", help="Head: linear, mlp, layernorm-mlp, cnn, bilstm.", rich_help_panel=MODEL)]
+Data = Annotated[str, typer.Option("--data", help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE.", rich_help_panel=DATA)]
+TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column (auto-detected if omitted).", rich_help_panel=DATA)]
+LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="Label column (auto-detected if omitted).", rich_help_panel=DATA)]
+Sheet = Annotated[Optional[str], typer.Option("--sheet", help="Sheet of a multi-sheet xlsx file.", rich_help_panel=DATA)]
+TextField = Annotated[str, typer.Option("--text", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=DATA)]
+Labels = Annotated[str, typer.Option("--labels", help="AI Hub labels: major6, merged5 or minor.", rich_help_panel=DATA)]
+LabelMap = Annotated[Optional[Path], typer.Option("--label-map", help="YAML/JSON file: source label → target label (null drops).", rich_help_panel=DATA)]
+SplitSeed = Annotated[int, typer.Option("--split-seed", help="Seed of the train/validation/test split.", rich_help_panel=DATA)]
+Dedupe = Annotated[bool, typer.Option("--dedupe", help="Remove duplicate texts from train.", rich_help_panel=DATA)]
+DropUnknown = Annotated[bool, typer.Option("--drop-unknown", help="Drop (and count) labels outside the scheme.", rich_help_panel=DATA)]
+EncoderPath = Annotated[Optional[Path], typer.Option("--encoder-path", help="Local HF-style folder instead of the hub.", rich_help_panel=MODEL)]
+EncoderConfig = Annotated[Optional[list[str]], typer.Option("--encoder-config", help="KEY=VALUE override of the encoder's config (repeatable).", rich_help_panel=MODEL)]
+RandomInit = Annotated[bool, typer.Option("--random-init", help="Random weights from the config (tokenizer still real).", rich_help_panel=MODEL)]
+FreezeEncoder = Annotated[bool, typer.Option("--freeze-encoder", help="Train the head only.", rich_help_panel=MODEL)]
+TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", help="Allow hub code for hf: encoders (off by default).", rich_help_panel=MODEL)]
+HeadParam = Annotated[Optional[list[str]], typer.Option("--head-param", help="KEY=VALUE head hyperparameter (repeatable).", rich_help_panel=MODEL)]
+Dropout = Annotated[Optional[float], typer.Option("--dropout", help="Head dropout.", rich_help_panel=MODEL)]
+Epochs = Annotated[int, typer.Option("--epochs", help="Training epochs.", rich_help_panel=TRAIN)]
+TrainLimit = Annotated[Optional[int], typer.Option("--train-limit", help="Train on a stratified subset of N examples.", rich_help_panel=TRAIN)]
+MaxLen = Annotated[int, typer.Option("--max-len", help="Maximum tokens per text.", rich_help_panel=TRAIN)]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Training batch size.", rich_help_panel=TRAIN)]
+Lr = Annotated[float, typer.Option("--lr", help="Encoder learning rate.", rich_help_panel=TRAIN)]
+HeadLr = Annotated[Optional[float], typer.Option("--head-lr", help="Head learning rate (default: --lr).", rich_help_panel=TRAIN)]
+WeightDecay = Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay (not on biases/norms).", rich_help_panel=TRAIN)]
+Warmup = Annotated[float, typer.Option("--warmup-ratio", help="Share of steps with linear warmup.", rich_help_panel=TRAIN)]
+GradClip = Annotated[float, typer.Option("--grad-clip", help="Gradient norm clipping (0 = off).", rich_help_panel=TRAIN)]
+ClassWeighted = Annotated[bool, typer.Option("--class-weighted", help="Inverse-frequency class weights in the loss.", rich_help_panel=TRAIN)]
+Patience = Annotated[Optional[int], typer.Option("--patience", help="Early stopping after N epochs without improvement.", rich_help_panel=TRAIN)]
+Seed = Annotated[int, typer.Option("--seed", help="Training seed.", rich_help_panel=TRAIN)]
+Results = Annotated[Path, typer.Option("--results", help="Results directory (leaderboard, runs, cache).", rich_help_panel=TRAIN)]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:N].", rich_help_panel=TRAIN)]
+Precision = Annotated[str, typer.Option("--precision", help="auto (bf16-mixed on a capable GPU, else 32), 32, bf16-mixed, 16-mixed.", rich_help_panel=TRAIN)]
+NumWorkers = Annotated[int, typer.Option("--num-workers", help="DataLoader worker processes.", rich_help_panel=TRAIN)]
+
+DEFAULTS = RunConfig()
+
+
+def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, Any]:
+    """``["k=v", ...]`` → dict; values parsed as JSON where they are JSON (numbers, lists), else strings."""
+    parsed: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} expects KEY=VALUE, got {pair!r}")
+        try:
+            parsed[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[key.strip()] = raw
+    return parsed
+
+
+def data_options(
+    data: str, text_col: str | None, label_col: str | None, sheet: str | None, text: str, labels: str,
+    label_map: Path | None, split_seed: int, dedupe: bool, drop_unknown: bool,
+) -> DataOptions:
+    """The data options of a command line."""
+    return DataOptions(
+        source=data, text_col=text_col, label_col=label_col, sheet=sheet, text_field=text, label_scheme=labels,
+        label_map=str(label_map) if label_map else None, split_seed=split_seed, dedupe=dedupe, drop_unknown=drop_unknown,
+    )
+
+
+def run_config(values: dict[str, Any]) -> RunConfig:
+    """A :class:`RunConfig` from a command's keyword arguments (the names of the options above)."""
+    head_params = parse_pairs(values.get("head_param"), "--head-param")
+    if values.get("dropout") is not None:
+        head_params["dropout"] = values["dropout"]
+    return RunConfig(
+        encoder=values["encoder"],
+        head=values["head"],
+        head_params=sort_params(head_params),
+        data=data_options(
+            values["data"], values["text_col"], values["label_col"], values["sheet"], values["text"], values["labels"],
+            values["label_map"], values["split_seed"], values["dedupe"], values["drop_unknown"],
+        ),
+        encoder_path=str(values["encoder_path"]) if values["encoder_path"] else None,
+        random_init=values["random_init"],
+        freeze_encoder=values["freeze_encoder"],
+        trust_remote_code=values["trust_remote_code"],
+        encoder_config=sort_params(parse_pairs(values.get("encoder_config"), "--encoder-config")),
+        epochs=values["epochs"],
+        train_limit=values["train_limit"],
+        max_len=values["max_len"],
+        batch_size=values["batch_size"],
+        lr=values["lr"],
+        head_lr=values["head_lr"],
+        weight_decay=values["weight_decay"],
+        warmup_ratio=values["warmup_ratio"],
+        grad_clip=values["grad_clip"],
+        class_weighted=values["class_weighted"],
+        patience=values["patience"],
+        seed=values["seed"],
+        precision=values["precision"],
+        device=values["device"],
+        num_workers=values["num_workers"],
+        results_dir=str(values["results"]),
+    )

@@ -1,0 +1,130 @@
+"""One typed, hashable configuration per run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from bench.data.types import DataOptions
+from bench.errors import UsageError
+
+# Fields that say where or how fast a run happens, not what it computes.
+_NOT_IN_HASH = frozenset({"results_dir", "device", "num_workers", "study", "trial"})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one training run.
+
+    ``head_params`` holds the head's own hyperparameters (``dropout`` among
+    them) as sorted ``(name, value)`` pairs so the config stays hashable.
+    """
+
+    encoder: str = "scratch"
+    head: str = "linear"
+    head_params: tuple[tuple[str, Any], ...] = ()
+    data: DataOptions = field(default_factory=DataOptions)
+    encoder_path: str | None = None
+    random_init: bool = False
+    freeze_encoder: bool = False
+    trust_remote_code: bool = False
+    encoder_config: tuple[tuple[str, Any], ...] = ()
+    epochs: int = 3
+    train_limit: int | None = None
+    max_len: int = 128
+    batch_size: int = 32
+    lr: float = 3e-5
+    head_lr: float | None = None
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    class_weighted: bool = False
+    patience: int | None = None
+    seed: int = 1
+    precision: str = "auto"
+    device: str = "auto"
+    num_workers: int = 0
+    results_dir: str = "results"
+    study: str | None = None
+    trial: int | None = None
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def head_kwargs(self) -> dict[str, Any]:
+        """``head_params`` as a dict."""
+        return dict(self.head_params)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the result, as plain JSON-able values."""
+        values = asdict(self)
+        return {key: values[key] for key in sorted(values) if key not in _NOT_IN_HASH}
+
+    def config_hash(self) -> str:
+        """SHA-256 (hex, 16 chars) of :meth:`identity` in canonical JSON."""
+        canonical = json.dumps(self.identity(), sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+    def to_json(self) -> str:
+        """All fields as JSON (for the leaderboard)."""
+        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        """Inverse of :meth:`to_json`."""
+        values = json.loads(text)
+        values["data"] = DataOptions(**values["data"])
+        for key in ("head_params", "encoder_config"):
+            values[key] = tuple((name, value) for name, value in values[key])
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def with_updates(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` applied (``head_params`` given as a dict is sorted)."""
+        for key in ("head_params", "encoder_config"):
+            if isinstance(changes.get(key), dict):
+                changes[key] = sort_params(changes[key])
+        return replace(self, **changes)
+
+    @property
+    def results_path(self) -> Path:
+        """``results_dir`` as a path."""
+        return Path(self.results_dir)
+
+
+def sort_params(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A dict of hyperparameters as sorted, hashable pairs."""
+    return tuple(sorted(params.items()))
+
+
+def validate(config: RunConfig) -> None:
+    """Raise :class:`UsageError` naming the first invalid hyperparameter."""
+    checks: list[tuple[bool, str]] = [
+        (config.epochs >= 1, f"--epochs must be at least 1, got {config.epochs}"),
+        (config.batch_size >= 1, f"--batch-size must be at least 1, got {config.batch_size}"),
+        (config.max_len >= 8, f"--max-len must be at least 8, got {config.max_len}"),
+        (_positive(config.lr), f"--lr must be a positive number, got {config.lr}"),
+        (config.head_lr is None or _positive(config.head_lr), f"--head-lr must be a positive number, got {config.head_lr}"),
+        (config.weight_decay >= 0, f"--weight-decay must be >= 0, got {config.weight_decay}"),
+        (0 <= config.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {config.warmup_ratio}"),
+        (config.grad_clip >= 0, f"--grad-clip must be >= 0, got {config.grad_clip}"),
+        (config.train_limit is None or config.train_limit >= 1, f"--train-limit must be at least 1, got {config.train_limit}"),
+        (config.patience is None or config.patience >= 1, f"--patience must be at least 1, got {config.patience}"),
+        (config.precision in {"auto", "32", "bf16-mixed", "16-mixed"}, f"--precision must be auto, 32, bf16-mixed or 16-mixed, got {config.precision!r}"),
+        (config.device in {"auto", "cpu", "cuda"} or config.device.startswith("cuda:"), f"--device must be auto, cpu or cuda[:N], got {config.device!r}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+    dropout = dict(config.head_params).get("dropout")
+    if dropout is not None and not 0 <= float(dropout) < 1:
+        raise UsageError(f"--dropout must be in [0, 1), got {dropout}")
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0

@@ -1,0 +1,70 @@
+"""Row hygiene: blank rows, missing labels, empty texts and duplicate texts, all counted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from bench.data.readers import describe_rows
+from bench.data.types import Example
+from bench.errors import DataError
+
+BLANK_ROW = "blank row"
+MISSING_LABEL = "missing label"
+EMPTY_TEXT = "empty text"
+DUPLICATE_IN_TRAIN = "duplicate text in train (dedupe)"
+DUPLICATE_OF_EVAL = "train text also in validation/test (dedupe)"
+
+
+def drop_unusable_rows(
+    path: Path, frame: pd.DataFrame, label_column: str, dropped: Counter[str], *, drop_missing_labels: bool = False
+) -> pd.DataFrame:
+    """Drop and count blank rows and empty texts; a missing label is an error naming its rows.
+
+    ``frame`` has cleaned ``text`` and ``label`` columns and is indexed by row
+    number. With ``drop_missing_labels`` (for sources known to have a few
+    unlabelled rows) such rows are dropped and counted instead.
+    """
+    no_text = frame["text"] == ""
+    no_label = frame["label"] == ""
+    frame = _drop(frame, no_text & no_label, BLANK_ROW, dropped)
+    missing = frame["label"] == ""
+    if missing.any() and not drop_missing_labels:
+        raise DataError(f"{path}: {describe_rows(frame.index[missing])}: no label in column {label_column!r}")
+    frame = _drop(frame, missing, MISSING_LABEL, dropped)
+    return _drop(frame, frame["text"] == "", EMPTY_TEXT, dropped)
+
+
+def _drop(frame: pd.DataFrame, mask: pd.Series, reason: str, dropped: Counter[str]) -> pd.DataFrame:
+    count = int(mask.sum())
+    if count:
+        dropped[reason] += count
+        return frame.loc[~mask]
+    return frame
+
+
+def duplicate_counts(train: list[Example], test: list[Example]) -> tuple[int, int]:
+    """Extra copies of texts within ``train``, and ``test`` examples whose text is in ``train``."""
+    train_texts = [example.text for example in train]
+    unique = set(train_texts)
+    return len(train_texts) - len(unique), sum(1 for example in test if example.text in unique)
+
+
+def dedupe_train(
+    train: list[Example], validation: list[Example], test: list[Example], dropped: Counter[str]
+) -> list[Example]:
+    """``train`` without repeated texts (first kept) and without texts of validation or test."""
+    held_out = {example.text for example in validation} | {example.text for example in test}
+    seen: set[str] = set()
+    kept: list[Example] = []
+    for example in train:
+        if example.text in held_out:
+            dropped[DUPLICATE_OF_EVAL] += 1
+        elif example.text in seen:
+            dropped[DUPLICATE_IN_TRAIN] += 1
+        else:
+            seen.add(example.text)
+            kept.append(example)
+    return kept

@@ -1,0 +1,152 @@
+"""``load_dataset``: read a source, check its labels, split it, report what was dropped, fingerprint it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from bench.data.aihub import check_text_field
+from bench.data.hygiene import dedupe_train, duplicate_counts
+from bench.data.labels import check_scheme, describe_counts, read_label_map
+from bench.data.sources import Collected, collect
+from bench.data.split import MIN_PER_CLASS, SPLITS, assign_splits, label_counts
+from bench.data.types import DataOptions, DataReport, Example, SplitDataset
+from bench.errors import DataError
+
+UNKNOWN_LABEL = "unknown label"
+DROPPED_BY_MAP = "dropped by label map"
+
+
+def load_dataset(options: DataOptions) -> SplitDataset:
+    """Load ``options.source``, split it train/validation/test and report its hygiene.
+
+    The split depends only on the data and ``options.split_seed``. Rows that
+    cannot be used are dropped and counted in ``report.dropped``; problems a
+    user must fix raise :class:`~bench.errors.DataError`. The duplicate counts
+    describe the returned splits (after ``dedupe``, if asked for).
+    """
+    check_text_field(options.text_field)
+    check_scheme(options.label_scheme)
+    label_map = read_label_map(Path(options.label_map).expanduser()) if options.label_map else None
+    collected = collect(options)
+    frame = _checked_labels(collected, options, label_map)
+    _check_classes(collected, frame)
+    splits = _split(collected, frame, options.split_seed)
+    if options.dedupe:
+        splits["train"] = dedupe_train(splits["train"], splits["validation"], splits["test"], collected.dropped)
+    within_train, train_test = duplicate_counts(splits["train"], splits["test"])
+    report = DataReport(
+        rows={name: len(splits[name]) for name in SPLITS},
+        labels={name: label_counts(splits[name]) for name in SPLITS},
+        dropped=dict(sorted(collected.dropped.items())),
+        duplicates_within_train=within_train,
+        duplicates_train_test=train_test,
+        encoding=collected.encoding,
+    )
+    labels = tuple(sorted(set(frame["label"])))
+    return SplitDataset(
+        name=collected.name,
+        labels=labels,
+        train=splits["train"],
+        validation=splits["validation"],
+        test=splits["test"],
+        fingerprint=fingerprint(options, label_map, labels, splits),
+        report=report,
+    )
+
+
+def _checked_labels(
+    collected: Collected, options: DataOptions, label_map: dict[str, str | None] | None
+) -> pd.DataFrame:
+    """Labels checked against the source's label set, or the label map's keys when there is a map, then mapped.
+
+    Unknown labels raise :class:`DataError` or, with ``drop_unknown``, are dropped and counted.
+    """
+    frame = collected.frame
+    if label_map is not None:
+        unknown = ~frame["label"].isin(list(label_map))
+        label_set = f"label map {options.label_map}"
+    elif collected.unknown is not None:
+        unknown = collected.unknown(frame["label"])
+        label_set = collected.label_set
+    else:
+        unknown = pd.Series(False, index=frame.index)
+        label_set = ""
+    if unknown.any():
+        if not options.drop_unknown:
+            raise DataError(
+                f"{collected.location}: labels outside {label_set}: {describe_counts(frame.loc[unknown, 'label'])}; "
+                "fix them, map them with --label-map, or drop them with --drop-unknown"
+            )
+        collected.dropped[UNKNOWN_LABEL] += int(unknown.sum())
+        frame = frame.loc[~unknown]
+    if label_map is not None:
+        frame = frame.assign(label=frame["label"].map(label_map))
+        removed = frame["label"].isna()
+        if removed.any():
+            collected.dropped[DROPPED_BY_MAP] += int(removed.sum())
+            frame = frame.loc[~removed]
+    if frame.empty:
+        raise DataError(f"{collected.location}: no usable rows left (dropped: {_describe_dropped(collected.dropped)})")
+    return frame
+
+
+def _describe_dropped(dropped: Counter[str]) -> str:
+    return ", ".join(f"{reason} {count}" for reason, count in sorted(dropped.items())) or "none"
+
+
+def _check_classes(collected: Collected, frame: pd.DataFrame) -> None:
+    """At least two classes, each with enough rows to be split (in AI Hub's Training file for aihub data)."""
+    labels = sorted(set(frame["label"]))
+    if len(labels) < 2:
+        raise DataError(f"{collected.location}: only one label ({labels[0]!r}); classification needs at least two")
+    to_split = frame.loc[frame["part"] != "test-file", "label"].value_counts()
+    small = [(label, int(to_split.get(label, 0))) for label in labels if to_split.get(label, 0) < MIN_PER_CLASS]
+    if small:
+        where = " in the Training file" if (frame["part"] == "test-file").any() else ""
+        listed = ", ".join(f"{label!r} has {count}" for label, count in small)
+        raise DataError(
+            f"{collected.location}: too few examples{where} for a stratified split: {listed}; "
+            f"each class needs at least {MIN_PER_CLASS} (merge or drop small classes with --label-map)"
+        )
+
+
+def _split(collected: Collected, frame: pd.DataFrame, seed: int) -> dict[str, list[Example]]:
+    """Examples per split, in source order."""
+    assigned = pd.Series("test", index=frame.index, dtype=object)
+    for part in ("split", "train-file"):
+        rows = frame["part"] == part
+        if rows.any():
+            assigned.loc[rows] = assign_splits(frame.loc[rows], collected.shares(part), seed)
+    splits: dict[str, list[Example]] = {name: [] for name in SPLITS}
+    columns = (frame[name].tolist() for name in ("uid", "text", "label", "group"))
+    for uid, text, label, group, split in zip(*columns, assigned.tolist(), strict=True):
+        splits[split].append(Example(uid=uid, text=text, label=label, group=group))
+    return splits
+
+
+def fingerprint(
+    options: DataOptions, label_map: dict[str, str | None] | None, labels: tuple[str, ...],
+    splits: dict[str, list[Example]],
+) -> str:
+    """SHA-256 (hex) of the choices that shape the data and of every example in every split."""
+    digest = hashlib.sha256()
+    choices = {
+        "text_field": options.text_field,
+        "label_scheme": options.label_scheme,
+        "label_map": sorted(label_map.items(), key=lambda item: item[0]) if label_map is not None else None,
+        "split_seed": options.split_seed,
+        "dedupe": options.dedupe,
+        "drop_unknown": options.drop_unknown,
+        "labels": labels,
+    }
+    digest.update(json.dumps(choices, ensure_ascii=False, sort_keys=True).encode())
+    for name in SPLITS:
+        digest.update(f"\x1d{name}\x1d".encode())
+        for example in splits[name]:
+            digest.update(f"{example.uid}\x1f{example.text}\x1f{example.label}\x1f{example.group or ''}\x1e".encode())
+    return digest.hexdigest()

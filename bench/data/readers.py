@@ -1,0 +1,247 @@
+"""Reading data files into tables of strings: encodings, CSV/TSV/JSONL/XLSX, column choice.
+
+Every problem a user can fix becomes a one-line :class:`DataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from python_calamine import CalamineError
+
+from bench.errors import DataError
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".xlsx")
+_SNIFF_BYTES = 1 << 16  # how much of a file the binary and encoding checks look at
+# Hangul syllables outside KS X 1001 (cp949's extension area) are rare in real
+# cp949 text (0.06 % of the syllables of the single-turn corpus); text in another
+# single-byte encoding that happens to decode as cp949 is mostly made of them.
+_MAX_EXTENSION_SHARE = 0.05
+_UNNAMED = re.compile(r"^Unnamed: \d+$")
+
+
+@dataclass
+class Table:
+    """A file's cells as strings (missing cells are ``""``).
+
+    The frame's index is the row number a user sees: the spreadsheet row
+    (header = row 1) for CSV/TSV/XLSX, the line for JSONL.
+    """
+
+    path: Path
+    frame: pd.DataFrame
+    encoding: str | None
+
+
+def read_table(path: Path, sheet: str | None = None) -> Table:
+    """Read a ``.csv``/``.tsv``/``.jsonl``/``.xlsx`` file; unnamed, empty-headed columns are dropped."""
+    check_file(path)
+    suffix = path.suffix.lower()
+    if sheet is not None and suffix != ".xlsx":
+        raise DataError(f"{path}: --sheet applies to .xlsx files only")
+    if suffix == ".xlsx":
+        frame, encoding = read_xlsx(path, sheet), None
+    elif suffix in (".csv", ".tsv"):
+        text, encoding = decode_file(path)
+        frame = _parse_delimited(path, text, "\t" if suffix == ".tsv" else ",")
+    elif suffix == ".jsonl":
+        text, encoding = decode_file(path)
+        frame = _parse_jsonl(path, text)
+    else:
+        supported = ", ".join(TABLE_SUFFIXES)
+        raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use one of {supported}")
+    frame = _tidy_columns(frame)
+    if not len(frame.columns):
+        raise DataError(f"{path}: no named columns in the first row")
+    if frame.empty:
+        raise DataError(f"{path}: no data rows (header only)")
+    return Table(path, frame, encoding)
+
+
+def check_file(path: Path) -> None:
+    """Raise :class:`DataError` unless ``path`` is an existing, non-empty file."""
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+
+
+def decode_file(path: Path) -> tuple[str, str]:
+    """The text of ``path`` and its encoding: ``utf-8``, ``utf-8-sig`` or ``cp949`` (EUC-KR superset)."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: UTF-16/32 text is not supported; save the file as UTF-8")
+    if b"\x00" in raw[:_SNIFF_BYTES]:
+        raise DataError(f"{path}: binary data (NUL bytes), not a text table; UTF-16 text must be saved as UTF-8")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        try:
+            text, encoding = raw[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as error:
+            position = error.start + 3
+            raise DataError(f"{path}: starts with a UTF-8 byte-order mark but byte {position} is not UTF-8") from None
+    else:
+        text, encoding = _utf8_or_cp949(path, raw)
+    if _is_binary(text[:_SNIFF_BYTES]):
+        raise DataError(f"{path}: binary data (control characters), not a text table")
+    return text, encoding
+
+
+def _utf8_or_cp949(path: Path, raw: bytes) -> tuple[str, str]:
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp949")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and _looks_korean(text[:_SNIFF_BYTES]):
+        return text, "cp949"
+    raise DataError(f"{path}: unsupported encoding or binary data (neither UTF-8 nor cp949/EUC-KR text)")
+
+
+def _ks_x_1001_hangul() -> frozenset[str]:
+    syllables = set()
+    for lead in range(0xB0, 0xC9):
+        for trail in range(0xA1, 0xFF):
+            try:
+                syllables.add(bytes((lead, trail)).decode("euc_kr"))
+            except UnicodeDecodeError:
+                continue
+    return frozenset(syllables)
+
+
+_KS_X_1001 = _ks_x_1001_hangul()
+_HANGUL = re.compile("[가-힣]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _is_binary(text: str) -> bool:
+    """More than 1 % control characters (other than tab, newlines and form feed)."""
+    return len(_CONTROL.findall(text)) > len(text) * 0.01
+
+
+def _looks_korean(text: str) -> bool:
+    """Whether cp949-decoded ``text`` is plausible text rather than another encoding's bytes."""
+    if _is_binary(text):
+        return False
+    syllables = _HANGUL.findall(text)
+    if not syllables:
+        return True
+    rare = sum(1 for syllable in syllables if syllable not in _KS_X_1001)
+    return rare <= len(syllables) * _MAX_EXTENSION_SHARE
+
+
+def _parse_delimited(path: Path, text: str, separator: str) -> pd.DataFrame:
+    """Rows of a CSV/TSV text; blank lines stay as empty rows so row numbers match the file's lines."""
+    if not text.strip():
+        raise DataError(f"{path}: file is empty")
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=separator, dtype=str, na_filter=False, skip_blank_lines=False
+        )
+    except pd.errors.ParserError as error:
+        kind = "TSV" if separator == "\t" else "CSV"
+        raise DataError(f"{path}: cannot parse as {kind}: {_one_line(error)}") from None
+    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    return frame
+
+
+def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
+    """One row per non-blank line, indexed by line number."""
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: line {number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+        lines.append(number)
+    if not records:
+        raise DataError(f"{path}: file is empty")
+    return pd.DataFrame.from_records(records, index=lines).map(_cell_text)
+
+
+def _cell_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
+    """One sheet of an ``.xlsx`` workbook as strings; ``sheet`` is required when there are several.
+
+    Read with calamine (Rust): about ten times faster than openpyxl on a 40k-row sheet.
+    """
+    try:
+        workbook = pd.ExcelFile(path, engine="calamine")
+    except (CalamineError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise DataError(f"{path}: not a readable .xlsx workbook ({_one_line(error)})") from None
+    with workbook:
+        names = [str(name) for name in workbook.sheet_names]
+        if sheet is None:
+            if len(names) != 1:
+                listed = ", ".join(names)
+                raise DataError(f"{path}: workbook has {len(names)} sheets ({listed}); choose one with --sheet")
+            sheet = names[0]
+        elif sheet not in names:
+            raise DataError(f"{path}: no sheet {sheet!r}; sheets found: {', '.join(names)}")
+        try:
+            frame = pd.read_excel(workbook, sheet_name=sheet, dtype=str)
+        except (CalamineError, ValueError) as error:
+            raise DataError(f"{path}: sheet {sheet!r} cannot be read ({_one_line(error)})") from None
+    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    return frame.fillna("")
+
+
+def _tidy_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip column names and drop pandas' ``Unnamed: N`` columns (cells without a header)."""
+    frame = frame.rename(columns=lambda name: str(name).strip())
+    keep = [name for name in frame.columns if name and not _UNNAMED.match(name)]
+    return frame.loc[:, keep]
+
+
+def find_column(table: Table, given: str | None, candidates: tuple[str, ...], what: str, option: str) -> str:
+    """The column named ``given``, else the first of ``candidates`` present (case-insensitive)."""
+    columns = [str(name) for name in table.frame.columns]
+    found = ", ".join(columns) or "(none)"
+    if given is not None:
+        if given in columns:
+            return given
+        raise DataError(f"{table.path}: no {what} column {given!r}; columns found: {found}")
+    by_lower = {name.lower(): name for name in columns}
+    for candidate in candidates:
+        if candidate.lower() in by_lower:
+            return by_lower[candidate.lower()]
+    raise DataError(f"{table.path}: cannot tell which column holds the {what}; columns found: {found}; pass {option}")
+
+
+def clean_text(values: pd.Series) -> pd.Series:
+    """Strings with surrounding whitespace removed, in Unicode NFC (so identical texts compare equal)."""
+    return values.astype(str).str.strip().str.normalize("NFC")
+
+
+def describe_rows(rows: pd.Index, limit: int = 5) -> str:
+    """``"row 4"`` or ``"rows 4, 9, 12 and 3 more"`` for error messages."""
+    numbers = [str(number) for number in rows.tolist()]
+    head = ", ".join(numbers[:limit])
+    more = f" and {len(numbers) - limit} more" if len(numbers) > limit else ""
+    return f"row{'s' if len(numbers) > 1 else ''} {head}{more}"
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

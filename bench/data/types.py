@@ -1,0 +1,64 @@
+"""Data types shared by the loaders, the splitter and training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How to read a data source (``--data`` and its options).
+
+    ``source`` is ``sample``, a file path, or ``KIND:PATH`` with KIND one of
+    ``aihub``, ``single-turn``, ``multi-turn``, ``file``.
+    """
+
+    source: str = "sample"
+    text_col: str | None = None
+    label_col: str | None = None
+    sheet: str | None = None
+    text_field: str = "all-human"
+    label_scheme: str = "major6"
+    label_map: str | None = None
+    split_seed: int = 42
+    dedupe: bool = False
+    drop_unknown: bool = False
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled text; ``uid`` is stable across runs on the same data."""
+
+    uid: str
+    text: str
+    label: str
+    group: str | None = None
+
+
+@dataclass
+class DataReport:
+    """What loading found: rows per split, labels per split, rows dropped and why."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, dict[str, int]] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    duplicates_within_train: int = 0
+    duplicates_train_test: int = 0
+    encoding: str | None = None
+
+
+@dataclass
+class SplitDataset:
+    """A dataset split into train, validation and test.
+
+    ``labels`` is the sorted label set; a label's index is its class id.
+    ``fingerprint`` covers content, text field, label scheme and split.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    train: list[Example]
+    validation: list[Example]
+    test: list[Example]
+    fingerprint: str
+    report: DataReport

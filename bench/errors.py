@@ -1,0 +1,23 @@
+"""Errors a user can fix: the CLI prints them on one line and exits with code 2."""
+
+
+class BenchError(Exception):
+    """Base class of every error caused by input, configuration or environment."""
+
+    exit_code = 2
+
+
+class UsageError(BenchError):
+    """A bad command-line value: unknown encoder or head, invalid hyperparameter."""
+
+
+class DataError(BenchError):
+    """A data file that cannot be used; the message names the file, row or column."""
+
+
+class EncoderUnavailableError(BenchError):
+    """Encoder weights or tokenizer files cannot be found (offline, missing folder)."""
+
+
+class ResultsError(BenchError):
+    """The results directory or database cannot be used."""

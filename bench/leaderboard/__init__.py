@@ -1,0 +1,1 @@
+"""The leaderboard: run storage (:mod:`.store`), statistics (:mod:`.stats`) and table exports (:mod:`.export`)."""

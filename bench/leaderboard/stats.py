@@ -1,0 +1,381 @@
+"""Leaderboard statistics: groups of seeds, bootstrap confidence intervals and paired comparisons.
+
+Runs are grouped by (encoder, head, hyperparameters except the seed, dataset
+fingerprint). Groups are ranked by mean test macro-F1, and only against groups on
+the same fingerprint. Confidence intervals resample seeds and then test examples
+from the stored predictions; comparisons are paired bootstraps on the shared test
+examples. Macro-F1 of every resample comes from confusion counts obtained with one
+matrix product, so 1000 resamples of a few thousand examples take well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+from bench.config import RunConfig
+from bench.errors import ResultsError, UsageError
+from bench.leaderboard.records import Predictions, RunRecord
+
+DEFAULT_RESAMPLES = 1000
+CONFIDENCE = 0.95
+ALPHA = 0.05
+EFFICIENCY_FIELDS = (
+    "total_params",
+    "trainable_params",
+    "train_seconds",
+    "train_samples_per_second",
+    "latency_ms_batch1",
+    "latency_ms_batch64",
+    "peak_memory_mb",
+)
+# Config fields that are not hyperparameters of a group: the seed varies inside it,
+# the data is covered by the fingerprint, encoder and head are columns of their own.
+_NOT_HYPERPARAMETERS = frozenset({"seed", "data", "encoder", "head"})
+_MAX_WEIGHT_CELLS = 4_000_000
+_MAX_COUNT_COLUMNS = 2048
+
+Item = TypeVar("Item", RunRecord, "GroupStats")
+
+
+@dataclass
+class GroupStats:
+    """One group of runs that differ only in their seed, with its statistics.
+
+    ``ci_low``/``ci_high`` bound the mean test macro-F1 (bootstrap over seeds and
+    test examples); ``p_vs_best`` is the paired-bootstrap p-value of the difference
+    to the rank-1 group on the same fingerprint. Both are ``None`` without stored
+    predictions.
+    """
+
+    key: str
+    fingerprint: str
+    dataset: str
+    encoder: str
+    head: str
+    params: dict[str, Any]
+    run_ids: list[str]
+    seeds: list[int]
+    macro_f1_mean: float
+    macro_f1_std: float | None
+    accuracy_mean: float | None
+    accuracy_std: float | None
+    efficiency: dict[str, float] = field(default_factory=dict)
+    rank: int = 0
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_vs_best: float | None = None
+    indistinguishable_from_best: bool = False
+
+    @property
+    def n(self) -> int:
+        """Number of runs (seeds) in the group."""
+        return len(self.run_ids)
+
+
+@dataclass
+class Comparison:
+    """Paired comparison of A and B on their shared test examples (A − B)."""
+
+    a_macro_f1: float
+    b_macro_f1: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n_examples: int
+    a_runs: int
+    b_runs: int
+    resamples: int
+
+    @property
+    def significant(self) -> bool:
+        """Whether the difference is significant at the 5 % level."""
+        return self.p_value < ALPHA
+
+
+def hyperparameters(record: RunRecord) -> dict[str, Any]:
+    """The run's result-determining config without seed, data, encoder and head.
+
+    Head parameters and encoder overrides are flattened to ``head.NAME`` and
+    ``encoder.NAME`` entries.
+    """
+    identity = RunConfig.from_json(json.dumps(record.config)).identity()
+    params: dict[str, Any] = {}
+    for name, value in identity.items():
+        if name in _NOT_HYPERPARAMETERS:
+            continue
+        if name in ("head_params", "encoder_config"):
+            prefix = "head" if name == "head_params" else "encoder"
+            params.update({f"{prefix}.{key}": item for key, item in value})
+        else:
+            params[name] = value
+    return dict(sorted(params.items()))
+
+
+def group_key(record: RunRecord) -> str:
+    """``g-`` + 10 hex characters naming the run's group (same for every seed)."""
+    payload = json.dumps(
+        [record.fingerprint, record.encoder, record.head, hyperparameters(record)], sort_keys=True, default=str
+    )
+    return "g-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
+
+
+def efficiency(record: RunRecord) -> dict[str, float]:
+    """Parameter counts, training time and speed, latency and memory of a finished run, where recorded."""
+    metrics = record.metrics
+    if metrics is None:
+        return {}
+    values: dict[str, Any] = {**metrics.timings, "total_params": metrics.total_params,
+                              "trainable_params": metrics.trainable_params}
+    return {
+        name: int(values[name]) if name.endswith("params") else float(values[name])
+        for name in EFFICIENCY_FIELDS
+        if isinstance(values.get(name), (int, float)) and math.isfinite(values[name]) and values[name] > 0
+    }
+
+
+def group_runs(records: Iterable[RunRecord]) -> dict[str, list[RunRecord]]:
+    """Finished runs with a test macro-F1 by :func:`group_key`, in order of first appearance."""
+    groups: dict[str, list[RunRecord]] = {}
+    for record in records:
+        if record.status == "finished" and record.macro_f1 is not None:
+            groups.setdefault(group_key(record), []).append(record)
+    return groups
+
+
+def sections(items: Iterable[Item]) -> dict[str, list[Item]]:
+    """Runs or groups split by dataset fingerprint (ordered by dataset name), order kept inside."""
+    split: dict[str, list[Item]] = {}
+    for item in items:
+        split.setdefault(item.fingerprint, []).append(item)
+    return dict(sorted(split.items(), key=lambda entry: (entry[1][0].dataset, entry[0])))
+
+
+def aggregate(
+    records: Iterable[RunRecord],
+    predictions: Mapping[str, Predictions] | None = None,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> list[GroupStats]:
+    """Group finished runs, rank groups per fingerprint and attach bootstrap statistics.
+
+    ``predictions`` maps run ids to stored test predictions; groups with all of
+    theirs get a confidence interval and a p-value against the best group.
+    Returns groups ordered by dataset, fingerprint and rank.
+    """
+    grouped = group_runs(records)
+    classes: dict[str, int] = {}
+    for runs in grouped.values():
+        for run in runs:
+            labels = len(run.metrics.labels) if run.metrics is not None else 0
+            classes[run.fingerprint] = max(classes.get(run.fingerprint, 0), labels)
+    ranked: list[GroupStats] = []
+    for fingerprint, section in sections(_summaries(grouped)).items():
+        section.sort(key=lambda group: (-group.macro_f1_mean, -(group.accuracy_mean or 0.0), group.key))
+        for rank, group in enumerate(section, start=1):
+            group.rank = rank
+        if predictions and resamples > 0:
+            _bootstrap_section(section, predictions, classes[fingerprint], resamples, seed)
+        ranked.extend(section)
+    return ranked
+
+
+def varying_params(groups: Sequence[GroupStats]) -> dict[str, dict[str, Any]]:
+    """For each group key, the hyperparameters whose values differ between ``groups``."""
+    names = sorted({name for group in groups for name in group.params})
+    varying = [
+        name for name in names
+        if len({json.dumps(group.params.get(name), sort_keys=True, default=str) for group in groups}) > 1
+    ]
+    return {group.key: {name: group.params.get(name) for name in varying} for group in groups}
+
+
+def compare(
+    a: Sequence[Predictions],
+    b: Sequence[Predictions],
+    *,
+    num_classes: int | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> Comparison:
+    """Paired bootstrap of mean macro-F1 of runs ``a`` minus runs ``b`` on their shared test examples.
+
+    Each resample draws seeds (runs) of each side with replacement and one set of
+    test examples shared by both sides. The p-value is two-sided:
+    ``2 * min(P(diff <= 0), P(diff >= 0))`` over the resamples.
+    """
+    if not a or not b:
+        raise UsageError("compare needs at least one run with predictions on each side")
+    if resamples < 1:
+        raise UsageError(f"--resamples must be at least 1, got {resamples}")
+    _, gold, predicted = align_predictions([*a, *b])
+    classes = max(num_classes or 0, int(max(gold.max(), predicted.max())) + 1)
+    rng = np.random.default_rng(seed)
+    point = replicate_macro_f1(gold, predicted, np.ones((1, gold.size), np.float32), classes)[:, 0]
+    scores = replicate_macro_f1(gold, predicted, example_weights(gold.size, resamples, rng), classes)
+    a_rows, b_rows = np.arange(len(a)), np.arange(len(a), len(a) + len(b))
+    difference = resample_seeds(scores[a_rows], rng) - resample_seeds(scores[b_rows], rng)
+    low, high = np.percentile(difference, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)])
+    return Comparison(
+        a_macro_f1=float(point[a_rows].mean()),
+        b_macro_f1=float(point[b_rows].mean()),
+        difference=float(point[a_rows].mean() - point[b_rows].mean()),
+        ci_low=float(low),
+        ci_high=float(high),
+        p_value=two_sided_p(difference),
+        n_examples=int(gold.size),
+        a_runs=len(a),
+        b_runs=len(b),
+        resamples=resamples,
+    )
+
+
+def align_predictions(runs: Sequence[Predictions]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Example ids shared by all ``runs``, their gold labels ``(N,)`` and each run's predictions ``(R, N)``."""
+    first = list(runs[0].example_ids)
+    if len(set(first)) != len(first):
+        raise ResultsError("stored predictions repeat an example id; the test set is corrupt")
+    if all(list(run.example_ids) == first for run in runs[1:]):
+        shared = first
+        columns = [np.arange(len(first))] * len(runs)
+    else:
+        common = set(first).intersection(*(run.example_ids for run in runs[1:]))
+        shared = [example_id for example_id in first if example_id in common]
+        if not shared:
+            raise UsageError("the runs share no test examples: they were tested on different data")
+        columns = []
+        for run in runs:
+            position = {example_id: index for index, example_id in enumerate(run.example_ids)}
+            columns.append(np.array([position[example_id] for example_id in shared]))
+    golds = np.stack([np.asarray(run.gold, dtype=np.int64)[index] for run, index in zip(runs, columns, strict=True)])
+    mismatch = np.nonzero((golds != golds[0]).any(axis=0))[0]
+    if mismatch.size:
+        raise ResultsError(f"runs disagree on the gold label of test example {shared[mismatch[0]]!r}")
+    predicted = np.stack(
+        [np.asarray(run.predicted, dtype=np.int64)[index] for run, index in zip(runs, columns, strict=True)]
+    )
+    return shared, golds[0], predicted
+
+
+def example_weights(n_examples: int, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each test example is drawn in each bootstrap resample: ``(resamples, n_examples)`` float32."""
+    weights = np.empty((resamples, n_examples), dtype=np.float32)
+    block = max(1, _MAX_WEIGHT_CELLS // max(n_examples, 1))
+    for start in range(0, resamples, block):
+        rows = min(block, resamples - start)
+        draws = rng.integers(0, n_examples, size=(rows, n_examples))
+        draws += (np.arange(rows) * n_examples)[:, None]
+        weights[start : start + rows] = np.bincount(draws.ravel(), minlength=rows * n_examples).reshape(rows, -1)
+    return weights
+
+
+def replicate_macro_f1(gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray, num_classes: int) -> np.ndarray:
+    """Macro-F1 of each run ``(R, N)`` under each example weighting ``(B, N)``: an ``(R, B)`` array.
+
+    Macro-F1 averages over all ``num_classes`` classes; a class with neither gold
+    nor predicted examples scores 0, as scikit-learn's ``zero_division=0``.
+    """
+    classes = np.arange(num_classes)
+    gold_hot = gold[:, None] == classes
+    gold_counts = (weights @ gold_hot.astype(np.float32)).astype(np.float64)
+    runs_per_block = max(1, _MAX_COUNT_COLUMNS // (2 * num_classes))
+    result = np.empty((predicted.shape[0], weights.shape[0]))
+    for start in range(0, predicted.shape[0], runs_per_block):
+        block = predicted[start : start + runs_per_block]
+        predicted_hot = block[:, :, None] == classes  # (R, N, K)
+        correct_hot = predicted_hot & gold_hot[None]
+        indicators = np.concatenate([predicted_hot, correct_hot], axis=2).transpose(1, 0, 2)
+        # Counts are whole numbers below 2**24, exact in float32; the F1 arithmetic runs in float64.
+        counts = (weights @ indicators.reshape(gold.size, -1).astype(np.float32)).astype(np.float64)
+        counts = counts.reshape(weights.shape[0], block.shape[0], 2, num_classes)
+        denominator = gold_counts[:, None, :] + counts[:, :, 0, :]
+        f1 = np.divide(2 * counts[:, :, 1, :], denominator, out=np.zeros_like(denominator), where=denominator > 0)
+        result[start : start + block.shape[0]] = f1.mean(axis=2).T
+    return result
+
+
+def resample_seeds(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mean over seeds drawn with replacement, per resample: ``(S, B)`` scores → ``(B,)``."""
+    seeds, resamples = scores.shape
+    picks = rng.integers(0, seeds, size=(resamples, seeds))
+    return scores[picks, np.arange(resamples)[:, None]].mean(axis=1)
+
+
+def two_sided_p(difference: np.ndarray) -> float:
+    """Bootstrap p-value of "no difference": ``2 * min(P(d <= 0), P(d >= 0))``, at least ``2 / (B + 1)``."""
+    below = int(np.count_nonzero(difference <= 0))
+    above = int(np.count_nonzero(difference >= 0))
+    return min(1.0, 2 * (min(below, above) + 1) / (difference.size + 1))
+
+
+def _summaries(groups: Mapping[str, list[RunRecord]]) -> list[GroupStats]:
+    summaries = []
+    for key, runs in groups.items():
+        first = runs[0]
+        f1 = np.array([run.macro_f1 for run in runs], dtype=float)
+        accuracy = np.array([run.accuracy for run in runs if run.accuracy is not None], dtype=float)
+        summaries.append(
+            GroupStats(
+                key=key,
+                fingerprint=first.fingerprint,
+                dataset=first.dataset,
+                encoder=first.encoder,
+                head=first.head,
+                params=hyperparameters(first),
+                run_ids=[run.run_id for run in runs],
+                seeds=[run.seed for run in runs],
+                macro_f1_mean=float(f1.mean()),
+                macro_f1_std=float(f1.std(ddof=1)) if f1.size > 1 else None,
+                accuracy_mean=float(accuracy.mean()) if accuracy.size else None,
+                accuracy_std=float(accuracy.std(ddof=1)) if accuracy.size > 1 else None,
+                efficiency=_mean_efficiency([efficiency(run) for run in runs]),
+            )
+        )
+    return summaries
+
+
+def _mean_efficiency(values: list[dict[str, float]]) -> dict[str, float]:
+    means = {}
+    for name in EFFICIENCY_FIELDS:
+        present = [row[name] for row in values if name in row]
+        if present:
+            mean = float(np.mean(present))
+            means[name] = round(mean) if name.endswith("params") else mean
+    return means
+
+
+def _bootstrap_section(
+    section: list[GroupStats], predictions: Mapping[str, Predictions], num_classes: int, resamples: int, seed: int
+) -> None:
+    """Confidence intervals and p-values against the best, for the groups of one fingerprint."""
+    complete = [group for group in section if all(run_id in predictions for run_id in group.run_ids)]
+    if not complete:
+        return
+    run_ids = [run_id for group in complete for run_id in group.run_ids]
+    _, gold, predicted = align_predictions([predictions[run_id] for run_id in run_ids])
+    classes = max(num_classes, int(max(gold.max(), predicted.max())) + 1)
+    weights = example_weights(gold.size, resamples, np.random.default_rng([seed, 0]))
+    scores = replicate_macro_f1(gold, predicted, weights, classes)
+    row_of = {run_id: row for row, run_id in enumerate(run_ids)}
+    distributions = {}
+    for group in complete:
+        rng = np.random.default_rng([seed, int(group.key.removeprefix("g-"), 16)])
+        distribution = resample_seeds(scores[[row_of[run_id] for run_id in group.run_ids]], rng)
+        group.ci_low, group.ci_high = (
+            float(value) for value in np.percentile(distribution, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)])
+        )
+        distributions[group.key] = distribution
+    best = section[0]
+    if best.key not in distributions:
+        return
+    for group in complete[1:]:
+        group.p_vs_best = two_sided_p(distributions[group.key] - distributions[best.key])
+        group.indistinguishable_from_best = group.p_vs_best >= ALPHA

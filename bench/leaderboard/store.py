@@ -1,0 +1,651 @@
+"""Run storage: one SQL database (a SQLite file or PostgreSQL) of runs and their test predictions.
+
+Every write is one transaction. SQLite runs in WAL mode with a busy timeout, takes
+the write lock up front (``BEGIN IMMEDIATE``) and retries on "database is locked",
+so several processes can record runs into one file at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import re
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+
+from bench.config import RunConfig
+from bench.errors import ResultsError, UsageError
+from bench.leaderboard.records import RUN_STATUSES, ClassScores, Predictions, RunMetrics, RunRecord
+
+DATABASE_NAME = "leaderboard.db"
+RUN_ID_LENGTH = 12
+MIN_FREE_MB = 64
+FAILURE_STATUSES = ("failed", "interrupted", "pruned")
+_BUSY_TIMEOUT_S = 30
+_RETRY_DEADLINE_S = 180.0
+_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "secret", "token", "sslpassword"})
+_URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE)
+
+T = TypeVar("T")
+
+metadata = sa.MetaData()
+
+runs_table = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("fingerprint", sa.String(128), nullable=False),
+    sa.Column("dataset", sa.String(255), nullable=False),
+    sa.Column("encoder", sa.String(255), nullable=False),
+    sa.Column("head", sa.String(255), nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON(none_as_null=True)),
+    sa.Column("macro_f1", sa.Float),
+    sa.Column("accuracy", sa.Float),
+    sa.Column("val_macro_f1", sa.Float),
+    sa.Column("error", sa.Text),
+    sa.Column("environment", sa.JSON, nullable=False),
+    sa.Column("study", sa.String(255)),
+    sa.Column("trial", sa.Integer),
+    sa.Column("pid", sa.Integer),
+    sa.Column("host", sa.String(255)),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Index("ix_runs_config_hash_fingerprint", "config_hash", "fingerprint"),
+    sa.Index("ix_runs_status", "status"),
+)
+
+# One row per run: the whole test set as JSON arrays, read in one go by ``bench compare``.
+predictions_table = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("example_ids", sa.JSON, nullable=False),
+    sa.Column("gold", sa.JSON, nullable=False),
+    sa.Column("predicted", sa.JSON, nullable=False),
+    sa.Column("probabilities", sa.JSON, nullable=False),
+)
+
+
+class RunConflictError(ResultsError):
+    """``start_run`` found the same run in progress in another live process."""
+
+
+def run_key(config_hash: str, fingerprint: str) -> str:
+    """The run id: 12 hex characters determined by the config hash and the dataset fingerprint."""
+    return hashlib.sha256(f"{config_hash}:{fingerprint}".encode()).hexdigest()[:RUN_ID_LENGTH]
+
+
+def database_path(results_dir: str | Path) -> Path:
+    """Where the SQLite leaderboard of a results directory lives."""
+    return Path(results_dir) / DATABASE_NAME
+
+
+def sqlite_url(path: str | Path) -> str:
+    """A SQLAlchemy URL for the SQLite file at ``path``."""
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password (and password-like query values) replaced by ``***``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return _URL_CREDENTIALS.sub(r"\1***@", url)
+    if any(key.lower() in _SECRET_QUERY_KEYS for key in parsed.query):
+        parsed = parsed.set(
+            query={key: "***" if key.lower() in _SECRET_QUERY_KEYS else value for key, value in parsed.query.items()}
+        )
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` URL in it replaced by ``***``."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
+def normalize_url(url: str) -> str:
+    """Map ``postgresql://`` and ``postgres://`` to the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def check_writable(path: str | Path, min_free_mb: int = MIN_FREE_MB) -> Path:
+    """Create ``path`` if needed and prove it takes data: write, fsync and delete a probe file.
+
+    Raises :class:`ResultsError` when the directory cannot be created or written,
+    or when fewer than ``min_free_mb`` MiB are free on its disk.
+    """
+    directory = Path(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ResultsError(f"cannot create results directory {directory}: {error.strerror or error}") from None
+    free_mb = shutil.disk_usage(directory).free / 2**20
+    if free_mb < min_free_mb:
+        raise ResultsError(
+            f"results directory {directory} has only {free_mb:.0f} MiB free; at least {min_free_mb} MiB are needed"
+        )
+    probe = directory / f".write-probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(os.urandom(64 * 1024))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        raise ResultsError(f"cannot write to results directory {directory}: {error.strerror or error}") from None
+    finally:
+        probe.unlink(missing_ok=True)
+    return directory
+
+
+def process_alive(pid: int, started_at: str | None = None) -> bool:
+    """Whether process ``pid`` runs on this host (not a zombie, and not a newer process reusing the pid).
+
+    ``started_at`` (ISO time the run started) lets a pid reused by a process that
+    started later count as gone; this check needs Linux ``/proc``.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        fields_after_name = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return True
+    if fields_after_name[0] == "Z":
+        return False
+    if started_at is None:
+        return True
+    process_start = _boot_time() + int(fields_after_name[19]) / os.sysconf("SC_CLK_TCK")
+    return process_start <= datetime.fromisoformat(started_at).timestamp() + 2.0
+
+
+def is_stale(record: RunRecord) -> bool:
+    """Whether ``record`` is marked running on this host by a process that is gone."""
+    return (
+        record.status == "running"
+        and record.pid is not None
+        and record.host == socket.gethostname()
+        and not process_alive(record.pid, record.updated_at)
+    )
+
+
+def _boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return 0.0
+
+
+class Leaderboard:
+    """Runs, their metrics and test predictions in one SQL database.
+
+    ``url`` is any SQLAlchemy URL: ``sqlite:///path/leaderboard.db`` or
+    ``postgresql://user:password@host/db`` (mapped to psycopg 3). :attr:`url`
+    is the redacted form, safe to print.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._secret = _password_of(url)
+        self.url = redact_url(url)
+        try:
+            self._engine = sa.create_engine(normalize_url(url), json_serializer=_json_dumps)
+        except ArgumentError as error:
+            raise UsageError(f"invalid storage URL {self.url}: {self._describe(error)}") from None
+        except ImportError as error:
+            raise ResultsError(
+                f"storage URL {self.url} needs a database driver that is not installed ({error.name}); "
+                "PostgreSQL needs psycopg: pip install 'psycopg[binary]'"
+            ) from None
+        if self._engine.dialect.name == "sqlite":
+            _configure_sqlite(self._engine)
+        self._create_schema()
+
+    @classmethod
+    def for_results_dir(cls, path: str | Path) -> Leaderboard:
+        """The SQLite leaderboard ``<path>/leaderboard.db``; checks first that ``path`` is writable."""
+        check_writable(path)
+        return cls(sqlite_url(database_path(path)))
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Leaderboard:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Leaderboard({self.url!r})"
+
+    # ----------------------------------------------------------------- writes
+
+    def start_run(self, config: RunConfig, fingerprint: str, dataset: str, environment: dict[str, Any]) -> str:
+        """Record ``config`` on ``fingerprint`` as running in this process and return its run id.
+
+        A new run is inserted. An existing row (failed, interrupted, pruned, finished,
+        or running in a process that is gone) is reset to running with ``attempts + 1``
+        and its old metrics and predictions dropped. A row running in another live
+        process raises :class:`RunConflictError`.
+        """
+        run_id = run_key(config.config_hash(), fingerprint)
+        now = _now()
+        pid, host = os.getpid(), socket.gethostname()
+        values = {
+            "config_hash": config.config_hash(),
+            "fingerprint": fingerprint,
+            "dataset": dataset,
+            "encoder": config.encoder,
+            "head": config.head,
+            "seed": config.seed,
+            "status": "running",
+            "config": _redacted(json.loads(config.to_json())),
+            "metrics": None,
+            "macro_f1": None,
+            "accuracy": None,
+            "val_macro_f1": None,
+            "error": None,
+            "environment": _redacted(environment),
+            "study": config.study,
+            "trial": config.trial,
+            "pid": pid,
+            "host": host,
+            "updated_at": now,
+        }
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(
+                sa.select(runs_table.c.status, runs_table.c.attempts, runs_table.c.pid, runs_table.c.host,
+                          runs_table.c.updated_at)
+                .where(runs_table.c.run_id == run_id)
+                .with_for_update()
+            ).first()
+            if row is None:
+                conn.execute(sa.insert(runs_table).values(run_id=run_id, attempts=1, created_at=now, **values))
+                return
+            if row.status == "running" and not _owner_gone(row.pid, row.host, row.updated_at):
+                raise RunConflictError(
+                    f"run {run_id} is already running in process {row.pid} on {row.host} "
+                    f"(since {row.updated_at}); wait for it or stop that process"
+                )
+            conn.execute(sa.delete(predictions_table).where(predictions_table.c.run_id == run_id))
+            conn.execute(
+                sa.update(runs_table).where(runs_table.c.run_id == run_id).values(attempts=row.attempts + 1, **values)
+            )
+
+        self._transaction(work, write=True)
+        return run_id
+
+    def finish_run(self, run_id: str, metrics: RunMetrics) -> None:
+        """Store ``metrics`` (and its test predictions) and mark the run finished."""
+        metrics_json = asdict(metrics)
+        metrics_json.pop("predictions")
+
+        def work(conn: Connection) -> None:
+            self._require(conn, run_id)
+            conn.execute(
+                sa.update(runs_table)
+                .where(runs_table.c.run_id == run_id)
+                .values(
+                    status="finished",
+                    metrics=metrics_json,
+                    macro_f1=_finite_or_none(metrics.macro_f1),
+                    accuracy=_finite_or_none(metrics.accuracy),
+                    val_macro_f1=_finite_or_none(metrics.val_macro_f1),
+                    error=None,
+                    updated_at=_now(),
+                )
+            )
+            conn.execute(sa.delete(predictions_table).where(predictions_table.c.run_id == run_id))
+            if metrics.predictions is not None:
+                row = _predictions_row(metrics.predictions)
+                conn.execute(sa.insert(predictions_table).values(run_id=run_id, **row))
+
+        self._transaction(work, write=True)
+
+    def fail_run(self, run_id: str, error: str, status: str = "failed") -> None:
+        """Mark the run ``failed``, ``interrupted`` or ``pruned`` with an error message."""
+        if status not in FAILURE_STATUSES:
+            raise UsageError(f"a run can end as {', '.join(FAILURE_STATUSES)}, not {status!r}")
+
+        def work(conn: Connection) -> None:
+            self._require(conn, run_id)
+            conn.execute(
+                sa.update(runs_table)
+                .where(runs_table.c.run_id == run_id)
+                .values(status=status, error=redact_text(error), updated_at=_now())
+            )
+
+        self._transaction(work, write=True)
+
+    def delete_run(self, run_id: str) -> str:
+        """Delete a run (id or unique prefix) and its predictions; returns the full run id."""
+
+        def work(conn: Connection) -> str:
+            full_id = self._resolve(conn, run_id)
+            conn.execute(sa.delete(predictions_table).where(predictions_table.c.run_id == full_id))
+            conn.execute(sa.delete(runs_table).where(runs_table.c.run_id == full_id))
+            return full_id
+
+        return self._transaction(work, write=True)
+
+    def stale_runs(self) -> list[RunRecord]:
+        """Runs marked running on this host whose process is gone."""
+        return [record for record in self.runs(status="running") if is_stale(record)]
+
+    def mark_stale(self) -> list[str]:
+        """Mark :meth:`stale_runs` as ``interrupted`` (so a rerun retries them); returns their ids."""
+        marked: list[str] = []
+        for record in self.stale_runs():
+
+            def work(conn: Connection, record: RunRecord = record) -> int:
+                result = conn.execute(
+                    sa.update(runs_table)
+                    .where(
+                        runs_table.c.run_id == record.run_id,
+                        runs_table.c.status == "running",
+                        runs_table.c.pid == record.pid,
+                        runs_table.c.updated_at == record.updated_at,
+                    )
+                    .values(
+                        status="interrupted",
+                        error=f"process {record.pid} on {record.host} ended without finishing the run",
+                        updated_at=_now(),
+                    )
+                )
+                return result.rowcount
+
+            if self._transaction(work, write=True):
+                marked.append(record.run_id)
+        return marked
+
+    # ------------------------------------------------------------------ reads
+
+    def get_run(self, run_id: str, *, with_predictions: bool = False) -> RunRecord:
+        """One run by id or unique id prefix; :class:`UsageError` when unknown or ambiguous."""
+
+        def work(conn: Connection) -> RunRecord:
+            full_id = self._resolve(conn, run_id)
+            row = conn.execute(sa.select(runs_table).where(runs_table.c.run_id == full_id)).one()
+            record = _record(row)
+            if with_predictions and record.metrics is not None:
+                record.metrics.predictions = self._load_predictions(conn, [full_id]).get(full_id)
+            return record
+
+        return self._transaction(work)
+
+    def runs(
+        self,
+        status: str | Sequence[str] | None = None,
+        *,
+        encoder: str | None = None,
+        head: str | None = None,
+        fingerprint: str | None = None,
+        study: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every filter given, oldest first (``status`` may be several)."""
+        query = sa.select(runs_table).order_by(runs_table.c.created_at, runs_table.c.run_id)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            unknown = [value for value in statuses if value not in RUN_STATUSES]
+            if unknown:
+                raise UsageError(f"unknown run status {unknown[0]!r}; choose from {', '.join(RUN_STATUSES)}")
+            query = query.where(runs_table.c.status.in_(statuses))
+        for column, value in (("encoder", encoder), ("head", head), ("fingerprint", fingerprint), ("study", study)):
+            if value is not None:
+                query = query.where(runs_table.c[column] == value)
+        return self._transaction(lambda conn: [_record(row) for row in conn.execute(query)])
+
+    def find(self, config_hash: str, fingerprint: str) -> RunRecord | None:
+        """The run of ``config_hash`` on ``fingerprint``, if recorded."""
+        query = sa.select(runs_table).where(
+            runs_table.c.config_hash == config_hash, runs_table.c.fingerprint == fingerprint
+        )
+        row = self._transaction(lambda conn: conn.execute(query).first())
+        return None if row is None else _record(row)
+
+    def predictions(self, run_id: str) -> Predictions:
+        """The stored test predictions of one run (id or unique prefix)."""
+
+        def work(conn: Connection) -> Predictions:
+            full_id = self._resolve(conn, run_id)
+            found = self._load_predictions(conn, [full_id])
+            if full_id not in found:
+                raise ResultsError(f"run {full_id} has no stored test predictions (it has not finished)")
+            return found[full_id]
+
+        return self._transaction(work)
+
+    def predictions_many(self, run_ids: Iterable[str], *, probabilities: bool = True) -> dict[str, Predictions]:
+        """Test predictions of several runs (full ids) in one query; runs without predictions are absent.
+
+        ``probabilities=False`` skips the largest column (left empty), which statistics do not need.
+        """
+        wanted = list(dict.fromkeys(run_ids))
+        return self._transaction(lambda conn: self._load_predictions(conn, wanted, probabilities))
+
+    # -------------------------------------------------------------- internals
+
+    def _load_predictions(
+        self, conn: Connection, run_ids: list[str], probabilities: bool = True
+    ) -> dict[str, Predictions]:
+        if not run_ids:
+            return {}
+        table = predictions_table.c
+        columns = [table.run_id, table.example_ids, table.gold, table.predicted]
+        if probabilities:
+            columns.append(table.probabilities)
+        rows = conn.execute(sa.select(*columns).where(table.run_id.in_(run_ids)))
+        return {
+            row.run_id: Predictions(
+                example_ids=list(row.example_ids),
+                gold=list(row.gold),
+                predicted=list(row.predicted),
+                probabilities=list(row.probabilities) if probabilities else [],
+            )
+            for row in rows
+        }
+
+    def _resolve(self, conn: Connection, run_id: str) -> str:
+        """The full id of ``run_id`` (exact or unique prefix)."""
+        if conn.execute(sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)).first() is not None:
+            return run_id
+        matches: list[str] = []
+        if run_id and run_id.isalnum():
+            matches = list(
+                conn.execute(
+                    sa.select(runs_table.c.run_id).where(runs_table.c.run_id.startswith(run_id)).limit(6)
+                ).scalars()
+            )
+        if not matches:
+            raise UsageError(f"unknown run {run_id!r} in leaderboard {self.url}")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise UsageError(f"run prefix {run_id!r} is ambiguous ({shown}); give more characters")
+        return matches[0]
+
+    def _require(self, conn: Connection, run_id: str) -> None:
+        if conn.execute(sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)).first() is None:
+            raise UsageError(f"unknown run {run_id!r} in leaderboard {self.url}")
+
+    def _create_schema(self) -> None:
+        try:
+            self._transaction(lambda conn: metadata.create_all(conn), write=True)
+        except ResultsError:
+            # Another process may have created the tables between our check and our CREATE.
+            tables = self._transaction(lambda conn: set(sa.inspect(conn).get_table_names()))
+            if not {"runs", "predictions"} <= tables:
+                raise
+
+    def _transaction(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
+        """Run ``work`` in one transaction, retrying while the database is locked or a key raced."""
+        deadline = time.monotonic() + _RETRY_DEADLINE_S
+        delay = 0.02
+        integrity_retries = 3
+        while True:
+            try:
+                with self._engine.connect() as conn:
+                    conn.execution_options(bench_immediate=write)
+                    with conn.begin():
+                        return work(conn)
+            except OperationalError as error:
+                if not _is_lock_error(error) or time.monotonic() > deadline:
+                    raise ResultsError(f"leaderboard {self.url}: {self._describe(error)}") from None
+            except IntegrityError as error:
+                integrity_retries -= 1
+                if integrity_retries < 0:
+                    raise ResultsError(f"leaderboard {self.url}: {self._describe(error)}") from None
+            except SQLAlchemyError as error:
+                raise ResultsError(f"leaderboard {self.url}: {self._describe(error)}") from None
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 1.0)
+
+    def _describe(self, error: Exception) -> str:
+        """The first line of a driver error, without any password."""
+        original = getattr(error, "orig", None) or error
+        lines = str(original).strip().splitlines()
+        text = redact_text(lines[0] if lines else type(original).__name__)
+        return text.replace(self._secret, "***") if self._secret else text
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    """WAL, a busy timeout, and our own BEGIN (IMMEDIATE for writes) instead of pysqlite's."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("bench_immediate") else "BEGIN")
+
+
+def _is_lock_error(error: OperationalError) -> bool:
+    message = str(error.orig).lower()
+    return "locked" in message or "busy" in message
+
+
+def _owner_gone(pid: int | None, host: str | None, started_at: str) -> bool:
+    """Whether the process that marked a run running can no longer finish it."""
+    if host != socket.gethostname() or pid is None:
+        return False
+    return pid == os.getpid() or not process_alive(pid, started_at)
+
+
+def _record(row: sa.Row[Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row.run_id,
+        config_hash=row.config_hash,
+        fingerprint=row.fingerprint,
+        dataset=row.dataset,
+        encoder=row.encoder,
+        head=row.head,
+        seed=row.seed,
+        status=row.status,
+        config=row.config,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        error=row.error,
+        macro_f1=row.macro_f1,
+        accuracy=row.accuracy,
+        val_macro_f1=row.val_macro_f1,
+        metrics=None if row.metrics is None else _metrics(row.metrics),
+        environment=row.environment,
+        study=row.study,
+        trial=row.trial,
+        pid=row.pid,
+        host=row.host,
+        attempts=row.attempts,
+    )
+
+
+def _metrics(data: dict[str, Any]) -> RunMetrics:
+    known = {field.name for field in fields(RunMetrics)}
+    values = {key: value for key, value in data.items() if key in known}
+    values["per_class"] = {label: ClassScores(**scores) for label, scores in values.get("per_class", {}).items()}
+    return RunMetrics(**values)
+
+
+def _predictions_row(predictions: Predictions) -> dict[str, Any]:
+    return {
+        "example_ids": list(predictions.example_ids),
+        "gold": list(predictions.gold),
+        "predicted": list(predictions.predicted),
+        "probabilities": list(predictions.probabilities),
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: numpy scalars and arrays as Python values, NaN/inf as None, paths as text."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return _plain(value.tolist())
+    raise TypeError(f"cannot store {type(value).__name__} in the leaderboard: {value!r}")
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(_plain(value), ensure_ascii=False, allow_nan=False)
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with credentials removed from every URL-looking string."""
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(item) for item in value]
+    return redact_text(value) if isinstance(value, str) else value
+
+
+def _password_of(url: str) -> str | None:
+    try:
+        return make_url(url).password or None
+    except ArgumentError:
+        return None

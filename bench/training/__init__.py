@@ -1,0 +1,1 @@
+"""Training: LightningModule, LightningDataModule and the run driver."""

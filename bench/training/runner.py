@@ -1,0 +1,316 @@
+"""One run, end to end: data → encoder + head → training → test → leaderboard row."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import resource
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import optuna
+import torch
+from safetensors.torch import save_file
+
+from bench.config import RunConfig
+from bench.data import limit_train, load_dataset
+from bench.data.types import SplitDataset
+from bench.leaderboard.records import ClassScores, Predictions, RunMetrics, RunRecord
+from bench.leaderboard.store import Leaderboard, check_writable
+from bench.training.callbacks import BestWeights, TrainingTimer
+from bench.training.datamodule import EmotionDataModule
+from bench.training.metrics import classification_scores
+from bench.training.module import EmotionClassifier, NonFiniteLossError
+from encoders import EncoderRequest, create_encoder
+from encoders.base import BuiltEncoder
+from heads import create_head, resolve_head_params
+
+for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+@dataclass
+class PreparedRun:
+    """Data, model and identity of a run, built before any training."""
+
+    config: RunConfig
+    dataset: SplitDataset
+    built: BuiltEncoder
+    module: EmotionClassifier
+    datamodule: EmotionDataModule
+
+
+def prepare_dataset(config: RunConfig) -> SplitDataset:
+    """Load and split ``config.data``; apply ``--train-limit``."""
+    dataset = load_dataset(config.data)
+    if config.train_limit is not None and config.train_limit < len(dataset.train):
+        dataset = limit_train(dataset, config.train_limit, config.data.split_seed)
+    return dataset
+
+
+def prepare_run(config: RunConfig, dataset: SplitDataset) -> PreparedRun:
+    """Build encoder, head, LightningModule and LightningDataModule for ``config``."""
+    resolve_head_params(config.head, config.head_kwargs)
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    built = create_encoder(
+        EncoderRequest(
+            name=config.encoder,
+            path=Path(config.encoder_path) if config.encoder_path else None,
+            random_init=config.random_init,
+            trust_remote_code=config.trust_remote_code,
+            train_texts=[example.text for example in dataset.train],
+            cache_dir=config.results_path / "cache",
+            config_overrides=config.encoder_config,
+        )
+    )
+    head = create_head(config.head, built.encoder.hidden_size, len(dataset.labels), config.head_kwargs)
+    module = EmotionClassifier(
+        built.encoder,
+        head,
+        num_labels=len(dataset.labels),
+        lr=config.lr,
+        head_lr=config.head_lr,
+        weight_decay=config.weight_decay,
+        warmup_ratio=config.warmup_ratio,
+        class_weights=class_weights(dataset) if config.class_weighted else None,
+        freeze_encoder=config.freeze_encoder,
+    )
+    datamodule = EmotionDataModule(
+        dataset,
+        built.tokenizer,
+        max_len=config.max_len,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        num_workers=config.num_workers,
+    )
+    return PreparedRun(config, dataset, built, module, datamodule)
+
+
+def class_weights(dataset: SplitDataset) -> torch.Tensor:
+    """Inverse-frequency class weights over the training split, mean 1."""
+    counts = np.array([sum(example.label == label for example in dataset.train) for label in dataset.labels], float)
+    weights = counts.sum() / (len(counts) * np.maximum(counts, 1))
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def resolve_device(device: str) -> tuple[str, list[int] | str]:
+    """Lightning accelerator and devices for ``--device auto|cpu|cuda[:N]``."""
+    if device == "auto":
+        return ("gpu", 1) if torch.cuda.is_available() else ("cpu", 1)
+    if device == "cpu":
+        return "cpu", 1
+    if not torch.cuda.is_available():
+        from bench.errors import UsageError
+
+        raise UsageError(f"--device {device} was asked for but no CUDA GPU is available")
+    return "gpu", [int(device.split(":", 1)[1])] if ":" in device else 1
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``auto`` → bf16-mixed on a GPU that supports it, else 32-true."""
+    if precision != "auto":
+        return "32-true" if precision == "32" else precision
+    if accelerator == "gpu" and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def environment(accelerator: str) -> dict[str, str]:
+    """Library versions and the device that ran the run."""
+    import lightning
+    import sklearn
+    import transformers
+
+    device_name = torch.cuda.get_device_name() if accelerator == "gpu" else (platform.processor() or platform.machine())
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "lightning": lightning.__version__,
+        "scikit-learn": sklearn.__version__,
+        "device": device_name,
+        "accelerator": accelerator,
+        "threads": str(torch.get_num_threads()),
+        "platform": platform.platform(),
+    }
+
+
+def run_experiment(
+    config: RunConfig,
+    leaderboard: Leaderboard,
+    *,
+    dataset: SplitDataset | None = None,
+    callbacks: Sequence[L.Callback] = (),
+    rerun: bool = False,
+) -> RunRecord:
+    """Train and test one configuration and record it in ``leaderboard``.
+
+    A finished run with the same config hash and dataset fingerprint is returned
+    as it is unless ``rerun``. Errors during training are recorded as a ``failed``
+    row (and returned); Ctrl-C records ``interrupted`` and an Optuna prune records
+    ``pruned``, and both re-raise.
+    """
+    check_writable(config.results_path)
+    dataset = dataset or prepare_dataset(config)
+    existing = leaderboard.find(config.config_hash(), dataset.fingerprint)
+    if existing is not None and existing.status == "finished" and not rerun:
+        return existing
+    accelerator, devices = resolve_device(config.device)
+    prepared = prepare_run(config, dataset)
+    run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, environment(accelerator))
+    try:
+        metrics = train_and_test(prepared, accelerator, devices, run_id, callbacks)
+    except KeyboardInterrupt:
+        leaderboard.fail_run(run_id, "interrupted by the user (SIGINT)", status="interrupted")
+        raise
+    except optuna.TrialPruned:
+        leaderboard.fail_run(run_id, "pruned by the Optuna study", status="pruned")
+        raise
+    except NonFiniteLossError as error:
+        leaderboard.fail_run(run_id, str(error))
+    except torch.OutOfMemoryError as error:
+        leaderboard.fail_run(run_id, f"out of memory: {str(error).splitlines()[0]}")
+    except Exception as error:  # noqa: BLE001 - any training failure becomes a failed row
+        leaderboard.fail_run(run_id, f"{type(error).__name__}: {error}")
+    else:
+        leaderboard.finish_run(run_id, metrics)
+    return leaderboard.get_run(run_id)
+
+
+def train_and_test(
+    prepared: PreparedRun, accelerator: str, devices: list[int] | str, run_id: str, callbacks: Sequence[L.Callback]
+) -> RunMetrics:
+    """Fit with model selection on validation macro-F1, then test the best weights."""
+    config, module, datamodule = prepared.config, prepared.module, prepared.datamodule
+    best, timer = BestWeights(), TrainingTimer()
+    extra: list[L.Callback] = []
+    if config.patience is not None:
+        extra.append(L.pytorch.callbacks.EarlyStopping("val_macro_f1", mode="max", patience=config.patience))
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        precision=resolve_precision(config.precision, accelerator),
+        max_epochs=config.epochs,
+        gradient_clip_val=config.grad_clip or None,
+        callbacks=[best, timer, *extra, *callbacks],
+        deterministic=accelerator == "cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=any(isinstance(callback, L.pytorch.callbacks.ProgressBar) for callback in callbacks),
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+    )
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+        trainer.fit(module, datamodule=datamodule)
+        if best.state is None:
+            raise RuntimeError("no validation epoch finished")
+        module.load_state_dict(best.state)
+        started = time.perf_counter()
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        eval_seconds = time.perf_counter() - started
+    latency = measure_latency(module, datamodule)
+    checkpoint = save_artifacts(prepared, run_id, best.state)
+    dataset = prepared.dataset
+    gold = np.array([datamodule.label_ids[example.label] for example in dataset.test])
+    probabilities = module.test_probabilities
+    assert probabilities is not None and module.test_indices is not None
+    predicted = probabilities.argmax(axis=1)
+    scores = classification_scores(gold, predicted, len(dataset.labels))
+    total = sum(parameter.numel() for parameter in module.parameters())
+    trainable = sum(parameter.numel() for parameter in module.parameters() if parameter.requires_grad)
+    return RunMetrics(
+        macro_f1=scores.macro_f1,
+        accuracy=scores.accuracy,
+        val_macro_f1=best.best_score,
+        labels=list(dataset.labels),
+        per_class={
+            label: ClassScores(scores.precision[i], scores.recall[i], scores.f1[i], scores.support[i])
+            for i, label in enumerate(dataset.labels)
+        },
+        confusion=scores.confusion,
+        history=module.history,
+        timings={
+            "train_seconds": timer.seconds,
+            "train_samples_per_second": timer.samples_per_second,
+            "eval_seconds": eval_seconds,
+            **latency,
+            "peak_memory_mb": peak_memory_mb(),
+        },
+        total_params=total,
+        trainable_params=trainable,
+        best_epoch=best.best_epoch,
+        predictions=Predictions(
+            example_ids=[example.uid for example in dataset.test],
+            gold=gold.tolist(),
+            predicted=predicted.tolist(),
+            probabilities=np.round(probabilities, 6).tolist(),
+        ),
+        checkpoint=str(checkpoint),
+    )
+
+
+@torch.inference_mode()
+def measure_latency(module: EmotionClassifier, datamodule: EmotionDataModule, repeats: int = 16) -> dict[str, float]:
+    """Milliseconds per example of a forward pass at batch 1 and at batch 64 (test split)."""
+    module.eval()
+    device = module.device
+    results: dict[str, float] = {}
+    for batch_size, key in ((1, "latency_ms_batch1"), (64, "latency_ms_batch64")):
+        loader = datamodule.eval_dataloader("test", batch_size=batch_size)
+        timings: list[float] = []
+        for count, batch in enumerate(loader):
+            if count >= repeats:
+                break
+            input_ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+            if count == 0:
+                module(input_ids, mask)
+            _sync(device)
+            started = time.perf_counter()
+            module(input_ids, mask)
+            _sync(device)
+            timings.append((time.perf_counter() - started) * 1000 / input_ids.shape[0])
+        results[key] = float(np.median(timings)) if timings else float("nan")
+    return results
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory_mb() -> float:
+    """Peak GPU memory allocated, or the process's peak resident memory on CPU."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_directory(results_dir: Path, run_id: str) -> Path:
+    """Where a run's artefacts live: ``<results>/runs/<run_id>`` (run ids are hex, no traversal)."""
+    if not run_id.isalnum():
+        raise ValueError(f"invalid run id {run_id!r}")
+    return results_dir / "runs" / run_id
+
+
+def save_artifacts(prepared: PreparedRun, run_id: str, state: dict[str, torch.Tensor]) -> Path:
+    """Best weights as safetensors and the tokenizer files, under the run directory."""
+    directory = run_directory(prepared.config.results_path, run_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = directory / "model.safetensors"
+    temporary = weights.with_suffix(".tmp")
+    save_file({name: tensor.contiguous() for name, tensor in state.items()}, str(temporary))
+    os.replace(temporary, weights)
+    prepared.built.tokenizer.save(directory / "tokenizer")
+    return weights

@@ -1,0 +1,116 @@
+"""Optuna storage (SQLite file or PostgreSQL) with heartbeats, and where the leaderboard lives."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from bench.errors import ResultsError, UsageError
+from bench.leaderboard.store import Leaderboard, normalize_url, redact_url
+
+STORAGE_FILE = "optuna.db"
+# A worker beats every HEARTBEAT_S seconds; one silent for GRACE_S is taken for dead and its trial failed.
+HEARTBEAT_S = 10
+GRACE_S = 60
+# A point whose worker died is retried this many times before it is left for the next run.
+MAX_RETRIES = 2
+OPEN_ATTEMPTS = 4
+
+
+def default_storage_url(results_dir: str | Path) -> str:
+    """``sqlite:///<results>/optuna.db`` (absolute path)."""
+    return f"sqlite:///{(Path(results_dir) / STORAGE_FILE).resolve()}"
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether ``url`` names a SQLite database."""
+    return url.startswith("sqlite:")
+
+
+def check_storage_url(url: str) -> None:
+    """Raise :class:`UsageError` unless ``url`` is a database URL."""
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise UsageError(
+            f"invalid --storage URL {redact_url(url)!r}; e.g. sqlite:///results/optuna.db or postgresql://user@host/db"
+        ) from None
+
+
+def open_storage(
+    url: str, *, retry_dead_workers: bool = False, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S
+) -> RDBStorage:
+    """An Optuna RDB storage with heartbeats: trials of workers silent for ``grace_s`` seconds are failed.
+
+    ``retry_dead_workers`` enqueues such a trial again (at most :data:`MAX_RETRIES`
+    times), which a grid wants and a study does not. ``postgresql://`` URLs use
+    psycopg 3. Errors are a one-line :class:`UsageError` or :class:`ResultsError`.
+    """
+    check_storage_url(url)
+    shown = redact_url(url)
+    if is_sqlite(url):
+        Path(make_url(url).database or STORAGE_FILE).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs: dict[str, object] = {"connect_args": {"timeout": 60}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True}
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                return RDBStorage(
+                    normalize_url(url),
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_s,
+                    grace_period=grace_s,
+                    heartbeat_stale_trial_callback=(
+                        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES) if retry_dead_workers else None
+                    ),
+                )
+        except ImportError as error:
+            raise ResultsError(
+                f"storage {shown} needs a database driver that is not installed ({error.name}); "
+                "for PostgreSQL: pip install 'psycopg[binary]'"
+            ) from None
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError) as error:
+            # Workers starting together race to create the tables; a second attempt finds them.
+            if attempt == OPEN_ATTEMPTS:
+                first_line = (
+                    str(getattr(error, "orig", None) or error).strip().splitlines() or [type(error).__name__]
+                )[0]
+                raise ResultsError(f"cannot open Optuna storage {shown}: {first_line}") from None
+            time.sleep(0.5 * attempt)
+
+
+def open_leaderboard(url: str | None, storage_url: str | None, results_dir: str | Path) -> Leaderboard:
+    """The leaderboard at ``url``; else in the ``--storage`` database when that is a server; else ``<results>``."""
+    if url:
+        return Leaderboard(url)
+    if storage_url and not is_sqlite(storage_url):
+        return Leaderboard(storage_url)
+    return Leaderboard.for_results_dir(results_dir)
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail the trials of workers whose heartbeat stopped (and, for a grid, enqueue their retries)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def describe_study(study: optuna.Study, attributes: Mapping[str, Any]) -> None:
+    """Store ``attributes`` as the study's user attributes (shown by optuna-dashboard), writing only changes."""
+    current = study.user_attrs
+    for key, value in attributes.items():
+        if current.get(key) != value:
+            study.set_user_attr(key, value)

@@ -1,0 +1,124 @@
+"""One worker process per GPU (``--gpus 0,1``): each re-runs the same command with ``CUDA_VISIBLE_DEVICES`` set.
+
+The workers coordinate through the Optuna storage, exactly like workers on
+separate machines. Launching is injectable so the scheduling is tested on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+import bench
+from bench.errors import UsageError
+
+# The command a worker runs: the ``bench`` entry point of this interpreter, importable from this checkout.
+ENTRY = ("-c", "from bench.cli import main; main()")
+PACKAGE_ROOT = Path(bench.__file__).resolve().parents[1]
+
+
+def parse_gpus(text: str | None) -> list[str]:
+    """``"0,1,3"`` → ``["0", "1", "3"]``; each a GPU index, no repeats."""
+    if not text:
+        return []
+    gpus = [part.strip() for part in text.split(",")]
+    if not all(gpu.isdigit() for gpu in gpus):
+        raise UsageError(f"--gpus expects comma-separated GPU indices like 0,1, got {text!r}")
+    if len(set(gpus)) != len(gpus):
+        raise UsageError(f"--gpus lists a GPU twice: {text!r}")
+    return gpus
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One worker process: its GPU, its command line (arguments of ``bench``), its environment and log file."""
+
+    index: int
+    gpu: str
+    args: tuple[str, ...]
+    env: Mapping[str, str]
+    log_path: Path
+
+    @property
+    def command(self) -> list[str]:
+        """The full command line."""
+        return [sys.executable, *ENTRY, *self.args]
+
+
+def worker_specs(
+    gpus: Sequence[str], args: Sequence[str], log_dir: Path, environ: Mapping[str, str], *, pass_index: bool
+) -> list[WorkerSpec]:
+    """A worker per GPU running ``bench <args>`` (plus ``--worker-index I`` if ``pass_index``) with only that GPU visible."""
+    python_path = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), environ.get("PYTHONPATH", "")]))
+    return [
+        WorkerSpec(
+            index=index,
+            gpu=gpu,
+            args=(*args, "--worker-index", str(index)) if pass_index else tuple(args),
+            env={**environ, "CUDA_VISIBLE_DEVICES": gpu, "PYTHONPATH": python_path},
+            log_path=log_dir / f"worker-{index}-gpu{gpu}.log",
+        )
+        for index, gpu in enumerate(gpus)
+    ]
+
+
+class Process(Protocol):
+    """What the scheduler needs from a started worker (a ``subprocess.Popen``)."""
+
+    def poll(self) -> int | None: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+Launcher = Callable[[WorkerSpec], Process]
+
+
+def popen_launcher(spec: WorkerSpec) -> Process:
+    """Start ``spec`` as a subprocess writing stdout and stderr to its log file."""
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    log: IO[bytes] = open(spec.log_path, "wb")  # noqa: SIM115 - the child owns it; closed in this process below
+    try:
+        return subprocess.Popen(
+            spec.command, env=dict(spec.env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    finally:
+        log.close()
+
+
+def run_workers(
+    specs: Sequence[WorkerSpec],
+    launcher: Launcher = popen_launcher,
+    *,
+    on_poll: Callable[[list[int | None]], None] = lambda codes: None,
+    interval: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[int]:
+    """Start every worker, call ``on_poll`` with their exit codes (``None`` while running) until all ended.
+
+    Ctrl-C is passed on to the workers (each records its run as interrupted) and
+    re-raised once they have exited. Returns the exit codes.
+    """
+    processes = [launcher(spec) for spec in specs]
+    try:
+        while True:
+            codes = [process.poll() for process in processes]
+            on_poll(codes)
+            if all(code is not None for code in codes):
+                return [int(code) for code in codes if code is not None]
+            sleep(interval)
+    except KeyboardInterrupt:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in processes:
+            process.wait()
+        raise

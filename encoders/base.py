@@ -1,0 +1,93 @@
+"""What every encoder family provides: a tokenizer, a module and its output."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+@dataclass
+class EncoderOutput:
+    """Token states, the attention mask and a sentence vector for one batch.
+
+    ``attention_mask`` is ``True`` on real tokens. ``sentence_vector`` is the
+    model's pooler output where it has one, else the state of the first token.
+    """
+
+    token_states: torch.Tensor
+    attention_mask: torch.Tensor
+    sentence_vector: torch.Tensor
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """Ids of one text (or text pair) with special tokens, not padded."""
+
+    ids: list[int]
+    token_type_ids: list[int]
+    pieces: list[str]
+
+
+class TextTokenizer(ABC):
+    """A tokenizer with BERT-style special tokens and right padding."""
+
+    pad_id: int
+    vocab_size: int
+
+    @abstractmethod
+    def tokenize(self, text: str) -> list[str]:
+        """Pieces of ``text`` without special tokens."""
+
+    @abstractmethod
+    def encode(self, text: str, pair: str | None = None, max_len: int | None = None) -> Encoding:
+        """Ids of ``[CLS] text [SEP]`` (or ``[CLS] text [SEP] pair [SEP]``), truncated to ``max_len``."""
+
+    @abstractmethod
+    def encode_batch(self, texts: Sequence[str], max_len: int) -> list[list[int]]:
+        """Ids of many single texts at once with the tokenizer's native batch path."""
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write the files :func:`encoders.load_tokenizer` needs to rebuild this tokenizer."""
+
+
+class TextEncoder(nn.Module, ABC):
+    """A module turning padded ids into an :class:`EncoderOutput`."""
+
+    hidden_size: int
+
+    @abstractmethod
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderOutput:
+        """Encode a right-padded batch; ``attention_mask`` is 1 on real tokens."""
+
+
+@dataclass(frozen=True)
+class EncoderRequest:
+    """What a factory gets: where to load from and how.
+
+    ``path`` is a local HF-style folder (``--encoder-path``) used instead of the hub;
+    ``train_texts`` are the run's training texts (only ``scratch`` uses them, to
+    train its tokenizer); ``cache_dir`` holds such derived artefacts.
+    """
+
+    name: str
+    path: Path | None = None
+    random_init: bool = False
+    trust_remote_code: bool = False
+    train_texts: Sequence[str] | None = field(default=None, compare=False, hash=False)
+    cache_dir: Path = Path(".cache")
+    config_overrides: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass
+class BuiltEncoder:
+    """An encoder module with its tokenizer and where it came from."""
+
+    encoder: TextEncoder
+    tokenizer: TextTokenizer
+    source: str

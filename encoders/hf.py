@@ -1,0 +1,320 @@
+"""Hugging Face building blocks shared by every family, and the ``hf:<model-id>`` encoder.
+
+:class:`HFTokenizer` wraps any fast tokenizer and :class:`HFEncoder` any
+``transformers`` encoder module; :func:`build_hf_encoder` applies the loading
+rules (``--encoder-path``, ``--random-init``, config overrides, ``sdpa``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub import constants as hub_constants
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import HFValidationError
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoTokenizer,
+    PreTrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.utils import logging as transformers_logging
+
+from bench.errors import BenchError, EncoderUnavailableError, UsageError
+from encoders.base import BuiltEncoder, EncoderOutput, EncoderRequest, Encoding, TextEncoder, TextTokenizer
+from encoders.registry import (
+    HF_PATTERN,
+    HF_PREFIX,
+    TOKENIZER_MARKER,
+    load_tokenizer,
+    register_encoder,
+    register_tokenizer_loader,
+    write_tokenizer_marker,
+)
+
+HF_TOKENIZER_KIND = "hf"
+
+
+class HFTokenizer(TextTokenizer):
+    """A Hugging Face (fast) tokenizer behind the :class:`TextTokenizer` interface."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, *, trust_remote_code: bool = False) -> None:
+        if tokenizer.pad_token_id is None:
+            raise EncoderUnavailableError(f"tokenizer {tokenizer.name_or_path!r} has no padding token")
+        self.hf = tokenizer
+        self.trust_remote_code = trust_remote_code
+        self.pad_id = tokenizer.pad_token_id
+        self.vocab_size = len(tokenizer)
+
+    def tokenize(self, text: str) -> list[str]:
+        """Pieces of ``text`` without special tokens."""
+        return self.hf.tokenize(text)
+
+    def encode(self, text: str, pair: str | None = None, max_len: int | None = None) -> Encoding:
+        """Ids of ``text`` (and ``pair``) with special tokens; pairs are truncated longest-first."""
+        encoded = self.hf(
+            text,
+            pair,
+            truncation=max_len is not None,
+            max_length=max_len,
+            return_token_type_ids=True,
+            return_attention_mask=False,
+        )
+        ids = list(encoded["input_ids"])
+        return Encoding(ids, list(encoded["token_type_ids"]), self.hf.convert_ids_to_tokens(ids))
+
+    def encode_batch(self, texts: Sequence[str], max_len: int) -> list[list[int]]:
+        """Ids of many texts through the tokenizer's parallel batch path."""
+        encoded = self.hf(
+            list(texts), truncation=True, max_length=max_len, return_token_type_ids=False, return_attention_mask=False
+        )
+        return encoded["input_ids"]
+
+    def save(self, directory: Path) -> None:
+        """Write the tokenizer files and the bench marker into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self.hf.save_pretrained(directory)
+        write_tokenizer_marker(directory, HF_TOKENIZER_KIND, {"trust_remote_code": self.trust_remote_code})
+
+
+def _load_saved_hf_tokenizer(directory: Path, marker: dict[str, Any]) -> HFTokenizer:
+    trust_remote_code = bool(marker.get("trust_remote_code", False))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise EncoderUnavailableError(f"cannot load the tokenizer saved in {directory}: {_one_line(error)}") from None
+    return HFTokenizer(tokenizer, trust_remote_code=trust_remote_code)
+
+
+register_tokenizer_loader(HF_TOKENIZER_KIND, _load_saved_hf_tokenizer)
+
+
+class HFEncoder(TextEncoder):
+    """A ``transformers`` encoder; the sentence vector is its pooler output, else the first token's state."""
+
+    def __init__(self, model: PreTrainedModel) -> None:
+        super().__init__()
+        self.model = model
+        self.hidden_size = int(model.config.hidden_size)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderOutput:
+        """Encode a right-padded batch."""
+        outputs = self.model(input_ids=input_ids, attention_mask=attention_mask)
+        token_states = outputs.last_hidden_state
+        pooled = getattr(outputs, "pooler_output", None)
+        sentence_vector = pooled if pooled is not None else token_states[:, 0]
+        return EncoderOutput(token_states, attention_mask.bool(), sentence_vector)
+
+
+def _one_line(error: BaseException, limit: int = 240) -> str:
+    """The first sentence of ``error`` on one line, at most ``limit`` characters."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    sentence_end = text.find(". ")
+    if sentence_end > 0:
+        text = text[: sentence_end + 1]
+    text = text.rstrip(".")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unavailable(request: EncoderRequest, source: str, what: str, error: BaseException) -> EncoderUnavailableError:
+    if request.path is not None:
+        advice = (
+            f"the --encoder-path folder needs config.json, the weights and the tokenizer files "
+            f"(or pass --random-init for random weights); without it the model is read from the "
+            f"Hugging Face cache ({hub_constants.HF_HUB_CACHE})"
+        )
+    else:
+        advice = (
+            f"offline, the model must be in the Hugging Face cache ({hub_constants.HF_HUB_CACHE}) "
+            f"or in a local folder passed with --encoder-path DIR"
+        )
+    return EncoderUnavailableError(
+        f"encoder {request.name!r}: cannot load the {what} from {source}: {_one_line(error)}; {advice}"
+    )
+
+
+@contextmanager
+def hub_errors(request: EncoderRequest, source: str, what: str) -> Iterator[None]:
+    """Turn hub and file errors raised while loading ``what`` into one :class:`EncoderUnavailableError`."""
+    try:
+        yield
+    except (OSError, HFValidationError) as error:
+        raise _unavailable(request, source, what, error) from None
+
+
+def _loading_failure(request: EncoderRequest, source: str, what: str, error: ValueError) -> BenchError:
+    """The error for a ``ValueError`` of transformers while loading ``what`` (unknown model, remote code)."""
+    if "trust_remote_code" in str(error) and not request.trust_remote_code:
+        return UsageError(
+            f"encoder {request.name!r}: {source} needs its own model code; pass --trust-remote-code to run it"
+        )
+    return _unavailable(request, source, what, error)
+
+
+def model_folder(request: EncoderRequest) -> Path | None:
+    """``request.path`` checked to be a folder, or ``None`` when loading from the hub."""
+    if request.path is None:
+        return None
+    if not request.path.is_dir():
+        raise EncoderUnavailableError(
+            f"encoder {request.name!r}: --encoder-path {request.path} is not a folder; pass a local HF-style folder "
+            f"or omit it to use the Hugging Face hub/cache ({hub_constants.HF_HUB_CACHE})"
+        )
+    return request.path
+
+
+def model_source(request: EncoderRequest, hub_id: str) -> str:
+    """Where to load from: the ``--encoder-path`` folder, else ``hub_id``."""
+    folder = model_folder(request)
+    return hub_id if folder is None else str(folder)
+
+
+def fetch_file(request: EncoderRequest, hub_id: str, filename: str) -> Path:
+    """``filename`` from the ``--encoder-path`` folder, else from the hub (or its cache)."""
+    folder = model_folder(request)
+    if folder is not None:
+        path = folder / filename
+        if not path.is_file():
+            raise EncoderUnavailableError(f"encoder {request.name!r}: --encoder-path {folder} has no {filename}")
+        return path
+    with hub_errors(request, hub_id, filename):
+        return Path(hf_hub_download(hub_id, filename))
+
+
+def apply_config_overrides(config: PreTrainedConfig, overrides: Sequence[tuple[str, object]], encoder: str) -> None:
+    """Set each ``(field, value)`` on ``config``; string values take the field's current type."""
+    for key, value in overrides:
+        if not hasattr(config, key):
+            raise UsageError(f"encoder {encoder!r}: its config has no field {key!r} to override")
+        setattr(config, key, _coerce(value, getattr(config, key), key, encoder))
+
+
+def _coerce(value: object, current: object, key: str, encoder: str) -> object:
+    if not isinstance(value, str) or current is None or isinstance(current, str):
+        return value
+    try:
+        if isinstance(current, bool):
+            if value.lower() not in {"true", "false", "1", "0"}:
+                raise ValueError(value)
+            return value.lower() in {"true", "1"}
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+    except ValueError:
+        raise UsageError(
+            f"encoder {encoder!r}: config field {key!r} must be of type {type(current).__name__}, got {value!r}"
+        ) from None
+    return value
+
+
+def load_config(request: EncoderRequest, source: str, model_type: str | None) -> PreTrainedConfig:
+    """The model config from ``source`` with ``request.config_overrides`` applied.
+
+    ``model_type`` (e.g. ``"bert"``) is checked when given, so a wrong folder fails clearly.
+    """
+    with hub_errors(request, source, "config"):
+        try:
+            config = AutoConfig.from_pretrained(source, trust_remote_code=request.trust_remote_code)
+        except ValueError as error:
+            raise _loading_failure(request, source, "config", error) from None
+    if model_type is not None and config.model_type != model_type:
+        raise EncoderUnavailableError(
+            f"encoder {request.name!r}: {source} holds a model of type {config.model_type!r}, expected {model_type!r}"
+        )
+    apply_config_overrides(config, request.config_overrides, request.name)
+    return config
+
+
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Silence transformers' (and the hub's) progress bars: library code does not write to the terminal."""
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def build_model(request: EncoderRequest, source: str, config: PreTrainedConfig) -> PreTrainedModel:
+    """Random weights from ``config`` (``random_init``), else the weights at ``source``; ``sdpa`` where supported."""
+    load: Callable[..., PreTrainedModel] = (
+        partial(AutoModel.from_config, config)
+        if request.random_init
+        else partial(AutoModel.from_pretrained, source, config=config)
+    )
+    with hub_errors(request, source, "weights"), _no_progress_bars():
+        try:
+            try:
+                return load(attn_implementation="sdpa", trust_remote_code=request.trust_remote_code)
+            except ValueError as error:
+                if "sdpa" not in str(error) and "scaled_dot_product_attention" not in str(error):
+                    raise
+            return load(trust_remote_code=request.trust_remote_code)
+        except (ValueError, RuntimeError) as error:
+            if not request.config_overrides:
+                raise
+            raise UsageError(
+                f"encoder {request.name!r}: the config overrides give no valid model: {_one_line(error)}"
+            ) from None
+
+
+def build_hf_encoder(
+    request: EncoderRequest, hub_id: str, model_type: str | None, tokenizer: TextTokenizer
+) -> BuiltEncoder:
+    """Load (or randomly initialise) the model ``hub_id``/``--encoder-path`` and pair it with ``tokenizer``."""
+    source = model_source(request, hub_id)
+    config = load_config(request, source, model_type)
+    model = build_model(request, source, config)
+    origin = f"{source} (random init)" if request.random_init else source
+    return BuiltEncoder(HFEncoder(model), tokenizer, origin)
+
+
+def count_parameters(model_type: str, config_values: dict[str, Any]) -> int:
+    """Parameters of the ``model_type`` architecture with ``config_values``, built on the meta device."""
+    config = AutoConfig.for_model(model_type, **config_values)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def _hub_model_id(request: EncoderRequest) -> str:
+    return request.name[len(HF_PREFIX) :].strip()
+
+
+def create_hf_tokenizer(request: EncoderRequest) -> TextTokenizer:
+    """The AutoTokenizer (fast) of ``hf:<model-id>`` or of the ``--encoder-path`` folder.
+
+    A folder holding a tokenizer saved by bench (its marker file) is rebuilt as saved.
+    """
+    folder = model_folder(request)
+    if folder is not None and (folder / TOKENIZER_MARKER).is_file():
+        return load_tokenizer(folder)
+    source = model_source(request, _hub_model_id(request))
+    with hub_errors(request, source, "tokenizer"):
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=request.trust_remote_code)
+        except ValueError as error:
+            raise _loading_failure(request, source, "tokenizer", error) from None
+    return HFTokenizer(tokenizer, trust_remote_code=request.trust_remote_code)
+
+
+@register_encoder(
+    HF_PATTERN,
+    hub_id=None,
+    description="Any Hugging Face encoder (AutoModel + fast AutoTokenizer); pooler output, else first token",
+    parameter_count=None,
+    tokenizer=create_hf_tokenizer,
+)
+def create_hf_encoder(request: EncoderRequest) -> BuiltEncoder:
+    """Build ``hf:<model-id>`` with AutoModel and its AutoTokenizer."""
+    return build_hf_encoder(request, _hub_model_id(request), None, create_hf_tokenizer(request))

@@ -1,0 +1,45 @@
+"""Shared fixtures: paths to ../shared, tiny encoder folders, a results directory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SHARED = ROOT.parent / "shared"
+
+
+def shared_path(relative: str) -> Path:
+    """A file under ../shared, or skip the test with the reason."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"../shared is absent ({path} not found): needs the workplace's tokenizer/data files")
+    return path
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    """An empty results directory."""
+    path = tmp_path / "results"
+    path.mkdir()
+    return path
+
+
+# Tiny architecture overrides (2 layers, hidden 32) for fast CPU tests of the real encoder families.
+TINY_ENCODER_CONFIG = ("num_hidden_layers=2", "hidden_size=32", "num_attention_heads=2", "intermediate_size=64")
+
+
+def tiny_config_args() -> list[str]:
+    """``--encoder-config`` arguments that make any BERT-like encoder tiny."""
+    return [arg for pair in TINY_ENCODER_CONFIG for arg in ("--encoder-config", pair)]
+
+
+def tiny_config_pairs(extra: dict | None = None) -> tuple[tuple[str, object], ...]:
+    """The same overrides as sorted ``(name, value)`` pairs for a RunConfig/EncoderRequest."""
+    pairs = {key: int(value) for key, value in (pair.split("=") for pair in TINY_ENCODER_CONFIG)}
+    return tuple(sorted({**pairs, **(extra or {})}.items()))
