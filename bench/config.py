@@ -12,8 +12,13 @@ from typing import Any
 from bench.data.types import DataOptions
 from bench.errors import UsageError
 
-# Fields that say where or how fast a run happens, not what it computes.
-_NOT_IN_HASH = frozenset({"results_dir", "device", "num_workers", "study", "trial"})
+# Fields that say where or how fast a run happens, not what it computes. The caches and
+# torch.compile give the same numbers up to floating-point noise (the frozen-encoder path
+# rounds features to float16 with or without the feature cache); ``bucketing`` is hashed:
+# it changes which examples share a batch, hence the training trajectory.
+_NOT_IN_HASH = frozenset(
+    {"results_dir", "device", "num_workers", "oom_retry", "study", "trial", "token_cache", "feature_cache", "compile"}
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,8 @@ class RunConfig:
 
     ``head_params`` holds the head's own hyperparameters (``dropout`` among
     them) as sorted ``(name, value)`` pairs so the config stays hashable.
+    ``lr`` left at ``None`` becomes the encoder's default learning rate;
+    ``num_workers`` at ``None`` is chosen per device (none on CPU, a few on a GPU).
     """
 
     encoder: str = "scratch"
@@ -37,7 +44,7 @@ class RunConfig:
     train_limit: int | None = None
     max_len: int = 128
     batch_size: int = 32
-    lr: float = 3e-5
+    lr: float | None = None
     head_lr: float | None = None
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
@@ -47,12 +54,21 @@ class RunConfig:
     seed: int = 1
     precision: str = "auto"
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: int | None = None
+    bucketing: bool = True
+    token_cache: bool = True
+    feature_cache: bool = True
+    compile: bool = False
+    oom_retry: bool = False
     results_dir: str = "results"
     study: str | None = None
     trial: int | None = None
 
     def __post_init__(self) -> None:
+        if self.lr is None:
+            from encoders import default_learning_rate
+
+            object.__setattr__(self, "lr", default_learning_rate(self.encoder))
         validate(self)
 
     @property
@@ -115,6 +131,7 @@ def validate(config: RunConfig) -> None:
         (config.grad_clip >= 0, f"--grad-clip must be >= 0, got {config.grad_clip}"),
         (config.train_limit is None or config.train_limit >= 1, f"--train-limit must be at least 1, got {config.train_limit}"),
         (config.patience is None or config.patience >= 1, f"--patience must be at least 1, got {config.patience}"),
+        (config.num_workers is None or config.num_workers >= 0, f"--num-workers must be >= 0, got {config.num_workers}"),
         (config.precision in {"auto", "32", "bf16-mixed", "16-mixed"}, f"--precision must be auto, 32, bf16-mixed or 16-mixed, got {config.precision!r}"),
         (config.device in {"auto", "cpu", "cuda"} or config.device.startswith("cuda:"), f"--device must be auto, cpu or cuda[:N], got {config.device!r}"),
     ]

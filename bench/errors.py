@@ -21,3 +21,10 @@ class EncoderUnavailableError(BenchError):
 
 class ResultsError(BenchError):
     """The results directory or database cannot be used."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM, e.g. by a job scheduler) during a run.
+
+    A kind of :class:`KeyboardInterrupt`, so it stops a run, a grid or a study the way Ctrl-C does.
+    """

@@ -298,7 +298,7 @@ def create_hf_tokenizer(request: EncoderRequest) -> TextTokenizer:
     """
     folder = model_folder(request)
     if folder is not None and (folder / TOKENIZER_MARKER).is_file():
-        return load_tokenizer(folder)
+        return load_tokenizer(folder, trust_remote_code=request.trust_remote_code)
     source = model_source(request, _hub_model_id(request))
     with hub_errors(request, source, "tokenizer"):
         try:

@@ -38,6 +38,7 @@ class EncoderEntry:
     description: str
     parameter_count: Callable[[], int] | None
     tokenizer_factory: TokenizerFactory
+    default_lr: float
 
 
 _REGISTRY: dict[str, EncoderEntry] = {}
@@ -51,14 +52,18 @@ def register_encoder(
     description: str,
     parameter_count: Callable[[], int] | None,
     tokenizer: TokenizerFactory,
+    default_lr: float = 3e-5,
 ) -> Callable[[EncoderFactory], EncoderFactory]:
     """Register ``factory`` under ``name``; ``parameter_count`` counts without loading weights,
-    ``tokenizer`` builds the encoder's tokenizer alone."""
+    ``tokenizer`` builds the encoder's tokenizer alone, ``default_lr`` is the encoder learning
+    rate used when a run gives none (pretrained encoders fine-tune around 1e-5…5e-5)."""
 
     def decorate(factory: EncoderFactory) -> EncoderFactory:
         if name in _REGISTRY:
             raise ValueError(f"encoder {name!r} is registered twice")
-        _REGISTRY[name] = EncoderEntry(name, factory, hub_id, description, parameter_count, tokenizer)
+        _REGISTRY[name] = EncoderEntry(
+            name, factory, hub_id, description, parameter_count, tokenizer, default_lr
+        )
         return factory
 
     return decorate
@@ -85,6 +90,12 @@ def _entry(name: str) -> EncoderEntry:
     return _REGISTRY[HF_PATTERN if name.startswith(HF_PREFIX) else name]
 
 
+def default_learning_rate(name: str) -> float:
+    """The encoder learning rate ``name`` trains with by default (3e-5 for unknown names)."""
+    key = HF_PATTERN if name.startswith(HF_PREFIX) else name
+    return _REGISTRY[key].default_lr if key in _REGISTRY else 3e-5
+
+
 def create_encoder(request: EncoderRequest) -> BuiltEncoder:
     """Build the encoder ``request.name`` names (``hf:<id>`` for any hub encoder)."""
     return _entry(request.name).factory(request)
@@ -109,8 +120,12 @@ def write_tokenizer_marker(directory: Path, kind: str, settings: dict[str, Any])
     (directory / TOKENIZER_MARKER).write_text(json.dumps(marker, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-def load_tokenizer(directory: Path) -> TextTokenizer:
-    """Rebuild the tokenizer a :meth:`TextTokenizer.save` wrote into ``directory``."""
+def load_tokenizer(directory: Path, *, trust_remote_code: bool = False) -> TextTokenizer:
+    """Rebuild the tokenizer a :meth:`TextTokenizer.save` wrote into ``directory``.
+
+    Code shipped with the folder runs only with ``trust_remote_code`` (``--trust-remote-code``),
+    whatever the folder's marker says: a folder from elsewhere cannot switch it on.
+    """
     marker_path = directory / TOKENIZER_MARKER
     if not marker_path.is_file():
         raise EncoderUnavailableError(f"{directory} has no {TOKENIZER_MARKER}: it holds no tokenizer saved by bench")
@@ -122,4 +137,4 @@ def load_tokenizer(directory: Path) -> TextTokenizer:
     if kind not in _TOKENIZER_LOADERS:
         known = ", ".join(sorted(_TOKENIZER_LOADERS))
         raise EncoderUnavailableError(f"{marker_path}: unknown tokenizer kind {kind!r}; known kinds: {known}")
-    return _TOKENIZER_LOADERS[kind](directory, marker)
+    return _TOKENIZER_LOADERS[kind](directory, {**marker, "trust_remote_code": trust_remote_code})

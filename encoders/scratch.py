@@ -109,6 +109,7 @@ def create_scratch_tokenizer(request: EncoderRequest) -> TextTokenizer:
     description="Small BERT (4 layers, 256 hidden) with random weights; sentencepiece trained on the training split",
     parameter_count=lambda: count_parameters("bert", {**ARCHITECTURE, "vocab_size": VOCAB_SIZE, "pad_token_id": 0}),
     tokenizer=create_scratch_tokenizer,
+    default_lr=5e-4,
 )
 def create_scratch(request: EncoderRequest) -> BuiltEncoder:
     """A random small BERT sized to its freshly trained tokenizer (or a saved one from ``--encoder-path``)."""

@@ -16,7 +16,7 @@ from bench.config import RunConfig
 from bench.data.types import DataReport, SplitDataset
 from bench.errors import UsageError
 from bench.leaderboard.records import RunMetrics
-from bench.leaderboard.store import Leaderboard, run_key, sqlite_url
+from bench.leaderboard.store import Leaderboard, RunConflictError, run_key, sqlite_url
 from bench.tuning import coordination, grid_worker
 from bench.tuning.coordination import Action, Step, TrialView
 from bench.tuning.grid import GridAxes, expand_grid, grid_study_name, varying_fields
@@ -230,6 +230,29 @@ def test_finished_points_in_the_leaderboard_are_not_run_again(tmp_path: Path, fa
     assert points[1].config_hash() not in fake_training
 
 
+def test_a_point_the_leaderboard_says_runs_elsewhere_is_left_alone(tmp_path: Path, monkeypatch):
+    points = [RunConfig(seed=seed, results_dir=str(tmp_path)) for seed in range(3)]
+    dataset = tiny_dataset()
+    attempts: list[int] = []
+
+    def run_experiment(config, leaderboard, *, dataset, callbacks=(), rerun=False):
+        attempts.append(config.seed)
+        if config.seed == 1:
+            raise RunConflictError("run abc is already running in process 7 on another-host")
+        run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, {})
+        leaderboard.finish_run(run_id, RunMetrics(0.5, 0.5, 0.5, [], {}, []))
+        return leaderboard.get_run(run_id)
+
+    monkeypatch.setattr(grid_worker, "run_experiment", run_experiment)
+    storage = open_storage(sqlite_url(tmp_path / "optuna.db"), retry_dead_workers=True)
+    board = Leaderboard(sqlite_url(tmp_path / "leaderboard.db"))
+    study = open_grid_study(storage, "grid-conflict", points, dataset)
+    outcome = GridWorker(study, points, dataset, board).run()
+    assert (sorted(outcome.ran), outcome.skipped, sorted(attempts)) == ([0, 2], [1], [0, 1, 2])
+    again = GridWorker(study, points, dataset, board).run()
+    assert again.skipped == [1] and sorted(attempts) == [0, 1, 1, 2], "a later worker tries it once more"
+
+
 # ------------------------------------------------------------------------------------ one per GPU
 
 
@@ -237,7 +260,8 @@ class FakeProcess:
     """A worker that exits with ``code`` after ``polls`` polls."""
 
     def __init__(self, polls: int, code: int) -> None:
-        self.polls, self.code, self.signals = polls, code, []
+        self.polls, self.code = polls, code
+        self.signals: list[int] = []
 
     def poll(self) -> int | None:
         self.polls -= 1

@@ -67,7 +67,6 @@ def trainings(monkeypatch) -> Trainings:
     return record
 
 
-@pytest.mark.slow
 def test_grid_runs_survives_a_failure_and_resumes(capsys, results_dir: Path, trainings: Trainings):
     grid = [*GRID, "--results", str(results_dir)]
     code, out, err = bench(capsys, *grid, "--dry-run")

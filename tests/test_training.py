@@ -114,11 +114,11 @@ def test_scratch_run_on_the_sample_data_learns(results_dir):
 
 
 def test_runs_are_deterministic_on_cpu(results_dir):
-    first = run_experiment(tiny_config(results_dir / "a", head="cnn"), Leaderboard.for_results_dir(results_dir / "a"))
-    second = run_experiment(tiny_config(results_dir / "b", head="cnn"), Leaderboard.for_results_dir(results_dir / "b"))
+    boards = [Leaderboard.for_results_dir(results_dir / name) for name in ("a", "b")]
+    first, second = (run_experiment(tiny_config(results_dir / n, head="cnn"), b) for n, b in zip("ab", boards))
     assert first.status == second.status == "finished"
     assert first.run_id == second.run_id
-    assert first.metrics.predictions.probabilities == second.metrics.predictions.probabilities
+    assert boards[0].predictions(first.run_id).probabilities == boards[1].predictions(second.run_id).probabilities
 
 
 def test_finished_run_is_skipped_unless_rerun(results_dir):

@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+INTERRUPTED = 130  # exit code after Ctrl-C
 
 
 def fail(message: str, exit_code: int = 2) -> None:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = command.main(args=argv, prog_name="bench", standalone_mode=False)
     except typer.Abort:
-        fail("interrupted (Ctrl-C); rerun the same command to resume", 130)
+        fail("interrupted (Ctrl-C); rerun the same command to resume", INTERRUPTED)
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
     except typer.TyperException as error:
@@ -43,5 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(error.format_message().replace("\n", " "), getattr(error, "exit_code", 2))
     except BenchError as error:
         fail(str(error).replace("\n", " "), error.exit_code)
+    if result == INTERRUPTED:
+        # Typer returns Ctrl-C (a KeyboardInterrupt in any command; SIGTERM during training too) as 130.
+        fail("interrupted (Ctrl-C); rerun the same command to resume", INTERRUPTED)
     if isinstance(result, int) and result:
         sys.exit(result)

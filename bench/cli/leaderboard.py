@@ -17,6 +17,7 @@ from bench.cli.app import app, console, err_console
 from bench.errors import ResultsError, UsageError
 from bench.leaderboard import stats
 from bench.leaderboard.export import FORMATS, TIED_NOTE, export, format_params, format_value
+from bench.leaderboard.pareto import ParetoPoint, pareto_points
 from bench.leaderboard.records import RUN_STATUSES, RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard, database_path, is_stale, sqlite_url
 
@@ -36,6 +37,10 @@ Status = Annotated[
 ]
 Resamples = Annotated[int, typer.Option("--resamples", min=1, help="Bootstrap resamples for CIs and p-values.")]
 BootstrapSeed = Annotated[int, typer.Option("--bootstrap-seed", help="Seed of the bootstrap random generator.")]
+LeaderboardView = Annotated[
+    Literal["runs", "groups", "pareto"],
+    typer.Option("--view", help="runs: one row per run; groups: seeds aggregated; pareto: macro-F1 vs latency."),
+]
 DEFAULT_RESULTS = Path("results")
 
 
@@ -43,7 +48,7 @@ DEFAULT_RESULTS = Path("results")
 def leaderboard_command(
     results: Results = DEFAULT_RESULTS,
     storage: Storage = None,
-    view: ViewOption = "runs",
+    view: LeaderboardView = "runs",
     status: Status = None,
     encoder: Annotated[str | None, typer.Option("--encoder", help="Only runs of this encoder.")] = None,
     head: Annotated[str | None, typer.Option("--head", help="Only runs of this head.")] = None,
@@ -65,6 +70,14 @@ def leaderboard_command(
             console.print(group_table(section))
         if any(group.indistinguishable_from_best for group in groups):
             console.print(Text("≈ " + TIED_NOTE.removeprefix("† "), style="dim"))
+        return
+    if view == "pareto":
+        points = pareto_points(records)
+        if not points:
+            console.print("No finished run recorded a latency yet.")
+            return
+        for section in stats.sections(points).values():
+            console.print(pareto_table(section))
         return
     for section in stats.sections(sort_runs(records)).values():
         console.print(run_table(section))
@@ -293,6 +306,21 @@ def run_table(records: list[RunRecord]) -> Table:
         if with_errors:
             cells.append(Text(record.error.splitlines()[0][:80] if record.error else "", style="dim"))
         add_row(table, *cells)
+    return table
+
+
+def pareto_table(points: list[ParetoPoint]) -> Table:
+    """Runs of one fingerprint by latency at batch 1, the Pareto-optimal ones (macro-F1 vs latency) starred."""
+    first = points[0]
+    title = Text(f"{first.dataset} · fingerprint {first.fingerprint[:12]} · macro-F1 vs latency")
+    table = Table(title=title, title_justify="left")
+    for name, justify in (("", "left"), ("run", "left"), ("encoder", "left"), ("head", "left"), ("seed", "right"),
+                          ("test macro-F1", "right"), ("latency b1 (ms)", "right"), ("dominated by", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for point in points:
+        cells = ["★" if point.optimal else "", point.run_id, point.encoder, point.head, str(point.seed),
+                 format_value(point.macro_f1, "score"), format_value(point.latency_ms, "ms"), point.dominated_by or ""]
+        add_row(table, *cells, style="bold" if point.optimal else None)
     return table
 
 

@@ -39,7 +39,7 @@ Epochs = Annotated[int, typer.Option("--epochs", help="Training epochs.", rich_h
 TrainLimit = Annotated[Optional[int], typer.Option("--train-limit", help="Train on a stratified subset of N examples.", rich_help_panel=TRAIN)]
 MaxLen = Annotated[int, typer.Option("--max-len", help="Maximum tokens per text.", rich_help_panel=TRAIN)]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Training batch size.", rich_help_panel=TRAIN)]
-Lr = Annotated[float, typer.Option("--lr", help="Encoder learning rate.", rich_help_panel=TRAIN)]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Encoder learning rate (default: the encoder's own, 3e-5 for pretrained, 5e-4 for scratch).", rich_help_panel=TRAIN)]
 HeadLr = Annotated[Optional[float], typer.Option("--head-lr", help="Head learning rate (default: --lr).", rich_help_panel=TRAIN)]
 WeightDecay = Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay (not on biases/norms).", rich_help_panel=TRAIN)]
 Warmup = Annotated[float, typer.Option("--warmup-ratio", help="Share of steps with linear warmup.", rich_help_panel=TRAIN)]
@@ -50,7 +50,13 @@ Seed = Annotated[int, typer.Option("--seed", help="Training seed.", rich_help_pa
 Results = Annotated[Path, typer.Option("--results", help="Results directory (leaderboard, runs, cache).", rich_help_panel=TRAIN)]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:N].", rich_help_panel=TRAIN)]
 Precision = Annotated[str, typer.Option("--precision", help="auto (bf16-mixed on a capable GPU, else 32), 32, bf16-mixed, 16-mixed.", rich_help_panel=TRAIN)]
-NumWorkers = Annotated[int, typer.Option("--num-workers", help="DataLoader worker processes.", rich_help_panel=TRAIN)]
+NumWorkers = Annotated[Optional[int], typer.Option("--num-workers", help="DataLoader worker processes (default: none on CPU, a few on a GPU).", rich_help_panel=TRAIN)]
+SPEED = "Speed"
+Bucketing = Annotated[bool, typer.Option("--bucketing/--no-bucketing", help="Batch texts of similar length (less padding; changes batch composition, so it is part of the run's identity).", rich_help_panel=SPEED)]
+TokenCache = Annotated[bool, typer.Option("--token-cache/--no-token-cache", help="Reuse token ids cached under <results>/cache/tokens.", rich_help_panel=SPEED)]
+FeatureCache = Annotated[bool, typer.Option("--feature-cache/--no-feature-cache", help="With --freeze-encoder: run the encoder once and train the head from its cached outputs (<results>/cache/features).", rich_help_panel=SPEED)]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the encoder (pays off on GPUs for long runs).", rich_help_panel=SPEED)]
+OomRetry = Annotated[bool, typer.Option("--oom-retry", help="On GPU out-of-memory, retry with half the batch and twice the gradient accumulation (same effective batch).", rich_help_panel=TRAIN)]
 
 DEFAULTS = RunConfig()
 
@@ -113,5 +119,10 @@ def run_config(values: dict[str, Any]) -> RunConfig:
         precision=values["precision"],
         device=values["device"],
         num_workers=values["num_workers"],
+        bucketing=values.get("bucketing", True),
+        token_cache=values.get("token_cache", True),
+        feature_cache=values.get("feature_cache", True),
+        compile=values.get("compile", False),
+        oom_retry=values.get("oom_retry", False),
         results_dir=str(values["results"]),
     )

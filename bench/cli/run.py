@@ -41,7 +41,7 @@ def run(
     train_limit: opt.TrainLimit = None,
     max_len: opt.MaxLen = D.max_len,
     batch_size: opt.BatchSize = D.batch_size,
-    lr: opt.Lr = D.lr,
+    lr: opt.Lr = None,
     head_lr: opt.HeadLr = None,
     weight_decay: opt.WeightDecay = D.weight_decay,
     warmup_ratio: opt.Warmup = D.warmup_ratio,
@@ -53,6 +53,11 @@ def run(
     device: opt.Device = D.device,
     precision: opt.Precision = D.precision,
     num_workers: opt.NumWorkers = D.num_workers,
+    bucketing: opt.Bucketing = D.bucketing,
+    token_cache: opt.TokenCache = D.token_cache,
+    feature_cache: opt.FeatureCache = D.feature_cache,
+    compile: opt.Compile = D.compile,
+    oom_retry: opt.OomRetry = False,
     rerun: bool = False,
     progress: bool = True,
 ) -> None:
@@ -79,6 +84,9 @@ def print_run(record: RunRecord) -> None:
         table.add_row("val macro-F1 (best epoch)", f"{metrics.val_macro_f1:.4f} (epoch {metrics.best_epoch})")
         table.add_row("parameters (trainable)", f"{metrics.total_params:,} ({metrics.trainable_params:,})")
         table.add_row("train samples/s", f"{metrics.timings.get('train_samples_per_second', 0):.1f}")
+        if any(metrics.truncated.values()):
+            splits = ", ".join(f"{split} {count}" for split, count in metrics.truncated.items() if count)
+            table.add_row("texts cut to --max-len", splits)
     elif record.error:
         table.add_row("error", record.error)
     console.print(table)

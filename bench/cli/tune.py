@@ -28,7 +28,7 @@ from bench.leaderboard.store import Leaderboard, redact_url
 from bench.training.runner import prepare_dataset
 from bench.tuning import grid as grids
 from bench.tuning.grid_worker import GridEvent, GridOutcome, GridWorker, finished_points, open_grid_study
-from bench.tuning.spaces import RUN_PARAMS, SearchSpace, head_name, load_space_file
+from bench.tuning.spaces import RUN_PARAMS, SearchSpace, load_space_file
 from bench.tuning.storage import check_storage_url, default_storage_url, open_leaderboard, open_storage
 from bench.tuning.study import (
     PrunerName,
@@ -39,9 +39,9 @@ from bench.tuning.study import (
     run_trials,
     tune_study_name,
 )
-from bench.tuning.workers import parse_gpus, run_workers, worker_specs
+from bench.tuning.workers import log_directory, parse_gpus, run_workers, worker_specs
 from encoders import check_encoder_name
-from heads import resolve_head_params
+from heads import head_class, resolve_head_params
 
 D = opt.DEFAULTS
 GRID = "Grid"
@@ -182,7 +182,7 @@ def command_args(ctx: typer.Context, drop: set[str], extra: Sequence[str] = ()) 
         ):
             continue
         value = ctx.params[param.name]
-        if param.is_flag:
+        if getattr(param, "is_flag", False):
             if value or param.secondary_opts:
                 args.append(param.opts[0] if value else param.secondary_opts[0])
         elif param.multiple:
@@ -233,7 +233,7 @@ SINGLE_RUN_DEFAULTS: dict[str, Any] = {
     "epochs": D.epochs,
     "max_len": D.max_len,
     "batch_size": D.batch_size,
-    "lr": D.lr,
+    "lr": None,
     "weight_decay": D.weight_decay,
     "warmup_ratio": D.warmup_ratio,
 }
@@ -243,7 +243,8 @@ def grid_axes(values: dict[str, Any]) -> grids.GridAxes:
     """The axes of a grid from the ``bench grid`` options (comma lists)."""
     encoders = grids.resolve_encoders(split_list(values["encoders"], "--encoders"))
     lists = {
-        "lr": number_list(values["lr"], "--lr", float),
+        # Without --lr each encoder trains with its own default learning rate (None).
+        "lr": number_list(values["lr"], "--lr", float) or (None,),
         "head_lr": number_list(values["head_lr"], "--head-lr", float),
         "batch_size": number_list(values["batch_size"], "--batch-size", int),
         "epochs": number_list(values["epochs"], "--epochs", int),
@@ -311,6 +312,11 @@ def grid(
     device: opt.Device = D.device,
     precision: opt.Precision = D.precision,
     num_workers: opt.NumWorkers = D.num_workers,
+    bucketing: opt.Bucketing = D.bucketing,
+    token_cache: opt.TokenCache = D.token_cache,
+    feature_cache: opt.FeatureCache = D.feature_cache,
+    compile: opt.Compile = D.compile,
+    oom_retry: opt.OomRetry = False,
     storage: StorageUrl = None,
     leaderboard: LeaderboardUrl = None,
     gpus: Gpus = None,
@@ -400,7 +406,7 @@ def run_grid_workers(
 ) -> list[int]:
     """One ``bench grid`` worker per GPU; a live progress bar from the leaderboard until all exit."""
     args = command_args(ctx, drop={"gpus", "dry_run", "progress"}, extra=["--no-progress"])
-    specs = worker_specs(gpus, args, results / "logs" / study_name, os.environ, pass_index=False)
+    specs = worker_specs(gpus, args, log_directory(results, study_name), os.environ, pass_index=False)
     console.print(
         f"grid {study_name}: {len(points)} runs, {len(specs)} workers (GPUs {', '.join(gpus)}); logs in {specs[0].log_path.parent}",
         highlight=False,
@@ -549,7 +555,7 @@ def tune(
     train_limit: opt.TrainLimit = None,
     max_len: opt.MaxLen = D.max_len,
     batch_size: opt.BatchSize = D.batch_size,
-    lr: opt.Lr = D.lr,
+    lr: opt.Lr = None,
     head_lr: opt.HeadLr = None,
     weight_decay: opt.WeightDecay = D.weight_decay,
     warmup_ratio: opt.Warmup = D.warmup_ratio,
@@ -561,6 +567,11 @@ def tune(
     device: opt.Device = D.device,
     precision: opt.Precision = D.precision,
     num_workers: opt.NumWorkers = D.num_workers,
+    bucketing: opt.Bucketing = D.bucketing,
+    token_cache: opt.TokenCache = D.token_cache,
+    feature_cache: opt.FeatureCache = D.feature_cache,
+    compile: opt.Compile = D.compile,
+    oom_retry: opt.OomRetry = False,
     storage: StorageUrl = None,
     leaderboard: LeaderboardUrl = None,
     gpus: Gpus = None,
@@ -635,11 +646,12 @@ def tune(
 def explicit_space_values(ctx: typer.Context, base: RunConfig) -> dict[str, Any]:
     """Search-space names fixed by options given on the command line, with their values."""
     fixed = {name: getattr(base, name) for name in RUN_PARAMS if explicit(ctx, name)}
+    head = head_class(base.head)
     if explicit(ctx, "dropout"):
-        fixed[head_name(base.head, "dropout")] = base.head_kwargs["dropout"]
+        fixed[head.trial_param("dropout")] = base.head_kwargs["dropout"]
     if explicit(ctx, "head_param"):
         for name in opt.parse_pairs(ctx.params["head_param"], "--head-param"):
-            fixed[head_name(base.head, name)] = base.head_kwargs[name]
+            fixed[head.trial_param(name)] = base.head_kwargs[name]
     return fixed
 
 
@@ -672,7 +684,7 @@ def run_tune_workers(ctx: typer.Context, gpus: list[str], study: optuna.Study, t
     args = command_args(
         ctx, drop={"gpus", "dry_run", "progress", "confirm_seeds_", "worker_index"}, extra=["--no-progress"]
     )
-    specs = worker_specs(gpus, args, results / "logs" / study.study_name, os.environ, pass_index=True)
+    specs = worker_specs(gpus, args, log_directory(results, study.study_name), os.environ, pass_index=True)
     console.print(f"{len(specs)} workers (GPUs {', '.join(gpus)}); logs in {specs[0].log_path.parent}", highlight=False)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not console.is_terminal) as bar:

@@ -16,6 +16,8 @@ MISSING_LABEL = "missing label"
 EMPTY_TEXT = "empty text"
 DUPLICATE_IN_TRAIN = "duplicate text in train (dedupe)"
 DUPLICATE_OF_EVAL = "train text also in validation/test (dedupe)"
+# What spreadsheet and dataframe tools write into a cell without a value; never a real label.
+MISSING_VALUE_MARKERS = frozenset({"nan", "na", "n/a", "#n/a", "null"})
 
 
 def drop_unusable_rows(
@@ -24,15 +26,19 @@ def drop_unusable_rows(
     """Drop and count blank rows and empty texts; a missing label is an error naming its rows.
 
     ``frame`` has cleaned ``text`` and ``label`` columns and is indexed by row
-    number. With ``drop_missing_labels`` (for sources known to have a few
-    unlabelled rows) such rows are dropped and counted instead.
+    number. A label written as a missing-value marker (``NaN``, ``NA``, ``N/A``,
+    ``null``) is missing too. With ``drop_missing_labels`` (for sources known to
+    have a few unlabelled rows) such rows are dropped and counted instead.
     """
     no_text = frame["text"] == ""
     no_label = frame["label"] == ""
     frame = _drop(frame, no_text & no_label, BLANK_ROW, dropped)
-    missing = frame["label"] == ""
+    markers = frame["label"].str.lower().isin(MISSING_VALUE_MARKERS)
+    missing = (frame["label"] == "") | markers
     if missing.any() and not drop_missing_labels:
-        raise DataError(f"{path}: {describe_rows(frame.index[missing])}: no label in column {label_column!r}")
+        found = sorted(set(frame["label"][markers]))
+        shown = f" (found {', '.join(map(repr, found))}, a missing-value marker)" if found else ""
+        raise DataError(f"{path}: {describe_rows(frame.index[missing])}: no label in column {label_column!r}{shown}")
     frame = _drop(frame, missing, MISSING_LABEL, dropped)
     return _drop(frame, frame["text"] == "", EMPTY_TEXT, dropped)
 

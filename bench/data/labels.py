@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -87,8 +88,13 @@ def read_label_map(path: Path) -> dict[str, str | None]:
     for source, target in loaded.items():
         if not _is_label(source) or not (target is None or _is_label(target)):
             raise DataError(f"{path}: label map entry {source!r}: {target!r} must map a label to a label or null")
-        mapping[str(source).strip()] = None if target is None else str(target).strip()
+        mapping[_label_text(source)] = None if target is None else _label_text(target)
     return mapping
+
+
+def _label_text(value: str | int) -> str:
+    """A label as the loaders clean the data's labels (stripped, NFC), so that a map typed in NFD matches."""
+    return unicodedata.normalize("NFC", str(value).strip())
 
 
 def _is_label(value: object) -> bool:

@@ -157,10 +157,14 @@ def _parse_delimited(path: Path, text: str, separator: str) -> pd.DataFrame:
 
 
 def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
-    """One row per non-blank line, indexed by line number."""
+    """One row per non-blank line, indexed by line number.
+
+    Lines end at ``\n`` only: JSON strings may hold U+2028, U+0085 and the like,
+    which ``str.splitlines`` would also split at.
+    """
     records: list[dict[str, Any]] = []
     lines: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

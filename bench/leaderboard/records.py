@@ -35,7 +35,8 @@ class RunMetrics:
     ``history`` holds one dict per epoch (``epoch``, ``train_loss``,
     ``val_macro_f1``, ``val_accuracy``, ``val_loss``); ``timings`` holds seconds and
     rates (``train_seconds``, ``train_samples_per_second``, ``eval_seconds``,
-    ``latency_ms_batch1``, ``latency_ms_batch64``, ``peak_memory_mb``).
+    ``latency_ms_batch1``, ``latency_ms_batch64``, ``peak_memory_mb``); ``truncated``
+    counts, per split, the texts longer than ``max_len`` tokens that were cut to it.
     """
 
     macro_f1: float
@@ -51,6 +52,7 @@ class RunMetrics:
     best_epoch: int | None = None
     predictions: Predictions | None = None
     checkpoint: str | None = None
+    truncated: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -272,7 +272,7 @@ class Leaderboard:
             "val_macro_f1": None,
             "error": None,
             "environment": _redacted(environment),
-            "study": config.study,
+            "study": None if config.study is None else redact_text(config.study),
             "trial": config.trial,
             "pid": pid,
             "host": host,

@@ -8,47 +8,57 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from bench.training.tokencache import TokenArrays
+
+# (index in the split, token ids, class id)
+TokenExample = tuple[int, Sequence[int] | np.ndarray, int]
+
 
 class EncodedDataset(Dataset):
     """Token ids and class ids of one split, tokenised once."""
 
-    def __init__(self, ids: Sequence[Sequence[int]], labels: Sequence[int]) -> None:
-        if len(ids) != len(labels):
+    def __init__(self, tokens: TokenArrays, labels: Sequence[int]) -> None:
+        if len(tokens) != len(labels):
             raise ValueError("ids and labels differ in length")
-        self.ids = [list(sequence) for sequence in ids]
-        self.labels = list(labels)
+        self.tokens = tokens
+        self.labels = np.asarray(labels, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.tokens)
 
-    def __getitem__(self, index: int) -> tuple[int, list[int], int]:
-        return index, self.ids[index], self.labels[index]
+    def __getitem__(self, index: int) -> TokenExample:
+        return index, self.tokens.sequence(index), int(self.labels[index])
 
     @property
-    def lengths(self) -> list[int]:
+    def lengths(self) -> np.ndarray:
         """Token count of every example."""
-        return [len(sequence) for sequence in self.ids]
+        return self.tokens.lengths
 
 
 class PadCollator:
-    """Pads a list of examples to the longest one in the batch (right padding)."""
+    """Pads a list of ``(index, ids, label)`` examples to the longest one in the batch (right padding)."""
 
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
 
-    def __call__(self, examples: Sequence[tuple[int, list[int], int]]) -> dict[str, torch.Tensor]:
-        longest = max(len(ids) for _, ids, _ in examples)
-        input_ids = torch.full((len(examples), longest), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(examples), longest), dtype=torch.long)
+    def __call__(self, examples: Sequence[TokenExample]) -> dict[str, torch.Tensor]:
+        lengths = np.fromiter((len(ids) for _, ids, _ in examples), dtype=np.int64, count=len(examples))
+        input_ids = np.full((len(examples), int(lengths.max())), self.pad_id, dtype=np.int64)
         for row, (_, ids, _) in enumerate(examples):
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, : len(ids)] = 1
+            input_ids[row, : lengths[row]] = ids
+        attention_mask = np.arange(input_ids.shape[1]) < lengths[:, None]
         return {
             "index": torch.tensor([index for index, _, _ in examples], dtype=torch.long),
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(attention_mask.astype(np.int64)),
             "labels": torch.tensor([label for _, _, label in examples], dtype=torch.long),
         }
+
+
+def length_sorted_batches(lengths: Sequence[int] | np.ndarray, batch_size: int) -> list[list[int]]:
+    """All indices sorted by length (stable), cut into batches: the evaluation order."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -80,8 +90,7 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         if not self.shuffle:
-            order = np.argsort(self.lengths, kind="stable")
-            yield from (order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
+            yield from length_sorted_batches(self.lengths, self.batch_size)
             return
         rng = np.random.default_rng((self.seed, self.epoch))
         self.epoch += 1

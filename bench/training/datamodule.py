@@ -1,20 +1,46 @@
-"""LightningDataModule: tokenise each split once, pad per batch, bucket by length."""
+"""LightningDataModule: tokenise each split once (cached), pad per batch, bucket by length.
+
+With a frozen encoder (``feature_encoder``) the train, validation and test loaders
+give the encoder's cached outputs instead of token ids (:mod:`bench.training.features`);
+:meth:`EmotionDataModule.eval_dataloader` always gives token ids (latency, inference).
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import lightning as L
+import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from bench.data.types import Example, SplitDataset
 from bench.training.batching import BucketBatchSampler, EncodedDataset, PadCollator
-from encoders.base import TextTokenizer
+from bench.training.features import FeatureArrays, FeatureCollator, FeatureDataset, cached_features
+from bench.training.tokencache import TokenArrays, cached_encode
+from encoders.base import TextEncoder, TextTokenizer
 
 SPLITS = ("train", "validation", "test")
+MAX_AUTO_WORKERS = 4
+
+
+def auto_workers(device_type: str) -> int:
+    """DataLoader workers when none are asked for: none on CPU (the cores train), a few on a GPU."""
+    if device_type != "cuda":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(MAX_AUTO_WORKERS, max(1, cores // 4))
 
 
 class EmotionDataModule(L.LightningDataModule):
-    """Train, validation and test loaders over a :class:`SplitDataset`."""
+    """Train, validation and test loaders over a :class:`SplitDataset`.
+
+    ``cache_dir`` (a results ``cache`` folder) holds the token cache (unless
+    ``token_cache`` is off) and the feature cache. ``num_workers=None`` chooses
+    :func:`auto_workers` for the trainer's device. ``bucketing`` batches texts of
+    similar length (and evaluates in length order); off, batches are plain shuffles.
+    """
 
     def __init__(
         self,
@@ -25,59 +51,115 @@ class EmotionDataModule(L.LightningDataModule):
         batch_size: int,
         seed: int,
         eval_batch_size: int | None = None,
-        num_workers: int = 0,
+        num_workers: int | None = 0,
         bucketing: bool = True,
+        cache_dir: Path | None = None,
+        token_cache: bool = True,
+        feature_encoder: TextEncoder | None = None,
     ) -> None:
         super().__init__()
+        if feature_encoder is not None and cache_dir is None:
+            raise ValueError("the feature cache needs a cache directory")
         self.dataset = dataset
         self.tokenizer = tokenizer
         self.max_len = max_len
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or max(batch_size, 128)
+        self.eval_batch_size = eval_batch_size or max(batch_size, 256)
         self.seed = seed
         self.num_workers = num_workers
         self.bucketing = bucketing
+        self.cache_dir = cache_dir
+        self.token_cache = token_cache
+        self.feature_encoder = feature_encoder
         self.label_ids = {label: index for index, label in enumerate(dataset.labels)}
+        self.tokens: TokenArrays | None = None
+        self.token_cache_hit = False
         self.splits: dict[str, EncodedDataset] = {}
+        self.features: FeatureArrays | None = None
+        self.feature_cache_hit = False
+        self.feature_splits: dict[str, FeatureDataset] = {}
+        self.truncated: dict[str, int] = {}
 
     def setup(self, stage: str | None = None) -> None:
-        """Tokenise every split with the tokenizer's batch path (once)."""
-        if self.splits:
-            return
+        """Tokenise all splits at once (or read them from the token cache); with a frozen encoder, its features too."""
+        if not self.splits:
+            self._tokenize()
+        if self.feature_encoder is not None and self.features is None:
+            self._cache_features()
+
+    def _split_ranges(self) -> dict[str, tuple[int, list[Example]]]:
+        ranges: dict[str, tuple[int, list[Example]]] = {}
+        start = 0
         for name in SPLITS:
             examples: list[Example] = getattr(self.dataset, name)
-            ids = self.tokenizer.encode_batch([example.text for example in examples], self.max_len)
-            self.splits[name] = EncodedDataset(ids, [self.label_ids[example.label] for example in examples])
+            ranges[name] = (start, examples)
+            start += len(examples)
+        return ranges
+
+    def _tokenize(self) -> None:
+        ranges = self._split_ranges()
+        texts = [example.text for _, examples in ranges.values() for example in examples]
+        cache = self.cache_dir if self.token_cache else None
+        self.tokens, self.token_cache_hit = cached_encode(self.tokenizer, texts, self.max_len, cache)
+        for name, (start, examples) in ranges.items():
+            split = self.tokens.select(start, start + len(examples))
+            self.splits[name] = EncodedDataset(split, [self.label_ids[example.label] for example in examples])
+            self.truncated[name] = int(np.count_nonzero(split.truncated))
+
+    def _cache_features(self) -> None:
+        assert self.tokens is not None and self.feature_encoder is not None and self.cache_dir is not None
+        device, precision = torch.device("cpu"), "32-true"
+        if self.trainer is not None:
+            device, precision = self.trainer.strategy.root_device, str(self.trainer.precision)
+        self.features, self.feature_cache_hit = cached_features(
+            self.feature_encoder,
+            self.tokens,
+            self.tokenizer.pad_id,
+            self.cache_dir,
+            device=device,
+            precision=precision,
+            batch_size=self.eval_batch_size,
+        )
+        for name, (start, _) in self._split_ranges().items():
+            self.feature_splits[name] = FeatureDataset(self.features, start, self.splits[name].labels)
 
     def train_dataloader(self) -> DataLoader:
         split = self.splits["train"]
         if self.bucketing:
             sampler = BucketBatchSampler(split.lengths, self.batch_size, shuffle=True, seed=self.seed)
-            return self._loader(split, batch_sampler=sampler)
+            return self._loader("train", batch_sampler=sampler)
         generator = torch.Generator().manual_seed(self.seed)
-        return self._loader(split, batch_size=self.batch_size, shuffle=True, generator=generator)
+        return self._loader("train", batch_size=self.batch_size, shuffle=True, generator=generator)
 
     def val_dataloader(self) -> DataLoader:
-        return self.eval_dataloader("validation")
+        return self._eval_loader("validation", self.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self.eval_dataloader("test")
+        return self._eval_loader("test", self.eval_batch_size)
 
     def eval_dataloader(self, name: str, batch_size: int | None = None) -> DataLoader:
-        """Loader over split ``name`` in length order (batches carry each example's ``index``)."""
-        split = self.splits[name]
-        size = batch_size or self.eval_batch_size
-        if self.bucketing:
-            sampler = BucketBatchSampler(split.lengths, size, shuffle=False, seed=self.seed)
-            return self._loader(split, batch_sampler=sampler)
-        return self._loader(split, batch_size=size, shuffle=False)
+        """Token-id batches of split ``name`` in length order (batches carry each example's ``index``)."""
+        return self._eval_loader(name, batch_size or self.eval_batch_size, tokens=True)
 
-    def _loader(self, split: EncodedDataset, **kwargs: object) -> DataLoader:
+    def _eval_loader(self, name: str, batch_size: int, *, tokens: bool = False) -> DataLoader:
+        if self.bucketing:
+            sampler = BucketBatchSampler(self.splits[name].lengths, batch_size, shuffle=False, seed=self.seed)
+            return self._loader(name, tokens=tokens, batch_sampler=sampler)
+        return self._loader(name, tokens=tokens, batch_size=batch_size, shuffle=False)
+
+    def _loader(self, name: str, *, tokens: bool = False, **kwargs: object) -> DataLoader:
+        split: Dataset
+        if self.feature_splits and not tokens:
+            split, collate = self.feature_splits[name], FeatureCollator()
+        else:
+            split, collate = self.splits[name], PadCollator(self.tokenizer.pad_id)
+        device_type = self.trainer.strategy.root_device.type if self.trainer is not None else "cpu"
+        workers = self.num_workers if self.num_workers is not None else auto_workers(device_type)
         return DataLoader(
             split,
-            collate_fn=PadCollator(self.tokenizer.pad_id),
-            num_workers=self.num_workers,
-            pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
+            collate_fn=collate,
+            num_workers=workers,
+            pin_memory=device_type == "cuda",
+            persistent_workers=workers > 0,
             **kwargs,
         )

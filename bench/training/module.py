@@ -10,8 +10,9 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from bench.training.features import FEATURE_DTYPE
 from bench.training.metrics import classification_scores
-from encoders.base import TextEncoder
+from encoders.base import EncoderOutput, TextEncoder
 from heads.base import Head
 
 
@@ -20,7 +21,13 @@ class NonFiniteLossError(RuntimeError):
 
 
 class EmotionClassifier(L.LightningModule):
-    """Encoder + head, AdamW over every trainable parameter, warmup then linear decay."""
+    """Encoder + head, AdamW over every trainable parameter, warmup then linear decay.
+
+    A frozen encoder runs in eval mode and its outputs are rounded to float16, as in
+    the feature cache (:mod:`bench.training.features`): batches that carry cached
+    ``token_states`` skip the encoder and give the same logits. ``compile_encoder``
+    compiles the encoder's forward with ``torch.compile`` (dynamic shapes).
+    """
 
     def __init__(
         self,
@@ -34,6 +41,7 @@ class EmotionClassifier(L.LightningModule):
         warmup_ratio: float = 0.1,
         class_weights: torch.Tensor | None = None,
         freeze_encoder: bool = False,
+        compile_encoder: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -47,20 +55,42 @@ class EmotionClassifier(L.LightningModule):
         self.loss_fn = nn.CrossEntropyLoss(weight=class_weights)
         if freeze_encoder:
             self.encoder.requires_grad_(False)
+        if compile_encoder:
+            self.encoder.compile(dynamic=True)
         self.history: list[dict[str, float]] = []
         self._train_losses: list[float] = []
         self._eval_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.test_probabilities: np.ndarray | None = None
         self.test_indices: np.ndarray | None = None
 
+    def setup(self, stage: str) -> None:
+        """TF32 matrix multiplications on CUDA (fp32 matmuls outside autocast on tensor cores)."""
+        if self.trainer.strategy.root_device.type == "cuda":
+            torch.set_float32_matmul_precision("high")
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Class logits for a padded batch."""
-        if self.freeze_encoder:
-            self.encoder.eval()
-        return self.head(self.encoder(input_ids, attention_mask))
+        if not self.freeze_encoder:
+            return self.head(self.encoder(input_ids, attention_mask))
+        self.encoder.eval()
+        output = self.encoder(input_ids, attention_mask)
+        return self.head(
+            EncoderOutput(
+                _as_cached(output.token_states), output.attention_mask, _as_cached(output.sentence_vector)
+            )
+        )
+
+    def batch_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits of a batch of token ids, or of cached encoder outputs (``token_states``) for a frozen encoder."""
+        if "token_states" not in batch:
+            return self(batch["input_ids"], batch["attention_mask"])
+        features = EncoderOutput(
+            batch["token_states"].float(), batch["attention_mask"].bool(), batch["sentence_vector"].float()
+        )
+        return self.head(features)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_index: int) -> torch.Tensor:
-        logits = self(batch["input_ids"], batch["attention_mask"])
+        logits = self.batch_logits(batch)
         loss = self.loss_fn(logits.float(), batch["labels"])
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}")
@@ -78,7 +108,7 @@ class EmotionClassifier(L.LightningModule):
         self._collect(batch)
 
     def _collect(self, batch: dict[str, torch.Tensor]) -> None:
-        logits = self(batch["input_ids"], batch["attention_mask"]).float()
+        logits = self.batch_logits(batch).float()
         self._eval_outputs.append((batch["index"].cpu(), logits.cpu(), batch["labels"].cpu()))
 
     def _gather(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -135,6 +165,11 @@ class EmotionClassifier(L.LightningModule):
         warmup_steps = int(self.warmup_ratio * total_steps)
         scheduler = LambdaLR(optimizer, linear_warmup_decay(warmup_steps, total_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _as_cached(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` rounded to the feature cache's float16 and back to its own dtype."""
+    return tensor.to(FEATURE_DTYPE).to(tensor.dtype)
 
 
 def linear_warmup_decay(warmup_steps: int, total_steps: int):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import platform
 import resource
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +20,14 @@ import lightning as L
 import numpy as np
 import optuna
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from safetensors.torch import save_file
 
 from bench.config import RunConfig
 from bench.data import limit_train, load_dataset
 from bench.data.types import SplitDataset
+from bench.errors import Terminated
+from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, write_model_card
 from bench.leaderboard.records import ClassScores, Predictions, RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard, check_writable
 from bench.training.callbacks import BestWeights, TrainingTimer
@@ -54,8 +61,11 @@ def prepare_dataset(config: RunConfig) -> SplitDataset:
     return dataset
 
 
-def prepare_run(config: RunConfig, dataset: SplitDataset) -> PreparedRun:
-    """Build encoder, head, LightningModule and LightningDataModule for ``config``."""
+def prepare_run(config: RunConfig, dataset: SplitDataset, *, batch_size: int | None = None) -> PreparedRun:
+    """Build encoder, head, LightningModule and LightningDataModule for ``config``.
+
+    ``batch_size`` overrides ``config.batch_size`` (an out-of-memory retry's smaller batch).
+    """
     resolve_head_params(config.head, config.head_kwargs)
     L.seed_everything(config.seed, workers=True, verbose=False)
     built = create_encoder(
@@ -80,14 +90,19 @@ def prepare_run(config: RunConfig, dataset: SplitDataset) -> PreparedRun:
         warmup_ratio=config.warmup_ratio,
         class_weights=class_weights(dataset) if config.class_weighted else None,
         freeze_encoder=config.freeze_encoder,
+        compile_encoder=config.compile,
     )
     datamodule = EmotionDataModule(
         dataset,
         built.tokenizer,
         max_len=config.max_len,
-        batch_size=config.batch_size,
+        batch_size=batch_size or config.batch_size,
         seed=config.seed,
         num_workers=config.num_workers,
+        bucketing=config.bucketing,
+        cache_dir=config.results_path / "cache",
+        token_cache=config.token_cache,
+        feature_encoder=built.encoder if config.freeze_encoder and config.feature_cache else None,
     )
     return PreparedRun(config, dataset, built, module, datamodule)
 
@@ -154,7 +169,8 @@ def run_experiment(
     A finished run with the same config hash and dataset fingerprint is returned
     as it is unless ``rerun``. Errors during training are recorded as a ``failed``
     row (and returned); Ctrl-C records ``interrupted`` and an Optuna prune records
-    ``pruned``, and both re-raise.
+    ``pruned``, and both re-raise. With ``config.oom_retry``, a run that runs out of
+    GPU memory starts again with half the batch and twice the gradient accumulation.
     """
     check_writable(config.results_path)
     dataset = dataset or prepare_dataset(config)
@@ -163,19 +179,26 @@ def run_experiment(
         return existing
     accelerator, devices = resolve_device(config.device)
     prepared = prepare_run(config, dataset)
-    run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, environment(accelerator))
+    run_environment = environment(accelerator)
+    run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, run_environment)
+
+    def record_retry(batch_size: int, accumulation: int) -> None:
+        batching = {"batch_size": str(batch_size), "accumulate_grad_batches": str(accumulation)}
+        leaderboard.start_run(config, dataset.fingerprint, dataset.name, {**run_environment, **batching})
+
     try:
-        metrics = train_and_test(prepared, accelerator, devices, run_id, callbacks)
-    except KeyboardInterrupt:
-        leaderboard.fail_run(run_id, "interrupted by the user (SIGINT)", status="interrupted")
+        metrics = train_with_oom_retry(prepared, accelerator, devices, run_id, callbacks, on_retry=record_retry)
+    except KeyboardInterrupt as interrupt:
+        reason = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted by the user (SIGINT)"
+        leaderboard.fail_run(run_id, reason, status="interrupted")
         raise
     except optuna.TrialPruned:
         leaderboard.fail_run(run_id, "pruned by the Optuna study", status="pruned")
         raise
     except NonFiniteLossError as error:
         leaderboard.fail_run(run_id, str(error))
-    except torch.OutOfMemoryError as error:
-        leaderboard.fail_run(run_id, f"out of memory: {str(error).splitlines()[0]}")
+    except OutOfMemoryAtBatch as error:
+        leaderboard.fail_run(run_id, str(error))
     except Exception as error:  # noqa: BLE001 - any training failure becomes a failed row
         leaderboard.fail_run(run_id, f"{type(error).__name__}: {error}")
     else:
@@ -183,8 +206,82 @@ def run_experiment(
     return leaderboard.get_run(run_id)
 
 
+class OutOfMemoryAtBatch(RuntimeError):
+    """Training ran out of (GPU) memory at a batch size no retry could go below."""
+
+
+def train_with_oom_retry(
+    prepared: PreparedRun,
+    accelerator: str,
+    devices: list[int] | str,
+    run_id: str,
+    callbacks: Sequence[L.Callback],
+    *,
+    on_retry: Callable[[int, int], None] = lambda batch_size, accumulation: None,
+) -> RunMetrics:
+    """:func:`train_and_test`; after out-of-memory, with ``--oom-retry``, again from the start.
+
+    Each retry rebuilds the model (same seed) with half the batch and twice the
+    gradient accumulation, so the effective batch stays the same, until the batch
+    is 1. ``on_retry(batch_size, accumulation)`` is called before each retry.
+    Raises :class:`OutOfMemoryAtBatch` when no retry is left.
+    """
+    accumulation = 1
+    while True:
+        batch_size = prepared.datamodule.batch_size
+        try:
+            return train_and_test(prepared, accelerator, devices, run_id, callbacks, accumulation)
+        except torch.OutOfMemoryError as error:
+            reason = (str(error).strip().splitlines() or ["out of memory"])[0]
+            batching = f"batch size {batch_size}" + (f" x {accumulation} accumulated" if accumulation > 1 else "")
+            if not prepared.config.oom_retry or batch_size == 1:
+                hint = "" if prepared.config.oom_retry else "; --oom-retry retries with half the batch"
+                raise OutOfMemoryAtBatch(f"out of memory at {batching}: {reason}{hint}") from None
+        # Outside the except block, so that the failed attempt's tensors can be freed (Lightning's
+        # teardown has moved its model back to the CPU).
+        release_memory()
+        accumulation *= 2
+        on_retry(batch_size // 2, accumulation)
+        prepared = prepare_run(prepared.config, prepared.dataset, batch_size=batch_size // 2)
+
+
+def release_memory() -> None:
+    """Collect garbage and return cached GPU memory to the driver."""
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+@contextmanager
+def propagate_interrupts() -> Iterator[None]:
+    """Let Ctrl-C and SIGTERM inside a Lightning call reach the caller as :class:`KeyboardInterrupt`.
+
+    Lightning answers Ctrl-C by ignoring SIGINT from then on and calling
+    ``sys.exit(1)``, and SIGTERM by raising a ``SystemExit`` (exit code 0); both
+    would leave the run marked running. This restores the SIGINT handler and
+    raises ``KeyboardInterrupt`` (:class:`Terminated` for SIGTERM) instead.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    except SIGTERMException:
+        raise Terminated from None
+    except SystemExit as error:
+        if isinstance(error.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if handler is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, handler)
+
+
 def train_and_test(
-    prepared: PreparedRun, accelerator: str, devices: list[int] | str, run_id: str, callbacks: Sequence[L.Callback]
+    prepared: PreparedRun,
+    accelerator: str,
+    devices: list[int] | str,
+    run_id: str,
+    callbacks: Sequence[L.Callback],
+    accumulate_grad_batches: int = 1,
 ) -> RunMetrics:
     """Fit with model selection on validation macro-F1, then test the best weights."""
     config, module, datamodule = prepared.config, prepared.module, prepared.datamodule
@@ -197,6 +294,7 @@ def train_and_test(
         devices=devices,
         precision=resolve_precision(config.precision, accelerator),
         max_epochs=config.epochs,
+        accumulate_grad_batches=accumulate_grad_batches,
         gradient_clip_val=config.grad_clip or None,
         callbacks=[best, timer, *extra, *callbacks],
         deterministic=accelerator == "cpu",
@@ -213,12 +311,14 @@ def train_and_test(
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
-        trainer.fit(module, datamodule=datamodule)
+        with propagate_interrupts():
+            trainer.fit(module, datamodule=datamodule)
         if best.state is None:
             raise RuntimeError("no validation epoch finished")
         module.load_state_dict(best.state)
         started = time.perf_counter()
-        trainer.test(module, datamodule=datamodule, verbose=False)
+        with propagate_interrupts():
+            trainer.test(module, datamodule=datamodule, verbose=False)
         eval_seconds = time.perf_counter() - started
     latency = measure_latency(module, datamodule)
     checkpoint = save_artifacts(prepared, run_id, best.state)
@@ -258,6 +358,7 @@ def train_and_test(
             probabilities=np.round(probabilities, 6).tolist(),
         ),
         checkpoint=str(checkpoint),
+        truncated=dict(datamodule.truncated),
     )
 
 
@@ -305,12 +406,15 @@ def run_directory(results_dir: Path, run_id: str) -> Path:
 
 
 def save_artifacts(prepared: PreparedRun, run_id: str, state: dict[str, torch.Tensor]) -> Path:
-    """Best weights as safetensors and the tokenizer files, under the run directory."""
+    """Best weights as safetensors, the tokenizer files and ``model.json`` (a folder `bench predict` loads)."""
     directory = run_directory(prepared.config.results_path, run_id)
     directory.mkdir(parents=True, exist_ok=True)
-    weights = directory / "model.safetensors"
+    weights = directory / WEIGHTS_FILE
     temporary = weights.with_suffix(".tmp")
     save_file({name: tensor.contiguous() for name, tensor in state.items()}, str(temporary))
     os.replace(temporary, weights)
-    prepared.built.tokenizer.save(directory / "tokenizer")
+    prepared.built.tokenizer.save(directory / TOKENIZER_DIR)
+    write_model_card(
+        directory, run_id=run_id, config=prepared.config, dataset=prepared.dataset, encoder=prepared.built.encoder
+    )
     return weights

@@ -12,7 +12,6 @@ from typing import Literal
 
 import lightning as L
 import optuna
-from optuna.trial import TrialState
 
 from bench.config import RunConfig
 from bench.data.types import SplitDataset
@@ -21,7 +20,7 @@ from bench.leaderboard.store import Leaderboard, RunConflictError
 from bench.training.runner import run_experiment
 from bench.tuning import coordination
 from bench.tuning.coordination import Action
-from bench.tuning.storage import describe_study, fail_stale_trials
+from bench.tuning.storage import describe_study, fail_stale_trials, fail_trials_of_dead_runs
 
 EventKind = Literal["started", "finished", "failed", "existing", "skipped"]
 
@@ -107,6 +106,7 @@ class GridWorker:
 
     def run(self) -> GridOutcome:
         """Claim and run points until the grid has nothing left for this worker."""
+        fail_trials_of_dead_runs(self.study, self.leaderboard)  # so that their points count as settled: retried
         settled = {trial.number for trial in self.study.get_trials(deepcopy=False) if trial.state.is_finished()}
         n_points = len(self.points)
         while True:
@@ -119,7 +119,12 @@ class GridWorker:
                 return self.outcome
             if step.action is Action.ENQUEUE:
                 self.study.enqueue_trial({coordination.POINT: step.point})
-            self.study.optimize(self._objective, n_trials=1, catch=(GridRunFailed,))
+            try:
+                self.study.optimize(self._objective, n_trials=1, catch=(GridRunFailed,))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Our heartbeat was so late that another worker failed our trial as dead (and enqueued a
+                # retry, which finds this run finished in the leaderboard); carry on.
+                continue
 
     def _objective(self, trial: optuna.Trial) -> float:
         trials = coordination.views(self.study.get_trials(deepcopy=False), len(self.points))
@@ -144,11 +149,16 @@ class GridWorker:
         try:
             record = run_experiment(config, self.leaderboard, dataset=self.dataset, callbacks=list(self.callbacks()))
         except RunConflictError as error:
-            return self._skip(trial, point, str(error))
+            # The leaderboard says another process runs it (one this worker cannot see die): leave it to
+            # that process, and count this trial as an attempt so that this worker does not retry it.
+            self.outcome.skipped.append(point)
+            self.on_event(GridEvent("skipped", point, config, reason=str(error)))
+            raise GridRunFailed(str(error)) from None
         if record.status != "finished":
             self.outcome.failed.append(point)
             self.on_event(GridEvent("failed", point, config, record))
             trial.set_user_attr("run_id", record.run_id)
+            trial.set_user_attr("error", record.error or record.status)
             raise GridRunFailed(record.error or record.status)
         self.outcome.ran.append(point)
         self.on_event(GridEvent("finished", point, config, record))
@@ -169,11 +179,3 @@ class GridWorker:
             self.outcome.skipped.append(point)
             self.on_event(GridEvent("skipped", point, self.points[point], reason=reason))
         raise optuna.TrialPruned(reason)
-
-
-def trial_counts(study: optuna.Study) -> dict[TrialState, int]:
-    """How many trials of ``study`` are in each state."""
-    counts: dict[TrialState, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        counts[trial.state] = counts.get(trial.state, 0) + 1
-    return counts

@@ -116,7 +116,8 @@ def encoder_space(encoder: str) -> dict[str, Param]:
     return dict(search_space.get(encoder_family(encoder), DEFAULT_SPACE))
 
 
-Override = Param | None | Any  # a range or choice, None (leave out of the space), or a fixed value
+# A range or choice, None (leave the parameter out of the space), or a fixed value.
+Override = Param | None | bool | int | float | str
 
 
 def load_space_file(path: Path) -> dict[str, Override]:
@@ -157,15 +158,27 @@ def _parse_override(path: Path, name: str, value: Any) -> Override:
         raise UsageError(
             f"{where}: a range needs low and high (and optionally log, step), got keys {', '.join(map(str, value))}"
         )
-    low, high, log, step = value["low"], value["high"], bool(value.get("log", False)), value.get("step")
-    numbers = (low, high) + (() if step is None else (step,))
-    if not all(isinstance(number, (int, float)) and not isinstance(number, bool) for number in numbers):
-        raise UsageError(f"{where}: low, high and step must be numbers")
+    low, high, step = (_number(where, value.get(key)) for key in ("low", "high", "step"))
+    log = bool(value.get("log", False))
+    if low is None or high is None:
+        raise UsageError(f"{where}: low and high must be numbers")
     if low > high or (log and low <= 0):
         raise UsageError(f"{where}: needs low <= high (and low > 0 with log), got low={low}, high={high}")
     if isinstance(low, int) and isinstance(high, int) and (step is None or isinstance(step, int)):
         return Param.integer(low, high, log=log, step=step or 1)
     return Param.real(float(low), float(high), log=log, step=None if step is None else float(step))
+
+
+def _number(where: str, value: Any) -> int | float | None:
+    """A range bound as a number; YAML reads ``1e-5`` (no dot) as text, so numeric text is accepted."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise UsageError(f"{where}: low, high and step must be numbers, got {value!r}")
 
 
 @dataclass
@@ -192,7 +205,7 @@ class SearchSpace:
         ``explicit`` (Optuna name → value, from options given on the command line)
         wins over the file. ``None`` values in the file leave the parameter out.
         """
-        known = {*RUN_PARAMS, *(head_name(head, name) for name in head_class(head).defaults)}
+        known = {*RUN_PARAMS, *(head_class(head).trial_param(name) for name in head_class(head).defaults)}
         unknown = sorted(set(file_overrides) - known)
         if unknown:
             raise UsageError(
@@ -218,7 +231,7 @@ class SearchSpace:
         """RunConfig updates for one trial: searched fields, fixed file values, and ``head_params`` (a dict)."""
         updates: dict[str, Any] = {name: param.suggest(trial, name) for name, param in self.run_params().items()}
         updates.update({name: value for name, value in self.fixed.items() if name in RUN_PARAMS and value is not None})
-        prefix = head_name(self.head, "")
+        prefix = head_class(self.head).trial_param("")
         head_overrides = {name: param for name, param in self.overrides.items() if name.startswith(prefix)}
         head_fixed = {name: value for name, value in self.fixed.items() if name.startswith(prefix)}
         cls = head_class(self.head)
@@ -257,11 +270,6 @@ class SearchSpace:
                 param, origin = defaults[name]
                 rows.append((name, param.describe(), origin))
         return rows
-
-
-def head_name(head: str, param: str) -> str:
-    """The Optuna name of a head hyperparameter (``Head.trial_param``)."""
-    return f"{head}.{param}"
 
 
 class _OverridingTrial:

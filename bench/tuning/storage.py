@@ -108,6 +108,34 @@ def fail_stale_trials(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+def fail_trials_of_dead_runs(study: optuna.Study, leaderboard: Leaderboard) -> list[int]:
+    """Fail the running trials of ``study`` whose leaderboard run belongs to a process that is gone.
+
+    A worker killed outright (``kill -9``, out of host memory) leaves its trial
+    running until its heartbeat's grace period ends; the leaderboard row names the
+    process, so on this host the trial can be failed at once (and the row marked
+    ``interrupted``). Returns the numbers of the trials failed.
+    """
+    dead = {
+        record.trial
+        for record in leaderboard.stale_runs()
+        if record.study == study.study_name and record.trial is not None
+    }
+    if not dead:
+        return []
+    leaderboard.mark_stale()
+    failed: list[int] = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.number not in dead:
+            continue
+        try:
+            study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker failed it first
+        failed.append(trial.number)
+    return failed
+
+
 def describe_study(study: optuna.Study, attributes: Mapping[str, Any]) -> None:
     """Store ``attributes`` as the study's user attributes (shown by optuna-dashboard), writing only changes."""
     current = study.user_attrs

@@ -7,6 +7,7 @@ separate machines. Launching is injectable so the scheduling is tested on CPU.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,12 @@ from bench.errors import UsageError
 # The command a worker runs: the ``bench`` entry point of this interpreter, importable from this checkout.
 ENTRY = ("-c", "from bench.cli import main; main()")
 PACKAGE_ROOT = Path(bench.__file__).resolve().parents[1]
+
+
+def log_directory(results: Path, study_name: str) -> Path:
+    """``<results>/logs/<study>``, the study name made one safe folder name (``--study ../x`` stays inside)."""
+    folder = re.sub(r"[^\w.-]", "_", study_name).lstrip(".") or "study"
+    return results / "logs" / folder
 
 
 def parse_gpus(text: str | None) -> list[str]:

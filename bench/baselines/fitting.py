@@ -1,0 +1,188 @@
+"""Fitting, testing and recording the reference rows (scikit-learn)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+
+from bench.baselines.specs import BASELINE_ENCODERS, is_baseline
+from bench.config import RunConfig
+from bench.data.types import SplitDataset
+from bench.errors import UsageError
+from bench.leaderboard.records import ClassScores, Predictions, RunMetrics, RunRecord
+from bench.leaderboard.store import Leaderboard, check_writable
+from bench.training.metrics import classification_scores
+from bench.training.runner import environment, peak_memory_mb, prepare_dataset
+
+_LATENCY_REPEATS = 16
+
+
+@dataclass
+class FittedBaseline:
+    """A fitted scikit-learn classifier, its validation sweep and how long fitting took."""
+
+    model: Pipeline | DummyClassifier
+    history: list[dict[str, float]]
+    val_macro_f1: float
+    train_seconds: float
+    fits: int
+
+
+def run_baseline(
+    config: RunConfig, leaderboard: Leaderboard, *, dataset: SplitDataset | None = None, rerun: bool = False
+) -> RunRecord:
+    """Fit, test and record the baseline of ``config`` (from :func:`baseline_config`).
+
+    A finished row with the same config hash and fingerprint is returned unless
+    ``rerun``; a failure is recorded as a ``failed`` row, Ctrl-C as ``interrupted``.
+    """
+    if not is_baseline(config.encoder):
+        raise UsageError(f"{config.encoder!r} is not a baseline; choose from {', '.join(sorted(BASELINE_ENCODERS))}")
+    check_writable(config.results_path)
+    dataset = dataset or prepare_dataset(config)
+    existing = leaderboard.find(config.config_hash(), dataset.fingerprint)
+    if existing is not None and existing.status == "finished" and not rerun:
+        return existing
+    run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, environment("cpu"))
+    try:
+        metrics = fit_and_test(config, dataset)
+    except KeyboardInterrupt:
+        leaderboard.fail_run(run_id, "interrupted by the user (SIGINT)", status="interrupted")
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure becomes a failed row
+        leaderboard.fail_run(run_id, f"{type(error).__name__}: {error}")
+    else:
+        leaderboard.finish_run(run_id, metrics)
+    return leaderboard.get_run(run_id)
+
+
+def fit_and_test(config: RunConfig, dataset: SplitDataset) -> RunMetrics:
+    """Fit the baseline on train (model selection on validation) and score it on test."""
+    label_ids = {label: index for index, label in enumerate(dataset.labels)}
+    gold = {
+        split: np.array([label_ids[example.label] for example in getattr(dataset, split)])
+        for split in ("train", "validation", "test")
+    }
+    texts = {split: [example.text for example in getattr(dataset, split)] for split in ("train", "validation", "test")}
+    num_labels = len(dataset.labels)
+    if config.encoder == "tfidf":
+        fitted = fit_tfidf(config.head_kwargs, texts, gold, num_labels)
+    else:
+        fitted = fit_majority(texts, gold, num_labels)
+    started = time.perf_counter()
+    probabilities = class_probabilities(fitted.model, texts["test"], num_labels)
+    eval_seconds = time.perf_counter() - started
+    predicted = probabilities.argmax(axis=1)
+    scores = classification_scores(gold["test"], predicted, num_labels)
+    parameters = count_parameters(fitted.model)
+    return RunMetrics(
+        macro_f1=scores.macro_f1,
+        accuracy=scores.accuracy,
+        val_macro_f1=fitted.val_macro_f1,
+        labels=list(dataset.labels),
+        per_class={
+            label: ClassScores(scores.precision[i], scores.recall[i], scores.f1[i], scores.support[i])
+            for i, label in enumerate(dataset.labels)
+        },
+        confusion=scores.confusion,
+        history=fitted.history,
+        timings={
+            "train_seconds": fitted.train_seconds,
+            "train_samples_per_second": len(texts["train"]) * fitted.fits / max(fitted.train_seconds, 1e-9),
+            "eval_seconds": eval_seconds,
+            **measure_latency(fitted.model, texts["test"], num_labels),
+            "peak_memory_mb": peak_memory_mb(),
+        },
+        total_params=parameters,
+        trainable_params=parameters,
+        predictions=Predictions(
+            example_ids=[example.uid for example in dataset.test],
+            gold=gold["test"].tolist(),
+            predicted=predicted.tolist(),
+            probabilities=np.round(probabilities, 6).tolist(),
+        ),
+    )
+
+
+def fit_tfidf(
+    params: dict[str, Any], texts: dict[str, list[str]], gold: dict[str, np.ndarray], num_labels: int
+) -> FittedBaseline:
+    """TF-IDF on train, then one logistic regression per ``C``; keep the best on validation macro-F1."""
+    grid = [float(value) for value in str(params["c_grid"]).split(",")]
+    started = time.perf_counter()
+    vectorizer = TfidfVectorizer(
+        analyzer=params["analyzer"],
+        ngram_range=(int(params["ngram_min"]), int(params["ngram_max"])),
+        sublinear_tf=bool(params["sublinear_tf"]),
+        dtype=np.float32,
+    )
+    train_features = vectorizer.fit_transform(texts["train"])
+    validation_features = vectorizer.transform(texts["validation"])
+    history: list[dict[str, float]] = []
+    best: tuple[float, LogisticRegression] | None = None
+    for c in grid:
+        classifier = LogisticRegression(C=c, max_iter=int(params["max_iter"]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            classifier.fit(train_features, gold["train"])
+        validation = classification_scores(gold["validation"], classifier.predict(validation_features), num_labels)
+        history.append({"C": c, "val_macro_f1": validation.macro_f1, "val_accuracy": validation.accuracy})
+        if best is None or validation.macro_f1 > best[0]:
+            best = (validation.macro_f1, classifier)
+    assert best is not None  # the grid is never empty (format_c_grid)
+    seconds = time.perf_counter() - started
+    return FittedBaseline(make_pipeline(vectorizer, best[1]), history, best[0], seconds, len(grid))
+
+
+def fit_majority(texts: dict[str, list[str]], gold: dict[str, np.ndarray], num_labels: int) -> FittedBaseline:
+    """The most frequent training label (ties: the lowest class id), training frequencies as probabilities."""
+    started = time.perf_counter()
+    model = DummyClassifier(strategy="prior").fit(np.zeros((len(gold["train"]), 1)), gold["train"])
+    seconds = time.perf_counter() - started
+    validation = classification_scores(
+        gold["validation"], class_probabilities(model, texts["validation"], num_labels).argmax(axis=1), num_labels
+    )
+    return FittedBaseline(model, [], validation.macro_f1, seconds, 1)
+
+
+def class_probabilities(model: Pipeline | DummyClassifier, texts: Sequence[str], num_labels: int) -> np.ndarray:
+    """``(len(texts), num_labels)`` probabilities; classes missing from training get 0."""
+    inputs: Any = list(texts) if isinstance(model, Pipeline) else np.zeros((len(texts), 1))
+    known = model.predict_proba(inputs)
+    probabilities = np.zeros((len(texts), num_labels), dtype=np.float64)
+    probabilities[:, model.classes_.astype(int)] = known
+    return probabilities
+
+
+def count_parameters(model: Pipeline | DummyClassifier) -> int:
+    """Numbers the classifier stores: coefficients and intercepts, or the class prior."""
+    if isinstance(model, Pipeline):
+        classifier = model[-1]
+        return int(classifier.coef_.size + classifier.intercept_.size)
+    return int(np.asarray(model.class_prior_).size)
+
+
+def measure_latency(model: Pipeline | DummyClassifier, texts: Sequence[str], num_labels: int) -> dict[str, float]:
+    """Median milliseconds per example of predicting at batch 1 and at batch 64 (test texts, after one warm-up)."""
+    results: dict[str, float] = {}
+    for batch_size, key in ((1, "latency_ms_batch1"), (64, "latency_ms_batch64")):
+        batches = [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)][:_LATENCY_REPEATS]
+        timings = []
+        for count, batch in enumerate(batches):
+            if count == 0:
+                class_probabilities(model, batch, num_labels)
+            started = time.perf_counter()
+            class_probabilities(model, batch, num_labels)
+            timings.append((time.perf_counter() - started) * 1000 / len(batch))
+        results[key] = float(np.median(timings)) if timings else float("nan")
+    return results

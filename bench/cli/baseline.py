@@ -1,0 +1,103 @@
+"""``bench baseline``: TF-IDF + logistic regression and majority-class reference rows in the leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from bench.baselines import BASELINES, DEFAULT_C_GRID, baseline_config, chosen_c
+from bench.baselines.fitting import run_baseline
+from bench.cli import options as opt
+from bench.cli.app import app, console
+from bench.errors import UsageError
+from bench.leaderboard.export import format_value
+from bench.leaderboard.records import RunRecord
+from bench.leaderboard.store import Leaderboard
+from bench.training.runner import prepare_dataset
+
+D = opt.DEFAULTS
+
+Kind = Annotated[
+    list[str] | None,
+    typer.Option("--kind", metavar="KIND", help="Baseline to record: tfidf or majority (repeatable; default: both)."),
+]
+CGrid = Annotated[
+    str, typer.Option("--c-grid", help="Comma-separated C values of the logistic regression, chosen on validation.")
+]
+
+
+@app.command()
+def baseline(
+    kind: Kind = None,
+    data: opt.Data = D.data.source,
+    text_col: opt.TextCol = None,
+    label_col: opt.LabelCol = None,
+    sheet: opt.Sheet = None,
+    text: opt.TextField = D.data.text_field,
+    labels: opt.Labels = D.data.label_scheme,
+    label_map: opt.LabelMap = None,
+    split_seed: opt.SplitSeed = D.data.split_seed,
+    dedupe: opt.Dedupe = False,
+    drop_unknown: opt.DropUnknown = False,
+    train_limit: opt.TrainLimit = None,
+    c_grid: CGrid = ",".join(f"{value:g}" for value in DEFAULT_C_GRID),
+    results: opt.Results = Path(D.results_dir),
+    rerun: Annotated[bool, typer.Option("--rerun", help="Fit again even if the row is already recorded.")] = False,
+) -> None:
+    """Record reference rows on DATA's split: TF-IDF (char n-grams) + logistic regression, and the majority class.
+
+    Both are tested on the same test examples as every run, so `bench leaderboard`,
+    `bench compare` and `bench report` treat them like trained encoders (encoder
+    tfidf / head logreg, encoder majority / head constant). Give the --train-limit
+    of your runs to train the baselines on the same subset.
+    """
+    grid = parse_c_grid(c_grid)
+    data_options = opt.data_options(
+        data, text_col, label_col, sheet, text, labels, label_map, split_seed, dedupe, drop_unknown
+    )
+    configs = [
+        baseline_config(name, data_options, train_limit=train_limit, results_dir=str(results), c_grid=grid)
+        for name in dict.fromkeys(kind or list(BASELINES))
+    ]
+    board = Leaderboard.for_results_dir(results)
+    dataset = prepare_dataset(configs[0])
+    records = [run_baseline(config, board, dataset=dataset, rerun=rerun) for config in configs]
+    console.print(baseline_table(records))
+    if any(record.status != "finished" for record in records):
+        raise SystemExit(1)
+
+
+def parse_c_grid(text: str) -> list[float]:
+    """``"0.3,1,3"`` → ``[0.3, 1.0, 3.0]``; :class:`UsageError` unless every part is a number."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--c-grid expects comma-separated numbers, got {text!r}") from None
+
+
+def baseline_table(records: list[RunRecord]) -> Table:
+    """The recorded baseline rows: scores, the chosen C and fitting time."""
+    first = records[0]
+    table = Table(title=Text(f"baselines on {first.dataset} · fingerprint {first.fingerprint[:12]}"),
+                  title_justify="left")
+    unfinished = any(record.status != "finished" for record in records)
+    columns = [("run", "left"), ("encoder", "left"), ("head", "left")] + ([("status", "left")] if unfinished else [])
+    columns += [("val F1", "right"), ("test F1", "right"), ("accuracy", "right"), ("C", "right"), ("fit s", "right")]
+    for name, justify in columns:
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for record in records:
+        metrics = record.metrics
+        c = chosen_c(metrics) if metrics is not None else None
+        fit_seconds = metrics.timings.get("train_seconds") if metrics is not None else None
+        status = [Text(record.status if not record.error else f"{record.status}: {record.error}")] if unfinished else []
+        table.add_row(
+            Text(record.run_id), Text(record.encoder), Text(record.head), *status,
+            format_value(record.val_macro_f1, "score"), format_value(record.macro_f1, "score"),
+            format_value(record.accuracy, "score"), "—" if c is None else f"{c:g}",
+            format_value(fit_seconds, "seconds"),
+        )
+    return table

@@ -1,0 +1,139 @@
+"""``bench predict`` (labels and probabilities for new texts) and ``bench export-model`` (a portable model folder)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from bench.baselines import is_baseline
+from bench.cli.app import app, console
+from bench.cli.leaderboard import DEFAULT_RESULTS, Results, Storage, require_leaderboard
+from bench.errors import ResultsError, UsageError
+from bench.inference.inputs import read_texts
+from bench.inference.model_files import export_model
+from bench.inference.predictor import DEFAULT_BATCH_SIZE, Predictor, TextPrediction
+from bench.leaderboard.export import format_value
+from bench.leaderboard.records import RunRecord
+from bench.leaderboard.store import Leaderboard
+from bench.training.runner import run_directory
+
+RunOption = Annotated[
+    str | None, typer.Option("--run", help="Run id (or unique prefix) whose best weights to use.")
+]
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help="Model folder written by `bench export-model` (no database needed).")
+]
+InputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--input", "-i", help="File of texts: one per line, or a csv/tsv/jsonl/xlsx table with a text column."
+    ),
+]
+TextColOption = Annotated[
+    str | None, typer.Option("--text-col", help="Text column of a --input table (auto-detected if omitted).")
+]
+DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda[:N] or auto.")]
+_SHOWN_ALTERNATIVES = 2
+
+
+@app.command("predict")
+def predict_command(
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts to classify.", show_default=False)] = None,
+    run: RunOption = None,
+    model: ModelOption = None,
+    input_file: InputOption = None,
+    text_col: TextColOption = None,
+    results: Results = DEFAULT_RESULTS,
+    storage: Storage = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per text: text, label, probabilities.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per forward pass.")] = DEFAULT_BATCH_SIZE,
+    device: DeviceOption = "cpu",
+) -> None:
+    """Label TEXTS (and/or the texts of --input) with a run's best weights (--run) or an exported model (--model)."""
+    if (run is None) == (model is None):
+        raise UsageError("give exactly one of --run ID (a recorded run) or --model DIR (an exported model)")
+    if text_col is not None and input_file is None:
+        raise UsageError("--text-col applies to an --input table")
+    inputs = list(texts or []) + (read_texts(input_file, text_col) if input_file is not None else [])
+    if not inputs:
+        raise UsageError("nothing to classify: give texts as arguments or a file with --input FILE")
+    if run is not None:
+        _, folder = finished_run_folder(require_leaderboard(results, storage), results, run)
+    else:
+        assert model is not None
+        folder = model
+        if not folder.is_dir():
+            raise UsageError(f"--model {folder} is not a folder")
+    predictor = Predictor.load(folder, device)
+    predictions = predictor.predict(inputs, batch_size)
+    if as_json:
+        for prediction in predictions:
+            record = {"text": prediction.text, "label": prediction.label, "probabilities": prediction.probabilities}
+            console.out(json.dumps(record, ensure_ascii=False), highlight=False)
+        return
+    console.print(prediction_table(predictions, f"{predictor.card.encoder} / {predictor.card.head}"
+                                                f" · run {predictor.card.run_id}"))
+
+
+@app.command("export-model")
+def export_model_command(
+    target: Annotated[Path, typer.Argument(help="New (or empty) folder to write the model into.", show_default=False)],
+    run: Annotated[str, typer.Option("--run", help="Run id (or unique prefix) to export.", show_default=False)],
+    results: Results = DEFAULT_RESULTS,
+    storage: Storage = None,
+) -> None:
+    """Copy a run's best weights, tokenizer and model.json into TARGET for `bench predict --model TARGET`."""
+    record, folder = finished_run_folder(require_leaderboard(results, storage), results, run)
+    scores = {
+        name: float(value)
+        for name, value in (("macro_f1", record.macro_f1), ("accuracy", record.accuracy),
+                            ("val_macro_f1", record.val_macro_f1))
+        if value is not None
+    }
+    files = export_model(folder, target, scores)
+    console.print(
+        f"Exported run {record.run_id} ({record.encoder} / {record.head}, test macro-F1 "
+        f"{format_value(record.macro_f1, 'score')}) to {target}: {len(files)} files",
+        markup=False, highlight=False,
+    )
+    console.print(f'Use it with: bench predict --model {target} "문장"', markup=False, highlight=False)
+
+
+def finished_run_folder(board: Leaderboard, results: Path, run: str) -> tuple[RunRecord, Path]:
+    """A finished, trained run and its folder under ``results/runs``; one-line errors otherwise."""
+    record = board.get_run(run)
+    if is_baseline(record.encoder):
+        raise UsageError(
+            f"run {record.run_id} is the {record.encoder} baseline; baselines keep no model to predict with"
+        )
+    if record.status != "finished":
+        raise UsageError(f"run {record.run_id} is {record.status}, not finished; it has no best weights")
+    try:
+        folder = run_directory(results, record.run_id)
+    except ValueError:
+        raise ResultsError(f"the leaderboard holds a malformed run id {record.run_id!r}") from None
+    if not folder.is_dir():
+        raise ResultsError(
+            f"run {record.run_id}: its folder {folder} is missing; runs are read from --results {results}"
+        )
+    return record, folder
+
+
+def prediction_table(predictions: list[TextPrediction], title: str) -> Table:
+    """One row per text: the label, its probability and the next most likely labels."""
+    table = Table(title=Text(title), title_justify="left")
+    for name, justify in (("#", "right"), ("text", "left"), ("label", "left"), ("p", "right"), ("next", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for number, prediction in enumerate(predictions, start=1):
+        ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
+        alternatives = ", ".join(f"{label} {p:.2f}" for label, p in ranked[1 : 1 + _SHOWN_ALTERNATIVES])
+        table.add_row(str(number), Text(prediction.text), Text(prediction.label, style="bold"),
+                      f"{prediction.confidence:.3f}", Text(alternatives))
+    return table

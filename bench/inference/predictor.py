@@ -1,0 +1,144 @@
+"""Labels and probabilities for new texts from a saved model folder (weights loaded as safetensors only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+from transformers import CONFIG_MAPPING
+
+from bench.errors import ResultsError, UsageError
+from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, ModelCard, check_model_folder
+from bench.training.batching import PadCollator
+from encoders import EncoderRequest, TextTokenizer, load_tokenizer
+from encoders.base import TextEncoder
+from encoders.hf import HFEncoder, build_model
+from heads import create_head
+from heads.base import Head
+
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass
+class TextPrediction:
+    """The predicted label of one text and the probability of every label."""
+
+    text: str
+    label: str
+    probabilities: dict[str, float]
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the predicted label."""
+        return self.probabilities[self.label]
+
+
+class SavedClassifier(nn.Module):
+    """Encoder and head as trained: logits = head(encoder(ids, mask)); state keys ``encoder.*`` and ``head.*``."""
+
+    def __init__(self, encoder: TextEncoder, head: Head) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Class logits for a right-padded batch."""
+        return self.head(self.encoder(input_ids, attention_mask))
+
+
+class Predictor:
+    """A saved model ready to classify texts."""
+
+    def __init__(self, card: ModelCard, model: SavedClassifier, tokenizer: TextTokenizer, device: torch.device) -> None:
+        self.card = card
+        self.model = model.to(device).eval()
+        self.tokenizer = tokenizer
+        self.device = device
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names; a label's position is its class id."""
+        return list(self.card.labels)
+
+    @classmethod
+    def load(cls, directory: Path, device: str = "cpu") -> Predictor:
+        """Rebuild the model saved in ``directory`` (no hub, no database) on ``device`` (cpu, cuda[:N], auto)."""
+        card = check_model_folder(directory)
+        tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
+        encoder = rebuild_encoder(card)
+        head = create_head(card.head, encoder.hidden_size, len(card.labels), card.head_params)
+        model = SavedClassifier(encoder, head)
+        load_weights(model, directory / WEIGHTS_FILE)
+        return cls(card, model, tokenizer, _device(device))
+
+    @torch.inference_mode()
+    def probabilities(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        """Softmax probabilities ``(len(texts), len(labels))``, rows in the order of ``texts``."""
+        if batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+        ids = self.tokenizer.encode_batch(list(texts), self.card.max_len)
+        order = sorted(range(len(ids)), key=lambda index: len(ids[index]))
+        collate = PadCollator(self.tokenizer.pad_id)
+        result = np.zeros((len(ids), len(self.card.labels)), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            chosen = order[start : start + batch_size]
+            batch = collate([(index, ids[index], 0) for index in chosen])
+            logits = self.model(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+            result[chosen] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return result
+
+    def predict(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> list[TextPrediction]:
+        """The label and per-label probabilities of each text."""
+        labels = self.labels
+        rows = self.probabilities(texts, batch_size)
+        return [
+            TextPrediction(text, labels[int(row.argmax())], dict(zip(labels, map(float, row), strict=True)))
+            for text, row in zip(texts, rows, strict=True)
+        ]
+
+
+def rebuild_encoder(card: ModelCard) -> HFEncoder:
+    """The encoder architecture of ``card``, built from its config alone (weights are loaded afterwards)."""
+    if card.model_type not in CONFIG_MAPPING:
+        raise ResultsError(
+            f"model type {card.model_type!r} of the saved encoder is not built into transformers; "
+            "saved models need a built-in architecture"
+        )
+    try:
+        config = CONFIG_MAPPING[card.model_type].from_dict(card.encoder_config)
+    except (TypeError, ValueError) as error:
+        raise ResultsError(f"the saved {card.model_type} config cannot be read: {error}") from None
+    model = build_model(EncoderRequest(card.encoder, random_init=True), f"saved {card.model_type} config", config)
+    return HFEncoder(model)
+
+
+def load_weights(model: SavedClassifier, path: Path) -> None:
+    """Load the ``encoder.*``/``head.*`` tensors of a safetensors file into ``model`` (every key must match)."""
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise ResultsError(f"{path}: cannot read the weights ({error})") from None
+    wanted = {name: tensor for name, tensor in state.items() if name.startswith(("encoder.", "head."))}
+    try:
+        model.load_state_dict(wanted, strict=True)
+    except RuntimeError as error:
+        problem = " ".join(str(error).split())[:200]
+        raise ResultsError(f"{path}: the weights do not fit the architecture in model.json ({problem})") from None
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {name} was asked for but no CUDA GPU is available")
+        return torch.device(name)
+    raise UsageError(f"--device must be auto, cpu or cuda[:N], got {name!r}")

@@ -1,0 +1,354 @@
+"""``bench report``: one self-contained HTML page of the leaderboard.
+
+Per dataset fingerprint: the leaderboard of seed groups with bootstrap confidence
+intervals, macro-F1 against latency with the Pareto front, a per-class F1 heat map,
+confusion matrices and learning curves. Plots are inline PNG, the style sheet is
+inline and there is no script, so the page works offline and can be mailed as one file.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from bench.baselines import applicable_params, is_baseline
+from bench.errors import ResultsError
+from bench.leaderboard import stats
+from bench.leaderboard.export import MISSING, TIED_MARK, TIED_NOTE, format_params, format_value
+from bench.leaderboard.pareto import ParetoPoint, pareto_points
+from bench.leaderboard.records import RunRecord
+from bench.leaderboard.store import Leaderboard
+from bench.reporting import figures
+from bench.reporting.figures import PlotStyle
+from bench.reporting.fonts import find_hangul_font
+
+MAX_CONFUSIONS = 6
+MAX_CURVES = 8
+_NAME_LIMIT = 48
+_LATENCY = "latency_ms_batch1"
+
+
+@dataclass
+class Section:
+    """The finished runs of one dataset fingerprint, their groups and Pareto points."""
+
+    dataset: str
+    fingerprint: str
+    groups: list[stats.GroupStats]
+    runs: dict[str, RunRecord]
+    points: list[ParetoPoint]
+
+    def best_run(self, group: stats.GroupStats) -> RunRecord:
+        """The group's run with the highest test macro-F1."""
+        return max((self.runs[run_id] for run_id in group.run_ids), key=lambda run: run.macro_f1 or 0.0)
+
+
+def build_report(
+    board: Leaderboard,
+    *,
+    style: PlotStyle | None = None,
+    resamples: int = stats.DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> str:
+    """The report of every run in ``board`` as one HTML document.
+
+    ``style`` defaults to the system's Hangul font if there is one (else romanised
+    plot labels). :class:`ResultsError` when no run has finished.
+    """
+    records = board.runs()
+    finished = [record for record in records if record.status == "finished" and record.macro_f1 is not None]
+    if not finished:
+        raise ResultsError(f"the leaderboard {board.url} has no finished runs; there is nothing to report")
+    predictions = board.predictions_many((record.run_id for record in finished), probabilities=False)
+    groups = stats.aggregate(finished, predictions, resamples=resamples, seed=seed)
+    style = style or PlotStyle(find_hangul_font())
+    by_id = {record.run_id: record for record in finished}
+    points = pareto_points(finished, _LATENCY)
+    sections = [
+        Section(
+            dataset=section[0].dataset,
+            fingerprint=fingerprint,
+            groups=section,
+            runs={run_id: by_id[run_id] for group in section for run_id in group.run_ids},
+            points=[point for point in points if point.fingerprint == fingerprint],
+        )
+        for fingerprint, section in stats.sections(groups).items()
+    ]
+    unfinished = [record for record in records if record.run_id not in by_id]
+    return _page(sections, unfinished, style, board.url, resamples)
+
+
+# ------------------------------------------------------------------ page
+
+
+_CSS = """
+body { font-family: system-ui, "Noto Sans KR", "Nanum Gothic", sans-serif; margin: 2em auto; max-width: 1200px;
+       padding: 0 1em; color: #222; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #333; padding-bottom: 0.2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 0.8em 0 1.2em; font-size: 0.9em; }
+th, td { padding: 0.3em 0.7em; border-bottom: 1px solid #ddd; vertical-align: top; }
+thead th { border-bottom: 2px solid #333; background: #f6f6f6; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.text, th.text { text-align: left; }
+tr.best td { font-weight: bold; } tr.baseline td { color: #555; font-style: italic; }
+td.ids { font-family: ui-monospace, monospace; font-size: 0.85em; color: #555; }
+.note, .meta { color: #555; font-size: 0.9em; }
+.figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+figure { margin: 0; } figcaption { font-size: 0.85em; color: #555; text-align: center; }
+img { max-width: 100%; height: auto; }
+nav a { margin-right: 1em; }
+"""
+
+
+def _page(sections: list[Section], unfinished: list[RunRecord], style: PlotStyle, source: str, resamples: int) -> str:
+    finished_runs = sum(len(section.runs) for section in sections)
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    body = [
+        "<h1>ko-emotion-bench report</h1>",
+        f'<p class="meta">{finished_runs} finished run(s) in {len(sections)} dataset(s), '
+        f"{len(unfinished)} unfinished · leaderboard <code>{_e(source)}</code> · generated {generated}</p>",
+    ]
+    if len(sections) > 1:
+        links = " ".join(f'<a href="#{_anchor(section)}">{_e(section.dataset)}</a>' for section in sections)
+        body.append(f"<nav>{links}</nav>")
+    for section in sections:
+        body.append(_section(section, style, resamples))
+    if unfinished:
+        body.append(_unfinished(unfinished))
+    body.append(_font_note(sections, style))
+    return (
+        '<!DOCTYPE html>\n<html lang="ko">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>ko-emotion-bench report</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(part for part in body if part)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _section(section: Section, style: PlotStyle, resamples: int) -> str:
+    parts = [
+        f'<section id="{_anchor(section)}">',
+        f"<h2>{_e(section.dataset)} <small>(fingerprint {_e(section.fingerprint[:12])})</small></h2>",
+        "<h3>Leaderboard</h3>",
+        _leaderboard_table(section),
+        f'<p class="note">Groups are runs that differ only in their seed. 95% CI: bootstrap over seeds and test '
+        f"examples ({resamples} resamples); p vs best: paired bootstrap against rank 1. {_e(TIED_NOTE)} "
+        "Italic rows are reference baselines.</p>",
+        _pareto_block(section, style),
+        _per_class_block(section, style),
+        _confusion_block(section, style),
+        _curves_block(section, style),
+        "</section>",
+    ]
+    return "\n".join(part for part in parts if part)
+
+
+def _leaderboard_table(section: Section) -> str:
+    settings = _settings(section.groups)
+    header = ["Rank", "Encoder", "Head", "Setting", "n", "Macro-F1", "95% CI", "Accuracy", "p vs best", "Params",
+              "Latency b1 (ms)", "Train (s)", "Runs"]
+    numeric = {"Rank", "n", "Macro-F1", "95% CI", "Accuracy", "p vs best", "Params", "Latency b1 (ms)", "Train (s)"}
+    rows = []
+    for group in section.groups:
+        ci = MISSING if group.ci_low is None or group.ci_high is None else f"[{group.ci_low:.4f}, {group.ci_high:.4f}]"
+        f1 = format_value(group.macro_f1_mean, "score") + (
+            f" ± {group.macro_f1_std:.4f}" if group.macro_f1_std is not None else "")
+        cells = [
+            str(group.rank), group.encoder, group.head,
+            settings[group.key] or MISSING,
+            str(group.n), f1 + (TIED_MARK if group.indistinguishable_from_best else ""), ci,
+            format_value(group.accuracy_mean, "score"), format_value(group.p_vs_best, "p"),
+            format_value(group.efficiency.get("total_params"), "params"),
+            format_value(group.efficiency.get(_LATENCY), "ms"),
+            format_value(group.efficiency.get("train_seconds"), "seconds"),
+            ", ".join(group.run_ids),
+        ]
+        classes = " ".join(name for name, on in (("best", group.rank == 1), ("baseline", is_baseline(group.encoder)))
+                           if on)
+        rows.append((classes, cells))
+    return _table(header, rows, numeric, {"Runs": "ids"}, table_class="leaderboard")
+
+
+def _pareto_block(section: Section, style: PlotStyle) -> str:
+    if not section.points:
+        return "<h3>Efficiency</h3>\n<p class=\"note\">No run recorded a latency.</p>"
+    names = {point.run_id: f"{point.encoder}/{point.head}" for point in section.points}
+    image = figures.pareto(section.points, names, "latency at batch 1 (ms per example)", style)
+    header = ["Run", "Encoder", "Head", "Seed", "Macro-F1", "Latency b1 (ms)", "Latency b64 (ms/ex)", "Params",
+              "Pareto"]
+    rows = []
+    for point in section.points:
+        efficiency = stats.efficiency(section.runs[point.run_id])
+        verdict = "★ optimal" if point.optimal else f"dominated by {point.dominated_by}"
+        cells = [point.run_id, point.encoder, point.head, str(point.seed), format_value(point.macro_f1, "score"),
+                 format_value(point.latency_ms, "ms"), format_value(efficiency.get("latency_ms_batch64"), "ms"),
+                 format_value(efficiency.get("total_params"), "params"), verdict]
+        rows.append(("best" if point.optimal else "", cells))
+    numeric = {"Seed", "Macro-F1", "Latency b1 (ms)", "Latency b64 (ms/ex)", "Params"}
+    return "\n".join([
+        "<h3>Efficiency: macro-F1 vs latency</h3>",
+        _figure(image, "Test macro-F1 against latency at batch 1; red points form the Pareto front"),
+        _table(header, rows, numeric, {"Run": "ids"}, table_class="pareto"),
+        '<p class="note">A run is Pareto-optimal when no other run is at least as fast and at least as good, '
+        "and strictly better in one. Latency is the median forward time per example (baselines: vectorising and "
+        "predicting) on this machine.</p>",
+    ])
+
+
+def _per_class_block(section: Section, style: PlotStyle) -> str:
+    labels = _labels(section)
+    if not labels:
+        return ""
+    names = _group_names(section)
+    values = np.full((len(section.groups), len(labels)), np.nan)
+    for row, group in enumerate(section.groups):
+        for column, label in enumerate(labels):
+            scores = [run.metrics.per_class[label].f1 for run in (section.runs[i] for i in group.run_ids)
+                      if run.metrics is not None and label in run.metrics.per_class]
+            if scores:
+                values[row, column] = float(np.mean(scores))
+    image = figures.heatmap([names[group.key] for group in section.groups], labels, values, style)
+    header = ["Configuration", *labels]
+    rows = [("", [names[group.key], *(MISSING if np.isnan(v) else f"{v:.3f}" for v in values[row])])
+            for row, group in enumerate(section.groups)]
+    return "\n".join([
+        "<h3>Per-class F1</h3>",
+        _figure(image, "Test F1 per class for each configuration (mean over seeds)"),
+        "<details><summary>Per-class F1 as a table</summary>",
+        _table(header, rows, set(labels), {}, table_class="per-class"),
+        "</details>",
+    ])
+
+
+def _confusion_block(section: Section, style: PlotStyle) -> str:
+    names = _group_names(section)
+    images = []
+    for group in section.groups[:MAX_CONFUSIONS]:
+        run = section.best_run(group)
+        if run.metrics is None or not run.metrics.confusion:
+            continue
+        title = f"{names[group.key]} ({run.run_id})"
+        image = figures.confusion(run.metrics.labels, run.metrics.confusion, title, style)
+        images.append(_figure(image, f"run {run.run_id}: rows gold, columns predicted"))
+    if not images:
+        return ""
+    shown = min(len(section.groups), MAX_CONFUSIONS)
+    return "\n".join([
+        "<h3>Confusion matrices</h3>",
+        f'<p class="note">Best seed of the top {shown} configuration(s); colour is the share of the gold row.</p>',
+        f'<div class="figures">{"".join(images)}</div>',
+    ])
+
+
+def _curves_block(section: Section, style: PlotStyle) -> str:
+    names = _group_names(section)
+    curves = []
+    for group in section.groups:
+        run = section.best_run(group)
+        history = [entry for entry in (run.metrics.history if run.metrics else []) if "epoch" in entry]
+        if history:
+            curves.append((names[group.key], history))
+    if not curves:
+        return '<h3>Learning curves</h3>\n<p class="note">No run recorded per-epoch history.</p>'
+    image = figures.learning_curves(curves[:MAX_CURVES], style)
+    return "\n".join([
+        "<h3>Learning curves</h3>",
+        _figure(image, f"Best seed of the top {min(len(curves), MAX_CURVES)} trained configuration(s) "
+                       "(baselines have no epochs)"),
+    ])
+
+
+def _unfinished(records: Sequence[RunRecord]) -> str:
+    header = ["Run", "Dataset", "Encoder", "Head", "Seed", "Status", "Error"]
+    rows = [("", [record.run_id, record.dataset, record.encoder, record.head, str(record.seed), record.status,
+                  (record.error or "").splitlines()[0][:160] if record.error else ""]) for record in records]
+    return "\n".join(["<h2>Unfinished runs</h2>", _table(header, rows, {"Seed"}, {"Run": "ids"})])
+
+
+def _font_note(sections: Sequence[Section], style: PlotStyle) -> str:
+    if style.hangul:
+        return f'<p class="note">Plot text drawn with {_e(style.font.name if style.font else "")}.</p>'
+    labels = list(dict.fromkeys(label for section in sections for label in _labels(section)))
+    drawn = style.labels(labels)
+    pairs = [f"{_e(shown)} = {_e(label)}" for shown, label in zip(drawn, labels, strict=True) if shown != label]
+    if not pairs:
+        return ""
+    return (
+        '<p class="note">No font with Hangul glyphs was found on the machine that made this report, so the plots '
+        "spell Korean in Revised Romanization (letter by letter): " + ", ".join(pairs)
+        + ". Install fonts-nanum or fonts-noto-cjk (or pass <code>--font FILE</code>) for Hangul plots.</p>"
+    )
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _labels(section: Section) -> list[str]:
+    for group in section.groups:
+        run = section.best_run(group)
+        if run.metrics is not None and run.metrics.labels:
+            return list(run.metrics.labels)
+    return []
+
+
+def _group_names(section: Section) -> dict[str, str]:
+    """Short names of the groups for plots: rank, encoder / head and what sets trained groups apart."""
+    settings = _settings(section.groups)
+    names = {}
+    for group in section.groups:
+        text = "" if is_baseline(group.encoder) else settings[group.key]
+        name = f"{group.rank}. {group.encoder} / {group.head}" + (f" [{text}]" if text else "")
+        names[group.key] = name if len(name) <= _NAME_LIMIT else name[: _NAME_LIMIT - 3] + "..."
+    return names
+
+
+def _settings(groups: Sequence[stats.GroupStats]) -> dict[str, str]:
+    """What sets each group apart: the hyperparameters that vary among trained groups; a baseline's own settings."""
+    trained = [group for group in groups if not is_baseline(group.encoder)]
+    varying = stats.varying_params(trained)
+    settings = {}
+    for group in groups:
+        if is_baseline(group.encoder):
+            own = applicable_params(group.encoder, group.params)
+            settings[group.key] = format_params({name.removeprefix("head."): value for name, value in own.items()})
+        else:
+            settings[group.key] = format_params(varying[group.key])
+    return settings
+
+
+def _table(
+    header: Sequence[str],
+    rows: Iterable[tuple[str, Sequence[str]]],
+    numeric: set[str],
+    cell_classes: dict[str, str],
+    table_class: str = "",
+) -> str:
+    """An HTML table; every cell is escaped."""
+
+    def kind(column: str) -> str:
+        return " ".join(filter(None, ("num" if column in numeric else "text", cell_classes.get(column))))
+
+    head = "".join(f'<th class="{kind(column)}">{_e(column)}</th>' for column in header)
+    body = []
+    for row_class, cells in rows:
+        tds = "".join(f'<td class="{kind(column)}">{_e(cell)}</td>' for column, cell in zip(header, cells, strict=True))
+        body.append(f'<tr class="{row_class}">{tds}</tr>' if row_class else f"<tr>{tds}</tr>")
+    return f'<table class="{table_class}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(body) + \
+        "\n</tbody>\n</table>"
+
+
+def _figure(data_uri: str, caption: str) -> str:
+    return f'<figure><img src="{data_uri}" alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>'
+
+
+def _anchor(section: Section) -> str:
+    return _e(f"dataset-{section.fingerprint[:12]}")
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
