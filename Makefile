@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv first.
 VENV := .venv
 BENCH := $(VENV)/bin/bench
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: setup demo test clean-demo
 
@@ -16,7 +16,7 @@ demo: setup
 	$(BENCH) leaderboard --results results/demo
 
 test: setup
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean-demo:
 	rm -rf results/demo

@@ -43,3 +43,16 @@ def tiny_config_pairs(extra: dict | None = None) -> tuple[tuple[str, object], ..
     """The same overrides as sorted ``(name, value)`` pairs for a RunConfig/EncoderRequest."""
     pairs = {key: int(value) for key, value in (pair.split("=") for pair in TINY_ENCODER_CONFIG)}
     return tuple(sorted({**pairs, **(extra or {})}.items()))
+
+
+def bench(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the ``bench`` CLI in-process: exit code, stdout, stderr."""
+    from bench.cli import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

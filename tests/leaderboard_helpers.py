@@ -19,7 +19,7 @@ LABELS = ("anger", "joy", "sadness")
 
 def make_config(**changes: Any) -> RunConfig:
     """A small RunConfig (scratch encoder, linear head) with ``changes`` applied."""
-    return RunConfig(**{"encoder": "scratch", "head": "linear", "epochs": 1, **changes})
+    return RunConfig(**{"encoder": "scratch", "head": "linear", "epochs": 1, "lr": 3e-5, **changes})
 
 
 def noisy_predictions(gold: np.ndarray, accuracy: float, rng: np.random.Generator, num_classes: int) -> np.ndarray:

@@ -17,24 +17,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.cli import main
 from bench.leaderboard.store import database_path
-from tests.conftest import tiny_config_args
+from tests.conftest import bench, tiny_config_args
 from tests.fixtures.data.builders import SEVEN, labelled_rows, write_table
 
 # A bad file: (path, extra options) written into a folder.
 BadFile = Callable[[Path], tuple[Path, list[str]]]
-
-
-def bench(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process: exit code, stdout, stderr."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def leaderboard_rows(results: Path) -> int:
@@ -62,7 +50,9 @@ def _text(name: str, content: str, encoding: str = "utf-8") -> BadFile:
     return build
 
 
-def _rows(name: str, rows: list[tuple[str, str]], *options: str, columns: tuple[str, str] = ("text", "label")) -> BadFile:
+def _rows(
+    name: str, rows: list[tuple[str, str]], *options: str, columns: tuple[str, str] = ("text", "label")
+) -> BadFile:
     def build(folder: Path) -> tuple[Path, list[str]]:
         return write_table(folder / name, rows, columns=columns), list(options)
 

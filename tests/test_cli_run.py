@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from bench.cli import main
 from heads import list_heads
-from tests.conftest import SHARED, tiny_config_args
+from tests.conftest import SHARED, bench, tiny_config_args
 
 HEADS = sorted(list_heads())
 ENCODERS = {
@@ -16,17 +15,6 @@ ENCODERS = {
     "kobert": ["--encoder-path", str(SHARED / "models" / "kobert")],
     "koelectra": ["--encoder-path", str(SHARED / "models" / "koelectra-small-v3")],
 }
-
-
-def bench(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process: exit code, stdout, stderr."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.slow

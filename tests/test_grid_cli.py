@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
 from bench.leaderboard.store import Leaderboard
 from bench.training import runner
-from tests.conftest import tiny_config_args
+from tests.conftest import bench, tiny_config_args
 
 GRID = [
     "grid",
@@ -29,17 +28,6 @@ GRID = [
     "32",
     "--no-progress",
 ]
-
-
-def bench(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process: exit code, stdout, stderr."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 import torch
 import typer
 from torch.utils.data import RandomSampler
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from transformers import BertConfig, BertModel, BertTokenizer
 
 from bench.cli import options as opt
 from bench.cli.app import app
@@ -49,7 +49,7 @@ def make_tokenizer(folder: Path, extra: tuple[str, ...] = ()) -> HFTokenizer:
     folder.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *extra]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    return HFTokenizer(BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=False))
+    return HFTokenizer(BertTokenizer.from_pretrained(str(folder), do_lower_case=False))
 
 
 def make_encoder(seed: int, vocab_size: int = 32) -> HFEncoder:
@@ -58,7 +58,7 @@ def make_encoder(seed: int, vocab_size: int = 32) -> HFEncoder:
     config = BertConfig(
         vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
     )
-    return HFEncoder(BertModel(config, add_pooling_layer=True).eval())
+    return HFEncoder(BertModel(config, add_pooling_layer=True)).eval()
 
 
 def make_dataset() -> SplitDataset:
@@ -76,6 +76,7 @@ def make_datamodule(tokenizer: HFTokenizer, cache: Path | None, **kwargs) -> Emo
 
 def test_token_arrays_hold_what_encode_batch_gives(tmp_path):
     tokenizer = make_tokenizer(tmp_path / "tok")
+    assert tokenizer.tokenize(TEXTS[1]) == TEXTS[1].split(), "the test vocabulary knows every word"
     tokens = encode_texts(tokenizer, TEXTS, 6)
     assert [tokens.sequence(i).tolist() for i in range(len(tokens))] == tokenizer.encode_batch(TEXTS, 6)
     assert tokens.ids.dtype == np.int32 and tokens.offsets.dtype == np.int64
@@ -245,6 +246,7 @@ def test_cached_features_are_the_rounded_encoder_outputs(tmp_path):
         encoder, tokens, tokenizer.pad_id, tmp_path / "cache", device=torch.device("cpu"), precision="32-true"
     )
     assert not hit and isinstance(features.token_states, np.memmap)
+    assert not any(module.training for module in encoder.modules()), "the modes are restored"
     index = 17
     ids = torch.tensor([tokens.sequence(index).tolist()])
     with torch.inference_mode():
@@ -341,3 +343,28 @@ def test_feature_arrays_reopen_lazily(tmp_path):
     reopened = FeatureArrays(features.directory)
     assert len(reopened) == len(TEXTS) and reopened.hidden_size == 32
     assert np.array_equal(reopened.states(5), features.states(5))
+
+
+# ------------------------------------------------------------------------------------------- benchmark
+
+
+def test_benchmark_stops_with_one_line_when_the_data_is_absent(tmp_path, capsys):
+    from benchmarks.throughput import main
+
+    output = tmp_path / "BENCHMARKS.md"
+    assert main(["--data", str(tmp_path / "missing.xlsx"), "--output", str(output)]) == 2
+    out = capsys.readouterr().out
+    assert "missing.xlsx not found" in out and "--data FILE" in out
+    assert len(out.strip().splitlines()) == 1 and not output.exists()
+
+
+def test_benchmark_counts_model_flops_without_embeddings():
+    from benchmarks.throughput import StepRecord, TrainingMeasure, non_embedding_parameters
+
+    encoder = make_encoder(seed=1)
+    embeddings = sum(p.numel() for m in encoder.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters())
+    total = sum(p.numel() for p in encoder.parameters())
+    assert non_embedding_parameters(encoder) == total - embeddings > 0
+    measure = TrainingMeasure("x", "32-true", 0.0, [StepRecord(2.0, 4, 100, 60)], flops_per_token=1e10)
+    assert measure.samples_per_second == 2.0 and measure.padding_share == pytest.approx(0.4)
+    assert measure.tflops() == pytest.approx(0.5) and measure.tflops(real_only=True) == pytest.approx(0.3)

@@ -8,7 +8,6 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
@@ -108,8 +107,10 @@ def test_label_maps_round_trip(mapping: dict[str, str | None], suffix: str, form
                   for source, target in mapping.items()}
     with tempfile.TemporaryDirectory() as folder:
         map_path = Path(folder) / f"map{suffix}"
-        text = json.dumps(as_written, ensure_ascii=False) if suffix == ".json" else yaml.safe_dump(as_written, allow_unicode=True)
-        map_path.write_text(text, encoding="utf-8")
+        if suffix == ".json":
+            map_path.write_text(json.dumps(as_written, ensure_ascii=False), encoding="utf-8")
+        else:
+            map_path.write_text(yaml.safe_dump(as_written, allow_unicode=True), encoding="utf-8")
         data = write_table(Path(folder) / "data.csv", rows)
         try:
             dataset = load_dataset(DataOptions(source=str(data), label_map=str(map_path)))
@@ -163,7 +164,9 @@ def special_ids(tokenizer: TextTokenizer) -> tuple[int, int]:
 
 @PROPERTY
 @given(text=st.text(max_size=200), max_len=st.integers(8, 64))
-def test_tokenizers_never_crash_and_ids_stay_in_the_vocabulary(tokenizer: TextTokenizer, text: str, max_len: int) -> None:
+def test_tokenizers_never_crash_and_ids_stay_in_the_vocabulary(
+    tokenizer: TextTokenizer, text: str, max_len: int
+) -> None:
     cls_id, sep_id = special_ids(tokenizer)
     encoding = tokenizer.encode(text, max_len=max_len)
     ids = encoding.ids

@@ -1,8 +1,9 @@
 """Faults during long runs: Ctrl-C, kill -9, numerical blow-ups, out-of-memory, an unusable results directory.
 
 The Ctrl-C and kill -9 cases start ``bench grid`` as a real subprocess and signal it
-while its second run trains (one scenario, to start as few Python processes as possible). Concurrent writers to one SQLite leaderboard are tested
-in ``tests/test_leaderboard_store.py::test_four_processes_writing_at_once_lose_nothing``.
+while its second run trains (one scenario, to start as few Python processes as
+possible). Concurrent writers to one SQLite leaderboard are tested in
+``tests/test_leaderboard_store.py::test_four_processes_writing_at_once_lose_nothing``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from bench.cli import main
 from bench.config import RunConfig
 from bench.data.types import DataReport, SplitDataset
 from bench.errors import Terminated
@@ -35,7 +35,7 @@ from bench.training.runner import run_experiment
 from bench.tuning import grid_worker
 from bench.tuning.grid_worker import GridWorker, open_grid_study
 from bench.tuning.storage import open_storage
-from tests.conftest import ROOT, tiny_config_args
+from tests.conftest import ROOT, bench, tiny_config_args
 from tests.test_training import tiny_config
 
 CLI = "from bench.cli import main; main()"
@@ -98,16 +98,6 @@ def grid_trials(results: Path) -> list[optuna.trial.FrozenTrial]:
 def predictions_of(results: Path, run_id: str) -> int:
     with sqlite3.connect(database_path(results)) as conn:
         return conn.execute("SELECT COUNT(*) FROM predictions WHERE run_id = ?", (run_id,)).fetchone()[0]
-
-
-def bench(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 RUN = ["run", "--encoder", "scratch", "--head", "linear", *tiny_config_args(), "--train-limit", "120",
@@ -334,7 +324,9 @@ def test_results_on_a_full_disk_is_an_error(capsys, tmp_path: Path, monkeypatch,
     assert not database_path(tmp_path / "results").exists()
 
 
-def test_a_disk_that_fills_while_writing_the_probe_is_an_error(capsys, tmp_path: Path, monkeypatch, no_training) -> None:
+def test_a_disk_that_fills_while_writing_the_probe_is_an_error(
+    capsys, tmp_path: Path, monkeypatch, no_training
+) -> None:
     def no_space(descriptor: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 

@@ -19,6 +19,7 @@ from transformers import PreTrainedTokenizerFast
 
 import encoders.hf as hf_module
 from bench.cli import main
+from bench.config import RunConfig
 from bench.leaderboard.records import ClassScores, Predictions, RunMetrics
 from bench.leaderboard.store import Leaderboard, database_path, run_key, runs_table, sqlite_url
 from bench.training.runner import run_directory
@@ -26,22 +27,11 @@ from bench.tuning.workers import log_directory
 from encoders import EncoderRequest, load_tokenizer
 from encoders.hf import HFTokenizer, build_model, load_config
 from encoders.registry import TOKENIZER_MARKER
-from tests.conftest import ROOT, tiny_config_args
+from tests.conftest import ROOT, bench, tiny_config_args
 
 SOURCES = [path for package in ("bench", "encoders", "heads") for path in sorted((ROOT / package).rglob("*.py"))]
 PICKLE_MODULES = {"pickle", "cPickle", "dill", "cloudpickle", "joblib", "marshal", "shelve"}
 SECRET = "hunter2-s3cret"
-
-
-def bench(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process: exit code, stdout, stderr."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # ------------------------------------------------------------------------------------------ pickle
@@ -112,7 +102,8 @@ def test_checkpoints_and_exported_models_hold_no_pickles_and_load_without_unpick
         assert files and all(path.suffix in {".json", ".txt", ".safetensors", ".model"} for path in files), files
         for path in files:
             head = path.read_bytes()[:4]
-            assert not head.startswith(PICKLE_MAGIC) and head != b"PK\x03\x04", f"{path} looks like a pickle/torch.save zip"
+            assert not head.startswith(PICKLE_MAGIC), f"{path} is a pickle"
+            assert head != b"PK\x03\x04", f"{path} is a zip (what torch.save writes)"
         state = load_file(str(folder / "model.safetensors"))
         assert any(name.startswith("encoder.") for name in state) and any(name.startswith("head.") for name in state)
 
@@ -220,8 +211,6 @@ def test_run_directory_refuses_anything_but_a_plain_id(run_id: str) -> None:
 
 def _finished_board(results: Path) -> str:
     """A leaderboard with one finished run; returns its id."""
-    from bench.config import RunConfig
-
     board = Leaderboard.for_results_dir(results)
     run_id = board.start_run(RunConfig(), "fp", "sample", {})
     board.finish_run(run_id, RunMetrics(0.5, 0.5, 0.5, ["a", "b"], {}, [[1, 0], [0, 1]]))
@@ -233,8 +222,13 @@ def _finished_board(results: Path) -> str:
 def test_run_arguments_cannot_reach_outside_results(capsys, tmp_path: Path, token: str) -> None:
     results = tmp_path / "results"
     _finished_board(results)
-    for args in (["show", token], ["predict", "--run", token, "x"], ["export-model", str(tmp_path / "out"), "--run", token],
-                 ["compare", token, token]):
+    commands = (
+        ["show", token],
+        ["predict", "--run", token, "x"],
+        ["export-model", str(tmp_path / "out"), "--run", token],
+        ["compare", token, token],
+    )
+    for args in commands:
         code, _, err = bench(capsys, *args, "--results", str(results))
         assert code == 2 and f"unknown run {token!r}" in err, (args, err)
     assert not (tmp_path / "out").exists()
@@ -250,7 +244,8 @@ def test_a_tampered_leaderboard_row_cannot_point_outside_results(capsys, tmp_pat
     with engine.begin() as conn:
         conn.execute(sa.update(runs_table).where(runs_table.c.run_id == run_id).values(run_id="../outside"))
     engine.dispose()
-    for args in (["predict", "--run", "../outside", "x"], ["export-model", str(tmp_path / "out"), "--run", "../outside"]):
+    for args in (["predict", "--run", "../outside", "x"],
+                 ["export-model", str(tmp_path / "out"), "--run", "../outside"]):
         code, _, err = bench(capsys, *args, "--results", str(results))
         assert code == 2 and "malformed run id '../outside'" in err, (args, err)
     assert not (tmp_path / "out").exists()
@@ -297,8 +292,6 @@ def test_a_failing_database_url_never_shows_its_password(capfd, tmp_path: Path, 
 
 
 def test_urls_with_passwords_in_a_run_never_reach_the_database_or_exports(capsys, tmp_path: Path) -> None:
-    from bench.config import RunConfig
-
     results = tmp_path / "results"
     url = f"postgresql://bench:{SECRET}@db.example:5432/runs"
     board = Leaderboard.for_results_dir(results)

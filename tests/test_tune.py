@@ -8,7 +8,6 @@ from pathlib import Path
 import optuna
 import pytest
 
-from bench.cli import main
 from bench.config import RunConfig
 from bench.errors import UsageError
 from bench.leaderboard.store import Leaderboard
@@ -16,20 +15,9 @@ from bench.training.runner import prepare_dataset
 from bench.tuning.spaces import Param, SearchSpace, encoder_space, load_space_file
 from bench.tuning.storage import default_storage_url, open_storage
 from bench.tuning.study import TuneObjective, counted_trials, run_trials, tune_study_name
-from tests.conftest import tiny_config_args, tiny_config_pairs
+from tests.conftest import bench, tiny_config_args, tiny_config_pairs
 
 TINY_RUN = [*tiny_config_args(), "--train-limit", "60", "--max-len", "32", "--epochs", "1", "--no-progress"]
-
-
-def bench(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process: exit code, stdout, stderr."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def sample(space: SearchSpace, seed: int = 0) -> dict:

@@ -5,9 +5,9 @@ on the same test examples and are recorded with full :class:`RunMetrics`, so the
 rank, aggregate and compare like trained encoders:
 
 * ``tfidf`` / ``logreg``: TF-IDF over character n-grams inside word boundaries
-  (``char_wb``, 1–4, sublinear tf) and a multinomial logistic regression whose
-  ``C`` is the grid value with the best validation macro-F1 (the grid sweep is the
-  run's ``history``, one entry per ``C``).
+  (``char_wb``, 1–4, sublinear tf, n-grams of at least two training texts) and a
+  multinomial logistic regression whose ``C`` is the grid value with the best
+  validation macro-F1 (the grid sweep is the run's ``history``, one entry per ``C``).
 * ``majority`` / ``constant``: always the most frequent training label, with the
   training label distribution as probabilities: the floor any model must beat.
 

@@ -124,6 +124,7 @@ def fit_tfidf(
         analyzer=params["analyzer"],
         ngram_range=(int(params["ngram_min"]), int(params["ngram_max"])),
         sublinear_tf=bool(params["sublinear_tf"]),
+        min_df=int(params["min_df"]),
         dtype=np.float32,
     )
     train_features = vectorizer.fit_transform(texts["train"])

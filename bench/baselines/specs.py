@@ -14,12 +14,13 @@ from bench.leaderboard.records import RunMetrics
 
 BASELINES: dict[str, tuple[str, str]] = {"tfidf": ("tfidf", "logreg"), "majority": ("majority", "constant")}
 BASELINE_ENCODERS = frozenset(encoder for encoder, _ in BASELINES.values())
-DEFAULT_C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
+DEFAULT_C_GRID = (0.3, 1.0, 3.0, 10.0)
 TFIDF_SETTINGS: dict[str, Any] = {
     "analyzer": "char_wb",
     "ngram_min": 1,
     "ngram_max": 4,
     "sublinear_tf": True,
+    "min_df": 2,
     "max_iter": 2000,
 }
 # Config fields that mean something for a baseline; the rest of RunConfig keeps its defaults.
@@ -69,10 +70,14 @@ def format_c_grid(values: Sequence[float]) -> str:
 
 
 def applicable_params(encoder: str, params: dict[str, Any]) -> dict[str, Any]:
-    """For a baseline, only the hyperparameters it uses (its head parameters, ``train_limit``); others unchanged."""
+    """For a baseline, only the hyperparameters it uses (head parameters, a set ``train_limit``); others as given."""
     if not is_baseline(encoder):
         return params
-    return {name: value for name, value in params.items() if name.startswith("head.") or name in _APPLICABLE}
+    return {
+        name: value
+        for name, value in params.items()
+        if name.startswith("head.") or (name in _APPLICABLE and value is not None)
+    }
 
 
 def chosen_c(metrics: RunMetrics) -> float | None:

@@ -189,13 +189,19 @@ def aggregate(
 
 
 def varying_params(groups: Sequence[GroupStats]) -> dict[str, dict[str, Any]]:
-    """For each group key, the hyperparameters whose values differ between ``groups``."""
+    """For each group key, the hyperparameters whose values differ between ``groups``.
+
+    A group lists only the settings it has (a baseline has no encoder lr, a linear head no width).
+    """
     names = sorted({name for group in groups for name in group.params})
     varying = [
         name for name in names
         if len({json.dumps(group.params.get(name), sort_keys=True, default=str) for group in groups}) > 1
     ]
-    return {group.key: {name: group.params.get(name) for name in varying} for group in groups}
+    return {
+        group.key: {name: group.params[name] for name in varying if group.params.get(name) is not None}
+        for group in groups
+    }
 
 
 def compare(

@@ -167,6 +167,8 @@ def compute_features(
 ) -> None:
     """Run ``encoder`` (eval mode, on ``device``) over ``tokens`` in length-sorted batches and write its outputs.
 
+    The encoder is left on ``device`` with every submodule's train/eval mode as it was.
+
     ``directory`` must not exist; the files are written into it and ``meta.json`` last.
     """
     directory.mkdir(parents=True)
@@ -176,7 +178,7 @@ def compute_features(
     np.save(directory / _FILES["offsets"], tokens.offsets)
     dtype = autocast_dtype(precision)
     collate = PadCollator(pad_id)
-    was_training = encoder.training
+    modes = {module: module.training for module in encoder.modules()}
     encoder.eval()
     encoder.to(device)
     try:
@@ -194,7 +196,8 @@ def compute_features(
                 start, stop = tokens.offsets[index], tokens.offsets[index + 1]
                 states[start:stop] = token_states[row, : stop - start]
     finally:
-        encoder.train(was_training)
+        for module, training in modes.items():
+            module.training = training
     states.flush()
     vectors.flush()
     del states, vectors

@@ -168,8 +168,8 @@ def run_experiment(
 
     A finished run with the same config hash and dataset fingerprint is returned
     as it is unless ``rerun``. Errors during training are recorded as a ``failed``
-    row (and returned); Ctrl-C records ``interrupted`` and an Optuna prune records
-    ``pruned``, and both re-raise. With ``config.oom_retry``, a run that runs out of
+    row (and returned); Ctrl-C (or SIGTERM while training) records ``interrupted``
+    and an Optuna prune records ``pruned``, and both re-raise. With ``config.oom_retry``, a run that runs out of
     GPU memory starts again with half the batch and twice the gradient accumulation.
     """
     check_writable(config.results_path)
