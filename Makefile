@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	touch $@
 
 demo: setup
-	$(BENCH) grid --encoders scratch --heads all --seeds 1 --epochs 8 --results results/demo
+	$(BENCH) grid --encoders scratch --heads all --seeds 1 --epochs 6 --results results/demo
 	$(BENCH) leaderboard --results results/demo
 
 test: setup

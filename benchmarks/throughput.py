@@ -1,4 +1,4 @@
-"""Throughput benchmark: ``python -m benchmarks.throughput`` (``--quick`` for a one-minute run).
+"""Throughput benchmark: ``python -m benchmarks.throughput`` (``--quick`` for a two-minute run).
 
 In one process, on ``../shared/data/single_turn_7emo.xlsx`` and the KoELECTRA-small
 architecture with random weights (tokenizer and config from ``../shared/models``), it measures
@@ -20,6 +20,7 @@ to ``results/BENCHMARKS.md`` (``--no-write`` to skip). ``--no-bucketing``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -27,8 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from bench.data.types import DataOptions, Example, SplitDataset
 from bench.errors import BenchError
 from bench.leaderboard.store import Leaderboard
 from bench.training.datamodule import EmotionDataModule
+from bench.training.features import autocast_dtype
 from bench.training.module import EmotionClassifier
 from bench.training.runner import resolve_device, resolve_precision, run_experiment
 from bench.training.tokencache import cached_encode
@@ -60,7 +61,7 @@ MODEL_FOLDERS = {"koelectra-small": "koelectra-small-v3", "koelectra": "koelectr
 TOKENIZERS = (("KoBERT", "kobert"), ("KoELECTRA", "koelectra-small"))
 SECTIONS = ("training", "heads", "tokenizers")
 SEED = 1
-QUICK_EVAL = 500  # validation and test examples kept by --quick
+QUICK_EVAL = 500  # about this many validation and test examples are kept by --quick
 TRAINING_TARGET = 2.5
 HEADS_TARGET = 4.0
 KOBERT_TOKENIZER_TARGET = 200_000
@@ -168,27 +169,6 @@ class StepRecord:
     real_tokens: int
 
 
-class StepTimer(L.Callback):
-    """Times every training step (GPU synchronised) and counts what it processed."""
-
-    def __init__(self) -> None:
-        self.steps: list[StepRecord] = []
-        self._started = 0.0
-
-    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_index: int) -> None:
-        _synchronize()
-        self._started = time.perf_counter()
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, batch_index: int
-    ) -> None:
-        _synchronize()
-        mask = batch["attention_mask"]
-        self.steps.append(
-            StepRecord(time.perf_counter() - self._started, int(mask.shape[0]), int(mask.numel()), int(mask.sum()))
-        )
-
-
 def _synchronize() -> None:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
@@ -239,8 +219,9 @@ class NotebookDataset(Dataset):
             input_ids[: len(ids)] = torch.tensor(ids, dtype=torch.long)
             attention_mask = torch.zeros(max_len, dtype=torch.long)
             attention_mask[: len(ids)] = 1
+            label = label_ids[example.label]
             self.items.append(
-                {"index": index, "input_ids": input_ids, "attention_mask": attention_mask, "labels": label_ids[example.label]}
+                {"index": index, "input_ids": input_ids, "attention_mask": attention_mask, "labels": label}
             )
 
     def __len__(self) -> int:
@@ -264,48 +245,73 @@ def build_classifier(settings: Settings, num_labels: int, *, compile_encoder: bo
     return EmotionClassifier(built.encoder, head, num_labels=num_labels, lr=5e-5, compile_encoder=compile_encoder)
 
 
-def fit_steps(module: EmotionClassifier, settings: Settings, precision: str, **fit: Any) -> list[StepRecord]:
-    """Train ``warmup + steps`` steps without validation; the post-warmup step records."""
-    accelerator, devices = resolve_device(settings.device)
-    timer = StepTimer()
-    trainer = L.Trainer(
-        accelerator=accelerator,
-        devices=devices,
-        precision=precision,
-        max_steps=settings.warmup + settings.steps,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        gradient_clip_val=1.0,
-        deterministic=accelerator == "cpu",
-        use_distributed_sampler=False,
-        callbacks=[timer],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+@dataclass
+class Pipeline:
+    """A model, its optimizer and an endless stream of batches, stepped by :func:`train_step`."""
+
+    module: EmotionClassifier
+    optimizer: torch.optim.Optimizer
+    batches: Iterator[dict[str, torch.Tensor]]
+    autocast: torch.dtype | None
+    tf32: bool
+    records: list[StepRecord] = field(default_factory=list)
+
+
+def endless(loader: DataLoader) -> Iterator[dict[str, torch.Tensor]]:
+    """The loader's batches, epoch after epoch."""
+    while True:
+        yield from loader
+
+
+def train_step(pipeline: Pipeline, device: torch.device) -> None:
+    """One step as Lightning runs it (batch to device, forward, loss, backward, clipping, AdamW), timed."""
+    torch.set_float32_matmul_precision("high" if pipeline.tf32 else "highest")
+    _synchronize()
+    started = time.perf_counter()
+    batch = {name: tensor.to(device, non_blocking=True) for name, tensor in next(pipeline.batches).items()}
+    autocast = torch.autocast(device.type, dtype=pipeline.autocast) if pipeline.autocast else contextlib.nullcontext()
+    with autocast:
+        logits = pipeline.module.batch_logits(batch)
+    loss = pipeline.module.loss_fn(logits.float(), batch["labels"])
+    loss.backward()
+    nn.utils.clip_grad_norm_(pipeline.module.parameters(), 1.0)
+    pipeline.optimizer.step()
+    pipeline.optimizer.zero_grad(set_to_none=True)
+    _synchronize()
+    mask = batch["attention_mask"]
+    pipeline.records.append(
+        StepRecord(time.perf_counter() - started, int(mask.shape[0]), int(mask.numel()), int(mask.sum()))
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(does not have many workers|LeafSpec|val_dataloader).*")
-        trainer.fit(module, **fit)
-    return timer.steps[settings.warmup :]
 
 
-def measure_training(dataset: SplitDataset, settings: Settings, work_dir: Path) -> tuple[TrainingMeasure, TrainingMeasure]:
-    """Training throughput of the notebooks' pipeline and of ours, same model, batch size and steps."""
+def measure_training(
+    dataset: SplitDataset, settings: Settings, work_dir: Path
+) -> tuple[TrainingMeasure, TrainingMeasure]:
+    """Training throughput of the notebooks' pipeline and of ours: same model, batch size and steps.
+
+    The two pipelines step in turn (one step each, alternately), so a load that
+    changes during the run slows both alike.
+    """
     tokenizer = create_tokenizer(EncoderRequest(settings.encoder, path=settings.model_dir))
     label_ids = {label: index for index, label in enumerate(dataset.labels)}
-    accelerator, _ = resolve_device(settings.device)
+    accelerator, devices = resolve_device(settings.device)
+    index = devices[0] if isinstance(devices, list) else 0
+    device = torch.device("cpu") if accelerator == "cpu" else torch.device("cuda", index)
 
     started = time.perf_counter()
     notebook_data = NotebookDataset(dataset.train, label_ids, tokenizer, settings.max_len)
     notebook_prepare = time.perf_counter() - started
-    loader = DataLoader(
+    notebook_loader = DataLoader(
         notebook_data, batch_size=settings.batch_size, shuffle=True, generator=torch.Generator().manual_seed(SEED)
     )
-    module = build_classifier(settings, len(dataset.labels), compile_encoder=False)
-    flops_per_token = 6.0 * non_embedding_parameters(module)
-    notebook_steps = fit_steps(module, settings, "32-true", train_dataloaders=loader)
-    notebook = TrainingMeasure("notebooks", "32-true", notebook_prepare, notebook_steps, flops_per_token)
+    notebook_module = build_classifier(settings, len(dataset.labels), compile_encoder=False).to(device).train()
+    notebook = Pipeline(
+        notebook_module,
+        torch.optim.AdamW(notebook_module.parameters(), lr=5e-5),
+        endless(notebook_loader),
+        autocast=None,
+        tf32=False,
+    )
 
     def datamodule() -> EmotionDataModule:
         return EmotionDataModule(
@@ -318,22 +324,37 @@ def measure_training(dataset: SplitDataset, settings: Settings, work_dir: Path) 
             bucketing=settings.bucketing,
             cache_dir=work_dir / "cache",
             token_cache=settings.token_cache,
+            device_type=device.type,
         )
 
     started = time.perf_counter()
     ours_data = datamodule()
     ours_data.setup("fit")
     ours_prepare = time.perf_counter() - started
-    notes = [f"tokenisation of all splits (cold): {ours_prepare:.2f} s"]
+    notes = [f"tokenisation of all {len(ours_data.tokens or ()):,} sentences (cold cache): {ours_prepare:.2f} s"]
     if settings.token_cache:
         started = time.perf_counter()
         datamodule().setup("fit")
         notes.append(f"token-cache hit: {time.perf_counter() - started:.3f} s")
     precision = resolve_precision("auto", accelerator)
-    module = build_classifier(settings, len(dataset.labels), compile_encoder=settings.compile)
-    ours_steps = fit_steps(module, settings, precision, datamodule=ours_data)
-    ours = TrainingMeasure("ours", precision, ours_prepare, ours_steps, flops_per_token, notes)
-    return notebook, ours
+    ours_module = build_classifier(settings, len(dataset.labels), compile_encoder=settings.compile).to(device).train()
+    fused = device.type == "cuda"
+    ours = Pipeline(
+        ours_module,
+        torch.optim.AdamW(ours_module.parameter_groups(), fused=fused or None),
+        endless(ours_data.train_dataloader()),
+        autocast=autocast_dtype(precision),
+        tf32=device.type == "cuda",
+    )
+    for _ in range(settings.warmup + settings.steps):
+        train_step(notebook, device)
+        train_step(ours, device)
+    torch.set_float32_matmul_precision("highest")
+    flops_per_token = 6.0 * non_embedding_parameters(notebook_module)
+    return (
+        TrainingMeasure("notebooks", "32-true", notebook_prepare, notebook.records[settings.warmup :], flops_per_token),
+        TrainingMeasure("ours", precision, ours_prepare, ours.records[settings.warmup :], flops_per_token, notes),
+    )
 
 
 # -------------------------------------------------------------------------------------------- heads
@@ -367,8 +388,14 @@ class HeadsMeasure:
         return sum(run.seconds for run in self.live)
 
 
-def measure_heads(dataset: SplitDataset, settings: Settings, work_dir: Path, on_run: Callable[[str, HeadRun], None]) -> HeadsMeasure:
-    """Every registered head on the frozen encoder via ``run_experiment``: feature cache on (cold), then off."""
+def measure_heads(
+    dataset: SplitDataset, settings: Settings, work_dir: Path, on_run: Callable[[str, HeadRun], None]
+) -> HeadsMeasure:
+    """Every registered head on the frozen encoder via ``run_experiment``, with the feature cache and without.
+
+    The modes alternate head by head (so a changing load slows both alike); the
+    cache starts cold, so the first cached run includes the one encoder pass.
+    """
     limited = limit_train(dataset, settings.heads_train_limit, dataset_split_seed(settings))
     base = RunConfig(
         encoder=settings.encoder,
@@ -387,22 +414,20 @@ def measure_heads(dataset: SplitDataset, settings: Settings, work_dir: Path, on_
         token_cache=settings.token_cache,
         compile=settings.compile,
     )
-    modes: dict[str, list[HeadRun]] = {}
-    for mode, feature_cache in (("feature cache", True), ("no feature cache", False)):
-        results = work_dir / ("heads-cached" if feature_cache else "heads-live")
-        board = Leaderboard.for_results_dir(results)
-        runs: list[HeadRun] = []
-        for head in list_heads():
+    modes = {"feature cache": True, "no feature cache": False}
+    runs: dict[str, list[HeadRun]] = {mode: [] for mode in modes}
+    for head in list_heads():
+        for mode, feature_cache in modes.items():
+            results = work_dir / ("heads-cached" if feature_cache else "heads-live")
             config = base.with_updates(head=head, feature_cache=feature_cache, results_dir=str(results))
             started = time.perf_counter()
-            record = run_experiment(config, board, dataset=limited)
+            record = run_experiment(config, Leaderboard.for_results_dir(results), dataset=limited)
             run = HeadRun(head, time.perf_counter() - started, record.macro_f1, record.status)
             if record.status != "finished":
                 raise RuntimeError(f"head {head} ({mode}) ended {record.status}: {record.error}")
             on_run(mode, run)
-            runs.append(run)
-        modes[mode] = runs
-    return HeadsMeasure(modes["feature cache"], modes["no feature cache"], len(limited.train), settings.heads_epochs)
+            runs[mode].append(run)
+    return HeadsMeasure(runs["feature cache"], runs["no feature cache"], len(limited.train), settings.heads_epochs)
 
 
 def dataset_split_seed(settings: Settings) -> int:
@@ -442,7 +467,9 @@ def measure_tokenizers(texts: list[str], settings: Settings, work_dir: Path) -> 
         tokenizer.encode_batch(texts[:1000], settings.max_len)
         batch = best_seconds(lambda: tokenizer.encode_batch(texts, settings.max_len), settings.repeats)
         subset = texts[: settings.one_by_one] if settings.one_by_one else texts
-        single = best_seconds(lambda: [tokenizer.encode(text, max_len=settings.max_len) for text in subset], 1)
+        single = best_seconds(
+            lambda: [tokenizer.encode(text, max_len=settings.max_len) for text in subset], settings.repeats
+        )
         cache = work_dir / "tokenizer-cache"
         cached_encode(tokenizer, texts, settings.max_len, cache)
         hit = best_seconds(lambda: cached_encode(tokenizer, texts, settings.max_len, cache), settings.repeats)
@@ -488,7 +515,8 @@ class Report:
         if self.heads is not None:
             ratio = self.heads.live_seconds / self.heads.cached_seconds
             rows.append((
-                f"five-head frozen-encoder comparison, wall s ({self.heads.train_size:,} train, {self.heads.epochs} epochs)",
+                f"five-head frozen-encoder comparison, wall s "
+                f"({self.heads.train_size:,} train, {self.heads.epochs} epochs)",
                 f"{self.heads.live_seconds:,.1f} (no feature cache)",
                 f"{self.heads.cached_seconds:,.1f} (feature cache)",
                 f"{ratio:.2f}×",
@@ -522,11 +550,14 @@ class Report:
             f"- model: {settings.encoder} architecture, random weights; batch {settings.batch_size}, "
             f"max_len {settings.max_len}; our switches: bucketing {_on(settings.bucketing)}, "
             f"token cache {_on(settings.token_cache)}, compile {_on(settings.compile)}",
-            f"- command: `python -m benchmarks.throughput {' '.join(sys.argv[1:])}`".replace("  ", " "),
+            f"- command: `{' '.join(['python -m benchmarks.throughput', *sys.argv[1:]])}`",
             "",
             "| figure | baseline | ours | ratio | target | reached |",
             "|---|---|---|---|---|---|",
-            *(f"| {' | '.join(row[:-1])} | {'**no**' if row[-1] == 'no' else row[-1]} |" for row in self.summary_rows()),
+            *(
+                f"| {' | '.join(row[:-1])} | {'**no**' if row[-1] == 'no' else row[-1]} |"
+                for row in self.summary_rows()
+            ),
         ]
         if self.training is not None:
             lines += ["", *training_markdown(self.training, settings)]
@@ -551,13 +582,17 @@ def training_markdown(training: tuple[TrainingMeasure, TrainingMeasure], setting
     lines = [
         f"Training, {settings.steps} measured steps after {settings.warmup} warmup steps each:",
         "",
-        "| pipeline | precision | data preparation s | samples/s | mean padded length | padding share | model TFLOP/s | MFU |",
+        "| pipeline | precision | data preparation s | samples/s | mean padded length | padding share "
+        "| model TFLOP/s | MFU |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for measure in training:
-        mfu = f"{measure.tflops() / peak:.1%} ({measure.tflops(real_only=True) / peak:.1%} on real tokens)" if peak else "–"
+        mfu = "–"
+        if peak:
+            mfu = f"{measure.tflops() / peak:.1%} ({measure.tflops(real_only=True) / peak:.1%} on real tokens)"
         lines.append(
-            f"| {measure.name} | {measure.precision} | {measure.prepare_seconds:.2f} | {measure.samples_per_second:,.1f} "
+            f"| {measure.name} | {measure.precision} | {measure.prepare_seconds:.2f} "
+            f"| {measure.samples_per_second:,.1f} "
             f"| {measure.mean_padded_length:.1f} | {measure.padding_share:.0%} | {measure.tflops():.3f} | {mfu} |"
         )
     notes = training[1].notes
@@ -569,14 +604,16 @@ def training_markdown(training: tuple[TrainingMeasure, TrainingMeasure], setting
 def heads_markdown(heads: HeadsMeasure) -> list[str]:
     """Per-head wall time and macro-F1 in both modes."""
     lines = [
-        "Five heads on the frozen encoder (wall s per run; test macro-F1 shows both modes compute the same):",
+        "Five heads on the frozen encoder, wall s per run (the first cached run includes the encoder pass); "
+        "test macro-F1 of both modes, equal up to floating-point noise:",
         "",
         "| head | feature cache s | no feature cache s | macro-F1 cache / no cache |",
         "|---|---|---|---|",
     ]
     for cached, live in zip(heads.cached, heads.live, strict=True):
         lines.append(
-            f"| {cached.head} | {cached.seconds:.1f} | {live.seconds:.1f} | {_f1(cached.macro_f1)} / {_f1(live.macro_f1)} |"
+            f"| {cached.head} | {cached.seconds:.1f} | {live.seconds:.1f} "
+            f"| {_f1(cached.macro_f1)} / {_f1(live.macro_f1)} |"
         )
     return lines
 
@@ -588,20 +625,23 @@ def _f1(value: float | None) -> str:
 HEADER = """# Benchmarks
 
 Speed figures of ko-emotion-bench, produced by `python -m benchmarks.throughput` (one command, about ten
-minutes on a 2-core CPU; `--quick` takes about one). Each run appends one section below: the date, the
-machine (CPU model, cores, torch, GPU), the load average during the run, and a table of figures against the
-targets. Delete outdated sections by hand. Benchmarks are not tests.
+minutes on a 2-core CPU; `--quick`, about two, is for trying it out, not for the targets). Each run appends
+one section below: the date, the machine (CPU model, cores, torch, GPU), the load average during the run,
+and a table of figures against the targets. Delete outdated sections by hand. Benchmarks are not tests.
 
 What is measured, in one process, on `../shared/data/single_turn_7emo.xlsx` (38,594 sentences; KoBERT gives
 17.2 tokens per sentence on average, p95 33, p99 45) and the KoELECTRA-small architecture with random weights:
 
 1. **Training samples/s**, the published notebooks' pipeline (each sentence tokenised on its own, every batch
    padded to 64, fp32, plain shuffled DataLoader) against ours (batch tokenisation through the token cache,
-   dynamic padding, length buckets; on a GPU also bf16 autocast, TF32, pinned memory and workers), same model,
-   batch size and number of steps, warmup excluded. Both run under the same Lightning loop, so the difference
-   is the data path (and precision on a GPU).
+   dynamic padding, length buckets; on a GPU also bf16 autocast, TF32, fused AdamW, pinned memory and
+   workers), same model, batch size and number of steps, warmup excluded. Both take the same training step
+   (forward, loss, backward, clipping, AdamW), one step each in turn, so the difference is the data path (and
+   precision on a GPU) and a load that changes during the run slows both alike.
 2. **Five-head frozen-encoder comparison**, wall time of `run_experiment` for every head with the feature
-   cache (cold: the one encoder pass is included) and as five runs without it.
+   cache (cold: the one encoder pass is included) and as five runs without it, the two modes head by head
+   in turn. The test macro-F1 of each head is printed for both modes: they agree up to floating-point noise
+   (the features are rounded to float16 in both modes, but computed in different batches).
 3. **Tokenizer sentences/s**, KoBERT and KoELECTRA: `encode_batch` (native batch path) against `encode` one
    sentence at a time, and reading the same ids back from the token cache.
 
@@ -644,7 +684,9 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path | None, P
     """Settings, the report file (``None``: do not write) and the work directory from the command line."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help=f"few steps, {QUICK_EVAL} validation/test examples, a small head comparison"
+        "--quick",
+        action="store_true",
+        help=f"few steps, about {QUICK_EVAL} validation/test examples, a small head comparison",
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the single-turn dataset (xlsx)")
     parser.add_argument("--models", type=Path, default=SHARED / "models", help="folder of the tokenizer/config folders")
@@ -654,16 +696,26 @@ def parse_settings(argv: Sequence[str] | None) -> tuple[Settings, Path | None, P
     parser.add_argument("--max-len", type=int, default=64)
     parser.add_argument("--steps", type=int, help="measured training steps (default 40, quick 8)")
     parser.add_argument("--warmup", type=int, help="unmeasured warmup steps (default 3, quick 2)")
-    parser.add_argument("--heads-train-limit", type=int, help="training examples per head run (default 4000, quick 300)")
+    parser.add_argument(
+        "--heads-train-limit", type=int, help="training examples per head run (default 4000, quick 300)"
+    )
     parser.add_argument("--heads-epochs", type=int, help="epochs per head run (default 3, quick 2)")
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
     parser.add_argument("--peak-tflops", type=float, help="dense bf16 peak of the accelerator, for MFU")
-    parser.add_argument("--no-bucketing", dest="bucketing", action="store_false", help="our pipeline without length buckets")
-    parser.add_argument("--no-token-cache", dest="token_cache", action="store_false", help="our pipeline without the token cache")
+    parser.add_argument(
+        "--no-bucketing", dest="bucketing", action="store_false", help="our pipeline without length buckets"
+    )
+    parser.add_argument(
+        "--no-token-cache", dest="token_cache", action="store_false", help="our pipeline without the token cache"
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile the encoder in our pipeline")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the Markdown file a section is appended to")
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help="the Markdown file a section is appended to"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument("--work-dir", type=Path, help="keep caches and runs here (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--work-dir", type=Path, help="keep caches and runs here (default: a temporary folder, removed)"
+    )
     args = parser.parse_args(argv)
     sections = tuple(section.strip() for section in args.sections.split(",") if section.strip())
     unknown = sorted(set(sections) - set(SECTIONS))
@@ -709,16 +761,24 @@ def check_inputs(settings: Settings) -> str | None:
     return None
 
 
+def spread(examples: list[Example], count: int) -> list[Example]:
+    """About ``count`` examples taken evenly across ``examples`` (splits are grouped by label)."""
+    return examples[:: max(1, len(examples) // count)]
+
+
 def run(settings: Settings, work_dir: Path) -> Report:
     """Measure the chosen sections, printing each figure as it comes."""
     report = Report(settings, machine_description(), dt.datetime.now(dt.timezone.utc), load_text())
-    console.print(f"machine: {report.machine['cpu']} · GPU: {report.machine['gpu']} · torch {report.machine['torch']}")
-    console.print(f"load average (1/5/15 min): {report.load_before}" + (" — busy machine, figures will be noisy" if report.busy else ""))
+    machine = report.machine
+    console.print(f"machine: {machine['cpu']} · GPU: {machine['gpu']} · torch {machine['torch']}")
+    busy = " — busy machine, figures will be noisy" if report.busy else ""
+    console.print(f"load average (1/5/15 min): {report.load_before}{busy}")
     dataset = load_dataset(DataOptions(source=str(settings.data)))
-    if settings.quick:
-        dataset = replace(dataset, validation=dataset.validation[:QUICK_EVAL], test=dataset.test[:QUICK_EVAL])
     texts = [example.text for split in (dataset.train, dataset.validation, dataset.test) for example in split]
     console.print(f"data: {dataset.name}, {len(texts):,} sentences ({len(dataset.train):,} train)")
+    if settings.quick:
+        validation, test = spread(dataset.validation, QUICK_EVAL), spread(dataset.test, QUICK_EVAL)
+        dataset = replace(dataset, validation=validation, test=test)
     if "tokenizers" in settings.sections:
         report.tokenizers = measure_tokenizers(texts, settings, work_dir)
         for measure in report.tokenizers:

@@ -42,6 +42,7 @@ from tests.conftest import tiny_config_pairs
 WORDS = ["오늘", "정말", "기분", "이", "좋다", "슬프다", "화가", "난다", "무섭다", "놀랐다", "그냥", "그래"]
 TEXTS = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(1 + i % 9)) for i in range(60)]
 LABELS = ("a", "b", "c")
+SWITCHES = ("bucketing", "token_cache", "feature_cache", "compile")
 
 
 def make_tokenizer(folder: Path, extra: tuple[str, ...] = ()) -> HFTokenizer:
@@ -192,9 +193,9 @@ def test_cli_switches_reach_the_config():
     values = {param.name: param.default for param in command.params}
     values.update(bucketing=False, token_cache=False, feature_cache=False, compile=True, results="r")
     config = opt.run_config(values)
-    assert (config.bucketing, config.token_cache, config.feature_cache, config.compile) == (False, False, False, True)
-    defaults = opt.run_config({**values, "bucketing": True, "token_cache": True, "feature_cache": True, "compile": False})
-    assert (defaults.bucketing, defaults.token_cache, defaults.feature_cache, defaults.compile) == (True, True, True, False)
+    assert [getattr(config, name) for name in SWITCHES] == [False, False, False, True]
+    defaults = opt.run_config({name: value for name, value in values.items() if name not in SWITCHES})
+    assert [getattr(defaults, name) for name in SWITCHES] == [True, True, True, False]
 
 
 # ----------------------------------------------------------------------------------------- feature cache
@@ -368,3 +369,17 @@ def test_benchmark_counts_model_flops_without_embeddings():
     measure = TrainingMeasure("x", "32-true", 0.0, [StepRecord(2.0, 4, 100, 60)], flops_per_token=1e10)
     assert measure.samples_per_second == 2.0 and measure.padding_share == pytest.approx(0.4)
     assert measure.tflops() == pytest.approx(0.5) and measure.tflops(real_only=True) == pytest.approx(0.3)
+
+
+def test_tf32_matmuls_are_enabled_for_cuda_runs_only(monkeypatch):
+    module = frozen_module(make_encoder(seed=1))
+    previous = torch.get_float32_matmul_precision()
+    for device, expected in (("cpu", "highest"), ("cuda", "high")):
+        trainer = type("Trainer", (), {"strategy": type("Strategy", (), {"root_device": torch.device(device)})()})()
+        monkeypatch.setattr(EmotionClassifier, "trainer", property(lambda self, trainer=trainer: trainer))
+        torch.set_float32_matmul_precision("highest")
+        try:
+            module.setup("fit")
+            assert torch.get_float32_matmul_precision() == expected
+        finally:
+            torch.set_float32_matmul_precision(previous)

@@ -37,9 +37,11 @@ class EmotionDataModule(L.LightningDataModule):
     """Train, validation and test loaders over a :class:`SplitDataset`.
 
     ``cache_dir`` (a results ``cache`` folder) holds the token cache (unless
-    ``token_cache`` is off) and the feature cache. ``num_workers=None`` chooses
-    :func:`auto_workers` for the trainer's device. ``bucketing`` batches texts of
-    similar length (and evaluates in length order); off, batches are plain shuffles.
+    ``token_cache`` is off) and the feature cache. Loaders pin memory for a CUDA
+    device and ``num_workers=None`` chooses :func:`auto_workers` for it: the
+    trainer's device, or ``device_type`` when no trainer is attached. ``bucketing``
+    batches texts of similar length (and evaluates in length order); off, batches
+    are plain shuffles.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class EmotionDataModule(L.LightningDataModule):
         cache_dir: Path | None = None,
         token_cache: bool = True,
         feature_encoder: TextEncoder | None = None,
+        device_type: str = "cpu",
     ) -> None:
         super().__init__()
         if feature_encoder is not None and cache_dir is None:
@@ -71,6 +74,7 @@ class EmotionDataModule(L.LightningDataModule):
         self.cache_dir = cache_dir
         self.token_cache = token_cache
         self.feature_encoder = feature_encoder
+        self.device_type = device_type
         self.label_ids = {label: index for index, label in enumerate(dataset.labels)}
         self.tokens: TokenArrays | None = None
         self.token_cache_hit = False
@@ -138,7 +142,7 @@ class EmotionDataModule(L.LightningDataModule):
         return self._eval_loader("test", self.eval_batch_size)
 
     def eval_dataloader(self, name: str, batch_size: int | None = None) -> DataLoader:
-        """Token-id batches of split ``name`` in length order (batches carry each example's ``index``)."""
+        """Token-id batches of split ``name`` (length-sorted when bucketing); batches carry each example's ``index``."""
         return self._eval_loader(name, batch_size or self.eval_batch_size, tokens=True)
 
     def _eval_loader(self, name: str, batch_size: int, *, tokens: bool = False) -> DataLoader:
@@ -153,7 +157,7 @@ class EmotionDataModule(L.LightningDataModule):
             split, collate = self.feature_splits[name], FeatureCollator()
         else:
             split, collate = self.splits[name], PadCollator(self.tokenizer.pad_id)
-        device_type = self.trainer.strategy.root_device.type if self.trainer is not None else "cpu"
+        device_type = self.trainer.strategy.root_device.type if self.trainer is not None else self.device_type
         workers = self.num_workers if self.num_workers is not None else auto_workers(device_type)
         return DataLoader(
             split,
