@@ -61,6 +61,7 @@ MODEL_FOLDERS = {"koelectra-small": "koelectra-small-v3", "koelectra": "koelectr
 TOKENIZERS = (("KoBERT", "kobert"), ("KoELECTRA", "koelectra-small"))
 SECTIONS = ("training", "heads", "tokenizers")
 SEED = 1
+DISTURBED_CORES = 0.2  # other processes' average CPU use (cores) above which a section's figures are flagged
 QUICK_EVAL = 500  # about this many validation and test examples are kept by --quick
 TRAINING_TARGET = 2.5
 HEADS_TARGET = 4.0
@@ -144,6 +145,35 @@ def peak_tflops(explicit: float | None) -> float | None:
 def load_text() -> str:
     """The 1/5/15-minute load averages."""
     return "/".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds the whole machine was busy (hypervisor steal included), this process's CPU seconds, wall time."""
+
+    machine_busy: float
+    own: float
+    wall: float
+
+
+def cpu_sample() -> CpuSample | None:
+    """A :class:`CpuSample` from /proc/stat (``None`` where there is none)."""
+    try:
+        ticks = [int(value) for value in Path("/proc/stat").read_text(encoding="utf-8").split("\n")[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    times = os.times()
+    own = times.user + times.system + times.children_user + times.children_system
+    return CpuSample((sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), own, time.monotonic())
+
+
+def other_cores(before: CpuSample | None, after: CpuSample | None) -> float | None:
+    """Average number of cores other processes (and the hypervisor) kept busy between two samples."""
+    if before is None or after is None or after.wall <= before.wall:
+        return None
+    others = (after.machine_busy - before.machine_busy) - (after.own - before.own)
+    return max(0.0, others / (after.wall - before.wall))
 
 
 def machine_description() -> dict[str, str]:
@@ -492,11 +522,17 @@ class Report:
     training: tuple[TrainingMeasure, TrainingMeasure] | None = None
     heads: HeadsMeasure | None = None
     tokenizers: list[TokenizerMeasure] | None = None
+    other_cores: dict[str, float | None] = field(default_factory=dict)
 
     @property
-    def busy(self) -> bool:
-        """Whether other work loaded the machine when the run started (1-minute load ≥ half the cores)."""
-        return float(self.load_before.split("/")[0]) >= available_cores() / 2
+    def disturbed(self) -> list[str]:
+        """Sections during which other processes kept more than :data:`DISTURBED_CORES` cores busy."""
+        return [name for name, cores in self.other_cores.items() if cores is not None and cores > DISTURBED_CORES]
+
+    def contention_text(self) -> str:
+        """Other processes' average CPU use per section, in cores."""
+        parts = [f"{name} {'?' if cores is None else f'{cores:.2f}'}" for name, cores in self.other_cores.items()]
+        return ", ".join(parts)
 
     def summary_rows(self) -> list[tuple[str, str, str, str, str, str]]:
         """(figure, baseline, ours, ratio, target, reached) rows."""
@@ -545,8 +581,13 @@ class Report:
             "",
             f"- machine: {self.machine['cpu']}; GPU: {self.machine['gpu']}; torch {self.machine['torch']}, "
             f"Python {self.machine['python']}",
-            f"- load average (1/5/15 min): {self.load_before} at the start, {self.load_after} at the end"
-            + (" — **the machine was busy with other work: figures are pessimistic and noisy**" if self.busy else ""),
+            f"- load average (1/5/15 min): {self.load_before} at the start, {self.load_after} at the end; "
+            f"cores kept busy by other processes, per section: {self.contention_text()}"
+            + (
+                f" — **other work disturbed {', '.join(self.disturbed)}: those figures are pessimistic and noisy**"
+                if self.disturbed
+                else " (a quiet machine)"
+            ),
             f"- model: {settings.encoder} architecture, random weights; batch {settings.batch_size}, "
             f"max_len {settings.max_len}; our switches: bucketing {_on(settings.bucketing)}, "
             f"token cache {_on(settings.token_cache)}, compile {_on(settings.compile)}",
@@ -771,8 +812,7 @@ def run(settings: Settings, work_dir: Path) -> Report:
     report = Report(settings, machine_description(), dt.datetime.now(dt.timezone.utc), load_text())
     machine = report.machine
     console.print(f"machine: {machine['cpu']} · GPU: {machine['gpu']} · torch {machine['torch']}")
-    busy = " — busy machine, figures will be noisy" if report.busy else ""
-    console.print(f"load average (1/5/15 min): {report.load_before}{busy}")
+    console.print(f"load average (1/5/15 min): {report.load_before}")
     dataset = load_dataset(DataOptions(source=str(settings.data)))
     texts = [example.text for split in (dataset.train, dataset.validation, dataset.test) for example in split]
     console.print(f"data: {dataset.name}, {len(texts):,} sentences ({len(dataset.train):,} train)")
@@ -780,14 +820,16 @@ def run(settings: Settings, work_dir: Path) -> Report:
         validation, test = spread(dataset.validation, QUICK_EVAL), spread(dataset.test, QUICK_EVAL)
         dataset = replace(dataset, validation=validation, test=test)
     if "tokenizers" in settings.sections:
-        report.tokenizers = measure_tokenizers(texts, settings, work_dir)
+        with contention(report, "tokenizers"):
+            report.tokenizers = measure_tokenizers(texts, settings, work_dir)
         for measure in report.tokenizers:
             console.print(
                 f"tokenizer {measure.name}: batch {measure.batch:,.0f}/s · one by one {measure.one_by_one:,.0f}/s "
                 f"· token-cache read {measure.cached:,.0f}/s"
             )
     if "training" in settings.sections:
-        report.training = measure_training(dataset, settings, work_dir)
+        with contention(report, "training"):
+            report.training = measure_training(dataset, settings, work_dir)
         for measure in report.training:
             console.print(
                 f"training {measure.name} ({measure.precision}): {measure.samples_per_second:,.1f} samples/s, "
@@ -798,9 +840,21 @@ def run(settings: Settings, work_dir: Path) -> Report:
         def announce(mode: str, head_run: HeadRun) -> None:
             console.print(f"head {head_run.head} ({mode}): {head_run.seconds:.1f} s, macro-F1 {_f1(head_run.macro_f1)}")
 
-        report.heads = measure_heads(dataset, settings, work_dir, announce)
+        with contention(report, "heads"):
+            report.heads = measure_heads(dataset, settings, work_dir, announce)
     report.load_after = load_text()
     return report
+
+
+@contextlib.contextmanager
+def contention(report: Report, section: str) -> Iterator[None]:
+    """Record (and print) how many cores other processes kept busy while ``section`` ran."""
+    before = cpu_sample()
+    yield
+    cores = report.other_cores[section] = other_cores(before, cpu_sample())
+    if cores is not None:
+        warning = " — disturbed: rerun on a quiet machine" if cores > DISTURBED_CORES else ""
+        console.print(f"{section}: other processes kept {cores:.2f} cores busy on average{warning}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
