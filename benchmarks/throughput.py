@@ -667,8 +667,10 @@ HEADER = """# Benchmarks
 
 Speed figures of ko-emotion-bench, produced by `python -m benchmarks.throughput` (one command, about ten
 minutes on a 2-core CPU; `--quick`, about two, is for trying it out, not for the targets). Each run appends
-one section below: the date, the machine (CPU model, cores, torch, GPU), the load average during the run,
-and a table of figures against the targets. Delete outdated sections by hand. Benchmarks are not tests.
+one section below: the date, the machine (CPU model, cores, torch, GPU), the load average, how many cores
+other processes kept busy during each part (from /proc/stat; above 0.2 the part is flagged as disturbed and
+should be rerun on a quiet machine), and a table of figures against the targets. Delete outdated sections by
+hand. Benchmarks are not tests.
 
 What is measured, in one process, on `../shared/data/single_turn_7emo.xlsx` (38,594 sentences; KoBERT gives
 17.2 tokens per sentence on average, p95 33, p99 45) and the KoELECTRA-small architecture with random weights:
@@ -678,7 +680,8 @@ What is measured, in one process, on `../shared/data/single_turn_7emo.xlsx` (38,
    dynamic padding, length buckets; on a GPU also bf16 autocast, TF32, fused AdamW, pinned memory and
    workers), same model, batch size and number of steps, warmup excluded. Both take the same training step
    (forward, loss, backward, clipping, AdamW), one step each in turn, so the difference is the data path (and
-   precision on a GPU) and a load that changes during the run slows both alike.
+   precision on a GPU) and both see the same machine. Other work slows our many small steps more than the
+   notebooks' large ones: a disturbed run understates the ratio.
 2. **Five-head frozen-encoder comparison**, wall time of `run_experiment` for every head with the feature
    cache (cold: the one encoder pass is included) and as five runs without it, the two modes head by head
    in turn. The test macro-F1 of each head is printed for both modes: they agree up to floating-point noise

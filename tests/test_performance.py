@@ -303,7 +303,6 @@ def tiny_run(results_dir: Path, **changes) -> RunConfig:
     ).with_updates(**changes)
 
 
-@pytest.mark.slow
 def test_frozen_runs_share_one_encoder_pass_and_match_runs_without_the_cache(tmp_path):
     dataset = prepare_dataset(tiny_run(tmp_path))
     probabilities = {}
