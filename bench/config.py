@@ -12,12 +12,13 @@ from typing import Any
 from bench.data.types import DataOptions
 from bench.errors import UsageError
 
-# Fields that say where or how fast a run happens, not what it computes. The caches and
+# Fields that say where or how fast a run happens, not what it computes. ``devices`` splits
+# the same global batch over data-parallel ranks. The caches and
 # torch.compile give the same numbers up to floating-point noise (the frozen-encoder path
 # rounds features to float16 with or without the feature cache); ``bucketing`` is hashed:
 # it changes which examples share a batch, hence the training trajectory.
 _NOT_IN_HASH = frozenset(
-    {"results_dir", "device", "num_workers", "oom_retry", "study", "trial", "token_cache", "feature_cache", "compile"}
+    {"results_dir", "device", "devices", "num_workers", "oom_retry", "study", "trial", "token_cache", "feature_cache", "compile"}
 )
 
 
@@ -29,6 +30,8 @@ class RunConfig:
     them) as sorted ``(name, value)`` pairs so the config stays hashable.
     ``lr`` left at ``None`` becomes the encoder's default learning rate;
     ``num_workers`` at ``None`` is chosen per device (none on CPU, a few on a GPU).
+    ``devices`` > 1 trains with DDP over that many devices; ``batch_size`` stays the
+    global batch, split evenly over them.
     """
 
     encoder: str = "scratch"
@@ -54,6 +57,7 @@ class RunConfig:
     seed: int = 1
     precision: str = "auto"
     device: str = "auto"
+    devices: int = 1
     num_workers: int | None = None
     bucketing: bool = True
     token_cache: bool = True
@@ -134,6 +138,9 @@ def validate(config: RunConfig) -> None:
         (config.num_workers is None or config.num_workers >= 0, f"--num-workers must be >= 0, got {config.num_workers}"),
         (config.precision in {"auto", "32", "bf16-mixed", "16-mixed"}, f"--precision must be auto, 32, bf16-mixed or 16-mixed, got {config.precision!r}"),
         (config.device in {"auto", "cpu", "cuda"} or config.device.startswith("cuda:"), f"--device must be auto, cpu or cuda[:N], got {config.device!r}"),
+        (config.devices >= 1, f"--devices must be at least 1, got {config.devices}"),
+        (config.devices < 1 or config.batch_size % config.devices == 0, f"--batch-size {config.batch_size} is not divisible by --devices {config.devices} (the batch is global, split evenly over the devices)"),
+        (config.devices == 1 or ":" not in config.device, f"--device {config.device} names one GPU; with --devices {config.devices} choose GPUs with CUDA_VISIBLE_DEVICES or --gpus"),
     ]
     for ok, message in checks:
         if not ok:

@@ -164,7 +164,7 @@ def test_bucketing_is_on_by_default_and_switches_off(tmp_path):
     assert isinstance(bucketed.train_dataloader().batch_sampler, BucketBatchSampler)
     plain = make_datamodule(tokenizer, None, bucketing=False)
     plain.setup()
-    assert isinstance(plain.train_dataloader().sampler, RandomSampler)
+    assert isinstance(plain.train_dataloader().batch_sampler.sampler, RandomSampler)
 
 
 def test_bucketing_is_part_of_the_run_identity_and_speed_switches_are_not():

@@ -78,14 +78,14 @@ def test_warmup_then_linear_decay():
 def test_bucket_sampler_covers_every_example_once_with_short_padding():
     rng = np.random.default_rng(0)
     lengths = rng.integers(3, 64, size=1000).tolist()
-    sampler = BucketBatchSampler(lengths, 16, shuffle=True, seed=7, pool_batches=10)
+    sampler = BucketBatchSampler(lengths, 16, seed=7, pool_batches=10)
     first = list(sampler)
     second = list(sampler)
     for epoch in (first, second):
         flat = [index for batch in epoch for index in batch]
         assert sorted(flat) == list(range(1000))
     assert first != second, "each epoch must reshuffle"
-    assert first == list(BucketBatchSampler(lengths, 16, shuffle=True, seed=7, pool_batches=10)), "seeded"
+    assert first == list(BucketBatchSampler(lengths, 16, seed=7, pool_batches=10)), "seeded"
     padded = sum(len(batch) * max(lengths[i] for i in batch) for batch in first)
     assert padded / sum(lengths) < 1.15, "bucketing should keep padding small"
 

@@ -49,6 +49,7 @@ Patience = Annotated[Optional[int], typer.Option("--patience", help="Early stopp
 Seed = Annotated[int, typer.Option("--seed", help="Training seed.", rich_help_panel=TRAIN)]
 Results = Annotated[Path, typer.Option("--results", help="Results directory (leaderboard, runs, cache).", rich_help_panel=TRAIN)]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:N].", rich_help_panel=TRAIN)]
+Devices = Annotated[int, typer.Option("--devices", help="Data-parallel devices (DDP) for each run; --batch-size is the global batch, split over them.", rich_help_panel=TRAIN)]
 Precision = Annotated[str, typer.Option("--precision", help="auto (bf16-mixed on a capable GPU, else 32), 32, bf16-mixed, 16-mixed.", rich_help_panel=TRAIN)]
 NumWorkers = Annotated[Optional[int], typer.Option("--num-workers", help="DataLoader worker processes (default: none on CPU, a few on a GPU).", rich_help_panel=TRAIN)]
 SPEED = "Speed"
@@ -118,6 +119,7 @@ def run_config(values: dict[str, Any]) -> RunConfig:
         seed=values["seed"],
         precision=values["precision"],
         device=values["device"],
+        devices=values.get("devices", 1),
         num_workers=values["num_workers"],
         bucketing=values.get("bucketing", True),
         token_cache=values.get("token_cache", True),

@@ -51,6 +51,7 @@ def run(
     seed: opt.Seed = D.seed,
     results: opt.Results = Path(D.results_dir),
     device: opt.Device = D.device,
+    devices: opt.Devices = D.devices,
     precision: opt.Precision = D.precision,
     num_workers: opt.NumWorkers = D.num_workers,
     bucketing: opt.Bucketing = D.bucketing,

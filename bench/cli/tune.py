@@ -39,7 +39,7 @@ from bench.tuning.study import (
     run_trials,
     tune_study_name,
 )
-from bench.tuning.workers import log_directory, parse_gpus, run_workers, worker_specs
+from bench.tuning.workers import gpu_groups, log_directory, parse_gpus, run_workers, worker_specs
 from encoders import check_encoder_name
 from heads import head_class, resolve_head_params
 
@@ -97,7 +97,7 @@ LeaderboardUrl = Annotated[
 ]
 Gpus = Annotated[
     Optional[str],
-    typer.Option("--gpus", help="Run one worker process per GPU, e.g. 0,1,2,3.", rich_help_panel=PARALLEL),
+    typer.Option("--gpus", help="Run one worker process per GPU, e.g. 0,1,2,3 (per --devices GPUs with --devices).", rich_help_panel=PARALLEL),
 ]
 WorkerIndex = Annotated[int, typer.Option("--worker-index", hidden=True)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan and exit.")]
@@ -310,6 +310,7 @@ def grid(
     patience: opt.Patience = None,
     results: opt.Results = Path(D.results_dir),
     device: opt.Device = D.device,
+    devices: opt.Devices = D.devices,
     precision: opt.Precision = D.precision,
     num_workers: opt.NumWorkers = D.num_workers,
     bucketing: opt.Bucketing = D.bucketing,
@@ -335,7 +336,7 @@ def grid(
     points = grids.expand_grid(base, axes)
     storage_url = storage or default_storage_url(results)
     check_storage_url(storage_url)
-    gpu_list = parse_gpus(gpus)
+    gpu_list = gpu_groups(parse_gpus(gpus), devices)
     dataset = prepare_dataset(base)
     study_name = grids.grid_study_name(points, dataset.fingerprint)
     board = open_leaderboard(leaderboard, storage, results)
@@ -565,6 +566,7 @@ def tune(
     seed: opt.Seed = D.seed,
     results: opt.Results = Path(D.results_dir),
     device: opt.Device = D.device,
+    devices: opt.Devices = D.devices,
     precision: opt.Precision = D.precision,
     num_workers: opt.NumWorkers = D.num_workers,
     bucketing: opt.Bucketing = D.bucketing,
@@ -590,10 +592,12 @@ def tune(
     base = opt.run_config(locals())
     check_encoder_name(base.encoder)
     resolve_head_params(base.head, base.head_kwargs)
+    if devices > 1 and pruner != "none":
+        raise UsageError(f"--devices {devices} runs ranks the pruning callback cannot stop; add --pruner none")
     search = SearchSpace.build(encoder, head, load_space_file(space) if space else {}, explicit_space_values(ctx, base))
     storage_url = storage or default_storage_url(results)
     check_storage_url(storage_url)
-    gpu_list = parse_gpus(gpus)
+    gpu_list = gpu_groups(parse_gpus(gpus), devices)
     dataset = prepare_dataset(base)
     study_name = study or tune_study_name(encoder, head, dataset.fingerprint)
     if dry_run:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -55,28 +56,64 @@ class PadCollator:
         }
 
 
-def length_sorted_batches(lengths: Sequence[int] | np.ndarray, batch_size: int) -> list[list[int]]:
-    """All indices sorted by length (stable), cut into batches: the evaluation order."""
-    order = np.argsort(np.asarray(lengths), kind="stable")
-    return [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+def eval_batches(
+    lengths: Sequence[int] | np.ndarray, batch_size: int, *, by_length: bool, rank: int = 0, world: int = 1
+) -> list[list[int]]:
+    """Evaluation batches of rank ``rank`` of ``world``: every ``world``-th example, in length order if ``by_length``.
 
+    Sharding by example (not by batch) gives every rank examples whenever the split
+    has at least ``world`` of them, and no example twice.
+    """
+    indices = np.arange(len(lengths))[rank::world]
+    if by_length:
+        indices = indices[np.argsort(np.asarray(lengths)[indices], kind="stable")]
+    return [indices[i : i + batch_size].tolist() for i in range(0, len(indices), batch_size)]
+
+
+def shard(batches: Sequence[list[int]], rank: int, world: int) -> list[list[int]]:
+    """Rank ``rank``'s part of every batch: its every ``world``-th example.
+
+    Together the ranks' i-th parts make the i-th batch, so data-parallel training
+    steps through the same global batches as one process. In a batch with fewer
+    than ``world`` examples (at most the last) ranks share examples, as no part may be empty.
+    """
+    return [batch[rank::world] or [batch[rank % len(batch)]] for batch in batches]
+
+
+class ShardedBatchSampler(Sampler[list[int]]):
+    """Rank ``rank``'s part (:func:`shard`) of the global batches of ``batches``, which every rank draws identically."""
+
+    def __init__(self, batches: Sampler[list[int]], rank: int, world: int) -> None:
+        super().__init__()
+        self.batches = batches
+        self.rank = rank
+        self.world = world
+
+    def set_epoch(self, epoch: int) -> None:
+        """Passed on to the wrapped sampler."""
+        if hasattr(self.batches, "set_epoch"):
+            self.batches.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        # Exactly len() batches, as a single-process loader takes them: exhausting the wrapped sampler
+        # could draw from its random generator once more (torch's RandomSampler does).
+        yield from shard(list(itertools.islice(self.batches, len(self.batches))), self.rank, self.world)
 
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar length, in random order.
 
     Each epoch shuffles all indices, cuts them into pools of ``pool_batches``
     batches, sorts each pool by length, batches it, and shuffles the batches:
-    training stays random while padding shrinks. ``shuffle=False`` sorts the whole
-    split by length (for evaluation).
+    training stays random while padding shrinks.
     """
 
-    def __init__(
-        self, lengths: Sequence[int], batch_size: int, *, shuffle: bool, seed: int, pool_batches: int = 50
-    ) -> None:
+    def __init__(self, lengths: Sequence[int], batch_size: int, *, seed: int, pool_batches: int = 50) -> None:
         super().__init__()
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
-        self.shuffle = shuffle
         self.seed = seed
         self.pool_batches = pool_batches
         self.epoch = 0
@@ -89,9 +126,6 @@ class BucketBatchSampler(Sampler[list[int]]):
         return -(-len(self.lengths) // self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
-        if not self.shuffle:
-            yield from length_sorted_batches(self.lengths, self.batch_size)
-            return
         rng = np.random.default_rng((self.seed, self.epoch))
         self.epoch += 1
         permutation = rng.permutation(len(self.lengths))

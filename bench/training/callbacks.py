@@ -9,6 +9,8 @@ from typing import Any
 import lightning as L
 import torch
 
+from bench.training.distributed import gather_objects
+
 
 class BestWeights(L.Callback):
     """Keeps a CPU copy of the weights of the epoch with the best validation macro-F1."""
@@ -30,7 +32,7 @@ class BestWeights(L.Callback):
 
 
 class TrainingTimer(L.Callback):
-    """Measures time spent in training batches and the samples they held."""
+    """Measures time spent in training batches and the samples they held (on all ranks together)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -47,6 +49,9 @@ class TrainingTimer(L.Callback):
         _synchronize()
         self.seconds += time.perf_counter() - self._started
         self.samples += int(batch["labels"].shape[0])
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.samples = sum(gather_objects(self.samples))
 
     @property
     def samples_per_second(self) -> float:

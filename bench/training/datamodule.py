@@ -13,10 +13,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
 from bench.data.types import Example, SplitDataset
-from bench.training.batching import BucketBatchSampler, EncodedDataset, PadCollator
+from bench.training.batching import BucketBatchSampler, EncodedDataset, PadCollator, ShardedBatchSampler, eval_batches
 from bench.training.features import FeatureArrays, FeatureCollator, FeatureDataset, cached_features
 from bench.training.tokencache import TokenArrays, cached_encode
 from encoders.base import TextEncoder, TextTokenizer
@@ -42,6 +42,10 @@ class EmotionDataModule(L.LightningDataModule):
     trainer's device, or ``device_type`` when no trainer is attached. ``bucketing``
     batches texts of similar length (and evaluates in length order); off, batches
     are plain shuffles.
+
+    Under a distributed trainer ``batch_size`` is the global batch: every rank draws
+    the same epoch of batches and takes its part of each, and evaluation splits the
+    examples between ranks.
     """
 
     def __init__(
@@ -83,6 +87,10 @@ class EmotionDataModule(L.LightningDataModule):
         self.feature_cache_hit = False
         self.feature_splits: dict[str, FeatureDataset] = {}
         self.truncated: dict[str, int] = {}
+
+    def prepare_data(self) -> None:
+        """Fill the token and feature caches once per machine; the other ranks of a distributed run read them."""
+        self.setup()
 
     def setup(self, stage: str | None = None) -> None:
         """Tokenise all splits at once (or read them from the token cache); with a frozen encoder, its features too."""
@@ -127,29 +135,40 @@ class EmotionDataModule(L.LightningDataModule):
         for name, (start, _) in self._split_ranges().items():
             self.feature_splits[name] = FeatureDataset(self.features, start, self.splits[name].labels)
 
+    def _rank_and_world(self) -> tuple[int, int]:
+        if self.trainer is None:
+            return 0, 1
+        return self.trainer.global_rank, self.trainer.world_size
+
     def train_dataloader(self) -> DataLoader:
         split = self.splits["train"]
+        rank, world = self._rank_and_world()
+        batches: Sampler[list[int]]
         if self.bucketing:
-            sampler = BucketBatchSampler(split.lengths, self.batch_size, shuffle=True, seed=self.seed)
-            return self._loader("train", batch_sampler=sampler)
-        generator = torch.Generator().manual_seed(self.seed)
-        return self._loader("train", batch_size=self.batch_size, shuffle=True, generator=generator)
+            batches = BucketBatchSampler(split.lengths, self.batch_size, seed=self.seed)
+        else:
+            generator = torch.Generator().manual_seed(self.seed)
+            batches = BatchSampler(RandomSampler(split, generator=generator), self.batch_size, drop_last=False)
+        if world > 1:
+            batches = ShardedBatchSampler(batches, rank, world)
+        return self._loader("train", batch_sampler=batches)
 
     def val_dataloader(self) -> DataLoader:
-        return self._eval_loader("validation", self.eval_batch_size)
+        return self._eval_loader("validation", self.eval_batch_size, *self._rank_and_world())
 
     def test_dataloader(self) -> DataLoader:
-        return self._eval_loader("test", self.eval_batch_size)
+        return self._eval_loader("test", self.eval_batch_size, *self._rank_and_world())
 
     def eval_dataloader(self, name: str, batch_size: int | None = None) -> DataLoader:
-        """Token-id batches of split ``name`` (length-sorted when bucketing); batches carry each example's ``index``."""
+        """Token-id batches of all of split ``name`` (length-sorted when bucketing); batches carry each example's ``index``."""
         return self._eval_loader(name, batch_size or self.eval_batch_size, tokens=True)
 
-    def _eval_loader(self, name: str, batch_size: int, *, tokens: bool = False) -> DataLoader:
-        if self.bucketing:
-            sampler = BucketBatchSampler(self.splits[name].lengths, batch_size, shuffle=False, seed=self.seed)
-            return self._loader(name, tokens=tokens, batch_sampler=sampler)
-        return self._loader(name, tokens=tokens, batch_size=batch_size, shuffle=False)
+    def _eval_loader(self, name: str, batch_size: int, rank: int = 0, world: int = 1, *, tokens: bool = False) -> DataLoader:
+        lengths = self.splits[name].lengths
+        if len(lengths) < world:
+            raise ValueError(f"the {name} split has {len(lengths)} examples, fewer than the {world} devices")
+        batches = eval_batches(lengths, batch_size, by_length=self.bucketing, rank=rank, world=world)
+        return self._loader(name, tokens=tokens, batch_sampler=batches)
 
     def _loader(self, name: str, *, tokens: bool = False, **kwargs: object) -> DataLoader:
         split: Dataset

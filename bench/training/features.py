@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.training.batching import PadCollator, length_sorted_batches
+from bench.training.batching import PadCollator, eval_batches
 from bench.training.tokencache import TokenArrays
 from encoders.base import TextEncoder
 
@@ -182,7 +182,7 @@ def compute_features(
     encoder.eval()
     encoder.to(device)
     try:
-        for chosen in length_sorted_batches(tokens.lengths, batch_size):
+        for chosen in eval_batches(tokens.lengths, batch_size, by_length=True):
             batch = collate([(index, tokens.sequence(index), 0) for index in chosen])
             input_ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
             autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from bench.training.distributed import gather_objects
 from bench.training.features import FEATURE_DTYPE
 from bench.training.metrics import classification_scores
 from encoders.base import EncoderOutput, TextEncoder
@@ -112,24 +113,28 @@ class EmotionClassifier(L.LightningModule):
         self._eval_outputs.append((batch["index"].cpu(), logits.cpu(), batch["labels"].cpu()))
 
     def _gather(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        indices = torch.cat([item[0] for item in self._eval_outputs])
-        logits = torch.cat([item[1] for item in self._eval_outputs])
-        labels = torch.cat([item[2] for item in self._eval_outputs])
+        """Index, logits and label of every evaluated example, of all ranks, in index order."""
+        outputs = [item for rank_outputs in gather_objects(self._eval_outputs) for item in rank_outputs]
         self._eval_outputs = []
+        indices = torch.cat([item[0] for item in outputs])
+        logits = torch.cat([item[1] for item in outputs])
+        labels = torch.cat([item[2] for item in outputs])
         order = torch.argsort(indices)
         return indices[order].numpy(), logits[order], labels[order]
 
     def on_validation_epoch_end(self) -> None:
+        # Every rank scores the predictions of all ranks, so the logged values agree without sync_dist.
         _, logits, labels = self._gather()
         loss = nn.functional.cross_entropy(logits, labels).item()
         scores = classification_scores(labels.numpy(), logits.argmax(dim=1).numpy(), self.num_labels)
         self.log_dict({"val_macro_f1": scores.macro_f1, "val_accuracy": scores.accuracy, "val_loss": loss}, prog_bar=True)
         if self.trainer.sanity_checking:
             return
+        train_losses = [loss for rank_losses in gather_objects(self._train_losses) for loss in rank_losses]
         self.history.append(
             {
                 "epoch": float(self.current_epoch),
-                "train_loss": float(np.mean(self._train_losses)) if self._train_losses else float("nan"),
+                "train_loss": float(np.mean(train_losses)) if train_losses else float("nan"),
                 "val_loss": loss,
                 "val_macro_f1": scores.macro_f1,
                 "val_accuracy": scores.accuracy,

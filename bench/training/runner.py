@@ -20,18 +20,20 @@ import lightning as L
 import numpy as np
 import optuna
 import torch
+from lightning.fabric.plugins.environments import LightningEnvironment
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from safetensors.torch import save_file
 
 from bench.config import RunConfig
 from bench.data import limit_train, load_dataset
 from bench.data.types import SplitDataset
-from bench.errors import Terminated
+from bench.errors import Terminated, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, write_model_card
 from bench.leaderboard.records import ClassScores, Predictions, RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard, check_writable
 from bench.training.callbacks import BestWeights, TrainingTimer
 from bench.training.datamodule import EmotionDataModule
+from bench.training.distributed import distributed_launch
 from bench.training.metrics import classification_scores
 from bench.training.module import EmotionClassifier, NonFiniteLossError
 from encoders import EncoderRequest, create_encoder
@@ -114,17 +116,17 @@ def class_weights(dataset: SplitDataset) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def resolve_device(device: str) -> tuple[str, list[int] | str]:
-    """Lightning accelerator and devices for ``--device auto|cpu|cuda[:N]``."""
+def resolve_device(device: str, count: int = 1) -> tuple[str, list[int] | int]:
+    """Lightning accelerator and devices for ``--device auto|cpu|cuda[:N]`` and ``--devices count``."""
     if device == "auto":
-        return ("gpu", 1) if torch.cuda.is_available() else ("cpu", 1)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu":
-        return "cpu", 1
+        return "cpu", count
     if not torch.cuda.is_available():
-        from bench.errors import UsageError
-
         raise UsageError(f"--device {device} was asked for but no CUDA GPU is available")
-    return "gpu", [int(device.split(":", 1)[1])] if ":" in device else 1
+    if count > torch.cuda.device_count():
+        raise UsageError(f"--devices {count} was asked for but {torch.cuda.device_count()} CUDA GPUs are visible")
+    return "gpu", [int(device.split(":", 1)[1])] if ":" in device else count
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
@@ -136,8 +138,8 @@ def resolve_precision(precision: str, accelerator: str) -> str:
     return "32-true"
 
 
-def environment(accelerator: str) -> dict[str, str]:
-    """Library versions and the device that ran the run."""
+def environment(accelerator: str, devices: int = 1) -> dict[str, str]:
+    """Library versions and the device(s) that ran the run."""
     import lightning
     import sklearn
     import transformers
@@ -152,6 +154,7 @@ def environment(accelerator: str) -> dict[str, str]:
         "device": device_name,
         "accelerator": accelerator,
         "threads": str(torch.get_num_threads()),
+        "devices": str(devices),
         "platform": platform.platform(),
     }
 
@@ -177,9 +180,9 @@ def run_experiment(
     existing = leaderboard.find(config.config_hash(), dataset.fingerprint)
     if existing is not None and existing.status == "finished" and not rerun:
         return existing
-    accelerator, devices = resolve_device(config.device)
+    accelerator, _ = resolve_device(config.device, config.devices)
     prepared = prepare_run(config, dataset)
-    run_environment = environment(accelerator)
+    run_environment = environment(accelerator, config.devices)
     run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, run_environment)
 
     def record_retry(batch_size: int, accumulation: int) -> None:
@@ -187,7 +190,7 @@ def run_experiment(
         leaderboard.start_run(config, dataset.fingerprint, dataset.name, {**run_environment, **batching})
 
     try:
-        metrics = train_with_oom_retry(prepared, accelerator, devices, run_id, callbacks, on_retry=record_retry)
+        metrics = train_with_oom_retry(prepared, run_id, callbacks, on_retry=record_retry)
     except KeyboardInterrupt as interrupt:
         reason = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted by the user (SIGINT)"
         leaderboard.fail_run(run_id, reason, status="interrupted")
@@ -212,8 +215,6 @@ class OutOfMemoryAtBatch(RuntimeError):
 
 def train_with_oom_retry(
     prepared: PreparedRun,
-    accelerator: str,
-    devices: list[int] | str,
     run_id: str,
     callbacks: Sequence[L.Callback],
     *,
@@ -223,18 +224,18 @@ def train_with_oom_retry(
 
     Each retry rebuilds the model (same seed) with half the batch and twice the
     gradient accumulation, so the effective batch stays the same, until the batch
-    is 1. ``on_retry(batch_size, accumulation)`` is called before each retry.
+    is 1 per device. ``on_retry(batch_size, accumulation)`` is called before each retry.
     Raises :class:`OutOfMemoryAtBatch` when no retry is left.
     """
     accumulation = 1
     while True:
         batch_size = prepared.datamodule.batch_size
         try:
-            return train_and_test(prepared, accelerator, devices, run_id, callbacks, accumulation)
+            return train_and_test(prepared, run_id, callbacks, accumulation)
         except torch.OutOfMemoryError as error:
             reason = (str(error).strip().splitlines() or ["out of memory"])[0]
             batching = f"batch size {batch_size}" + (f" x {accumulation} accumulated" if accumulation > 1 else "")
-            if not prepared.config.oom_retry or batch_size == 1:
+            if not prepared.config.oom_retry or batch_size // prepared.config.devices <= 1:
                 hint = "" if prepared.config.oom_retry else "; --oom-retry retries with half the batch"
                 raise OutOfMemoryAtBatch(f"out of memory at {batching}: {reason}{hint}") from None
         # Outside the except block, so that the failed attempt's tensors can be freed (Lightning's
@@ -242,7 +243,12 @@ def train_with_oom_retry(
         release_memory()
         accumulation *= 2
         on_retry(batch_size // 2, accumulation)
-        prepared = prepare_run(prepared.config, prepared.dataset, batch_size=batch_size // 2)
+        prepared = prepare_run(prepared.config, prepared.dataset, batch_size=halve_batch(batch_size, prepared.config.devices))
+
+
+def halve_batch(batch_size: int, devices: int) -> int:
+    """Half of a global batch, still split evenly over ``devices``."""
+    return max(1, batch_size // devices // 2) * devices
 
 
 def release_memory() -> None:
@@ -275,23 +281,35 @@ def propagate_interrupts() -> Iterator[None]:
             signal.signal(signal.SIGINT, handler)
 
 
-def train_and_test(
-    prepared: PreparedRun,
-    accelerator: str,
-    devices: list[int] | str,
-    run_id: str,
-    callbacks: Sequence[L.Callback],
-    accumulate_grad_batches: int = 1,
-) -> RunMetrics:
-    """Fit with model selection on validation macro-F1, then test the best weights."""
+@dataclass
+class FitResult:
+    """What fitting and testing leave behind for the metrics of a run."""
+
+    best: BestWeights
+    timer: TrainingTimer
+    eval_seconds: float
+
+
+def fit_and_test(
+    prepared: PreparedRun, accumulate_grad_batches: int = 1, callbacks: Sequence[L.Callback] = ()
+) -> FitResult:
+    """Fit with model selection on validation macro-F1, then test the best weights.
+
+    Runs on every rank of a distributed run (:mod:`bench.training.distributed`);
+    after it every rank holds the test probabilities of the whole test split.
+    """
     config, module, datamodule = prepared.config, prepared.module, prepared.datamodule
+    accelerator, devices = resolve_device(config.device, config.devices)
     best, timer = BestWeights(), TrainingTimer()
     extra: list[L.Callback] = []
     if config.patience is not None:
         extra.append(L.pytorch.callbacks.EarlyStopping("val_macro_f1", mode="max", patience=config.patience))
+    distributed = config.devices > 1
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=devices,
+        strategy="ddp" if distributed else "auto",
+        plugins=[LightningEnvironment()] if distributed else None,
         precision=resolve_precision(config.precision, accelerator),
         max_epochs=config.epochs,
         accumulate_grad_batches=accumulate_grad_batches,
@@ -311,6 +329,7 @@ def train_and_test(
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+        warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
         with propagate_interrupts():
             trainer.fit(module, datamodule=datamodule)
         if best.state is None:
@@ -320,6 +339,33 @@ def train_and_test(
         with propagate_interrupts():
             trainer.test(module, datamodule=datamodule, verbose=False)
         eval_seconds = time.perf_counter() - started
+    return FitResult(best, timer, eval_seconds)
+
+
+def train_and_test(
+    prepared: PreparedRun, run_id: str, callbacks: Sequence[L.Callback], accumulate_grad_batches: int = 1
+) -> RunMetrics:
+    """:func:`fit_and_test` (with ranks 1…N-1 started for ``--devices N``), then the run's metrics and artefacts."""
+    config = prepared.config
+    if config.devices == 1:
+        fit = fit_and_test(prepared, accumulate_grad_batches, callbacks)
+    else:
+        batch_size = prepared.datamodule.batch_size
+        with distributed_launch(config, run_id, batch_size=batch_size, accumulation=accumulate_grad_batches) as launch:
+            try:
+                fit = fit_and_test(prepared, accumulate_grad_batches, callbacks)
+            except KeyboardInterrupt:
+                raise
+            except Exception:
+                launch.raise_failure()
+                raise
+    return run_metrics(prepared, run_id, fit)
+
+
+def run_metrics(prepared: PreparedRun, run_id: str, fit: FitResult) -> RunMetrics:
+    """Test scores, efficiency and predictions of a fitted run; saves its artefacts."""
+    module, datamodule, best, timer = prepared.module, prepared.datamodule, fit.best, fit.timer
+    assert best.state is not None
     latency = measure_latency(module, datamodule)
     checkpoint = save_artifacts(prepared, run_id, best.state)
     dataset = prepared.dataset
@@ -344,7 +390,7 @@ def train_and_test(
         timings={
             "train_seconds": timer.seconds,
             "train_samples_per_second": timer.samples_per_second,
-            "eval_seconds": eval_seconds,
+            "eval_seconds": fit.eval_seconds,
             **latency,
             "peak_memory_mb": peak_memory_mb(),
         },

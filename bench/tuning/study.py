@@ -153,7 +153,9 @@ def best_config(study: optuna.Study, base: RunConfig) -> tuple[optuna.trial.Froz
         )
     best = study.best_trial
     config = RunConfig.from_json(best.user_attrs["config"])
-    return best, config.with_updates(results_dir=base.results_dir, device=base.device, num_workers=base.num_workers)
+    return best, config.with_updates(
+        results_dir=base.results_dir, device=base.device, devices=base.devices, num_workers=base.num_workers
+    )
 
 
 def confirm_seeds(

@@ -43,9 +43,16 @@ def parse_gpus(text: str | None) -> list[str]:
     return gpus
 
 
+def gpu_groups(gpus: Sequence[str], devices: int) -> list[str]:
+    """``--gpus`` cut into one group per worker of ``devices`` GPUs each (``--devices``), e.g. ``["0,1", "2,3"]``."""
+    if len(gpus) % devices:
+        raise UsageError(f"--gpus lists {len(gpus)} GPUs, not a multiple of --devices {devices}")
+    return [",".join(gpus[start : start + devices]) for start in range(0, len(gpus), devices)]
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
-    """One worker process: its GPU, its command line (arguments of ``bench``), its environment and log file."""
+    """One worker process: its GPU(s), its command line (arguments of ``bench``), its environment and log file."""
 
     index: int
     gpu: str
@@ -62,7 +69,8 @@ class WorkerSpec:
 def worker_specs(
     gpus: Sequence[str], args: Sequence[str], log_dir: Path, environ: Mapping[str, str], *, pass_index: bool
 ) -> list[WorkerSpec]:
-    """A worker per GPU running ``bench <args>`` (plus ``--worker-index I`` if ``pass_index``) with only that GPU visible."""
+    """A worker per GPU (or group of GPUs, :func:`gpu_groups`) running ``bench <args>`` (plus ``--worker-index I``
+    if ``pass_index``) with only those GPUs visible."""
     python_path = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), environ.get("PYTHONPATH", "")]))
     return [
         WorkerSpec(
@@ -70,7 +78,7 @@ def worker_specs(
             gpu=gpu,
             args=(*args, "--worker-index", str(index)) if pass_index else tuple(args),
             env={**environ, "CUDA_VISIBLE_DEVICES": gpu, "PYTHONPATH": python_path},
-            log_path=log_dir / f"worker-{index}-gpu{gpu}.log",
+            log_path=log_dir / f"worker-{index}-gpu{gpu.replace(',', '-')}.log",
         )
         for index, gpu in enumerate(gpus)
     ]
