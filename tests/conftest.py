@@ -56,3 +56,8 @@ def bench(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
         code = int(exit_.code or 0)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """:func:`bench` with the arguments as one list."""
+    return bench(capsys, *args)

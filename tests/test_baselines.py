@@ -18,6 +18,7 @@ from bench.leaderboard.stats import EFFICIENCY_FIELDS, efficiency
 from bench.leaderboard.store import Leaderboard
 from bench.training.runner import prepare_dataset
 from encoders import check_encoder_name
+from tests.conftest import run_cli
 from tests.tiny_runs import TRAIN_LIMIT, tiny_run_config
 
 C_GRID = "1,10"
@@ -26,16 +27,6 @@ C_GRID = "1,10"
 @pytest.fixture(autouse=True)
 def wide_console(monkeypatch) -> None:
     monkeypatch.setattr(console, "_width", 220)
-
-
-def _run(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +83,9 @@ def test_majority_predicts_the_most_frequent_training_label(recorded) -> None:
 
 def test_rows_rank_and_compare_like_runs(recorded, capsys) -> None:
     results, rows = recorded
-    code, out, _ = _run(["leaderboard", "--results", str(results), "--view", "groups", "--resamples", "200"], capsys)
+    code, out, _ = run_cli(["leaderboard", "--results", str(results), "--view", "groups", "--resamples", "200"], capsys)
     assert code == 0 and "tfidf" in out and "majority" in out
-    code, out, _ = _run(["compare", rows["tfidf"].run_id, rows["majority"].run_id, "--results", str(results),
+    code, out, _ = run_cli(["compare", rows["tfidf"].run_id, rows["majority"].run_id, "--results", str(results),
                          "--resamples", "200"], capsys)
     assert code == 0 and "A is significantly better" in out
 
@@ -103,10 +94,10 @@ def test_recorded_rows_are_reused_unless_rerun(recorded, capsys) -> None:
     results, rows = recorded
     args = ["baseline", "--results", str(results), "--train-limit", str(TRAIN_LIMIT), "--c-grid", C_GRID,
             "--kind", "majority"]
-    assert _run(args, capsys)[0] == 0
+    assert run_cli(args, capsys)[0] == 0
     with Leaderboard.for_results_dir(results) as board:
         assert board.get_run(rows["majority"].run_id).attempts == 1
-        assert _run([*args, "--rerun"], capsys)[0] == 0
+        assert run_cli([*args, "--rerun"], capsys)[0] == 0
         assert board.get_run(rows["majority"].run_id).attempts == 2
         assert len(board.runs()) == 2
 
@@ -118,7 +109,7 @@ def test_baseline_names_are_leaderboard_rows_not_trainable_encoders(recorded, ca
             check_encoder_name(name)
     config = baseline_config("tfidf", DataOptions(), c_grid=[10, 1, 1])
     assert config.head_kwargs["c_grid"] == "1,10"
-    code, _, err = _run(["predict", "--results", str(results), "--run", rows["tfidf"].run_id, "문장"], capsys)
+    code, _, err = run_cli(["predict", "--results", str(results), "--run", rows["tfidf"].run_id, "문장"], capsys)
     assert code == 2 and "baselines keep no model" in err
 
 
@@ -131,5 +122,5 @@ def test_baseline_names_are_leaderboard_rows_not_trainable_encoders(recorded, ca
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message) -> None:
-    code, out, err = _run(["baseline", "--results", str(tmp_path / "results"), *args], capsys)
+    code, out, err = run_cli(["baseline", "--results", str(tmp_path / "results"), *args], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1

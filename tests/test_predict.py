@@ -19,7 +19,7 @@ from bench.inference.predictor import Predictor
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
 from bench.training.runner import prepare_dataset, run_directory, run_experiment
-from tests.conftest import shared_path, tiny_config_pairs
+from tests.conftest import run_cli, shared_path, tiny_config_pairs
 from tests.tiny_runs import tiny_run_config, train_tiny_run
 
 
@@ -33,16 +33,6 @@ def trained(tmp_path_factory) -> tuple[Path, RunRecord]:
     """One finished tiny scratch + linear run."""
     results = tmp_path_factory.mktemp("predict") / "results"
     return results, train_tiny_run(results)
-
-
-def _run(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _test_texts_and_stored(results: Path, record: RunRecord) -> tuple[list[str], np.ndarray]:
@@ -67,7 +57,7 @@ def test_saved_run_reproduces_its_test_probabilities(trained) -> None:
 
 def test_predict_cli_json_and_table(trained, capsys) -> None:
     results, record = trained
-    code, out, _ = _run(["predict", "--results", str(results), "--run", record.run_id[:6], "--json",
+    code, out, _ = run_cli(["predict", "--results", str(results), "--run", record.run_id[:6], "--json",
                          "오늘은 정말 기쁜 하루였다.", "시험에 떨어져서 너무 슬프다."], capsys)
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]
@@ -76,7 +66,7 @@ def test_predict_cli_json_and_table(trained, capsys) -> None:
         assert list(line["probabilities"]) == record.metrics.labels
         assert sum(line["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
         assert line["label"] == max(line["probabilities"], key=line["probabilities"].get)
-    code, out, _ = _run(["predict", "--results", str(results), "--run", record.run_id, "오늘은 정말 기쁜 하루였다."],
+    code, out, _ = run_cli(["predict", "--results", str(results), "--run", record.run_id, "오늘은 정말 기쁜 하루였다."],
                         capsys)
     assert code == 0 and "오늘은 정말 기쁜 하루였다." in out and lines[0]["label"] in out
 
@@ -90,11 +80,11 @@ def test_predict_reads_input_files(trained, tmp_path, capsys) -> None:
     jsonl = tmp_path / "texts.jsonl"
     jsonl.write_text('{"text": "여섯 번째"}\n{"text": "일곱 번째"}\n', encoding="utf-8")
     for path, expected in ((lines_file, 2), (table, 3), (jsonl, 2)):
-        code, out, err = _run(["predict", "--results", str(results), "--run", record.run_id, "--json",
+        code, out, err = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--json",
                                "--input", str(path)], capsys)
         assert code == 0, err
         assert len(out.splitlines()) == expected
-    code, out, _ = _run(["predict", "--results", str(results), "--run", record.run_id, "--json", "--input",
+    code, out, _ = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--json", "--input",
                          str(table), "--text-col", "문장", "맨 앞 문장"], capsys)
     assert code == 0 and [json.loads(line)["text"] for line in out.splitlines()][:2] == ["맨 앞 문장", "세 번째 문장"]
 
@@ -111,7 +101,7 @@ def test_bad_input_files_are_one_line_errors(trained, tmp_path, capsys, content,
     results, record = trained
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
-    code, out, err = _run(["predict", "--results", str(results), "--run", record.run_id, "--input", str(path)], capsys)
+    code, out, err = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--input", str(path)], capsys)
     assert code == 2 and not out
     assert message in err and str(path) in err and len(err.strip().splitlines()) == 1
 
@@ -119,7 +109,7 @@ def test_bad_input_files_are_one_line_errors(trained, tmp_path, capsys, content,
 def test_export_model_is_portable_and_predicts_without_the_database(trained, tmp_path, capsys, monkeypatch) -> None:
     results, record = trained
     target = tmp_path / "exported" / "model"
-    code, out, err = _run(["export-model", "--results", str(results), "--run", record.run_id, str(target)], capsys)
+    code, out, err = run_cli(["export-model", "--results", str(results), "--run", record.run_id, str(target)], capsys)
     assert code == 0, err
     files = sorted(path for path in target.rglob("*") if path.is_file())
     assert {path.relative_to(target).as_posix() for path in files} >= {MODEL_CARD, "model.safetensors"}
@@ -141,18 +131,18 @@ def test_export_model_is_portable_and_predicts_without_the_database(trained, tmp
     monkeypatch.setattr(torch, "load", refuse_torch_load)
     texts = ["오늘은 정말 기쁜 하루였다.", "화가 나서 참을 수가 없다."]
     nowhere = tmp_path / "no-results"
-    code, exported_out, err = _run(["predict", "--model", str(target), "--results", str(nowhere), "--json", *texts],
+    code, exported_out, err = run_cli(["predict", "--model", str(target), "--results", str(nowhere), "--json", *texts],
                                    capsys)
     assert code == 0, err
     assert not nowhere.exists()
-    code, run_out, _ = _run(["predict", "--results", str(results), "--run", record.run_id, "--json", *texts], capsys)
+    code, run_out, _ = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--json", *texts], capsys)
     exported = [json.loads(line) for line in exported_out.splitlines()]
     from_run = [json.loads(line) for line in run_out.splitlines()]
     assert [line["label"] for line in exported] == [line["label"] for line in from_run]
     for a, b in zip(exported, from_run, strict=True):
         assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-6)
 
-    code, _, err = _run(["export-model", "--results", str(results), "--run", record.run_id, str(target)], capsys)
+    code, _, err = run_cli(["export-model", "--results", str(results), "--run", record.run_id, str(target)], capsys)
     assert code == 2 and "not an empty folder" in err
 
 
@@ -162,7 +152,7 @@ def test_missing_run_folder_is_a_one_line_error(trained, tmp_path, capsys) -> No
     shutil.copytree(results, copy, ignore=shutil.ignore_patterns("runs"))
     for command in (["predict", "--run", record.run_id, "문장"], ["export-model", "--run", record.run_id,
                                                                    str(tmp_path / "out")]):
-        code, out, err = _run([*command, "--results", str(copy)], capsys)
+        code, out, err = run_cli([*command, "--results", str(copy)], capsys)
         assert code == 2 and not out
         assert "folder" in err and "missing" in err and len(err.strip().splitlines()) == 1
 
@@ -179,7 +169,7 @@ def test_missing_run_folder_is_a_one_line_error(trained, tmp_path, capsys) -> No
 )
 def test_usage_errors(trained, capsys, args, message) -> None:
     results, _ = trained
-    code, _, err = _run(["predict", "--results", str(results), *args], capsys)
+    code, _, err = run_cli(["predict", "--results", str(results), *args], capsys)
     assert code == 2 and message in err
 
 

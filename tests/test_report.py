@@ -19,6 +19,7 @@ from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
 from bench.reporting import PlotStyle, build_report
 from bench.reporting.fonts import find_hangul_font, plot_labels, romanize
+from tests.conftest import run_cli
 from tests.leaderboard_helpers import make_config, make_metrics, make_record
 from tests.tiny_runs import TRAIN_LIMIT, tiny_run_config, train_tiny_run
 
@@ -45,16 +46,6 @@ def filled(tmp_path_factory) -> tuple[Path, dict[str, RunRecord]]:
         board.fail_run(failed, "RuntimeError: <script>alert(1)</script> went wrong")
         rows["failed"] = board.get_run(failed)
     return results, rows
-
-
-def _run(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +108,7 @@ def test_pareto_front() -> None:
 
 def test_leaderboard_pareto_view(filled, capsys) -> None:
     results, rows = filled
-    code, out, _ = _run(["leaderboard", "--results", str(results), "--view", "pareto"], capsys)
+    code, out, _ = run_cli(["leaderboard", "--results", str(results), "--view", "pareto"], capsys)
     assert code == 0
     expected = {point.run_id: point for point in pareto_points(rows.values())}
     assert len(expected) == 3 and rows["failed"].run_id not in out
@@ -153,11 +144,11 @@ def test_romanisation() -> None:
 
 def test_report_needs_finished_runs(tmp_path, capsys) -> None:
     Leaderboard.for_results_dir(tmp_path / "empty").close()
-    code, out, err = _run(["report", "--results", str(tmp_path / "empty")], capsys)
+    code, out, err = run_cli(["report", "--results", str(tmp_path / "empty")], capsys)
     assert code == 2 and "no finished runs" in err and len(err.strip().splitlines()) == 1
-    code, _, err = _run(["report", "--results", str(tmp_path / "none")], capsys)
+    code, _, err = run_cli(["report", "--results", str(tmp_path / "none")], capsys)
     assert code == 2 and "no leaderboard" in err
-    code, _, err = _run(["report", "--results", str(tmp_path / "empty"), "--font", str(tmp_path)], capsys)
+    code, _, err = run_cli(["report", "--results", str(tmp_path / "empty"), "--font", str(tmp_path)], capsys)
     assert code == 2 and "--font" in err
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -25,28 +24,19 @@ Kind = Annotated[
     list[str] | None,
     typer.Option("--kind", metavar="KIND", help="Baseline to record: tfidf or majority (repeatable; default: both)."),
 ]
+DEFAULT_C_GRID_TEXT = ",".join(f"{value:g}" for value in DEFAULT_C_GRID)
 CGrid = Annotated[
     str, typer.Option("--c-grid", help="Comma-separated C values of the logistic regression, chosen on validation.")
 ]
 
 
 @app.command()
+@opt.with_options(opt.DATA_OPTIONS, opt.RESULTS_OPTIONS)
 def baseline(
     kind: Kind = None,
-    data: opt.Data = D.data.source,
-    text_col: opt.TextCol = None,
-    label_col: opt.LabelCol = None,
-    sheet: opt.Sheet = None,
-    text: opt.TextField = D.data.text_field,
-    labels: opt.Labels = D.data.label_scheme,
-    label_map: opt.LabelMap = None,
-    split_seed: opt.SplitSeed = D.data.split_seed,
-    dedupe: opt.Dedupe = False,
-    drop_unknown: opt.DropUnknown = False,
-    train_limit: opt.TrainLimit = None,
-    c_grid: CGrid = ",".join(f"{value:g}" for value in DEFAULT_C_GRID),
-    results: opt.Results = Path(D.results_dir),
+    c_grid: CGrid = DEFAULT_C_GRID_TEXT,
     rerun: Annotated[bool, typer.Option("--rerun", help="Fit again even if the row is already recorded.")] = False,
+    **options: Any,
 ) -> None:
     """Record reference rows on DATA's split: TF-IDF (char n-grams) + logistic regression, and the majority class.
 
@@ -56,9 +46,8 @@ def baseline(
     of your runs to train the baselines on the same subset.
     """
     grid = parse_c_grid(c_grid)
-    data_options = opt.data_options(
-        data, text_col, label_col, sheet, text, labels, label_map, split_seed, dedupe, drop_unknown
-    )
+    data_options = opt.data_options(options)
+    results, train_limit = options["results"], options["train_limit"]
     configs = [
         baseline_config(name, data_options, train_limit=train_limit, results_dir=str(results), c_grid=grid)
         for name in dict.fromkeys(kind or list(BASELINES))

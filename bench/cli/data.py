@@ -52,9 +52,7 @@ def inspect(
     """Load SOURCE as a run would and show rows and labels per split, dropped rows and text lengths."""
     if max_len < 1:
         raise UsageError(f"--max-len must be at least 1, got {max_len}")
-    options = opt.data_options(
-        source, text_col, label_col, sheet, text_field, labels, label_map, split_seed, dedupe, drop_unknown
-    )
+    options = opt.data_options({**locals(), "data": source, "text": text_field})
     dataset = load_dataset(options)
     tokenizer = _tokenizer(encoder, encoder_path, dataset) if encoder or encoder_path else None
     summary = inspect_dataset(dataset, tokenizer, max_len)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
@@ -60,6 +62,53 @@ Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the enco
 OomRetry = Annotated[bool, typer.Option("--oom-retry", help="On GPU out-of-memory, retry with half the batch and twice the gradient accumulation (same effective batch).", rich_help_panel=TRAIN)]
 
 DEFAULTS = RunConfig()
+D = DEFAULTS
+
+
+def _options(*specs: tuple[str, Any, Any]) -> tuple[inspect.Parameter, ...]:
+    return tuple(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default) for name, kind, default in specs)
+
+
+# Option groups shared by commands; see :func:`with_options`.
+DATA_OPTIONS = _options(
+    ("data", Data, D.data.source), ("text_col", TextCol, None), ("label_col", LabelCol, None), ("sheet", Sheet, None),
+    ("text", TextField, D.data.text_field), ("labels", Labels, D.data.label_scheme), ("label_map", LabelMap, None),
+    ("split_seed", SplitSeed, D.data.split_seed), ("dedupe", Dedupe, False), ("drop_unknown", DropUnknown, False),
+    ("train_limit", TrainLimit, None),
+)
+ENCODER_OPTIONS = _options(
+    ("encoder_config", EncoderConfig, None), ("random_init", RandomInit, False),
+    ("freeze_encoder", FreezeEncoder, False), ("trust_remote_code", TrustRemoteCode, False),
+)
+# One value each (``bench grid`` takes lists of these instead).
+HYPERPARAMETER_OPTIONS = _options(
+    ("encoder_path", EncoderPath, None), ("head_param", HeadParam, None), ("dropout", Dropout, None),
+    ("epochs", Epochs, D.epochs), ("max_len", MaxLen, D.max_len), ("batch_size", BatchSize, D.batch_size),
+    ("lr", Lr, None), ("head_lr", HeadLr, None), ("weight_decay", WeightDecay, D.weight_decay),
+    ("warmup_ratio", Warmup, D.warmup_ratio), ("seed", Seed, D.seed),
+)
+TRAINING_OPTIONS = _options(
+    ("grad_clip", GradClip, D.grad_clip), ("class_weighted", ClassWeighted, False), ("patience", Patience, None),
+    ("device", Device, D.device), ("devices", Devices, D.devices), ("precision", Precision, D.precision),
+    ("num_workers", NumWorkers, D.num_workers), ("bucketing", Bucketing, D.bucketing),
+    ("token_cache", TokenCache, D.token_cache), ("feature_cache", FeatureCache, D.feature_cache),
+    ("compile", Compile, D.compile), ("oom_retry", OomRetry, False),
+)
+RESULTS_OPTIONS = _options(("results", Results, Path(D.results_dir)))
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def with_options(*groups: tuple[inspect.Parameter, ...]) -> Callable[[Command], Command]:
+    """Give a Typer command the options of ``groups`` after its own; it receives them as ``**options``."""
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        own = [parameter for parameter in signature.parameters.values() if parameter.kind is not parameter.VAR_KEYWORD]
+        command.__signature__ = signature.replace(parameters=[*own, *(option for group in groups for option in group)])  # type: ignore[attr-defined]
+        return command
+
+    return decorate
 
 
 def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, Any]:
@@ -76,14 +125,13 @@ def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, Any]:
     return parsed
 
 
-def data_options(
-    data: str, text_col: str | None, label_col: str | None, sheet: str | None, text: str, labels: str,
-    label_map: Path | None, split_seed: int, dedupe: bool, drop_unknown: bool,
-) -> DataOptions:
-    """The data options of a command line."""
+def data_options(values: dict[str, Any]) -> DataOptions:
+    """The data options of a command's keyword arguments (the names of the options above)."""
+    label_map = values["label_map"]
     return DataOptions(
-        source=data, text_col=text_col, label_col=label_col, sheet=sheet, text_field=text, label_scheme=labels,
-        label_map=str(label_map) if label_map else None, split_seed=split_seed, dedupe=dedupe, drop_unknown=drop_unknown,
+        source=values["data"], text_col=values["text_col"], label_col=values["label_col"], sheet=values["sheet"],
+        text_field=values["text"], label_scheme=values["labels"], label_map=str(label_map) if label_map else None,
+        split_seed=values["split_seed"], dedupe=values["dedupe"], drop_unknown=values["drop_unknown"],
     )
 
 
@@ -96,10 +144,7 @@ def run_config(values: dict[str, Any]) -> RunConfig:
         encoder=values["encoder"],
         head=values["head"],
         head_params=sort_params(head_params),
-        data=data_options(
-            values["data"], values["text_col"], values["label_col"], values["sheet"], values["text"], values["labels"],
-            values["label_map"], values["split_seed"], values["dedupe"], values["drop_unknown"],
-        ),
+        data=data_options(values),
         encoder_path=str(values["encoder_path"]) if values["encoder_path"] else None,
         random_init=values["random_init"],
         freeze_encoder=values["freeze_encoder"],

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Annotated, Any
 
+import typer
 from lightning.pytorch.callbacks import RichProgressBar
 from rich.table import Table
 
@@ -17,53 +18,18 @@ D = opt.DEFAULTS
 
 
 @app.command()
+@opt.with_options(
+    opt.DATA_OPTIONS, opt.ENCODER_OPTIONS, opt.HYPERPARAMETER_OPTIONS, opt.TRAINING_OPTIONS, opt.RESULTS_OPTIONS
+)
 def run(
     encoder: opt.Encoder = D.encoder,
     head: opt.Head = D.head,
-    data: opt.Data = D.data.source,
-    text_col: opt.TextCol = None,
-    label_col: opt.LabelCol = None,
-    sheet: opt.Sheet = None,
-    text: opt.TextField = D.data.text_field,
-    labels: opt.Labels = D.data.label_scheme,
-    label_map: opt.LabelMap = None,
-    split_seed: opt.SplitSeed = D.data.split_seed,
-    dedupe: opt.Dedupe = False,
-    drop_unknown: opt.DropUnknown = False,
-    encoder_path: opt.EncoderPath = None,
-    encoder_config: opt.EncoderConfig = None,
-    random_init: opt.RandomInit = False,
-    freeze_encoder: opt.FreezeEncoder = False,
-    trust_remote_code: opt.TrustRemoteCode = False,
-    head_param: opt.HeadParam = None,
-    dropout: opt.Dropout = None,
-    epochs: opt.Epochs = D.epochs,
-    train_limit: opt.TrainLimit = None,
-    max_len: opt.MaxLen = D.max_len,
-    batch_size: opt.BatchSize = D.batch_size,
-    lr: opt.Lr = None,
-    head_lr: opt.HeadLr = None,
-    weight_decay: opt.WeightDecay = D.weight_decay,
-    warmup_ratio: opt.Warmup = D.warmup_ratio,
-    grad_clip: opt.GradClip = D.grad_clip,
-    class_weighted: opt.ClassWeighted = False,
-    patience: opt.Patience = None,
-    seed: opt.Seed = D.seed,
-    results: opt.Results = Path(D.results_dir),
-    device: opt.Device = D.device,
-    devices: opt.Devices = D.devices,
-    precision: opt.Precision = D.precision,
-    num_workers: opt.NumWorkers = D.num_workers,
-    bucketing: opt.Bucketing = D.bucketing,
-    token_cache: opt.TokenCache = D.token_cache,
-    feature_cache: opt.FeatureCache = D.feature_cache,
-    compile: opt.Compile = D.compile,
-    oom_retry: opt.OomRetry = False,
-    rerun: bool = False,
-    progress: bool = True,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Train again even if this configuration has finished.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar while training.")] = True,
+    **options: Any,
 ) -> None:
     """Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard."""
-    config = opt.run_config(locals())
+    config = opt.run_config({"encoder": encoder, "head": head, **options})
     leaderboard = Leaderboard.for_results_dir(config.results_path)
     callbacks = [RichProgressBar(leave=True)] if progress and console.is_terminal else []
     record = run_experiment(config, leaderboard, callbacks=callbacks, rerun=rerun)

@@ -275,6 +275,7 @@ def quiet_optuna() -> None:
 
 
 @app.command()
+@opt.with_options(opt.DATA_OPTIONS, opt.ENCODER_OPTIONS, opt.TRAINING_OPTIONS, opt.RESULTS_OPTIONS)
 def grid(
     ctx: typer.Context,
     encoders: Encoders = "scratch",
@@ -289,40 +290,13 @@ def grid(
     weight_decay: WeightDecayList = None,
     warmup_ratio: WarmupList = None,
     head_param: HeadParamList = None,
-    data: opt.Data = D.data.source,
-    text_col: opt.TextCol = None,
-    label_col: opt.LabelCol = None,
-    sheet: opt.Sheet = None,
-    text: opt.TextField = D.data.text_field,
-    labels: opt.Labels = D.data.label_scheme,
-    label_map: opt.LabelMap = None,
-    split_seed: opt.SplitSeed = D.data.split_seed,
-    dedupe: opt.Dedupe = False,
-    drop_unknown: opt.DropUnknown = False,
     encoder_path: EncoderPaths = None,
-    encoder_config: opt.EncoderConfig = None,
-    random_init: opt.RandomInit = False,
-    freeze_encoder: opt.FreezeEncoder = False,
-    trust_remote_code: opt.TrustRemoteCode = False,
-    train_limit: opt.TrainLimit = None,
-    grad_clip: opt.GradClip = D.grad_clip,
-    class_weighted: opt.ClassWeighted = False,
-    patience: opt.Patience = None,
-    results: opt.Results = Path(D.results_dir),
-    device: opt.Device = D.device,
-    devices: opt.Devices = D.devices,
-    precision: opt.Precision = D.precision,
-    num_workers: opt.NumWorkers = D.num_workers,
-    bucketing: opt.Bucketing = D.bucketing,
-    token_cache: opt.TokenCache = D.token_cache,
-    feature_cache: opt.FeatureCache = D.feature_cache,
-    compile: opt.Compile = D.compile,
-    oom_retry: opt.OomRetry = False,
     storage: StorageUrl = None,
     leaderboard: LeaderboardUrl = None,
     gpus: Gpus = None,
     dry_run: DryRun = False,
     progress: Progress_ = True,
+    **options: Any,
 ) -> None:
     """Run every combination of ENCODERS × HEADS × SEEDS × hyperparameter lists into the leaderboard.
 
@@ -330,13 +304,14 @@ def grid(
     workers (--gpus, or several machines with one --storage) share the grid.
     """
     quiet_optuna()
-    values = locals()
+    values = {**locals(), **options}
     axes = grid_axes(values)
     base = opt.run_config({**values, **SINGLE_RUN_DEFAULTS, "encoder": axes.encoders[0], "head": axes.heads[0]})
     points = grids.expand_grid(base, axes)
+    results = base.results_path
     storage_url = storage or default_storage_url(results)
     check_storage_url(storage_url)
-    gpu_list = gpu_groups(parse_gpus(gpus), devices)
+    gpu_list = gpu_groups(parse_gpus(gpus), base.devices)
     dataset = prepare_dataset(base)
     study_name = grids.grid_study_name(points, dataset.fingerprint)
     board = open_leaderboard(leaderboard, storage, results)
@@ -506,6 +481,9 @@ def print_outcome(outcome: GridOutcome) -> None:
 
 
 @app.command()
+@opt.with_options(
+    opt.DATA_OPTIONS, opt.ENCODER_OPTIONS, opt.HYPERPARAMETER_OPTIONS, opt.TRAINING_OPTIONS, opt.RESULTS_OPTIONS
+)
 def tune(
     ctx: typer.Context,
     encoder: opt.Encoder = D.encoder,
@@ -535,51 +513,13 @@ def tune(
     confirm_seeds_: Annotated[
         Optional[str], typer.Option("--confirm-seeds", help="Re-run the best trial with these seeds (comma-separated).")
     ] = None,
-    data: opt.Data = D.data.source,
-    text_col: opt.TextCol = None,
-    label_col: opt.LabelCol = None,
-    sheet: opt.Sheet = None,
-    text: opt.TextField = D.data.text_field,
-    labels: opt.Labels = D.data.label_scheme,
-    label_map: opt.LabelMap = None,
-    split_seed: opt.SplitSeed = D.data.split_seed,
-    dedupe: opt.Dedupe = False,
-    drop_unknown: opt.DropUnknown = False,
-    encoder_path: opt.EncoderPath = None,
-    encoder_config: opt.EncoderConfig = None,
-    random_init: opt.RandomInit = False,
-    freeze_encoder: opt.FreezeEncoder = False,
-    trust_remote_code: opt.TrustRemoteCode = False,
-    head_param: opt.HeadParam = None,
-    dropout: opt.Dropout = None,
-    epochs: opt.Epochs = D.epochs,
-    train_limit: opt.TrainLimit = None,
-    max_len: opt.MaxLen = D.max_len,
-    batch_size: opt.BatchSize = D.batch_size,
-    lr: opt.Lr = None,
-    head_lr: opt.HeadLr = None,
-    weight_decay: opt.WeightDecay = D.weight_decay,
-    warmup_ratio: opt.Warmup = D.warmup_ratio,
-    grad_clip: opt.GradClip = D.grad_clip,
-    class_weighted: opt.ClassWeighted = False,
-    patience: opt.Patience = None,
-    seed: opt.Seed = D.seed,
-    results: opt.Results = Path(D.results_dir),
-    device: opt.Device = D.device,
-    devices: opt.Devices = D.devices,
-    precision: opt.Precision = D.precision,
-    num_workers: opt.NumWorkers = D.num_workers,
-    bucketing: opt.Bucketing = D.bucketing,
-    token_cache: opt.TokenCache = D.token_cache,
-    feature_cache: opt.FeatureCache = D.feature_cache,
-    compile: opt.Compile = D.compile,
-    oom_retry: opt.OomRetry = False,
     storage: StorageUrl = None,
     leaderboard: LeaderboardUrl = None,
     gpus: Gpus = None,
     worker_index: WorkerIndex = 0,
     dry_run: DryRun = False,
     progress: Progress_ = True,
+    **options: Any,
 ) -> None:
     """Search ENCODER + HEAD hyperparameters with Optuna (seeded TPE, pruning); every trial is a leaderboard run.
 
@@ -589,15 +529,16 @@ def tune(
     """
     quiet_optuna()
     seeds = number_list(confirm_seeds_, "--confirm-seeds", int) or ()
-    base = opt.run_config(locals())
+    base = opt.run_config({"encoder": encoder, "head": head, **options})
     check_encoder_name(base.encoder)
     resolve_head_params(base.head, base.head_kwargs)
-    if devices > 1 and pruner != "none":
-        raise UsageError(f"--devices {devices} runs ranks the pruning callback cannot stop; add --pruner none")
+    if base.devices > 1 and pruner != "none":
+        raise UsageError(f"--devices {base.devices} runs ranks the pruning callback cannot stop; add --pruner none")
     search = SearchSpace.build(encoder, head, load_space_file(space) if space else {}, explicit_space_values(ctx, base))
+    results = base.results_path
     storage_url = storage or default_storage_url(results)
     check_storage_url(storage_url)
-    gpu_list = gpu_groups(parse_gpus(gpus), devices)
+    gpu_list = gpu_groups(parse_gpus(gpus), base.devices)
     dataset = prepare_dataset(base)
     study_name = study or tune_study_name(encoder, head, dataset.fingerprint)
     if dry_run:
