@@ -335,3 +335,31 @@ def test_a_disk_that_fills_while_writing_the_probe_is_an_error(
     assert_stopped_before_training(code, err, "cannot write to results directory")
     assert "No space left on device" in err
     assert list((tmp_path / "results").iterdir()) == []
+
+
+def test_oom_while_evaluating_halves_only_the_evaluation_batch(capsys, results_dir: Path, monkeypatch) -> None:
+    sizes: list[int] = []
+    original = EmotionClassifier.validation_step
+
+    def validation_step(self: EmotionClassifier, batch: dict[str, torch.Tensor], index: int) -> None:
+        sizes.append(int(batch["labels"].shape[0]))
+        if sizes[-1] > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+        return original(self, batch, index)
+
+    monkeypatch.setattr(EmotionClassifier, "validation_step", validation_step)
+    code, out, err = bench(capsys, *RUN, "--oom-retry", "--results", str(results_dir))
+    assert code == 0, err + out
+    (record,) = Leaderboard.for_results_dir(results_dir).runs()
+    assert record.status == "finished"
+    # Evaluation starts at 256 (all 72 validation texts in one batch): 256 → 128 → 64 → 32 → 16 → 8 → 4.
+    assert record.attempts == 7
+    assert record.environment["eval_batch_size"] == "4"
+    assert (record.environment["batch_size"], record.environment["accumulate_grad_batches"]) == ("16", "1")
+    assert max(sizes[-18:]) <= 4
+
+    monkeypatch.setattr(EmotionClassifier, "validation_step", validation_step)
+    record = run_experiment(tiny_config(results_dir, seed=2), Leaderboard.for_results_dir(results_dir))
+    assert record.status == "failed"
+    assert record.error.startswith("out of memory at evaluation batch size 256: CUDA out of memory.")
+    assert "--oom-retry" in record.error

@@ -8,6 +8,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import RunningStage
 
 from bench.training.distributed import gather_objects
 
@@ -29,6 +30,16 @@ class BestWeights(L.Callback):
             self.best_score = score
             self.best_epoch = trainer.current_epoch
             self.state = {name: tensor.detach().to("cpu", copy=True) for name, tensor in module.state_dict().items()}
+
+
+class FailureStage(L.Callback):
+    """Remembers whether the exception that ended a fit or test came while evaluating."""
+
+    def __init__(self) -> None:
+        self.evaluating = False
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        self.evaluating = trainer.state.stage in (RunningStage.VALIDATING, RunningStage.TESTING)
 
 
 class TrainingTimer(L.Callback):

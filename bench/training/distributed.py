@@ -14,7 +14,9 @@ that fails while starting must be noticed before it. A worker that fails writes
 its error to a JSON file; rank 0 notices the exit, aborts the process group (so no
 rank waits on the dead one) and raises the worker's error in its own process: a
 failed row names the rank, and an out-of-memory worker triggers ``--oom-retry``
-like an out-of-memory rank 0.
+like an out-of-memory rank 0. (A worker killed in the moment between saying it is
+ready and joining leaves rank 0 in the rendezvous until its timeout, Lightning's
+default 30 minutes; the run is then recorded as failed the same way.)
 """
 
 from __future__ import annotations
@@ -136,13 +138,16 @@ def worker_error(worker: WorkerProcess, code: int) -> BaseException:
     except (OSError, ValueError):
         reason = f"signal {-code}" if code < 0 else f"exit code {code}"
         return WorkerFailed(f"rank {worker.rank} ended with {reason} (log: {worker.log_path})")
-    message = f"rank {worker.rank}: {recorded['message']}"
-    if recorded["type"] == "OutOfMemoryError":
-        return torch.OutOfMemoryError(message)
-    if recorded["type"] == "NonFiniteLossError":
-        from bench.training.module import NonFiniteLossError
+    from bench.training.module import EvaluationOutOfMemoryError, NonFiniteLossError
 
-        return NonFiniteLossError(message)
+    message = f"rank {worker.rank}: {recorded['message']}"
+    same_kind = {
+        "OutOfMemoryError": torch.OutOfMemoryError,
+        "EvaluationOutOfMemoryError": EvaluationOutOfMemoryError,
+        "NonFiniteLossError": NonFiniteLossError,
+    }
+    if recorded["type"] in same_kind:
+        return same_kind[recorded["type"]](message)
     return WorkerFailed(f"rank {worker.rank}: {recorded['type']}: {recorded['message']}")
 
 
@@ -164,7 +169,7 @@ def free_port() -> int:
 
 @contextmanager
 def distributed_launch(
-    config: RunConfig, run_id: str, *, batch_size: int, accumulation: int
+    config: RunConfig, run_id: str, *, batch_size: int, accumulation: int, eval_batch_size: int
 ) -> Iterator[DistributedLaunch]:
     """Start ranks 1…``config.devices``-1 of run ``run_id``; this process is rank 0 inside the block.
 
@@ -187,6 +192,7 @@ def distributed_launch(
         command = [
             sys.executable, "-m", "bench.training.distributed", str(config_path), str(error_path),
             "--batch-size", str(batch_size), "--accumulation", str(accumulation),
+            "--eval-batch-size", str(eval_batch_size),
         ]
         env = {**os.environ, **shared, "LOCAL_RANK": str(rank), "PYTHONPATH": python_path}
         with open(log_path, "wb") as log:
@@ -238,12 +244,15 @@ def worker_main(argv: Sequence[str]) -> int:
     parser.add_argument("error", type=Path)
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--accumulation", type=int, required=True)
+    parser.add_argument("--eval-batch-size", type=int, required=True)
     args = parser.parse_args(argv)
     from bench.training.runner import fit_and_test, prepare_dataset, prepare_run
 
     try:
         config = RunConfig.from_json(args.config.read_text(encoding="utf-8"))
-        prepared = prepare_run(config, prepare_dataset(config), batch_size=args.batch_size)
+        prepared = prepare_run(
+            config, prepare_dataset(config), batch_size=args.batch_size, eval_batch_size=args.eval_batch_size
+        )
         ready_file(args.error).touch()
         fit_and_test(prepared, args.accumulation)
     except KeyboardInterrupt:

@@ -21,6 +21,10 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+class EvaluationOutOfMemoryError(torch.OutOfMemoryError):
+    """Out of (GPU) memory while validating or testing, not while training."""
+
+
 class EmotionClassifier(L.LightningModule):
     """Encoder + head, AdamW over every trainable parameter, warmup then linear decay.
 

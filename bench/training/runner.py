@@ -31,11 +31,11 @@ from bench.errors import Terminated, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, write_model_card
 from bench.leaderboard.records import ClassScores, Predictions, RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard, check_writable
-from bench.training.callbacks import BestWeights, TrainingTimer
+from bench.training.callbacks import BestWeights, FailureStage, TrainingTimer
 from bench.training.datamodule import EmotionDataModule
 from bench.training.distributed import distributed_launch
 from bench.training.metrics import classification_scores
-from bench.training.module import EmotionClassifier, NonFiniteLossError
+from bench.training.module import EmotionClassifier, EvaluationOutOfMemoryError, NonFiniteLossError
 from encoders import EncoderRequest, create_encoder
 from encoders.base import BuiltEncoder
 from heads import create_head, resolve_head_params
@@ -63,10 +63,13 @@ def prepare_dataset(config: RunConfig) -> SplitDataset:
     return dataset
 
 
-def prepare_run(config: RunConfig, dataset: SplitDataset, *, batch_size: int | None = None) -> PreparedRun:
+def prepare_run(
+    config: RunConfig, dataset: SplitDataset, *, batch_size: int | None = None, eval_batch_size: int | None = None
+) -> PreparedRun:
     """Build encoder, head, LightningModule and LightningDataModule for ``config``.
 
-    ``batch_size`` overrides ``config.batch_size`` (an out-of-memory retry's smaller batch).
+    ``batch_size`` overrides ``config.batch_size`` and ``eval_batch_size`` the
+    evaluation batch (an out-of-memory retry's smaller batches).
     """
     resolve_head_params(config.head, config.head_kwargs)
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -99,6 +102,7 @@ def prepare_run(config: RunConfig, dataset: SplitDataset, *, batch_size: int | N
         built.tokenizer,
         max_len=config.max_len,
         batch_size=batch_size or config.batch_size,
+        eval_batch_size=eval_batch_size,
         seed=config.seed,
         num_workers=config.num_workers,
         bucketing=config.bucketing,
@@ -185,9 +189,9 @@ def run_experiment(
     run_environment = environment(accelerator, config.devices)
     run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, run_environment)
 
-    def record_retry(batch_size: int, accumulation: int) -> None:
-        batching = {"batch_size": str(batch_size), "accumulate_grad_batches": str(accumulation)}
-        leaderboard.start_run(config, dataset.fingerprint, dataset.name, {**run_environment, **batching})
+    def record_retry(batching: dict[str, int]) -> None:
+        values = {name: str(value) for name, value in batching.items()}
+        leaderboard.start_run(config, dataset.fingerprint, dataset.name, {**run_environment, **values})
 
     try:
         metrics = train_with_oom_retry(prepared, run_id, callbacks, on_retry=record_retry)
@@ -218,32 +222,43 @@ def train_with_oom_retry(
     run_id: str,
     callbacks: Sequence[L.Callback],
     *,
-    on_retry: Callable[[int, int], None] = lambda batch_size, accumulation: None,
+    on_retry: Callable[[dict[str, int]], None] = lambda batching: None,
 ) -> RunMetrics:
     """:func:`train_and_test`; after out-of-memory, with ``--oom-retry``, again from the start.
 
-    Each retry rebuilds the model (same seed) with half the batch and twice the
-    gradient accumulation, so the effective batch stays the same, until the batch
-    is 1 per device. ``on_retry(batch_size, accumulation)`` is called before each retry.
-    Raises :class:`OutOfMemoryAtBatch` when no retry is left.
+    Out of memory while training: the retry rebuilds the model (same seed) with half
+    the batch and twice the gradient accumulation, so the effective batch stays the
+    same, down to a batch of 1 per device. Out of memory while evaluating: the retry
+    halves the evaluation batch only (it does not change what is computed), down to 1.
+    ``on_retry`` gets the next attempt's ``batch_size``, ``accumulate_grad_batches`` and
+    ``eval_batch_size``. Raises :class:`OutOfMemoryAtBatch` when no retry is left.
     """
-    accumulation = 1
+    config, accumulation = prepared.config, 1
     while True:
-        batch_size = prepared.datamodule.batch_size
+        batch_size, eval_batch_size = prepared.datamodule.batch_size, prepared.datamodule.eval_batch_size
         try:
             return train_and_test(prepared, run_id, callbacks, accumulation)
         except torch.OutOfMemoryError as error:
             reason = (str(error).strip().splitlines() or ["out of memory"])[0]
-            batching = f"batch size {batch_size}" + (f" x {accumulation} accumulated" if accumulation > 1 else "")
-            if not prepared.config.oom_retry or batch_size // prepared.config.devices <= 1:
-                hint = "" if prepared.config.oom_retry else "; --oom-retry retries with half the batch"
+            evaluating = isinstance(error, EvaluationOutOfMemoryError)
+            if evaluating:
+                batching = f"evaluation batch size {eval_batch_size}"
+                exhausted = eval_batch_size <= 1
+            else:
+                batching = f"batch size {batch_size}" + (f" x {accumulation} accumulated" if accumulation > 1 else "")
+                exhausted = batch_size // config.devices <= 1
+            if not config.oom_retry or exhausted:
+                hint = "" if config.oom_retry else "; --oom-retry retries with half the batch"
                 raise OutOfMemoryAtBatch(f"out of memory at {batching}: {reason}{hint}") from None
         # Outside the except block, so that the failed attempt's tensors can be freed (Lightning's
         # teardown has moved its model back to the CPU).
         release_memory()
-        accumulation *= 2
-        on_retry(batch_size // 2, accumulation)
-        prepared = prepare_run(prepared.config, prepared.dataset, batch_size=halve_batch(batch_size, prepared.config.devices))
+        if evaluating:
+            eval_batch_size //= 2
+        else:
+            batch_size, accumulation = halve_batch(batch_size, config.devices), accumulation * 2
+        on_retry({"batch_size": batch_size, "accumulate_grad_batches": accumulation, "eval_batch_size": eval_batch_size})
+        prepared = prepare_run(config, prepared.dataset, batch_size=batch_size, eval_batch_size=eval_batch_size)
 
 
 def halve_batch(batch_size: int, devices: int) -> int:
@@ -300,7 +315,7 @@ def fit_and_test(
     """
     config, module, datamodule = prepared.config, prepared.module, prepared.datamodule
     accelerator, devices = resolve_device(config.device, config.devices)
-    best, timer = BestWeights(), TrainingTimer()
+    best, timer, stage = BestWeights(), TrainingTimer(), FailureStage()
     extra: list[L.Callback] = []
     if config.patience is not None:
         extra.append(L.pytorch.callbacks.EarlyStopping("val_macro_f1", mode="max", patience=config.patience))
@@ -314,7 +329,7 @@ def fit_and_test(
         max_epochs=config.epochs,
         accumulate_grad_batches=accumulate_grad_batches,
         gradient_clip_val=config.grad_clip or None,
-        callbacks=[best, timer, *extra, *callbacks],
+        callbacks=[best, timer, stage, *extra, *callbacks],
         deterministic=accelerator == "cpu",
         logger=False,
         enable_checkpointing=False,
@@ -330,15 +345,20 @@ def fit_and_test(
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
         warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
-        with propagate_interrupts():
-            trainer.fit(module, datamodule=datamodule)
-        if best.state is None:
-            raise RuntimeError("no validation epoch finished")
-        module.load_state_dict(best.state)
-        started = time.perf_counter()
-        with propagate_interrupts():
-            trainer.test(module, datamodule=datamodule, verbose=False)
-        eval_seconds = time.perf_counter() - started
+        try:
+            with propagate_interrupts():
+                trainer.fit(module, datamodule=datamodule)
+            if best.state is None:
+                raise RuntimeError("no validation epoch finished")
+            module.load_state_dict(best.state)
+            started = time.perf_counter()
+            with propagate_interrupts():
+                trainer.test(module, datamodule=datamodule, verbose=False)
+            eval_seconds = time.perf_counter() - started
+        except torch.OutOfMemoryError as error:
+            if stage.evaluating:
+                raise EvaluationOutOfMemoryError(str(error)) from error
+            raise
     return FitResult(best, timer, eval_seconds)
 
 
@@ -350,8 +370,8 @@ def train_and_test(
     if config.devices == 1:
         fit = fit_and_test(prepared, accumulate_grad_batches, callbacks)
     else:
-        batch_size = prepared.datamodule.batch_size
-        with distributed_launch(config, run_id, batch_size=batch_size, accumulation=accumulate_grad_batches) as launch:
+        batching = {"batch_size": prepared.datamodule.batch_size, "eval_batch_size": prepared.datamodule.eval_batch_size}
+        with distributed_launch(config, run_id, accumulation=accumulate_grad_batches, **batching) as launch:
             try:
                 fit = fit_and_test(prepared, accumulate_grad_batches, callbacks)
             except KeyboardInterrupt:
