@@ -39,9 +39,10 @@ from tests.conftest import ROOT, bench, tiny_config_args
 from tests.test_training import tiny_config
 
 CLI = "from bench.cli import main; main()"
-# Two points: epochs 1 (finishes first) and epochs 4 (long enough to be signalled while it trains).
+# Two points: epochs 1 (finishes first) and epochs 12 (long enough to be signalled while it trains, even when
+# a loaded machine delays the signal).
 GRID = [
-    "grid", "--encoders", "scratch", "--heads", "linear", "--epochs", "1,4", *tiny_config_args(),
+    "grid", "--encoders", "scratch", "--heads", "linear", "--epochs", "1,12", *tiny_config_args(),
     "--train-limit", "120", "--max-len", "32", "--batch-size", "16", "--lr", "0.001", "--no-progress",
 ]
 
@@ -108,7 +109,7 @@ RUN = ["run", "--encoder", "scratch", "--head", "linear", *tiny_config_args(), "
 def test_ctrl_c_then_kill_9_during_a_grid_leave_true_records_and_reruns_resume(results_dir: Path) -> None:
     # 1. Ctrl-C while the second run trains: it stops cleanly and is recorded interrupted.
     process = start_bench(GRID, results_dir)
-    wait_until_training(process, results_dir, epochs=4)
+    wait_until_training(process, results_dir, epochs=12)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, out + err
@@ -116,20 +117,20 @@ def test_ctrl_c_then_kill_9_during_a_grid_leave_true_records_and_reruns_resume(r
     assert "Traceback" not in err
     first = rows(results_dir)
     assert first[1]["status"] == "finished" and predictions_of(results_dir, first[1]["run_id"]) == 1
-    assert (first[4]["status"], first[4]["error"]) == ("interrupted", "interrupted by the user (SIGINT)")
-    assert predictions_of(results_dir, first[4]["run_id"]) == 0
+    assert (first[12]["status"], first[12]["error"]) == ("interrupted", "interrupted by the user (SIGINT)")
+    assert predictions_of(results_dir, first[12]["run_id"]) == 0
     assert not [trial for trial in grid_trials(results_dir) if trial.state == optuna.trial.TrialState.RUNNING]
 
     # 2. A rerun skips the finished run and retries the interrupted one; kill -9 it while it trains.
     process = start_bench(GRID, results_dir)
-    wait_until_training(process, results_dir, epochs=4)
+    wait_until_training(process, results_dir, epochs=12)
     process.kill()
     process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
     assert integrity_ok(database_path(results_dir)) and integrity_ok(results_dir / "optuna.db")
     killed = rows(results_dir)
     assert dict(killed[1]) == dict(first[1]), "the finished run was neither retrained nor touched"
-    dead = killed[4]
+    dead = killed[12]
     assert (dead["status"], dead["attempts"], dead["pid"]) == ("running", 2, process.pid)
     assert (dead["metrics"], dead["macro_f1"], predictions_of(results_dir, dead["run_id"])) == (None, None, 0)
     with Leaderboard(sqlite_url(database_path(results_dir))) as board:
@@ -144,8 +145,8 @@ def test_ctrl_c_then_kill_9_during_a_grid_leave_true_records_and_reruns_resume(r
     assert process.returncode == 0, out + err
     assert "1 already finished" in out and "this worker: 1 ran, 0 failed" in out
     final = rows(results_dir)
-    assert (final[4]["status"], final[4]["attempts"]) == ("finished", 3)
-    assert predictions_of(results_dir, final[4]["run_id"]) == 1
+    assert (final[12]["status"], final[12]["attempts"]) == ("finished", 3)
+    assert predictions_of(results_dir, final[12]["run_id"]) == 1
     assert dict(final[1]) == dict(first[1])
     assert not [trial for trial in grid_trials(results_dir) if trial.state == optuna.trial.TrialState.RUNNING]
     assert integrity_ok(database_path(results_dir)) and integrity_ok(results_dir / "optuna.db")
