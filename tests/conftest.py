@@ -61,3 +61,11 @@ def bench(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """:func:`bench` with the arguments as one list."""
     return bench(capsys, *args)
+
+
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables wide enough that no cell is cut, whatever the terminal (or xdist worker) reports."""
+    from bench.cli.app import console
+
+    monkeypatch.setattr(console, "_width", 220)

@@ -10,7 +10,7 @@ import pytest
 
 import bench.cli  # noqa: F401  (registers the commands)
 from bench.baselines import BASELINE_ENCODERS, baseline_config, chosen_c
-from bench.cli.app import console, main
+from bench.cli.app import main
 from bench.data.types import DataOptions
 from bench.errors import UsageError
 from bench.leaderboard.records import RunRecord
@@ -24,9 +24,7 @@ from tests.tiny_runs import TRAIN_LIMIT, tiny_run_config
 C_GRID = "1,10"
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch) -> None:
-    monkeypatch.setattr(console, "_width", 220)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 @pytest.fixture(scope="module")

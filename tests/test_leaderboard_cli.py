@@ -10,16 +10,11 @@ import pandas as pd
 import pytest
 
 import bench.cli.leaderboard  # noqa: F401  (registers the commands)
-from bench.cli.app import console
 from bench.leaderboard.store import Leaderboard
 from tests.conftest import run_cli
 from tests.leaderboard_helpers import LABELS, make_config, make_metrics, noisy_predictions, record_run
 
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch) -> None:
-    """Tables wide enough that no cell is cut, whatever the terminal (or xdist worker) reports."""
-    monkeypatch.setattr(console, "_width", 220)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 @pytest.fixture

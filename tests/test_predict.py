@@ -12,7 +12,7 @@ import torch
 from safetensors import safe_open
 
 import bench.cli  # noqa: F401  (registers the commands)
-from bench.cli.app import console, main
+from bench.cli.app import main
 from bench.config import RunConfig
 from bench.inference.model_files import MODEL_CARD, PORTABLE_SUFFIXES, ModelCard
 from bench.inference.predictor import Predictor
@@ -22,10 +22,7 @@ from bench.training.runner import prepare_dataset, run_directory, run_experiment
 from tests.conftest import run_cli, shared_path, tiny_config_pairs
 from tests.tiny_runs import tiny_run_config, train_tiny_run
 
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch) -> None:
-    monkeypatch.setattr(console, "_width", 220)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 import bench.cli  # noqa: F401  (registers the commands)
 from bench.baselines import baseline_config
 from bench.baselines.fitting import run_baseline
-from bench.cli.app import console, main
+from bench.cli.app import main
 from bench.leaderboard.pareto import pareto_points
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
@@ -27,9 +27,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SAMPLE_LABELS = ("기쁨", "당황", "분노", "불안", "상처", "슬픔")
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch) -> None:
-    monkeypatch.setattr(console, "_width", 220)
+pytestmark = pytest.mark.usefixtures("wide_console")
 
 
 @pytest.fixture(scope="module")

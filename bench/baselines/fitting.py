@@ -19,7 +19,7 @@ from bench.baselines.specs import BASELINE_ENCODERS, is_baseline
 from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.errors import UsageError
-from bench.leaderboard.records import ClassScores, Predictions, RunMetrics, RunRecord
+from bench.leaderboard.records import Predictions, RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard, check_writable
 from bench.training.metrics import classification_scores
 from bench.training.runner import environment, peak_memory_mb, prepare_dataset
@@ -90,10 +90,7 @@ def fit_and_test(config: RunConfig, dataset: SplitDataset) -> RunMetrics:
         accuracy=scores.accuracy,
         val_macro_f1=fitted.val_macro_f1,
         labels=list(dataset.labels),
-        per_class={
-            label: ClassScores(scores.precision[i], scores.recall[i], scores.f1[i], scores.support[i])
-            for i, label in enumerate(dataset.labels)
-        },
+        per_class=scores.per_class(list(dataset.labels)),
         confusion=scores.confusion,
         history=fitted.history,
         timings={

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from bench.leaderboard.records import ClassScores
+
 
 @dataclass
 class Scores:
@@ -19,6 +21,13 @@ class Scores:
     f1: list[float]
     support: list[int]
     confusion: list[list[int]]
+
+    def per_class(self, labels: list[str]) -> dict[str, ClassScores]:
+        """Precision, recall, F1 and support by label name (``labels`` in class-id order)."""
+        return {
+            label: ClassScores(self.precision[i], self.recall[i], self.f1[i], self.support[i])
+            for i, label in enumerate(labels)
+        }
 
 
 def classification_scores(gold: np.ndarray, predicted: np.ndarray, num_labels: int) -> Scores:

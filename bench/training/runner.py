@@ -29,7 +29,7 @@ from bench.data import limit_train, load_dataset
 from bench.data.types import SplitDataset
 from bench.errors import Terminated, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, write_model_card
-from bench.leaderboard.records import ClassScores, Predictions, RunMetrics, RunRecord
+from bench.leaderboard.records import Predictions, RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard, check_writable
 from bench.training.callbacks import BestWeights, FailureStage, TrainingTimer
 from bench.training.datamodule import EmotionDataModule
@@ -374,8 +374,6 @@ def train_and_test(
         with distributed_launch(config, run_id, accumulation=accumulate_grad_batches, **batching) as launch:
             try:
                 fit = fit_and_test(prepared, accumulate_grad_batches, callbacks)
-            except KeyboardInterrupt:
-                raise
             except Exception:
                 launch.raise_failure()
                 raise
@@ -401,10 +399,7 @@ def run_metrics(prepared: PreparedRun, run_id: str, fit: FitResult) -> RunMetric
         accuracy=scores.accuracy,
         val_macro_f1=best.best_score,
         labels=list(dataset.labels),
-        per_class={
-            label: ClassScores(scores.precision[i], scores.recall[i], scores.f1[i], scores.support[i])
-            for i, label in enumerate(dataset.labels)
-        },
+        per_class=scores.per_class(list(dataset.labels)),
         confusion=scores.confusion,
         history=module.history,
         timings={
