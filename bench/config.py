@@ -28,7 +28,8 @@ class RunConfig:
 
     ``head_params`` holds the head's own hyperparameters (``dropout`` among
     them) as sorted ``(name, value)`` pairs so the config stays hashable.
-    ``lr`` left at ``None`` becomes the encoder's default learning rate;
+    ``lr`` left at ``None`` becomes the encoder's default learning rate for its
+    weights (pretrained, ``random_init`` or from scratch), and is recorded as such;
     ``num_workers`` at ``None`` is chosen per device (none on CPU, a few on a GPU).
     ``devices`` > 1 trains with DDP over that many devices; ``batch_size`` stays the
     global batch, split evenly over them.
@@ -72,7 +73,7 @@ class RunConfig:
         if self.lr is None:
             from encoders import default_learning_rate
 
-            object.__setattr__(self, "lr", default_learning_rate(self.encoder))
+            object.__setattr__(self, "lr", default_learning_rate(self.encoder, random_init=self.random_init))
         validate(self)
 
     @property

@@ -28,3 +28,7 @@ class Terminated(KeyboardInterrupt):
 
     A kind of :class:`KeyboardInterrupt`, so it stops a run, a grid or a study the way Ctrl-C does.
     """
+
+
+class PluginError(BenchError):
+    """A plugin (``--plugin``, ``BENCH_PLUGINS``, an installed entry point) that cannot be loaded."""

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -57,13 +58,21 @@ class TextTokenizer(ABC):
 
 
 class TextEncoder(nn.Module, ABC):
-    """A module turning padded ids into an :class:`EncoderOutput`."""
+    """A module turning padded ids into an :class:`EncoderOutput`.
+
+    :meth:`architecture` describes the module as JSON; the ``rebuild`` function
+    of its registry entry builds the same module from it to load saved weights.
+    """
 
     hidden_size: int
 
     @abstractmethod
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderOutput:
         """Encode a right-padded batch; ``attention_mask`` is 1 on real tokens."""
+
+    @abstractmethod
+    def architecture(self) -> dict[str, Any]:
+        """What rebuilding this module needs (sizes, config), as a JSON object; never weights or paths."""
 
 
 @dataclass(frozen=True)

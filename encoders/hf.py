@@ -18,6 +18,7 @@ from huggingface_hub import constants as hub_constants
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import HFValidationError
 from transformers import (
+    CONFIG_MAPPING,
     AutoConfig,
     AutoModel,
     AutoTokenizer,
@@ -27,19 +28,21 @@ from transformers import (
 )
 from transformers.utils import logging as transformers_logging
 
-from bench.errors import BenchError, EncoderUnavailableError, UsageError
+from bench.errors import BenchError, EncoderUnavailableError, ResultsError, UsageError
 from encoders.base import BuiltEncoder, EncoderOutput, EncoderRequest, Encoding, TextEncoder, TextTokenizer
 from encoders.registry import (
     HF_PATTERN,
-    HF_PREFIX,
     TOKENIZER_MARKER,
     load_tokenizer,
+    pattern_argument,
     register_encoder,
     register_tokenizer_loader,
     write_tokenizer_marker,
 )
 
 HF_TOKENIZER_KIND = "hf"
+# Config keys that say where a model came from, not what it is.
+_PROVENANCE_KEYS = ("_name_or_path", "transformers_version")
 
 
 class HFTokenizer(TextTokenizer):
@@ -111,6 +114,29 @@ class HFEncoder(TextEncoder):
         pooled = getattr(outputs, "pooler_output", None)
         sentence_vector = pooled if pooled is not None else token_states[:, 0]
         return EncoderOutput(token_states, attention_mask.bool(), sentence_vector)
+
+    def architecture(self) -> dict[str, Any]:
+        """The model's ``transformers`` config (with its ``model_type``), without where it was loaded from."""
+        config = self.model.config.to_dict()
+        for key in _PROVENANCE_KEYS:
+            config.pop(key, None)
+        return config
+
+
+def rebuild_hf_encoder(architecture: dict[str, Any]) -> HFEncoder:
+    """The ``transformers`` model an :meth:`HFEncoder.architecture` describes, with random weights."""
+    model_type = architecture.get("model_type")
+    if model_type not in CONFIG_MAPPING:
+        raise ResultsError(
+            f"model type {model_type!r} of the saved encoder is not built into transformers; "
+            "saved models need a built-in architecture"
+        )
+    try:
+        config = CONFIG_MAPPING[model_type].from_dict(architecture)
+    except (TypeError, ValueError) as error:
+        raise ResultsError(f"the saved {model_type} config cannot be read: {error}") from None
+    request = EncoderRequest(f"saved {model_type}", random_init=True)
+    return HFEncoder(build_model(request, f"saved {model_type} config", config))
 
 
 def _one_line(error: BaseException, limit: int = 240) -> str:
@@ -287,10 +313,6 @@ def count_parameters(model_type: str, config_values: dict[str, Any]) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
-def _hub_model_id(request: EncoderRequest) -> str:
-    return request.name[len(HF_PREFIX) :].strip()
-
-
 def create_hf_tokenizer(request: EncoderRequest) -> TextTokenizer:
     """The AutoTokenizer (fast) of ``hf:<model-id>`` or of the ``--encoder-path`` folder.
 
@@ -299,7 +321,7 @@ def create_hf_tokenizer(request: EncoderRequest) -> TextTokenizer:
     folder = model_folder(request)
     if folder is not None and (folder / TOKENIZER_MARKER).is_file():
         return load_tokenizer(folder, trust_remote_code=request.trust_remote_code)
-    source = model_source(request, _hub_model_id(request))
+    source = model_source(request, pattern_argument(request.name))
     with hub_errors(request, source, "tokenizer"):
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=request.trust_remote_code)
@@ -312,9 +334,9 @@ def create_hf_tokenizer(request: EncoderRequest) -> TextTokenizer:
     HF_PATTERN,
     hub_id=None,
     description="Any Hugging Face encoder (AutoModel + fast AutoTokenizer); pooler output, else first token",
-    parameter_count=None,
     tokenizer=create_hf_tokenizer,
+    rebuild=rebuild_hf_encoder,
 )
 def create_hf_encoder(request: EncoderRequest) -> BuiltEncoder:
     """Build ``hf:<model-id>`` with AutoModel and its AutoTokenizer."""
-    return build_hf_encoder(request, _hub_model_id(request), None, create_hf_tokenizer(request))
+    return build_hf_encoder(request, pattern_argument(request.name), None, create_hf_tokenizer(request))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.errors import EncoderUnavailableError
 from encoders.base import BuiltEncoder, EncoderRequest
-from encoders.hf import build_hf_encoder, count_parameters, fetch_file, model_folder
+from encoders.hf import build_hf_encoder, count_parameters, fetch_file, model_folder, rebuild_hf_encoder
 from encoders.registry import register_encoder
 from encoders.spm import SentencePieceTokenizer
 
@@ -62,6 +62,7 @@ def create_kobert_tokenizer(request: EncoderRequest) -> SentencePieceTokenizer:
     description="SKT KoBERT: BERT-base, sentencepiece vocabulary of 8,002 pieces",
     parameter_count=lambda: count_parameters("bert", PUBLISHED_CONFIG),
     tokenizer=create_kobert_tokenizer,
+    rebuild=rebuild_hf_encoder,
 )
 def create_kobert(request: EncoderRequest) -> BuiltEncoder:
     """KoBERT's ``BertModel``; its sentence vector is the pooler output."""

@@ -10,6 +10,7 @@ import json
 from transformers import ElectraTokenizer
 
 from bench.errors import EncoderUnavailableError
+from bench.search_space import PRETRAINED_SPACE, Param
 from encoders.base import BuiltEncoder, EncoderRequest
 from encoders.hf import (
     HFTokenizer,
@@ -19,6 +20,7 @@ from encoders.hf import (
     hub_errors,
     model_folder,
     model_source,
+    rebuild_hf_encoder,
 )
 from encoders.registry import register_encoder
 
@@ -90,18 +92,32 @@ def create_koelectra_tokenizer(request: EncoderRequest) -> HFTokenizer:
         return HFTokenizer(ElectraTokenizer.from_pretrained(source, do_lower_case=lowercase))
 
 
-def _register(name: str, description: str) -> None:
+# The small discriminator tolerates and needs larger learning rates and more epochs.
+SMALL_SPACE: dict[str, Param] = {
+    **PRETRAINED_SPACE,
+    "lr": Param.real(3e-5, 3e-4, log=True),
+    "head_lr": Param.real(3e-5, 3e-3, log=True),
+    "batch_size": Param.choice(32, 64),
+    "epochs": Param.integer(3, 8),
+}
+
+
+def _register(name: str, description: str, search_space: dict[str, Param]) -> None:
     @register_encoder(
         name,
         hub_id=HUB_IDS[name],
         description=description,
         parameter_count=lambda: count_parameters("electra", PUBLISHED_CONFIGS[name]),
         tokenizer=create_koelectra_tokenizer,
+        rebuild=rebuild_hf_encoder,
+        search_space=search_space,
     )
     def create_koelectra(request: EncoderRequest) -> BuiltEncoder:
         """KoELECTRA's ``ElectraModel``; its sentence vector is the ``[CLS]`` state."""
         return build_hf_encoder(request, HUB_IDS[name], "electra", create_koelectra_tokenizer(request))
 
 
-_register("koelectra", "KoELECTRA-base v3 discriminator: 768 hidden, 12 layers, WordPiece 35,000")
-_register("koelectra-small", "KoELECTRA-small v3 discriminator: 256 hidden, 12 layers, WordPiece 35,000")
+_register("koelectra", "KoELECTRA-base v3 discriminator: 768 hidden, 12 layers, WordPiece 35,000", PRETRAINED_SPACE)
+_register(
+    "koelectra-small", "KoELECTRA-small v3 discriminator: 256 hidden, 12 layers, WordPiece 35,000", SMALL_SPACE
+)

@@ -1,35 +1,68 @@
 """Encoder registry: ``register_encoder``, ``create_encoder``, ``create_tokenizer``, ``list_encoders``.
 
-Saved tokenizers carry a small JSON marker (:data:`TOKENIZER_MARKER`) naming their
+A registry entry owns everything about its encoder: how to build it and its
+tokenizer, its default learning rates for each kind of weights, its ``bench tune``
+search space and how a saved encoder is rebuilt for prediction. A name ending in
+``<...>`` is a pattern (``hf:<model-id>`` matches every ``hf:...``). Saved
+tokenizers carry a small JSON marker (:data:`TOKENIZER_MARKER`) naming their
 kind; :func:`load_tokenizer` rebuilds them from a folder with no hub and no database.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from bench import plugins
 from bench.errors import EncoderUnavailableError, UsageError
-from encoders.base import BuiltEncoder, EncoderRequest, TextTokenizer
+from bench.search_space import FROM_SCRATCH_SPACE, PRETRAINED_SPACE, Param
+from encoders.base import BuiltEncoder, EncoderRequest, TextEncoder, TextTokenizer
 
 EncoderFactory = Callable[[EncoderRequest], BuiltEncoder]
 TokenizerFactory = Callable[[EncoderRequest], TextTokenizer]
 TokenizerLoader = Callable[[Path, dict[str, Any]], TextTokenizer]
-HF_PREFIX = "hf:"
-HF_PATTERN = HF_PREFIX + "<model-id>"
+EncoderRebuilder = Callable[[dict[str, Any]], TextEncoder]
+Weights = Literal["pretrained", "random-init", "scratch"]
+HF_PATTERN = "hf:<model-id>"
 TOKENIZER_MARKER = "bench-tokenizer.json"
 
 
 @dataclass(frozen=True)
+class LearningRates:
+    """Default encoder learning rates by kind of weights.
+
+    ``pretrained`` fine-tunes published weights (around 1e-5…5e-5); ``scratch``
+    trains random weights; ``random_init`` is for ``--random-init`` of a pretrained
+    architecture and is the ``scratch`` rate unless given.
+    """
+
+    pretrained: float = 3e-5
+    scratch: float = 5e-4
+    random_init: float | None = None
+
+    def for_weights(self, weights: Weights) -> float:
+        """The learning rate for ``weights``."""
+        if weights == "pretrained":
+            return self.pretrained
+        if weights == "random-init" and self.random_init is not None:
+            return self.random_init
+        return self.scratch
+
+
+@dataclass(frozen=True)
 class EncoderEntry:
-    """A registered encoder family member.
+    """A registered encoder (or encoder pattern such as ``hf:<model-id>``).
 
     ``parameter_count`` is ``None`` where parameters cannot be counted without a
-    download (the ``hf:<model-id>`` pattern); ``tokenizer_factory`` builds only the
-    tokenizer, without loading any weights.
+    download; ``tokenizer_factory`` builds only the tokenizer, without loading any
+    weights; ``pretrained`` is false for encoders that always start from random
+    weights; ``space`` and ``random_space`` are the ``bench tune`` ranges for the
+    encoder's own weights and for random weights; ``rebuild`` turns the
+    :meth:`TextEncoder.architecture` of a saved encoder back into a module
+    (weights are loaded afterwards); ``module`` is where the entry was registered.
     """
 
     name: str
@@ -38,7 +71,31 @@ class EncoderEntry:
     description: str
     parameter_count: Callable[[], int] | None
     tokenizer_factory: TokenizerFactory
-    default_lr: float
+    rebuild: EncoderRebuilder
+    learning_rates: LearningRates
+    pretrained: bool
+    space: Mapping[str, Param]
+    random_space: Mapping[str, Param]
+    module: str = field(default="")
+
+    @property
+    def pattern_prefix(self) -> str | None:
+        """``"hf:"`` for ``hf:<model-id>``; ``None`` for an ordinary name."""
+        return self.name[: self.name.index("<")] if self.name.endswith(">") and "<" in self.name else None
+
+    def weights(self, *, random_init: bool) -> Weights:
+        """What a run starts from: pretrained weights, ``--random-init`` of them, or an encoder trained from scratch."""
+        if not self.pretrained:
+            return "scratch"
+        return "random-init" if random_init else "pretrained"
+
+    def default_lr(self, *, random_init: bool = False) -> float:
+        """The encoder learning rate a run uses when it gives none."""
+        return self.learning_rates.for_weights(self.weights(random_init=random_init))
+
+    def search_space(self, *, random_init: bool = False) -> Mapping[str, Param]:
+        """The ``bench tune`` ranges for the run's weights."""
+        return self.space if self.weights(random_init=random_init) == "pretrained" else self.random_space
 
 
 _REGISTRY: dict[str, EncoderEntry] = {}
@@ -48,21 +105,44 @@ _TOKENIZER_LOADERS: dict[str, TokenizerLoader] = {}
 def register_encoder(
     name: str,
     *,
-    hub_id: str | None,
     description: str,
-    parameter_count: Callable[[], int] | None,
     tokenizer: TokenizerFactory,
-    default_lr: float = 3e-5,
+    rebuild: EncoderRebuilder,
+    hub_id: str | None = None,
+    parameter_count: Callable[[], int] | None = None,
+    pretrained: bool = True,
+    learning_rates: LearningRates = LearningRates(),
+    search_space: Mapping[str, Param] | None = None,
+    random_init_search_space: Mapping[str, Param] = FROM_SCRATCH_SPACE,
 ) -> Callable[[EncoderFactory], EncoderFactory]:
-    """Register ``factory`` under ``name``; ``parameter_count`` counts without loading weights,
-    ``tokenizer`` builds the encoder's tokenizer alone, ``default_lr`` is the encoder learning
-    rate used when a run gives none (pretrained encoders fine-tune around 1e-5…5e-5)."""
+    """Register an encoder factory under ``name`` (``prefix:<argument>`` registers a pattern).
+
+    ``tokenizer`` builds the encoder's tokenizer alone, ``rebuild`` builds a saved
+    encoder from its :meth:`TextEncoder.architecture`; ``parameter_count`` counts
+    without loading weights. ``pretrained=False`` says the encoder always starts
+    from random weights. ``search_space`` defaults to the standard space for its
+    weights (:data:`~bench.search_space.PRETRAINED_SPACE` or
+    :data:`~bench.search_space.FROM_SCRATCH_SPACE`); ``random_init_search_space``
+    applies with ``--random-init``. A name registered twice is a :class:`UsageError`.
+    """
 
     def decorate(factory: EncoderFactory) -> EncoderFactory:
         if name in _REGISTRY:
-            raise ValueError(f"encoder {name!r} is registered twice")
+            raise UsageError(f"encoder {name!r} is already registered (by {_REGISTRY[name].module})")
+        space = search_space if search_space is not None else PRETRAINED_SPACE if pretrained else FROM_SCRATCH_SPACE
         _REGISTRY[name] = EncoderEntry(
-            name, factory, hub_id, description, parameter_count, tokenizer, default_lr
+            name=name,
+            factory=factory,
+            hub_id=hub_id,
+            description=description,
+            parameter_count=parameter_count,
+            tokenizer_factory=tokenizer,
+            rebuild=rebuild,
+            learning_rates=learning_rates,
+            pretrained=pretrained,
+            space=dict(space),
+            random_space=dict(random_init_search_space),
+            module=factory.__module__,
         )
         return factory
 
@@ -70,40 +150,70 @@ def register_encoder(
 
 
 def list_encoders() -> list[EncoderEntry]:
-    """All registered encoders, by name."""
+    """All registered encoders (plugins included), by name."""
+    plugins.load_configured()
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
-def check_encoder_name(name: str) -> None:
-    """Raise :class:`UsageError` unless ``name`` is registered or ``hf:<model-id>``."""
-    if name.startswith(HF_PREFIX):
-        if not name[len(HF_PREFIX) :].strip():
-            raise UsageError("encoder 'hf:' needs a model id, e.g. hf:klue/roberta-base")
-        return
-    if name not in _REGISTRY:
-        known = ", ".join(sorted(_REGISTRY))
+def find_encoder(name: str) -> EncoderEntry | None:
+    """The entry ``name`` is (or matches, for a pattern such as ``hf:<model-id>``); ``None`` if none."""
+    for entry in list_encoders():
+        prefix = entry.pattern_prefix
+        if entry.name == name or (prefix is not None and name.startswith(prefix)):
+            return entry
+    return None
+
+
+def encoder_entry(name: str) -> EncoderEntry:
+    """The entry of encoder ``name``; :class:`UsageError` if it is unknown or a pattern lacks its argument."""
+    entry = find_encoder(name)
+    if entry is None:
+        known = ", ".join(entry.name for entry in list_encoders())
         raise UsageError(f"unknown encoder {name!r}; choose one of: {known}")
+    if entry.pattern_prefix is not None and not pattern_argument(name):
+        argument = entry.name.removeprefix(entry.pattern_prefix).strip("<>").replace("-", " ")
+        raise UsageError(f"encoder {entry.pattern_prefix!r} needs a {argument} after it: {entry.name}")
+    return entry
 
 
-def _entry(name: str) -> EncoderEntry:
-    check_encoder_name(name)
-    return _REGISTRY[HF_PATTERN if name.startswith(HF_PREFIX) else name]
+def pattern_argument(name: str) -> str:
+    """What follows the prefix of a pattern encoder's name (``hf:klue/roberta-base`` → ``klue/roberta-base``)."""
+    entry = find_encoder(name)
+    prefix = entry.pattern_prefix if entry is not None else None
+    return name[len(prefix) :].strip() if prefix is not None else ""
 
 
-def default_learning_rate(name: str) -> float:
-    """The encoder learning rate ``name`` trains with by default (3e-5 for unknown names)."""
-    key = HF_PATTERN if name.startswith(HF_PREFIX) else name
-    return _REGISTRY[key].default_lr if key in _REGISTRY else 3e-5
+def check_encoder_name(name: str) -> None:
+    """Raise :class:`UsageError` unless ``name`` is a registered encoder or matches a registered pattern."""
+    encoder_entry(name)
+
+
+def default_learning_rate(name: str, *, random_init: bool = False) -> float:
+    """The encoder learning rate ``name`` trains with by default, for its weights (``random_init``: random weights).
+
+    A name that is no registered encoder (a baseline row) gets the standard :class:`LearningRates`.
+    """
+    entry = find_encoder(name)
+    if entry is None:
+        return LearningRates().for_weights("random-init" if random_init else "pretrained")
+    return entry.default_lr(random_init=random_init)
 
 
 def create_encoder(request: EncoderRequest) -> BuiltEncoder:
-    """Build the encoder ``request.name`` names (``hf:<id>`` for any hub encoder)."""
-    return _entry(request.name).factory(request)
+    """Build the encoder ``request.name`` names; :class:`UsageError` if its module could not be saved for prediction."""
+    built = encoder_entry(request.name).factory(request)
+    try:
+        json.dumps(built.encoder.architecture())
+    except (TypeError, ValueError) as error:
+        raise UsageError(
+            f"encoder {request.name!r}: its architecture() must be a JSON object that rebuilds the module: {error}"
+        ) from None
+    return built
 
 
 def create_tokenizer(request: EncoderRequest) -> TextTokenizer:
     """Build only the tokenizer of ``request.name``, loading no model weights."""
-    return _entry(request.name).tokenizer_factory(request)
+    return encoder_entry(request.name).tokenizer_factory(request)
 
 
 def register_tokenizer_loader(kind: str, loader: TokenizerLoader) -> None:

@@ -19,8 +19,16 @@ from transformers import AutoConfig
 
 from bench.errors import UsageError
 from encoders.base import BuiltEncoder, EncoderRequest, TextTokenizer
-from encoders.hf import HFEncoder, apply_config_overrides, build_hf_encoder, build_model, count_parameters, model_folder
-from encoders.registry import TOKENIZER_MARKER, load_tokenizer, register_encoder
+from encoders.hf import (
+    HFEncoder,
+    apply_config_overrides,
+    build_hf_encoder,
+    build_model,
+    count_parameters,
+    model_folder,
+    rebuild_hf_encoder,
+)
+from encoders.registry import TOKENIZER_MARKER, LearningRates, load_tokenizer, register_encoder
 from encoders.spm import SentencePieceTokenizer
 
 ARCHITECTURE: dict[str, object] = {
@@ -109,7 +117,9 @@ def create_scratch_tokenizer(request: EncoderRequest) -> TextTokenizer:
     description="Small BERT (4 layers, 256 hidden) with random weights; sentencepiece trained on the training split",
     parameter_count=lambda: count_parameters("bert", {**ARCHITECTURE, "vocab_size": VOCAB_SIZE, "pad_token_id": 0}),
     tokenizer=create_scratch_tokenizer,
-    default_lr=5e-4,
+    rebuild=rebuild_hf_encoder,
+    pretrained=False,
+    learning_rates=LearningRates(scratch=5e-4),
 )
 def create_scratch(request: EncoderRequest) -> BuiltEncoder:
     """A random small BERT sized to its freshly trained tokenizer (or a saved one from ``--encoder-path``)."""

@@ -8,32 +8,43 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from bench.errors import UsageError
+from bench.search_space import Param
 from encoders.base import EncoderOutput
+from heads.hyperparameters import Hyperparameter
 
 
 class Head(nn.Module, ABC):
     """Maps an :class:`EncoderOutput` to class logits.
 
-    ``defaults`` declares the head's own hyperparameters (name → default value);
-    ``__init__`` takes ``hidden_size``, ``num_labels`` and exactly those names.
-    ``choices`` lists the allowed values of categorical hyperparameters;
-    ``name`` is set by :func:`heads.register_head`.
+    ``hyperparameters`` declares the head's own hyperparameters, once each;
+    ``__init__`` takes ``hidden_size``, ``num_labels`` and those names as keywords,
+    already converted and checked. ``defaults`` (name → default) is derived from
+    the declarations; ``name`` is set by :func:`heads.register_head`.
     """
 
     name: ClassVar[str] = ""
-    defaults: ClassVar[dict[str, Any]] = {}
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
     description: ClassVar[str] = ""
+    hyperparameters: ClassVar[tuple[Hyperparameter, ...]] = ()
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = [param.name for param in cls.hyperparameters]
+        if len(set(names)) != len(names):
+            raise TypeError(f"{cls.__name__} declares a hyperparameter twice: {', '.join(names)}")
+        cls.defaults = {param.name: param.default for param in cls.hyperparameters}
 
     @abstractmethod
     def forward(self, features: EncoderOutput) -> torch.Tensor:
         """Logits of shape ``(batch, num_labels)``."""
 
     @classmethod
-    def suggest(cls, trial: Any) -> dict[str, Any]:
-        """Sample this head's hyperparameters from an Optuna ``trial`` (its search space)."""
-        return {}
+    def hyperparameter(cls, name: str) -> Hyperparameter:
+        """The declaration of hyperparameter ``name`` (a ``KeyError`` when the head has none)."""
+        for param in cls.hyperparameters:
+            if param.name == name:
+                return param
+        raise KeyError(name)
 
     @classmethod
     def trial_param(cls, param: str) -> str:
@@ -41,7 +52,13 @@ class Head(nn.Module, ABC):
         return f"{cls.name}.{param}"
 
     @classmethod
-    def check(cls, ok: bool, param: str, requirement: str, value: Any) -> None:
-        """Raise :class:`UsageError` saying ``param`` must be ``requirement`` unless ``ok``."""
-        if not ok:
-            raise UsageError(f"head {cls.name!r}: {param} must be {requirement}, got {value!r}")
+    def search_space(cls) -> dict[str, Param]:
+        """The searched hyperparameters by Optuna name (``bilstm.dropout``); the others keep their default."""
+        spaces = {param.name: param.space() for param in cls.hyperparameters}
+        return {cls.trial_param(name): space for name, space in spaces.items() if space is not None}
+
+    @classmethod
+    def suggest(cls, trial: Any) -> dict[str, Any]:
+        """Sample the searched hyperparameters from an Optuna ``trial``."""
+        prefix = cls.trial_param("")
+        return {name.removeprefix(prefix): space.suggest(trial, name) for name, space in cls.search_space().items()}

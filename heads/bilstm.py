@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from bench.search_space import Param
 from encoders.base import EncoderOutput
-from heads.base import Head
+from heads import Head, Hyperparameter, dropout, register_head
 from heads.pooling import lengths_from_mask, masked_max, masked_mean
-from heads.registry import register_head
 
 POOLINGS = ("last", "mean", "max")
 
@@ -24,24 +22,18 @@ class BiLSTMHead(Head):
     or ``max`` (over real tokens). Packing keeps padding out of the LSTM.
     """
 
-    defaults = {"dropout": 0.1, "lstm_hidden": 128, "lstm_layers": 1, "pooling": "last"}
-    choices = {"pooling": POOLINGS}
     description = "Bi-LSTM over packed token states; last hidden states, masked mean or masked max; Linear."
+    hyperparameters = (
+        dropout(),
+        Hyperparameter("lstm_hidden", 128, "LSTM units per direction.", low=1, search=Param.choice(64, 128, 256)),
+        Hyperparameter("lstm_layers", 1, "Stacked LSTM layers.", low=1, search=Param.integer(1, 2)),
+        Hyperparameter("pooling", "last", "How token states become one vector.", choices=POOLINGS),
+    )
 
     def __init__(
-        self,
-        hidden_size: int,
-        num_labels: int,
-        dropout: float,
-        lstm_hidden: int,
-        lstm_layers: int,
-        pooling: str,
+        self, *, hidden_size: int, num_labels: int, dropout: float, lstm_hidden: int, lstm_layers: int, pooling: str
     ) -> None:
         super().__init__()
-        self.check(0 <= dropout < 1, "dropout", "in [0, 1)", dropout)
-        self.check(lstm_hidden >= 1, "lstm_hidden", "at least 1", lstm_hidden)
-        self.check(lstm_layers >= 1, "lstm_layers", "at least 1", lstm_layers)
-        self.check(pooling in POOLINGS, "pooling", f"one of {', '.join(POOLINGS)}", pooling)
         self.pooling = pooling
         self.lstm = nn.LSTM(hidden_size, lstm_hidden, num_layers=lstm_layers, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(dropout)
@@ -60,13 +52,3 @@ class BiLSTMHead(Head):
             pool = masked_mean if self.pooling == "mean" else masked_max
             pooled = pool(padded, features.attention_mask)
         return self.classifier(self.dropout(pooled))
-
-    @classmethod
-    def suggest(cls, trial: Any) -> dict[str, Any]:
-        """Dropout in [0, 0.5]; 64, 128 or 256 hidden units; 1 or 2 layers; a pooling."""
-        return {
-            "dropout": trial.suggest_float(cls.trial_param("dropout"), 0.0, 0.5),
-            "lstm_hidden": trial.suggest_categorical(cls.trial_param("lstm_hidden"), [64, 128, 256]),
-            "lstm_layers": trial.suggest_int(cls.trial_param("lstm_layers"), 1, 2),
-            "pooling": trial.suggest_categorical(cls.trial_param("pooling"), list(POOLINGS)),
-        }

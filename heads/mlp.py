@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
+from bench.search_space import Param
 from encoders.base import EncoderOutput
-from heads.base import Head
-from heads.registry import register_head
+from heads import Head, Hyperparameter, dropout, register_head
 
 
 @register_head("mlp")
@@ -20,13 +18,14 @@ class MLPHead(Head):
     affine map (training without it stalled with the loss near 1).
     """
 
-    defaults = {"dropout": 0.1, "hidden_dim": 256}
     description = "Dropout, Linear(h, hidden_dim), LeakyReLU(0.1), dropout, Linear on the sentence vector."
+    hyperparameters = (
+        dropout(),
+        Hyperparameter("hidden_dim", 256, "Width of the hidden layer.", low=1, search=Param.choice(128, 256, 512)),
+    )
 
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float, hidden_dim: int) -> None:
+    def __init__(self, *, hidden_size: int, num_labels: int, dropout: float, hidden_dim: int) -> None:
         super().__init__()
-        self.check(0 <= dropout < 1, "dropout", "in [0, 1)", dropout)
-        self.check(hidden_dim >= 1, "hidden_dim", "at least 1", hidden_dim)
         self.layers = nn.Sequential(
             nn.Dropout(dropout),
             nn.Linear(hidden_size, hidden_dim),
@@ -38,11 +37,3 @@ class MLPHead(Head):
     def forward(self, features: EncoderOutput) -> torch.Tensor:
         """Logits ``(batch, num_labels)``."""
         return self.layers(features.sentence_vector)
-
-    @classmethod
-    def suggest(cls, trial: Any) -> dict[str, Any]:
-        """Dropout in [0, 0.5]; hidden width 128, 256 or 512."""
-        return {
-            "dropout": trial.suggest_float(cls.trial_param("dropout"), 0.0, 0.5),
-            "hidden_dim": trial.suggest_categorical(cls.trial_param("hidden_dim"), [128, 256, 512]),
-        }

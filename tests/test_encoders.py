@@ -227,8 +227,9 @@ def test_registry_lists_every_family_with_parameter_counts() -> None:
         check_encoder_name("bert")
 
 
-def test_bench_encoders_table(capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_encoders_table(capsys: pytest.CaptureFixture[str], wide_console: None) -> None:
     main(["encoders"])
     out = capsys.readouterr().out
     for text in ("kobert", "koelectra-small", "scratch", "hf:<model-id>", "92.2M", "14.1M", "skt/kobert-base-v1"):
         assert text in out
+    assert "3e-05 (random init 0.0005)" in out and "0.0005 (from scratch)" in out

@@ -25,19 +25,24 @@ SMALL = {
     "cnn": {"num_filters": 6},
     "bilstm": {"lstm_hidden": 6},
 }
-# Every registered head with its variants; the first test checks none is missing.
-HEAD_CONFIGS: list[tuple[str, dict[str, Any]]] = [
-    ("linear", {}),
-    ("mlp", {}),
-    ("layernorm-mlp", {}),
-    ("layernorm-mlp", {"activation": "leaky_relu"}),
-    ("cnn", {}),
-    ("cnn", {"kernel_sizes": "1,5"}),
-    ("bilstm", {"pooling": "last"}),
-    ("bilstm", {"pooling": "mean"}),
-    ("bilstm", {"pooling": "max"}),
-    ("bilstm", {"pooling": "last", "lstm_layers": 2}),
-]
+
+
+def head_variants() -> list[tuple[str, dict[str, Any]]]:
+    """Every registered head with its defaults, each other allowed choice, and the top of each integer range."""
+    variants: list[tuple[str, dict[str, Any]]] = []
+    for name, cls in list_heads().items():
+        variants.append((name, {}))
+        for param in cls.hyperparameters:
+            space = param.space()
+            if space is None or space.kind == "float":
+                continue
+            values = space.choices if space.kind == "categorical" else (int(space.high),)
+            variants.extend((name, {param.name: value}) for value in values if value != param.default)
+    return variants
+
+
+# Derived from the registry, so a new head is covered with no edit here.
+HEAD_CONFIGS = head_variants()
 CONFIG_IDS = [name + "".join(f"-{value}" for value in params.values()) for name, params in HEAD_CONFIGS]
 ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.GELU)
 
@@ -72,15 +77,18 @@ def batch(
     )
 
 
-def test_every_registered_head_is_covered_and_follows_the_contract() -> None:
-    assert {name for name, _ in HEAD_CONFIGS} == set(list_heads())
+def test_every_registered_head_follows_the_contract() -> None:
+    assert {"linear", "mlp", "layernorm-mlp", "cnn", "bilstm"} <= set(list_heads())
+    assert {"pooling": "mean"} in [params for name, params in HEAD_CONFIGS if name == "bilstm"]
     for name, cls in list_heads().items():
         assert cls.name == name
         assert cls.description
-        assert cls.defaults["dropout"] == 0.1
+        assert all(param.help for param in cls.hyperparameters)
         json.dumps(cls.defaults)
-        init_params = list(inspect.signature(cls.__init__).parameters)[1:]
-        assert init_params == ["hidden_size", "num_labels", *cls.defaults]
+        assert resolve_head_params(name, {}) == cls.defaults == {p.name: p.default for p in cls.hyperparameters}
+        init = inspect.signature(cls.__init__).parameters
+        assert {"hidden_size", "num_labels", *cls.defaults} <= set(init)
+        assert set(cls.search_space()) <= {cls.trial_param(param) for param in cls.defaults}
 
 
 @pytest.mark.parametrize(("name", "params"), HEAD_CONFIGS, ids=CONFIG_IDS)

@@ -48,6 +48,7 @@ def inspect(
     dedupe: opt.Dedupe = False,
     drop_unknown: opt.DropUnknown = False,
     split_seed: opt.SplitSeed = D.data.split_seed,
+    plugin: opt.Plugins = None,
 ) -> None:
     """Load SOURCE as a run would and show rows and labels per split, dropped rows and text lengths."""
     if max_len < 1:

@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.cli.app import app, console
-from bench.cli.options import EncoderPath, TrustRemoteCode
-from encoders import EncoderRequest, create_tokenizer, list_encoders
+from bench.cli.options import EncoderPath, Plugins, TrustRemoteCode
+from encoders import EncoderEntry, EncoderRequest, create_tokenizer, list_encoders
 
 
 def format_parameter_count(count: int | None) -> str:
@@ -25,19 +25,31 @@ def format_parameter_count(count: int | None) -> str:
 
 
 @app.command("encoders")
-def encoders_command() -> None:
-    """List the registered encoders with their hub ids and parameter counts."""
+def encoders_command(plugin: Plugins = None) -> None:
+    """List the registered encoders with their hub ids, parameter counts and default learning rates."""
     table = Table(title="encoders")
     table.add_column("name", style="bold")
     table.add_column("hub id")
     table.add_column("parameters", justify="right")
+    table.add_column("default lr")
     table.add_column("description")
     for entry in list_encoders():
         count = entry.parameter_count() if entry.parameter_count is not None else None
         table.add_row(
-            Text(entry.name), Text(entry.hub_id or "—"), format_parameter_count(count), Text(entry.description)
+            Text(entry.name),
+            Text(entry.hub_id or "—"),
+            format_parameter_count(count),
+            Text(describe_learning_rates(entry)),
+            Text(entry.description),
         )
     console.print(table)
+
+
+def describe_learning_rates(entry: EncoderEntry) -> str:
+    """``3e-05 (random init 0.0005)`` for a pretrained encoder; the from-scratch rate for one that has no weights."""
+    if not entry.pretrained:
+        return f"{entry.default_lr():g} (from scratch)"
+    return f"{entry.default_lr():g} (random init {entry.default_lr(random_init=True):g})"
 
 
 @app.command("tokenize")
@@ -47,6 +59,7 @@ def tokenize_command(
     encoder_path: EncoderPath = None,
     trust_remote_code: TrustRemoteCode = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per text: text, pieces, ids.")] = False,
+    plugin: Plugins = None,
 ) -> None:
     """Show the pieces and ids (with special tokens) an encoder's tokenizer gives each text."""
     tokenizer = create_tokenizer(EncoderRequest(encoder, path=encoder_path, trust_remote_code=trust_remote_code))

@@ -18,8 +18,8 @@ DATA = "Data"
 MODEL = "Model"
 TRAIN = "Training"
 
-Encoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder: kobert, koelectra, koelectra-small, scratch or hf:<model-id>.", rich_help_panel=MODEL)]
-Head = Annotated[str, typer.Option("--head", "-h", help="Head: linear, mlp, layernorm-mlp, cnn, bilstm.", rich_help_panel=MODEL)]
+Encoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or hf:<model-id> (`bench encoders` lists them).", rich_help_panel=MODEL)]
+Head = Annotated[str, typer.Option("--head", "-h", help="Head name (`bench heads` lists them with their hyperparameters).", rich_help_panel=MODEL)]
 Data = Annotated[str, typer.Option("--data", help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE.", rich_help_panel=DATA)]
 TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column (auto-detected if omitted).", rich_help_panel=DATA)]
 LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="Label column (auto-detected if omitted).", rich_help_panel=DATA)]
@@ -41,7 +41,7 @@ Epochs = Annotated[int, typer.Option("--epochs", help="Training epochs.", rich_h
 TrainLimit = Annotated[Optional[int], typer.Option("--train-limit", help="Train on a stratified subset of N examples.", rich_help_panel=TRAIN)]
 MaxLen = Annotated[int, typer.Option("--max-len", help="Maximum tokens per text.", rich_help_panel=TRAIN)]
 BatchSize = Annotated[int, typer.Option("--batch-size", help="Training batch size.", rich_help_panel=TRAIN)]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Encoder learning rate (default: the encoder's own, 3e-5 for pretrained, 5e-4 for scratch).", rich_help_panel=TRAIN)]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Encoder learning rate (default: the encoder's own for its weights: pretrained, --random-init or from scratch; `bench encoders` lists them).", rich_help_panel=TRAIN)]
 HeadLr = Annotated[Optional[float], typer.Option("--head-lr", help="Head learning rate (default: --lr).", rich_help_panel=TRAIN)]
 WeightDecay = Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay (not on biases/norms).", rich_help_panel=TRAIN)]
 Warmup = Annotated[float, typer.Option("--warmup-ratio", help="Share of steps with linear warmup.", rich_help_panel=TRAIN)]
@@ -61,6 +61,18 @@ FeatureCache = Annotated[bool, typer.Option("--feature-cache/--no-feature-cache"
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the encoder (pays off on GPUs for long runs).", rich_help_panel=SPEED)]
 OomRetry = Annotated[bool, typer.Option("--oom-retry", help="On GPU out-of-memory, retry with half the batch and twice the gradient accumulation (same effective batch).", rich_help_panel=TRAIN)]
 
+
+
+def _load_plugins(specs: Optional[list[str]]) -> Optional[list[str]]:
+    """Import the ``--plugin`` modules while the command line is parsed, before any head or encoder is looked up."""
+    from bench import plugins
+
+    plugins.load(specs or [])
+    return specs
+
+
+Plugins = Annotated[Optional[list[str]], typer.Option("--plugin", help="Python file or module registering heads or encoders (repeatable; also BENCH_PLUGINS).", callback=_load_plugins, is_eager=True, rich_help_panel=MODEL)]
+
 DEFAULTS = RunConfig()
 D = DEFAULTS
 
@@ -78,7 +90,7 @@ DATA_OPTIONS = _options(
 )
 ENCODER_OPTIONS = _options(
     ("encoder_config", EncoderConfig, None), ("random_init", RandomInit, False),
-    ("freeze_encoder", FreezeEncoder, False), ("trust_remote_code", TrustRemoteCode, False),
+    ("freeze_encoder", FreezeEncoder, False), ("trust_remote_code", TrustRemoteCode, False), ("plugin", Plugins, None),
 )
 # One value each (``bench grid`` takes lists of these instead).
 HYPERPARAMETER_OPTIONS = _options(

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.baselines import is_baseline
+from bench.cli import options as opt
 from bench.cli.app import app, console
 from bench.cli.leaderboard import DEFAULT_RESULTS, Results, Storage, require_leaderboard
 from bench.errors import ResultsError, UsageError
@@ -55,6 +56,7 @@ def predict_command(
     ] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per forward pass.")] = DEFAULT_BATCH_SIZE,
     device: DeviceOption = "cpu",
+    plugin: opt.Plugins = None,
 ) -> None:
     """Label TEXTS (and/or the texts of --input) with a run's best weights (--run) or an exported model (--model)."""
     if (run is None) == (model is None):
@@ -88,6 +90,7 @@ def export_model_command(
     run: Annotated[str, typer.Option("--run", help="Run id (or unique prefix) to export.", show_default=False)],
     results: Results = DEFAULT_RESULTS,
     storage: Storage = None,
+    plugin: opt.Plugins = None,
 ) -> None:
     """Copy a run's best weights, tokenizer and model.json into TARGET for `bench predict --model TARGET`."""
     record, folder = finished_run_folder(require_leaderboard(results, storage), results, run)

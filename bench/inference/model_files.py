@@ -2,8 +2,9 @@
 
 Every trained run writes one into ``runs/<run_id>/``; ``bench export-model`` copies it
 anywhere. ``model.json`` holds what rebuilding needs with no hub and no database: the
-encoder's architecture config, the head and its hyperparameters, the labels (a
-label's position is its class id) and ``max_len``. The folder holds only JSON, text,
+encoder's architecture (what its registry entry rebuilds it from), the head and its
+hyperparameters, the labels (a label's position is its class id), ``max_len`` and
+the plugins the head or encoder came from. The folder holds only JSON, text,
 safetensors and sentencepiece files, so loading it unpickles nothing.
 """
 
@@ -19,9 +20,10 @@ from typing import Any
 from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.errors import ResultsError, UsageError
+from bench.plugins import plugin_of
+from encoders import encoder_entry
 from encoders.base import TextEncoder
-from encoders.hf import HFEncoder
-from heads import resolve_head_params
+from heads import head_class, resolve_head_params
 
 MODEL_CARD = "model.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -30,13 +32,16 @@ FORMAT = "ko-emotion-bench/model"
 FORMAT_VERSION = 1
 # JSON, text, safetensors and sentencepiece models: nothing that loads through pickle.
 PORTABLE_SUFFIXES = frozenset({".json", ".txt", ".safetensors", ".model"})
-# Config keys that say where a model came from, not what it is.
-_PROVENANCE_KEYS = ("_name_or_path", "transformers_version")
 
 
 @dataclass
 class ModelCard:
-    """The contents of ``model.json``."""
+    """The contents of ``model.json``.
+
+    ``encoder_config`` is the encoder's :meth:`~encoders.TextEncoder.architecture`
+    and ``model_type`` its kind; ``plugins`` maps ``head``/``encoder`` to the plugin
+    (file or module) it came from, when it is not one of the package's own.
+    """
 
     run_id: str
     encoder: str
@@ -49,6 +54,7 @@ class ModelCard:
     dataset: str
     fingerprint: str
     scores: dict[str, float] = field(default_factory=dict)
+    plugins: dict[str, str] = field(default_factory=dict)
 
     def write(self, directory: Path) -> None:
         """Write ``model.json`` into ``directory``."""
@@ -80,35 +86,30 @@ class ModelCard:
                 raise ResultsError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
         if not payload["labels"] or not all(isinstance(label, str) for label in payload["labels"]):
             raise ResultsError(f"{path}: field 'labels' must be a non-empty list of strings")
-        return cls(**{key: payload[key] for key in (*expected, "scores") if key in payload})
-
-
-def encoder_architecture(encoder: TextEncoder) -> tuple[str, dict[str, Any]]:
-    """The ``transformers`` model type and config of ``encoder`` (without where it was loaded from)."""
-    if not isinstance(encoder, HFEncoder):
-        raise TypeError(f"{type(encoder).__name__} cannot be saved for prediction: only transformers encoders can")
-    config = encoder.model.config.to_dict()
-    for key in _PROVENANCE_KEYS:
-        config.pop(key, None)
-    return str(encoder.model.config.model_type), config
+        if not isinstance(payload.get("plugins", {}), dict):
+            raise ResultsError(f"{path}: field 'plugins' is not a dict")
+        return cls(**{key: payload[key] for key in (*expected, "scores", "plugins") if key in payload})
 
 
 def write_model_card(
     directory: Path, *, run_id: str, config: RunConfig, dataset: SplitDataset, encoder: TextEncoder
 ) -> None:
     """Write the ``model.json`` of a run trained with ``config`` on ``dataset``."""
-    model_type, encoder_config = encoder_architecture(encoder)
+    architecture = encoder.architecture()
+    sources = {"head": head_class(config.head).__module__, "encoder": encoder_entry(config.encoder).module}
+    plugins = {part: plugin for part, module in sources.items() if (plugin := plugin_of(module)) is not None}
     ModelCard(
         run_id=run_id,
         encoder=config.encoder,
-        model_type=model_type,
-        encoder_config=encoder_config,
+        model_type=str(architecture.get("model_type", type(encoder).__name__)),
+        encoder_config=architecture,
         head=config.head,
         head_params=resolve_head_params(config.head, config.head_kwargs),
         labels=list(dataset.labels),
         max_len=config.max_len,
         dataset=dataset.name,
         fingerprint=dataset.fingerprint,
+        plugins=plugins,
     ).write(directory)
 
 

@@ -11,15 +11,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
-from transformers import CONFIG_MAPPING
 
-from bench.errors import ResultsError, UsageError
+from bench.errors import PluginError, ResultsError, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, ModelCard, check_model_folder
 from bench.training.batching import PadCollator
-from encoders import EncoderRequest, TextTokenizer, load_tokenizer
+from encoders import TextTokenizer, encoder_entry, find_encoder, load_tokenizer
 from encoders.base import TextEncoder
-from encoders.hf import HFEncoder, build_model
-from heads import create_head
+from heads import create_head, list_heads
 from heads.base import Head
 
 DEFAULT_BATCH_SIZE = 64
@@ -70,6 +68,7 @@ class Predictor:
     def load(cls, directory: Path, device: str = "cpu") -> Predictor:
         """Rebuild the model saved in ``directory`` (no hub, no database) on ``device`` (cpu, cuda[:N], auto)."""
         card = check_model_folder(directory)
+        check_plugins(card, directory)
         tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
         encoder = rebuild_encoder(card)
         head = create_head(card.head, encoder.hidden_size, len(card.labels), card.head_params)
@@ -103,19 +102,21 @@ class Predictor:
         ]
 
 
-def rebuild_encoder(card: ModelCard) -> HFEncoder:
-    """The encoder architecture of ``card``, built from its config alone (weights are loaded afterwards)."""
-    if card.model_type not in CONFIG_MAPPING:
-        raise ResultsError(
-            f"model type {card.model_type!r} of the saved encoder is not built into transformers; "
-            "saved models need a built-in architecture"
-        )
-    try:
-        config = CONFIG_MAPPING[card.model_type].from_dict(card.encoder_config)
-    except (TypeError, ValueError) as error:
-        raise ResultsError(f"the saved {card.model_type} config cannot be read: {error}") from None
-    model = build_model(EncoderRequest(card.encoder, random_init=True), f"saved {card.model_type} config", config)
-    return HFEncoder(model)
+def check_plugins(card: ModelCard, directory: Path) -> None:
+    """Raise :class:`PluginError` naming the plugin to load when the card's head or encoder is not registered."""
+    registered = {"head": card.head in list_heads(), "encoder": find_encoder(card.encoder) is not None}
+    for part, name in (("head", card.head), ("encoder", card.encoder)):
+        if registered[part]:
+            continue
+        plugin = card.plugins.get(part)
+        if plugin is None:
+            raise ResultsError(f"{directory}: its {part} {name!r} is not registered here")
+        raise PluginError(f"{directory}: its {part} {name!r} comes from the plugin {plugin!r}; pass --plugin {plugin}")
+
+
+def rebuild_encoder(card: ModelCard) -> TextEncoder:
+    """The encoder of ``card``, rebuilt by its registry entry from the saved architecture (weights come afterwards)."""
+    return encoder_entry(card.encoder).rebuild(card.encoder_config)
 
 
 def load_weights(model: SavedClassifier, path: Path) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 from bench.config import RunConfig, sort_params
 from bench.errors import UsageError
 from encoders import check_encoder_name, list_encoders
-from encoders.registry import HF_PREFIX
 from heads import head_class, list_heads, resolve_head_params
 
 # RunConfig fields a grid may list several values for, with the option that sets them.
@@ -103,9 +102,9 @@ def check_axes(axes: GridAxes) -> None:
 
 
 def resolve_encoders(names: Sequence[str]) -> tuple[str, ...]:
-    """Encoder names with ``all`` expanded to every registered encoder (``hf:<model-id>`` needs an id, so not it)."""
+    """Encoder names with ``all`` expanded to every registered encoder (not patterns: ``hf:<model-id>`` needs an id)."""
     if "all" in names:
-        return tuple(entry.name for entry in list_encoders() if not entry.name.startswith(HF_PREFIX))
+        return tuple(entry.name for entry in list_encoders() if entry.pattern_prefix is None)
     return tuple(names)
 
 
