@@ -233,3 +233,41 @@ def test_bench_encoders_table(capsys: pytest.CaptureFixture[str], wide_console: 
     for text in ("kobert", "koelectra-small", "scratch", "hf:<model-id>", "92.2M", "14.1M", "skt/kobert-base-v1"):
         assert text in out
     assert "3e-05 (random init 0.0005)" in out and "0.0005 (from scratch)" in out
+
+
+def test_default_learning_rate_follows_the_weights() -> None:
+    from bench.config import RunConfig
+
+    assert RunConfig(encoder="koelectra-small").lr == 3e-5
+    assert RunConfig(encoder="koelectra-small", random_init=True).lr == 5e-4  # random weights: the from-scratch rate
+    assert RunConfig(encoder="hf:klue/roberta-base", random_init=True).lr == 5e-4
+    assert RunConfig(encoder="scratch").lr == RunConfig(encoder="scratch", random_init=True).lr == 5e-4
+    assert RunConfig(encoder="kobert", random_init=True, lr=1e-4).lr == 1e-4
+    recorded = RunConfig(encoder="koelectra", random_init=True)
+    assert json.loads(recorded.to_json())["lr"] == 5e-4
+    assert recorded.config_hash() == RunConfig(encoder="koelectra", random_init=True, lr=5e-4).config_hash()
+
+
+def test_each_entry_owns_its_search_space_and_unknown_encoders_have_none() -> None:
+    from bench.tuning.spaces import encoder_space
+
+    assert encoder_space("kobert")["lr"].high == 1e-4
+    assert encoder_space("kobert", random_init=True)["lr"] == encoder_space("scratch")["lr"]
+    assert encoder_space("koelectra-small")["epochs"].high == 8
+    with pytest.raises(UsageError, match="unknown encoder 'bert'"):
+        encoder_space("bert")
+
+
+def test_a_saved_hf_encoder_is_rebuilt_by_its_entry() -> None:
+    from transformers import AutoConfig, AutoModel
+
+    from encoders import encoder_entry
+
+    config = AutoConfig.for_model("electra", **dict(tiny_config_pairs()), vocab_size=50, embedding_size=16)
+    original = HFEncoder(AutoModel.from_config(config))
+    architecture = json.loads(json.dumps(original.architecture()))
+    assert "_name_or_path" not in architecture and architecture["model_type"] == "electra"
+    rebuilt = encoder_entry("koelectra-small").rebuild(architecture)
+    assert isinstance(rebuilt, HFEncoder) and rebuilt.hidden_size == original.hidden_size
+    assert rebuilt.model.config.to_dict()["embedding_size"] == 16
+    assert set(rebuilt.state_dict()) == set(original.state_dict())
