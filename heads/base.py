@@ -39,14 +39,6 @@ class Head(nn.Module, ABC):
         """Logits of shape ``(batch, num_labels)``."""
 
     @classmethod
-    def hyperparameter(cls, name: str) -> Hyperparameter:
-        """The declaration of hyperparameter ``name`` (a ``KeyError`` when the head has none)."""
-        for param in cls.hyperparameters:
-            if param.name == name:
-                return param
-        raise KeyError(name)
-
-    @classmethod
     def trial_param(cls, param: str) -> str:
         """The Optuna parameter name of ``param``: prefixed with the head name so heads sharing a study never clash."""
         return f"{cls.name}.{param}"

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
+from bench import plugins
 from bench.config import RunConfig, sort_params
 from bench.data.types import DataOptions
 from bench.errors import UsageError
@@ -65,8 +66,6 @@ OomRetry = Annotated[bool, typer.Option("--oom-retry", help="On GPU out-of-memor
 
 def _load_plugins(specs: Optional[list[str]]) -> Optional[list[str]]:
     """Import the ``--plugin`` modules while the command line is parsed, before any head or encoder is looked up."""
-    from bench import plugins
-
     plugins.load(specs or [])
     return specs
 

@@ -63,7 +63,6 @@ def expand_grid(base: RunConfig, axes: GridAxes) -> list[RunConfig]:
         for hyper in itertools.product(*hyper_values):
             for head_values in itertools.product(*(_sorted_unique(own[name]) for name in own_names)):
                 head_params = {**base.head_kwargs, **dict(zip(own_names, head_values))}
-                resolve_head_params(head, head_params)
                 config = base.with_updates(
                     encoder=encoder,
                     head=head,
@@ -72,6 +71,7 @@ def expand_grid(base: RunConfig, axes: GridAxes) -> list[RunConfig]:
                     head_params=sort_params(head_params),
                     **dict(zip(hyper_names, hyper)),
                 )
+                resolve_head_params(head, head_params)
                 points.setdefault(config.config_hash(), config)
     return list(points.values())
 
