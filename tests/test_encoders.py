@@ -271,3 +271,24 @@ def test_a_saved_hf_encoder_is_rebuilt_by_its_entry() -> None:
     assert isinstance(rebuilt, HFEncoder) and rebuilt.hidden_size == original.hidden_size
     assert rebuilt.model.config.to_dict()["embedding_size"] == 16
     assert set(rebuilt.state_dict()) == set(original.state_dict())
+
+
+def test_an_encoder_that_cannot_describe_itself_fails_before_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    from encoders import registry
+    from encoders.base import TextEncoder
+
+    class Unsaveable(TextEncoder):
+        hidden_size = 4
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderOutput:
+            raise NotImplementedError
+
+        def architecture(self) -> dict:
+            return {"path": Path("/somewhere")}
+
+    registry.register_encoder("unsaveable", description="", tokenizer=print, rebuild=print, pretrained=False)(
+        lambda request: BuiltEncoder(Unsaveable(), None, "test")  # type: ignore[arg-type]
+    )
+    monkeypatch.setitem(registry._REGISTRY, "unsaveable", registry._REGISTRY.pop("unsaveable"))
+    with pytest.raises(UsageError, match="encoder 'unsaveable': its architecture\\(\\) must be a JSON object"):
+        create_encoder(EncoderRequest("unsaveable"))

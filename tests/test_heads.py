@@ -278,3 +278,18 @@ def test_bench_heads_lists_every_head_with_its_defaults(capsys: pytest.CaptureFi
         for param, default in cls.defaults.items():
             assert f"{param}={default}" in output
     assert "last|mean|max" in output
+
+
+def test_a_declaration_is_checked_when_the_head_is_written() -> None:
+    from heads import Hyperparameter
+
+    with pytest.raises(TypeError, match="its default 5 must be at least 10"):
+        Hyperparameter("width", 5, "Width.", low=10)
+    with pytest.raises(TypeError, match="rule_text"):
+        Hyperparameter("sizes", "2,3", "Sizes.", rule=bool)
+    with pytest.raises(TypeError, match="bool, int, float or str"):
+        Hyperparameter("sizes", [2, 3], "Sizes.")  # type: ignore[arg-type]
+    flag = Hyperparameter("residual", False, "Add the input.")
+    assert flag.resolve("x", "yes") is True and flag.space() is None
+    with pytest.raises(UsageError, match="residual must be bool, got 'maybe'"):
+        flag.resolve("x", "maybe")
