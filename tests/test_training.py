@@ -11,9 +11,12 @@ import torch
 from bench.config import RunConfig
 from bench.data.types import DataOptions
 from bench.leaderboard.store import Leaderboard
-from bench.training.batching import BucketBatchSampler, PadCollator
+from bench.model.padding import PadCollator
+from bench.training.batching import BucketBatchSampler
 from bench.training.module import linear_warmup_decay
-from bench.training.runner import prepare_dataset, prepare_run, run_experiment
+from bench.runs.dataset import prepare_dataset
+from bench.training.fitting import prepare_run
+from bench.training.runner import run_experiment
 from heads import list_heads
 from tests.conftest import tiny_config_pairs
 
