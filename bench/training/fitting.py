@@ -100,7 +100,7 @@ def prepare_run(
 
 
 def class_weights(dataset: SplitDataset) -> torch.Tensor:
-    """Inverse-frequency class weights over the training split, mean 1."""
+    """Inverse-frequency class weights over the training split; they average 1 over the training examples."""
     counts = np.array([sum(example.label == label for example in dataset.train) for label in dataset.labels], float)
     weights = counts.sum() / (len(counts) * np.maximum(counts, 1))
     return torch.tensor(weights, dtype=torch.float32)

@@ -92,9 +92,10 @@ def train_with_oom_retry(
     same, down to a batch of 1 per device. Out of memory while evaluating: the retry
     halves the evaluation batch only (it does not change what is computed), down to 1.
     The next attempt's ``batch_size``, ``accumulate_grad_batches`` and ``eval_batch_size``
-    are recorded in the row's environment. Raises :class:`OutOfMemoryAtBatch` when no retry is left.
+    and the number of retries so far (``oom_retries``) update the row's environment;
+    the row stays one attempt. Raises :class:`OutOfMemoryAtBatch` when no retry is left.
     """
-    config, accumulation = prepared.config, 1
+    config, accumulation, retries = prepared.config, 1, 0
     while True:
         batch_size, eval_batch_size = prepared.datamodule.batch_size, prepared.datamodule.eval_batch_size
         try:
@@ -118,8 +119,14 @@ def train_with_oom_retry(
             eval_batch_size //= 2
         else:
             batch_size, accumulation = halve_batch(batch_size, config.devices), accumulation * 2
+        retries += 1
         run.update_environment(
-            {"batch_size": batch_size, "accumulate_grad_batches": accumulation, "eval_batch_size": eval_batch_size}
+            {
+                "batch_size": batch_size,
+                "accumulate_grad_batches": accumulation,
+                "eval_batch_size": eval_batch_size,
+                "oom_retries": retries,
+            }
         )
         prepared = prepare_run(config, prepared.dataset, batch_size=batch_size, eval_batch_size=eval_batch_size)
 
