@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.data.types import DataOptions
 from bench.errors import UsageError
+from bench.runtime.devices import DEVICE_HELP, is_device_name
 
 # Fields that say where or how fast a run happens, not what it computes. ``devices`` splits
 # the same global batch over data-parallel ranks. The caches and
@@ -138,7 +139,7 @@ def validate(config: RunConfig) -> None:
         (config.patience is None or config.patience >= 1, f"--patience must be at least 1, got {config.patience}"),
         (config.num_workers is None or config.num_workers >= 0, f"--num-workers must be >= 0, got {config.num_workers}"),
         (config.precision in {"auto", "32", "bf16-mixed", "16-mixed"}, f"--precision must be auto, 32, bf16-mixed or 16-mixed, got {config.precision!r}"),
-        (config.device in {"auto", "cpu", "cuda"} or config.device.startswith("cuda:"), f"--device must be auto, cpu or cuda[:N], got {config.device!r}"),
+        (is_device_name(config.device), f"--device must be {DEVICE_HELP}, got {config.device!r}"),
         (config.devices >= 1, f"--devices must be at least 1, got {config.devices}"),
         (config.devices < 1 or config.batch_size % config.devices == 0, f"--batch-size {config.batch_size} is not divisible by --devices {config.devices} (the batch is global, split evenly over the devices)"),
         (config.devices == 1 or ":" not in config.device, f"--device {config.device} names one GPU; with --devices {config.devices} choose GPUs with CUDA_VISIBLE_DEVICES or --gpus"),

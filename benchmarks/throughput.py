@@ -48,7 +48,8 @@ from bench.leaderboard.store import Leaderboard
 from bench.training.datamodule import EmotionDataModule
 from bench.training.features import autocast_dtype
 from bench.training.module import EmotionClassifier
-from bench.training.runner import resolve_device, resolve_precision, run_experiment
+from bench.runtime.devices import lightning_devices, resolve_precision
+from bench.training.runner import run_experiment
 from bench.training.tokencache import cached_encode
 from encoders import EncoderRequest, TextTokenizer, create_encoder, create_tokenizer
 from heads import create_head, list_heads
@@ -324,7 +325,7 @@ def measure_training(
     """
     tokenizer = create_tokenizer(EncoderRequest(settings.encoder, path=settings.model_dir))
     label_ids = {label: index for index, label in enumerate(dataset.labels)}
-    accelerator, devices = resolve_device(settings.device)
+    accelerator, devices = lightning_devices(settings.device)
     index = devices[0] if isinstance(devices, list) else 0
     device = torch.device("cpu") if accelerator == "cpu" else torch.device("cuda", index)
 

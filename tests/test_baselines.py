@@ -16,7 +16,7 @@ from bench.errors import UsageError
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.stats import EFFICIENCY_FIELDS, efficiency
 from bench.leaderboard.store import Leaderboard
-from bench.training.runner import prepare_dataset
+from bench.runs.dataset import prepare_dataset
 from encoders import check_encoder_name
 from tests.conftest import run_cli
 from tests.tiny_runs import TRAIN_LIMIT, tiny_run_config
@@ -122,3 +122,25 @@ def test_baseline_names_are_leaderboard_rows_not_trainable_encoders(recorded, ca
 def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message) -> None:
     code, out, err = run_cli(["baseline", "--results", str(tmp_path / "results"), *args], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_sigterm_during_a_baseline_is_recorded_as_sigterm(tmp_path, monkeypatch) -> None:
+    """The baseline shares the runs' lifecycle: SIGTERM is recorded as SIGTERM, not as Ctrl-C."""
+    import os
+    import signal
+
+    from bench.baselines import fitting
+    from bench.errors import Terminated
+
+    def terminated_fit(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the fit")
+
+    monkeypatch.setattr(fitting, "fit_tfidf", terminated_fit)
+    config = baseline_config("tfidf", DataOptions(), train_limit=TRAIN_LIMIT, results_dir=str(tmp_path / "results"))
+    with Leaderboard.for_results_dir(tmp_path / "results") as board:
+        with pytest.raises(Terminated):
+            fitting.run_baseline(config, board)
+        (record,) = board.runs()
+    assert (record.status, record.error) == ("interrupted", "terminated (SIGTERM)")
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

@@ -25,8 +25,8 @@ from bench.config import RunConfig
 from bench.errors import UsageError
 from bench.leaderboard.store import Leaderboard
 from bench.training.batching import BucketBatchSampler, ShardedBatchSampler, eval_batches, shard
-from bench.training.distributed import WorkerFailed, WorkerProcess, ready_file, worker_error
-from bench.training.module import NonFiniteLossError
+from bench.training.distributed import WORKER_MODULE, WorkerFailed, WorkerProcess, ready_file, worker_error
+from bench.training.errors import NonFiniteLossError
 from bench.training.runner import halve_batch
 from bench.tuning.workers import gpu_groups, parse_gpus, worker_specs
 from tests.conftest import ROOT, bench, tiny_config_args
@@ -196,7 +196,7 @@ def rank_processes(results: Path) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"bench.training.distributed" in command and any(str(results).encode() in part for part in command):
+        if WORKER_MODULE.encode() in command and any(str(results).encode() in part for part in command):
             pids.append(int(entry.name))
     return pids
 

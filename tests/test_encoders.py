@@ -63,14 +63,23 @@ def padded_batch(built: BuiltEncoder, texts: list[str], max_len: int = 32) -> tu
 
 
 @pytest.mark.parametrize("name", ["kobert", "koelectra-small", "scratch"])
-def test_forward_and_backward_reach_every_parameter(name: str, tmp_path: Path) -> None:
+def test_forward_and_backward_reach_every_parameter(name: str, tmp_path: Path, monkeypatch) -> None:
     built = build(name, tmp_path)
     encoder = built.encoder
     assert isinstance(encoder, HFEncoder) and encoder.hidden_size == 32
     assert encoder.model.config.num_hidden_layers == 2
-    assert encoder.model.config._attn_implementation == "sdpa"
+    attention_calls: list[tuple[int, ...]] = []
+    fused_attention = torch.nn.functional.scaled_dot_product_attention
+
+    def counting_attention(query, *args, **kwargs):
+        attention_calls.append(tuple(query.shape))
+        return fused_attention(query, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", counting_attention)
     ids, mask = padded_batch(built, TEXTS)
     output = encoder(ids, mask)
+    # Every layer attends through torch's fused scaled-dot-product attention (SDPA).
+    assert len(attention_calls) == 2 and all(shape[0] == len(TEXTS) for shape in attention_calls)
     assert isinstance(output, EncoderOutput)
     assert output.token_states.shape == (len(TEXTS), ids.shape[1], 32)
     assert output.sentence_vector.shape == (len(TEXTS), 32)

@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench.cli.tune import command_args, head_param_lists, number_list
+from bench.cli.tune import head_param_lists, number_list
 from bench.config import RunConfig
 from bench.data.types import DataReport, SplitDataset
 from bench.errors import UsageError
@@ -22,7 +22,7 @@ from bench.tuning.coordination import Action, Step, TrialView
 from bench.tuning.grid import GridAxes, expand_grid, grid_study_name, varying_fields
 from bench.tuning.grid_worker import GridWorker, open_grid_study
 from bench.tuning.storage import open_storage
-from bench.tuning.workers import parse_gpus, run_workers, worker_specs
+from bench.tuning.workers import WorkerSpec, parse_gpus, run_workers, worker_specs
 
 W, R, C, F, P = TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED
 
@@ -313,13 +313,14 @@ def test_a_worker_repeats_exactly_the_options_given(monkeypatch, tmp_path: Path)
     from bench.cli import tune as tune_module
     from bench.cli.app import main
 
-    seen: dict[str, list[str]] = {}
+    launched: list[WorkerSpec] = []
 
-    def capture(ctx, gpus, points, dataset, board, study_name, storage_url, results):
-        seen["args"] = command_args(ctx, drop={"gpus", "dry_run", "progress"}, extra=["--no-progress"])
-        return [0]
+    def capture(specs, *args, **kwargs):
+        """Stands in for starting the worker processes: keeps the command lines the grid would run."""
+        launched.extend(specs)
+        return [0] * len(specs)
 
-    monkeypatch.setattr(tune_module, "run_grid_workers", capture)
+    monkeypatch.setattr(tune_module, "run_workers", capture)
     monkeypatch.setattr(tune_module, "print_grid_summary", lambda *args: None)
     results = str(tmp_path / "results")
     main(
@@ -342,7 +343,9 @@ def test_a_worker_repeats_exactly_the_options_given(monkeypatch, tmp_path: Path)
             results,
         ]
     )
-    assert seen["args"] == [
+    assert [spec.gpu for spec in launched] == ["0", "1"]
+    assert all(spec.args == launched[0].args for spec in launched)
+    assert list(launched[0].args) == [
         "grid",
         "--heads",
         "linear",

@@ -119,6 +119,24 @@ def test_rerun_of_failed_row_resets_it_and_counts_attempts(board: Leaderboard) -
     assert len(board.runs()) == 1
 
 
+def test_update_environment_changes_neither_attempts_nor_predictions(board: Leaderboard) -> None:
+    """What the out-of-memory retry and the runner record while a run runs (not a restart of the row)."""
+    config = make_config(seed=4)
+    run_id = board.start_run(config, "fp-a", "sample", {"python": "3.11", "batch_size": "32"})
+    board.finish_run(run_id, make_metrics(GOLD, PREDICTED))
+    board.start_run(config, "fp-a", "sample", {"python": "3.11", "batch_size": "32"})  # a rerun: attempt 2
+    board.update_environment(run_id, {"batch_size": "16", "oom_retries": "1"})
+    record = board.get_run(run_id)
+    assert (record.status, record.attempts) == ("running", 2)
+    assert record.environment == {"python": "3.11", "batch_size": "16", "oom_retries": "1"}
+    board.finish_run(run_id, make_metrics(GOLD, PREDICTED))
+    board.update_environment(run_id, {"precision": "bf16-mixed"})
+    assert board.predictions(run_id).gold == list(GOLD)
+    assert board.get_run(run_id).attempts == 2
+    with pytest.raises(UsageError, match="unknown run"):
+        board.update_environment("0" * 12, {"precision": "32-true"})
+
+
 def test_a_failing_write_changes_nothing(board: Leaderboard) -> None:
     run_id = board.start_run(make_config(), "fp-a", "sample", {})
     before = board.get_run(run_id)

@@ -17,7 +17,8 @@ from bench.cli.app import app
 from bench.config import RunConfig
 from bench.data.types import DataReport, Example, SplitDataset
 from bench.leaderboard.store import Leaderboard
-from bench.training.batching import BucketBatchSampler, PadCollator
+from bench.model.padding import PadCollator
+from bench.training.batching import BucketBatchSampler
 from bench.training.datamodule import EmotionDataModule, auto_workers
 from bench.training.features import (
     FEATURES_DIR,
@@ -27,7 +28,9 @@ from bench.training.features import (
     feature_cache_key,
 )
 from bench.training.module import EmotionClassifier
-from bench.training.runner import prepare_dataset, prepare_run, run_experiment
+from bench.runs.dataset import prepare_dataset
+from bench.training.fitting import prepare_run
+from bench.training.runner import run_experiment
 from bench.training.tokencache import (
     TOKENS_DIR,
     cached_encode,

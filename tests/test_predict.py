@@ -18,7 +18,9 @@ from bench.inference.model_files import MODEL_CARD, PORTABLE_SUFFIXES, ModelCard
 from bench.inference.predictor import Predictor
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
-from bench.training.runner import prepare_dataset, run_directory, run_experiment
+from bench.runs.dataset import prepare_dataset
+from bench.runtime.results_folder import run_directory
+from bench.training.runner import run_experiment
 from tests.conftest import run_cli, shared_path, tiny_config_pairs
 from tests.tiny_runs import tiny_run_config, train_tiny_run
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from bench.data import DataOptions, load_dataset
 from bench.data.hygiene import MISSING_VALUE_MARKERS
 from bench.errors import DataError
-from bench.training.batching import PadCollator
+from bench.model.padding import PadCollator
 from encoders import EncoderRequest, TextTokenizer, create_tokenizer
 from encoders.hf import HFTokenizer
 from encoders.spm import SentencePieceTokenizer

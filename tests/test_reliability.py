@@ -266,7 +266,8 @@ def test_oom_retry_halves_the_batch_and_accumulates_two_steps(capsys, results_di
     code, out, err = bench(capsys, *RUN, "--oom-retry", "--results", str(results_dir))
     assert code == 0, err + out
     (record,) = Leaderboard.for_results_dir(results_dir).runs()
-    assert record.status == "finished" and record.attempts == 2
+    # The retry updates the row: still one attempt of the run, the retry and new batch sizes recorded.
+    assert record.status == "finished" and record.attempts == 1 and record.environment["oom_retries"] == "1"
     assert (record.environment["batch_size"], record.environment["accumulate_grad_batches"]) == ("8", "2")
     assert record.config["batch_size"] == 16, "the recorded config keeps the effective batch"
     failed_at = next(index for index, (size, _) in enumerate(steps) if size > 8)
@@ -281,7 +282,8 @@ def test_oom_retry_gives_up_at_batch_size_1(results_dir: Path, monkeypatch) -> N
     monkeypatch.setattr(EmotionClassifier, "training_step", out_of_memory_above(0, []))
     config = tiny_config(results_dir, batch_size=4, oom_retry=True)
     record = run_experiment(config, Leaderboard.for_results_dir(results_dir))
-    assert record.status == "failed" and record.attempts == 3  # batch 4, then 2 (x2), then 1 (x4)
+    assert record.status == "failed" and record.attempts == 1
+    assert record.environment["oom_retries"] == "2"  # batch 4, then 2 (x2), then 1 (x4)
     assert record.error.startswith("out of memory at batch size 1 x 4 accumulated: CUDA out of memory.")
     assert (record.environment["batch_size"], record.environment["accumulate_grad_batches"]) == ("1", "4")
 
@@ -357,7 +359,7 @@ def test_oom_while_evaluating_halves_only_the_evaluation_batch(capsys, results_d
     (record,) = Leaderboard.for_results_dir(results_dir).runs()
     assert record.status == "finished"
     # Evaluation starts at 256 (all 72 validation texts in one batch): 256 → 128 → 64 → 32 → 16 → 8 → 4.
-    assert record.attempts == 7
+    assert record.attempts == 1 and record.environment["oom_retries"] == "6"
     assert record.environment["eval_batch_size"] == "4"
     assert (record.environment["batch_size"], record.environment["accumulate_grad_batches"]) == ("16", "1")
     assert max(sizes[-18:]) <= 4

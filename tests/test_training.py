@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,9 +12,12 @@ import torch
 from bench.config import RunConfig
 from bench.data.types import DataOptions
 from bench.leaderboard.store import Leaderboard
-from bench.training.batching import BucketBatchSampler, PadCollator
+from bench.model.padding import PadCollator
+from bench.training.batching import BucketBatchSampler
 from bench.training.module import linear_warmup_decay
-from bench.training.runner import prepare_dataset, prepare_run, run_experiment
+from bench.runs.dataset import prepare_dataset
+from bench.training.fitting import prepare_run
+from bench.training.runner import run_experiment
 from heads import list_heads
 from tests.conftest import tiny_config_pairs
 
@@ -147,10 +151,28 @@ def test_train_limit_is_stratified(results_dir):
 
 def test_class_weighted_loss(results_dir):
     config = tiny_config(results_dir, class_weighted=True)
-    prepared = prepare_run(config, prepare_dataset(config))
+    balanced = prepare_dataset(config)
+    rare = balanced.labels[0]
+    rare_examples = [example for example in balanced.train if example.label == rare]
+    train = [example for example in balanced.train if example.label != rare] + rare_examples[:2]
+    dataset = replace(balanced, train=train)  # one class much rarer than the others
+    prepared = prepare_run(config, dataset)
     weights = prepared.module.loss_fn.weight
-    assert weights is not None and weights.shape == (len(prepared.dataset.labels),)
-    assert torch.isclose(weights.mean(), torch.tensor(1.0), atol=1e-5)
+    counts = Counter(example.label for example in train)
+    expected = [len(train) / (len(dataset.labels) * counts[label]) for label in dataset.labels]
+    assert weights is not None and weights.shape == (len(dataset.labels),)
+    assert torch.allclose(weights, torch.tensor(expected), atol=1e-5)
+    per_example = torch.tensor([float(counts[label]) for label in dataset.labels])
+    assert torch.isclose((weights * per_example).sum() / len(train), torch.tensor(1.0), atol=1e-5)
+    assert weights[0] > 2 * weights[1:].max()
+    # Effect: a model that always predicts a common class is penalised more for the rare class's example.
+    logits = torch.zeros(2, len(dataset.labels))
+    logits[:, 1] = 3.0
+    labels = torch.tensor([0, 1])
+    weighted = prepared.module.loss_fn(logits, labels)
+    unweighted = torch.nn.functional.cross_entropy(logits, labels)
+    assert weighted > unweighted
+    assert prepare_run(tiny_config(results_dir), dataset).module.loss_fn.weight is None
 
 
 def test_nan_loss_is_recorded_as_failed(results_dir):
@@ -167,3 +189,30 @@ def test_default_config_is_valid_and_hash_ignores_location():
     assert RunConfig(seed=2).config_hash() != RunConfig(seed=1).config_hash()
     assert RunConfig.from_json(a.to_json()) == a
     assert RunConfig(data=DataOptions(split_seed=3)).config_hash() != RunConfig().config_hash()
+
+
+def test_the_row_records_the_precision_used_phase_times_and_latency_once_per_shape(results_dir):
+    """``--precision 16-mixed`` runs as bf16-mixed on a CPU (Lightning's choice): the row says so, beside the request."""
+    board = Leaderboard.for_results_dir(results_dir)
+    first = run_experiment(tiny_config(results_dir, precision="16-mixed", device="cpu"), board)
+    assert first.status == "finished", first.error
+    assert first.environment["precision"] == "bf16-mixed"
+    assert first.environment["precision_requested"] == "16-mixed"
+    timings = first.metrics.timings
+    for phase in ("model_build", "tokenize", "first_step", "fit", "validation", "test", "latency", "artefacts",
+                  "leaderboard_start", "data_load"):
+        assert timings[f"{phase}_seconds"] >= 0, phase
+    assert 0 < timings["first_step_seconds"] <= timings["fit_seconds"]
+    assert timings["train_seconds"] <= timings["fit_seconds"]
+    assert first.environment["latency"] == "measured"
+    # Another seed has the same shape: its latency is the first run's, and says where it comes from.
+    second = run_experiment(tiny_config(results_dir, seed=2, device="cpu"), board)
+    assert second.environment["latency"] == f"measured by run {first.run_id}"
+    assert second.environment["precision"] == "32-true" and second.environment["precision_requested"] == "auto"
+    for key in ("latency_ms_batch1", "latency_ms_batch64"):
+        assert second.metrics.timings[key] == first.metrics.timings[key] > 0
+    # ``latency="always"`` measures anyway; another head is another shape.
+    third = run_experiment(tiny_config(results_dir, seed=3, device="cpu"), board, latency="always")
+    assert third.environment["latency"] == "measured"
+    other_head = run_experiment(tiny_config(results_dir, head="mlp", device="cpu"), board)
+    assert other_head.environment["latency"] == "measured"

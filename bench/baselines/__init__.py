@@ -16,7 +16,8 @@ intercepts; the class prior). ``train_seconds`` covers vectorising and fitting e
 ``C`` of the grid; latencies time vectorising plus predicting, per example.
 
 Names and configs are here; fitting (:func:`bench.baselines.fitting.run_baseline`)
-imports scikit-learn and the training code only when used.
+imports scikit-learn only when used. A baseline row goes through the same lifecycle
+as a training run (:mod:`bench.runs.lifecycle`).
 """
 
 from bench.baselines.specs import (

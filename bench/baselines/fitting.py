@@ -20,11 +20,14 @@ from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.errors import UsageError
 from bench.leaderboard.records import Predictions, RunMetrics, RunRecord
-from bench.leaderboard.store import Leaderboard, check_writable
-from bench.training.metrics import classification_scores
-from bench.training.runner import environment, peak_memory_mb, prepare_dataset
-
-_LATENCY_REPEATS = 16
+from bench.leaderboard.store import Leaderboard
+from bench.runs.dataset import prepare_dataset
+from bench.runs.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
+from bench.runs.lifecycle import ActiveRun, finished_run, record_run
+from bench.runs.phases import PhaseTimes
+from bench.runs.scores import classification_scores
+from bench.runtime.environment import environment, peak_memory_mb
+from bench.runtime.results_folder import check_writable
 
 
 @dataclass
@@ -39,34 +42,38 @@ class FittedBaseline:
 
 
 def run_baseline(
-    config: RunConfig, leaderboard: Leaderboard, *, dataset: SplitDataset | None = None, rerun: bool = False
+    config: RunConfig,
+    leaderboard: Leaderboard,
+    *,
+    dataset: SplitDataset | None = None,
+    rerun: bool = False,
+    latency: LatencyPolicy = "once",
 ) -> RunRecord:
     """Fit, test and record the baseline of ``config`` (from :func:`baseline_config`).
 
     A finished row with the same config hash and fingerprint is returned unless
-    ``rerun``; a failure is recorded as a ``failed`` row, Ctrl-C as ``interrupted``.
+    ``rerun``; the row ends as training runs' rows do (:func:`bench.runs.lifecycle.record_run`).
     """
     if not is_baseline(config.encoder):
         raise UsageError(f"{config.encoder!r} is not a baseline; choose from {', '.join(sorted(BASELINE_ENCODERS))}")
     check_writable(config.results_path)
-    dataset = dataset or prepare_dataset(config)
-    existing = leaderboard.find(config.config_hash(), dataset.fingerprint)
-    if existing is not None and existing.status == "finished" and not rerun:
+    phases = PhaseTimes()
+    if dataset is None:
+        with phases.measure("data_load"):
+            dataset = prepare_dataset(config)
+    existing = finished_run(leaderboard, config, dataset, rerun=rerun)
+    if existing is not None:
         return existing
-    run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, environment("cpu"))
-    try:
-        metrics = fit_and_test(config, dataset)
-    except KeyboardInterrupt:
-        leaderboard.fail_run(run_id, "interrupted by the user (SIGINT)", status="interrupted")
-        raise
-    except Exception as error:  # noqa: BLE001 - any failure becomes a failed row
-        leaderboard.fail_run(run_id, f"{type(error).__name__}: {error}")
-    else:
-        leaderboard.finish_run(run_id, metrics)
-    return leaderboard.get_run(run_id)
+
+    def execute(run: ActiveRun) -> RunMetrics:
+        return fit_and_score_baseline(config, dataset, run, latency=latency)
+
+    return record_run(leaderboard, config, dataset, environment("cpu"), execute, phases=phases)
 
 
-def fit_and_test(config: RunConfig, dataset: SplitDataset) -> RunMetrics:
+def fit_and_score_baseline(
+    config: RunConfig, dataset: SplitDataset, run: ActiveRun, *, latency: LatencyPolicy = "once"
+) -> RunMetrics:
     """Fit the baseline on train (model selection on validation) and score it on test."""
     label_ids = {label: index for index, label in enumerate(dataset.labels)}
     gold = {
@@ -75,16 +82,29 @@ def fit_and_test(config: RunConfig, dataset: SplitDataset) -> RunMetrics:
     }
     texts = {split: [example.text for example in getattr(dataset, split)] for split in ("train", "validation", "test")}
     num_labels = len(dataset.labels)
-    if config.encoder == "tfidf":
-        fitted = fit_tfidf(config.head_kwargs, texts, gold, num_labels)
-    else:
-        fitted = fit_majority(texts, gold, num_labels)
+    with run.phases.measure("fit"):
+        if config.encoder == "tfidf":
+            fitted = fit_tfidf(config.head_kwargs, texts, gold, num_labels)
+        else:
+            fitted = fit_majority(texts, gold, num_labels)
     started = time.perf_counter()
     probabilities = class_probabilities(fitted.model, texts["test"], num_labels)
     eval_seconds = time.perf_counter() - started
+    run.phases.add("test", eval_seconds)
     predicted = probabilities.argmax(axis=1)
     scores = classification_scores(gold["test"], predicted, num_labels)
-    parameters = count_parameters(fitted.model)
+    parameters = baseline_parameter_count(fitted.model)
+    shape = {"kind": "baseline", "encoder": config.encoder, "params": config.head_params,
+             "train_limit": config.train_limit, "test": dataset.fingerprint}
+    with run.phases.measure("latency"):
+        latency_figures, source = cached_latency(
+            LatencyCache(config.results_path / "cache"),
+            shape,
+            lambda: measure_baseline_latency(fitted.model, texts["test"], num_labels),
+            run_id=run.run_id,
+            policy=latency,
+        )
+    run.update_environment({"latency": source})
     return RunMetrics(
         macro_f1=scores.macro_f1,
         accuracy=scores.accuracy,
@@ -97,7 +117,7 @@ def fit_and_test(config: RunConfig, dataset: SplitDataset) -> RunMetrics:
             "train_seconds": fitted.train_seconds,
             "train_samples_per_second": len(texts["train"]) * fitted.fits / max(fitted.train_seconds, 1e-9),
             "eval_seconds": eval_seconds,
-            **measure_latency(fitted.model, texts["test"], num_labels),
+            **latency_figures,
             "peak_memory_mb": peak_memory_mb(),
         },
         total_params=parameters,
@@ -162,7 +182,7 @@ def class_probabilities(model: Pipeline | DummyClassifier, texts: Sequence[str],
     return probabilities
 
 
-def count_parameters(model: Pipeline | DummyClassifier) -> int:
+def baseline_parameter_count(model: Pipeline | DummyClassifier) -> int:
     """Numbers the classifier stores: coefficients and intercepts, or the class prior."""
     if isinstance(model, Pipeline):
         classifier = model[-1]
@@ -170,17 +190,16 @@ def count_parameters(model: Pipeline | DummyClassifier) -> int:
     return int(np.asarray(model.class_prior_).size)
 
 
-def measure_latency(model: Pipeline | DummyClassifier, texts: Sequence[str], num_labels: int) -> dict[str, float]:
+def measure_baseline_latency(
+    model: Pipeline | DummyClassifier, texts: Sequence[str], num_labels: int
+) -> dict[str, float]:
     """Median milliseconds per example of predicting at batch 1 and at batch 64 (test texts, after one warm-up)."""
-    results: dict[str, float] = {}
-    for batch_size, key in ((1, "latency_ms_batch1"), (64, "latency_ms_batch64")):
-        batches = [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)][:_LATENCY_REPEATS]
-        timings = []
-        for count, batch in enumerate(batches):
-            if count == 0:
-                class_probabilities(model, batch, num_labels)
-            started = time.perf_counter()
-            class_probabilities(model, batch, num_labels)
-            timings.append((time.perf_counter() - started) * 1000 / len(batch))
-        results[key] = float(np.median(timings)) if timings else float("nan")
-    return results
+
+    def batches(batch_size: int) -> list[Sequence[str]]:
+        return [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)]
+
+    return median_latency_ms(
+        lambda batch: class_probabilities(model, batch, num_labels),
+        {key: batches(size) for key, size in LATENCY_BATCHES.items()},
+        len,
+    )

@@ -16,7 +16,7 @@ from bench.errors import UsageError
 from bench.leaderboard.export import format_value
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
-from bench.training.runner import prepare_dataset
+from bench.runs.dataset import prepare_dataset
 
 D = opt.DEFAULTS
 
@@ -52,8 +52,8 @@ def baseline(
         baseline_config(name, data_options, train_limit=train_limit, results_dir=str(results), c_grid=grid)
         for name in dict.fromkeys(kind or list(BASELINES))
     ]
+    dataset = prepare_dataset(configs[0])  # refuses unusable splits before the leaderboard is touched
     board = Leaderboard.for_results_dir(results)
-    dataset = prepare_dataset(configs[0])
     records = [run_baseline(config, board, dataset=dataset, rerun=rerun) for config in configs]
     console.print(baseline_table(records))
     if any(record.status != "finished" for record in records):

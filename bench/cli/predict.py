@@ -21,7 +21,7 @@ from bench.inference.predictor import DEFAULT_BATCH_SIZE, Predictor, TextPredict
 from bench.leaderboard.export import format_value
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
-from bench.training.runner import run_directory
+from bench.runtime.results_folder import run_directory
 
 RunOption = Annotated[
     str | None, typer.Option("--run", help="Run id (or unique prefix) whose best weights to use.")

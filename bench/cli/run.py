@@ -12,6 +12,8 @@ from bench.cli import options as opt
 from bench.cli.app import app, console
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
+from bench.runs.dataset import prepare_dataset
+from bench.runs.phases import PhaseTimes
 from bench.training.runner import run_experiment
 
 D = opt.DEFAULTS
@@ -30,9 +32,12 @@ def run(
 ) -> None:
     """Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard."""
     config = opt.run_config({"encoder": encoder, "head": head, **options})
+    phases = PhaseTimes()
+    with phases.measure("data_load"):
+        dataset = prepare_dataset(config)  # refuses unusable splits before the leaderboard is touched
     leaderboard = Leaderboard.for_results_dir(config.results_path)
     callbacks = [RichProgressBar(leave=True)] if progress and console.is_terminal else []
-    record = run_experiment(config, leaderboard, callbacks=callbacks, rerun=rerun)
+    record = run_experiment(config, leaderboard, dataset=dataset, callbacks=callbacks, rerun=rerun, phases=phases)
     print_run(record)
     if record.status != "finished":
         raise SystemExit(1)

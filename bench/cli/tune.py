@@ -25,7 +25,7 @@ from bench.data.types import SplitDataset
 from bench.errors import UsageError
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard, redact_url
-from bench.training.runner import prepare_dataset
+from bench.runs.dataset import prepare_dataset
 from bench.tuning import grid as grids
 from bench.tuning.grid_worker import GridEvent, GridOutcome, GridWorker, finished_points, open_grid_study
 from bench.tuning.spaces import RUN_PARAMS, SearchSpace, load_space_file

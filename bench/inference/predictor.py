@@ -14,7 +14,8 @@ from torch import nn
 
 from bench.errors import PluginError, ResultsError, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, ModelCard, check_model_folder
-from bench.training.batching import PadCollator
+from bench.model.padding import PadCollator
+from bench.runtime.devices import torch_device
 from encoders import TextTokenizer, encoder_entry, find_encoder, load_tokenizer
 from encoders.base import TextEncoder
 from heads import create_head, list_heads
@@ -74,7 +75,7 @@ class Predictor:
         head = create_head(card.head, encoder.hidden_size, len(card.labels), card.head_params)
         model = SavedClassifier(encoder, head)
         load_weights(model, directory / WEIGHTS_FILE)
-        return cls(card, model, tokenizer, _device(device))
+        return cls(card, model, tokenizer, torch_device(device))
 
     @torch.inference_mode()
     def probabilities(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -131,15 +132,3 @@ def load_weights(model: SavedClassifier, path: Path) -> None:
     except RuntimeError as error:
         problem = " ".join(str(error).split())[:200]
         raise ResultsError(f"{path}: the weights do not fit the architecture in model.json ({problem})") from None
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {name} was asked for but no CUDA GPU is available")
-        return torch.device(name)
-    raise UsageError(f"--device must be auto, cpu or cuda[:N], got {name!r}")

@@ -13,7 +13,6 @@ import math
 import os
 import random
 import re
-import shutil
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -30,10 +29,11 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLA
 from bench.config import RunConfig
 from bench.errors import ResultsError, UsageError
 from bench.leaderboard.records import RUN_STATUSES, ClassScores, Predictions, RunMetrics, RunRecord
+from bench.runtime.processes import process_alive
+from bench.runtime.results_folder import MIN_FREE_MB, check_writable
 
 DATABASE_NAME = "leaderboard.db"
 RUN_ID_LENGTH = 12
-MIN_FREE_MB = 64
 FAILURE_STATUSES = ("failed", "interrupted", "pruned")
 _BUSY_TIMEOUT_S = 30
 _RETRY_DEADLINE_S = 180.0
@@ -130,60 +130,6 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def check_writable(path: str | Path, min_free_mb: int = MIN_FREE_MB) -> Path:
-    """Create ``path`` if needed and prove it takes data: write, fsync and delete a probe file.
-
-    Raises :class:`ResultsError` when the directory cannot be created or written,
-    or when fewer than ``min_free_mb`` MiB are free on its disk.
-    """
-    directory = Path(path)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ResultsError(f"cannot create results directory {directory}: {error.strerror or error}") from None
-    free_mb = shutil.disk_usage(directory).free / 2**20
-    if free_mb < min_free_mb:
-        raise ResultsError(
-            f"results directory {directory} has only {free_mb:.0f} MiB free; at least {min_free_mb} MiB are needed"
-        )
-    probe = directory / f".write-probe-{os.getpid()}"
-    try:
-        with open(probe, "wb") as handle:
-            handle.write(os.urandom(64 * 1024))
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError as error:
-        raise ResultsError(f"cannot write to results directory {directory}: {error.strerror or error}") from None
-    finally:
-        probe.unlink(missing_ok=True)
-    return directory
-
-
-def process_alive(pid: int, started_at: str | None = None) -> bool:
-    """Whether process ``pid`` runs on this host (not a zombie, and not a newer process reusing the pid).
-
-    ``started_at`` (ISO time the run started) lets a pid reused by a process that
-    started later count as gone; this check needs Linux ``/proc``.
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        fields_after_name = stat.read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return True
-    if fields_after_name[0] == "Z":
-        return False
-    if started_at is None:
-        return True
-    process_start = _boot_time() + int(fields_after_name[19]) / os.sysconf("SC_CLK_TCK")
-    return process_start <= datetime.fromisoformat(started_at).timestamp() + 2.0
-
-
 def is_stale(record: RunRecord) -> bool:
     """Whether ``record`` is marked running on this host by a process that is gone."""
     return (
@@ -192,13 +138,6 @@ def is_stale(record: RunRecord) -> bool:
         and record.host == socket.gethostname()
         and not process_alive(record.pid, record.updated_at)
     )
-
-
-def _boot_time() -> float:
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    return 0.0
 
 
 class Leaderboard:
@@ -301,6 +240,26 @@ class Leaderboard:
 
         self._transaction(work, write=True)
         return run_id
+
+    def update_environment(self, run_id: str, values: dict[str, Any]) -> None:
+        """Merge ``values`` into the recorded environment of a run, leaving its status, attempts and predictions.
+
+        For what a run learns while it runs: the batch sizes an out-of-memory retry
+        chose, the precision the trainer actually used.
+        """
+
+        def work(conn: Connection) -> None:
+            self._require(conn, run_id)
+            current = conn.execute(
+                sa.select(runs_table.c.environment).where(runs_table.c.run_id == run_id).with_for_update()
+            ).scalar_one()
+            conn.execute(
+                sa.update(runs_table)
+                .where(runs_table.c.run_id == run_id)
+                .values(environment={**(current or {}), **_redacted(values)}, updated_at=_now())
+            )
+
+        self._transaction(work, write=True)
 
     def finish_run(self, run_id: str, metrics: RunMetrics) -> None:
         """Store ``metrics`` (and its test predictions) and mark the run finished."""

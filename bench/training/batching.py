@@ -1,4 +1,4 @@
-"""Dynamic padding and length-bucketed batches."""
+"""Datasets of token ids and length-bucketed, sharded batches (padding: :mod:`bench.model.padding`)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset, Sampler
 
+from bench.model.padding import TokenExample
 from bench.training.tokencache import TokenArrays
-
-# (index in the split, token ids, class id)
-TokenExample = tuple[int, Sequence[int] | np.ndarray, int]
 
 
 class EncodedDataset(Dataset):
@@ -34,26 +31,6 @@ class EncodedDataset(Dataset):
     def lengths(self) -> np.ndarray:
         """Token count of every example."""
         return self.tokens.lengths
-
-
-class PadCollator:
-    """Pads a list of ``(index, ids, label)`` examples to the longest one in the batch (right padding)."""
-
-    def __init__(self, pad_id: int) -> None:
-        self.pad_id = pad_id
-
-    def __call__(self, examples: Sequence[TokenExample]) -> dict[str, torch.Tensor]:
-        lengths = np.fromiter((len(ids) for _, ids, _ in examples), dtype=np.int64, count=len(examples))
-        input_ids = np.full((len(examples), int(lengths.max())), self.pad_id, dtype=np.int64)
-        for row, (_, ids, _) in enumerate(examples):
-            input_ids[row, : lengths[row]] = ids
-        attention_mask = np.arange(input_ids.shape[1]) < lengths[:, None]
-        return {
-            "index": torch.tensor([index for index, _, _ in examples], dtype=torch.long),
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(attention_mask.astype(np.int64)),
-            "labels": torch.tensor([label for _, _, label in examples], dtype=torch.long),
-        }
 
 
 def eval_batches(

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.trainer.states import RunningStage
 
-from bench.training.distributed import gather_objects
+from bench.training.collectives import gather_objects
 
 
 class BestWeights(L.Callback):
@@ -43,12 +43,25 @@ class FailureStage(L.Callback):
 
 
 class TrainingTimer(L.Callback):
-    """Measures time spent in training batches and the samples they held (on all ranks together)."""
+    """Measures time spent in training batches and the samples they held (on all ranks together).
+
+    Also when the first training step ended (``first_step_end``, a ``perf_counter``
+    time) and the time spent validating.
+    """
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.samples = 0
+        self.first_step_end: float | None = None
+        self.validation_seconds = 0.0
         self._started = 0.0
+        self._validation_started = 0.0
+
+    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._validation_started = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.validation_seconds += time.perf_counter() - self._validation_started
 
     def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, batch: Any, batch_index: int) -> None:
         _synchronize()
@@ -58,7 +71,10 @@ class TrainingTimer(L.Callback):
         self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, batch_index: int
     ) -> None:
         _synchronize()
-        self.seconds += time.perf_counter() - self._started
+        ended = time.perf_counter()
+        self.seconds += ended - self._started
+        if self.first_step_end is None:
+            self.first_step_end = ended
         self.samples += int(batch["labels"].shape[0])
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:

@@ -16,7 +16,8 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
 from bench.data.types import Example, SplitDataset
-from bench.training.batching import BucketBatchSampler, EncodedDataset, PadCollator, ShardedBatchSampler, eval_batches
+from bench.model.padding import PadCollator
+from bench.training.batching import BucketBatchSampler, EncodedDataset, ShardedBatchSampler, eval_batches
 from bench.training.features import FeatureArrays, FeatureCollator, FeatureDataset, cached_features
 from bench.training.tokencache import TokenArrays, cached_encode
 from encoders.base import TextEncoder, TextTokenizer
@@ -94,10 +95,14 @@ class EmotionDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Tokenise all splits at once (or read them from the token cache); with a frozen encoder, its features too."""
-        if not self.splits:
-            self._tokenize()
+        self.tokenize()
         if self.feature_encoder is not None and self.features is None:
             self._cache_features()
+
+    def tokenize(self) -> None:
+        """Tokenise all splits at once, or read them from the token cache (once; later calls do nothing)."""
+        if not self.splits:
+            self._tokenize()
 
     def _split_ranges(self) -> dict[str, tuple[int, list[Example]]]:
         ranges: dict[str, tuple[int, list[Example]]] = {}

@@ -2,7 +2,7 @@
 
 Lightning's own DDP launcher re-executes the command line once per rank, which
 would re-run a whole grid or study in every rank. Here the process that runs the
-run is rank 0; it starts ranks 1…N-1 as ``python -m bench.training.distributed``
+run is rank 0; it starts ranks 1…N-1 as ``python -m bench.training.ddp_worker``
 with the run's config (JSON) and the standard ``MASTER_ADDR``/``MASTER_PORT``/
 ``WORLD_SIZE``/``LOCAL_RANK`` variables, so Lightning's ``LightningEnvironment``
 joins them instead of launching anything. Only rank 0 tests, writes the
@@ -33,35 +33,22 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
-import torch.distributed as dist
 
 import bench
 from bench.config import RunConfig
+from bench.training.collectives import abort_process_group, destroy_process_group
+from bench.training.errors import EvaluationOutOfMemoryError, NonFiniteLossError
 
 PACKAGE_ROOT = Path(bench.__file__).resolve().parents[1]
+WORKER_MODULE = "bench.training.ddp_worker"
 _ENV_KEYS = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "NODE_RANK", "LOCAL_RANK")
 _GRACE_SECONDS = 10.0
 
 
 class WorkerFailed(RuntimeError):
     """A rank other than 0 ended with an error."""
-
-
-def world_size() -> int:
-    """Ranks in the current process group (1 outside distributed training)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def gather_objects(value: Any) -> list[Any]:
-    """``value`` of every rank, in rank order (``[value]`` outside distributed training)."""
-    if world_size() == 1:
-        return [value]
-    gathered: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(gathered, value)
-    return gathered
 
 
 @dataclass
@@ -138,8 +125,6 @@ def worker_error(worker: WorkerProcess, code: int) -> BaseException:
     except (OSError, ValueError):
         reason = f"signal {-code}" if code < 0 else f"exit code {code}"
         return WorkerFailed(f"rank {worker.rank} ended with {reason} (log: {worker.log_path})")
-    from bench.training.module import EvaluationOutOfMemoryError, NonFiniteLossError
-
     message = f"rank {worker.rank}: {recorded['message']}"
     same_kind = {
         "OutOfMemoryError": torch.OutOfMemoryError,
@@ -149,15 +134,6 @@ def worker_error(worker: WorkerProcess, code: int) -> BaseException:
     if recorded["type"] in same_kind:
         return same_kind[recorded["type"]](message)
     return WorkerFailed(f"rank {worker.rank}: {recorded['type']}: {recorded['message']}")
-
-
-def abort_process_group() -> None:
-    """Make collectives waiting on a dead rank fail instead of hanging."""
-    if dist.is_available() and dist.is_initialized():
-        try:
-            dist.distributed_c10d._abort_process_group()
-        except (RuntimeError, AttributeError, NotImplementedError):
-            pass
 
 
 def free_port() -> int:
@@ -190,7 +166,7 @@ def distributed_launch(
         error_path.unlink(missing_ok=True)
         ready_file(error_path).unlink(missing_ok=True)
         command = [
-            sys.executable, "-m", "bench.training.distributed", str(config_path), str(error_path),
+            sys.executable, "-m", WORKER_MODULE, str(config_path), str(error_path),
             "--batch-size", str(batch_size), "--accumulation", str(accumulation),
             "--eval-batch-size", str(eval_batch_size),
         ]
@@ -210,8 +186,7 @@ def distributed_launch(
         if watchdog.is_alive():
             watchdog.join()
         stop_workers(workers)
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+        destroy_process_group()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -233,39 +208,3 @@ def stop_workers(workers: Sequence[WorkerProcess]) -> None:
         except subprocess.TimeoutExpired:
             worker.process.kill()
             worker.process.wait()
-
-
-def worker_main(argv: Sequence[str]) -> int:
-    """Rank ``LOCAL_RANK`` of a run: train with the others; errors go to the error file as JSON."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="bench.training.distributed")
-    parser.add_argument("config", type=Path)
-    parser.add_argument("error", type=Path)
-    parser.add_argument("--batch-size", type=int, required=True)
-    parser.add_argument("--accumulation", type=int, required=True)
-    parser.add_argument("--eval-batch-size", type=int, required=True)
-    args = parser.parse_args(argv)
-    from bench.training.runner import fit_and_test, prepare_dataset, prepare_run
-
-    try:
-        config = RunConfig.from_json(args.config.read_text(encoding="utf-8"))
-        prepared = prepare_run(
-            config, prepare_dataset(config), batch_size=args.batch_size, eval_batch_size=args.eval_batch_size
-        )
-        ready_file(args.error).touch()
-        fit_and_test(prepared, args.accumulation)
-    except KeyboardInterrupt:
-        return 130
-    except BaseException as error:  # noqa: BLE001 - every failure is reported to rank 0
-        message = (str(error).strip().splitlines() or [""])[0]
-        args.error.write_text(json.dumps({"type": type(error).__name__, "message": message}), encoding="utf-8")
-        return 1
-    finally:
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(worker_main(sys.argv[1:]))

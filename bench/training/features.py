@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.training.batching import PadCollator, eval_batches
+from bench.model.padding import PadCollator
+from bench.training.batching import eval_batches
 from bench.training.tokencache import TokenArrays
 from encoders.base import TextEncoder
 

@@ -10,19 +10,12 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from bench.training.distributed import gather_objects
+from bench.runs.scores import classification_scores
+from bench.training.collectives import gather_objects
+from bench.training.errors import NonFiniteLossError
 from bench.training.features import FEATURE_DTYPE
-from bench.training.metrics import classification_scores
 from encoders.base import EncoderOutput, TextEncoder
 from heads.base import Head
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
-class EvaluationOutOfMemoryError(torch.OutOfMemoryError):
-    """Out of (GPU) memory while validating or testing, not while training."""
 
 
 class EmotionClassifier(L.LightningModule):

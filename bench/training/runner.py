@@ -1,167 +1,46 @@
-"""One run, end to end: data → encoder + head → training → test → leaderboard row."""
+"""One training run, end to end: data → encoder + head → training → test → leaderboard row.
+
+The row's lifecycle (start, finish, fail, interrupt, prune) is :func:`bench.runs.lifecycle.record_run`,
+shared with the baselines; building and fitting the model is :mod:`bench.training.fitting`.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
 import os
-import platform
-import resource
-import signal
-import threading
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
-import optuna
 import torch
-from lightning.fabric.plugins.environments import LightningEnvironment
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from safetensors.torch import save_file
 
 from bench.config import RunConfig
-from bench.data import limit_train, load_dataset
 from bench.data.types import SplitDataset
-from bench.errors import Terminated, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, write_model_card
 from bench.leaderboard.records import Predictions, RunMetrics, RunRecord
-from bench.leaderboard.store import Leaderboard, check_writable
-from bench.training.callbacks import BestWeights, FailureStage, TrainingTimer
-from bench.training.datamodule import EmotionDataModule
+from bench.leaderboard.store import Leaderboard
+from bench.runs.dataset import prepare_dataset
+from bench.runs.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
+from bench.runs.lifecycle import ActiveRun, finished_run, record_run
+from bench.runs.phases import PhaseTimes
+from bench.runs.scores import classification_scores
+from bench.runtime.devices import lightning_devices
+from bench.runtime.environment import environment, peak_memory_mb
+from bench.runtime.results_folder import check_writable, run_directory
 from bench.training.distributed import distributed_launch
-from bench.training.metrics import classification_scores
-from bench.training.module import EmotionClassifier, EvaluationOutOfMemoryError, NonFiniteLossError
-from encoders import EncoderRequest, create_encoder
-from encoders.base import BuiltEncoder
-from heads import create_head, resolve_head_params
+from bench.training.datamodule import EmotionDataModule
+from bench.training.errors import EvaluationOutOfMemoryError, OutOfMemoryAtBatch
+from bench.training.fitting import FitResult, PreparedRun, fit_classifier, prepare_run
+from bench.training.module import EmotionClassifier
 
 for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
     logging.getLogger(_name).setLevel(logging.ERROR)
-
-
-@dataclass
-class PreparedRun:
-    """Data, model and identity of a run, built before any training."""
-
-    config: RunConfig
-    dataset: SplitDataset
-    built: BuiltEncoder
-    module: EmotionClassifier
-    datamodule: EmotionDataModule
-
-
-def prepare_dataset(config: RunConfig) -> SplitDataset:
-    """Load and split ``config.data``; apply ``--train-limit``."""
-    dataset = load_dataset(config.data)
-    if config.train_limit is not None and config.train_limit < len(dataset.train):
-        dataset = limit_train(dataset, config.train_limit, config.data.split_seed)
-    return dataset
-
-
-def prepare_run(
-    config: RunConfig, dataset: SplitDataset, *, batch_size: int | None = None, eval_batch_size: int | None = None
-) -> PreparedRun:
-    """Build encoder, head, LightningModule and LightningDataModule for ``config``.
-
-    ``batch_size`` overrides ``config.batch_size`` and ``eval_batch_size`` the
-    evaluation batch (an out-of-memory retry's smaller batches).
-    """
-    resolve_head_params(config.head, config.head_kwargs)
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    built = create_encoder(
-        EncoderRequest(
-            name=config.encoder,
-            path=Path(config.encoder_path) if config.encoder_path else None,
-            random_init=config.random_init,
-            trust_remote_code=config.trust_remote_code,
-            train_texts=[example.text for example in dataset.train],
-            cache_dir=config.results_path / "cache",
-            config_overrides=config.encoder_config,
-        )
-    )
-    head = create_head(config.head, built.encoder.hidden_size, len(dataset.labels), config.head_kwargs)
-    module = EmotionClassifier(
-        built.encoder,
-        head,
-        num_labels=len(dataset.labels),
-        lr=config.lr,
-        head_lr=config.head_lr,
-        weight_decay=config.weight_decay,
-        warmup_ratio=config.warmup_ratio,
-        class_weights=class_weights(dataset) if config.class_weighted else None,
-        freeze_encoder=config.freeze_encoder,
-        compile_encoder=config.compile,
-    )
-    datamodule = EmotionDataModule(
-        dataset,
-        built.tokenizer,
-        max_len=config.max_len,
-        batch_size=batch_size or config.batch_size,
-        eval_batch_size=eval_batch_size,
-        seed=config.seed,
-        num_workers=config.num_workers,
-        bucketing=config.bucketing,
-        cache_dir=config.results_path / "cache",
-        token_cache=config.token_cache,
-        feature_encoder=built.encoder if config.freeze_encoder and config.feature_cache else None,
-    )
-    return PreparedRun(config, dataset, built, module, datamodule)
-
-
-def class_weights(dataset: SplitDataset) -> torch.Tensor:
-    """Inverse-frequency class weights over the training split, mean 1."""
-    counts = np.array([sum(example.label == label for example in dataset.train) for label in dataset.labels], float)
-    weights = counts.sum() / (len(counts) * np.maximum(counts, 1))
-    return torch.tensor(weights, dtype=torch.float32)
-
-
-def resolve_device(device: str, count: int = 1) -> tuple[str, list[int] | int]:
-    """Lightning accelerator and devices for ``--device auto|cpu|cuda[:N]`` and ``--devices count``."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu", count
-    if not torch.cuda.is_available():
-        raise UsageError(f"--device {device} was asked for but no CUDA GPU is available")
-    if count > torch.cuda.device_count():
-        raise UsageError(f"--devices {count} was asked for but {torch.cuda.device_count()} CUDA GPUs are visible")
-    return "gpu", [int(device.split(":", 1)[1])] if ":" in device else count
-
-
-def resolve_precision(precision: str, accelerator: str) -> str:
-    """``auto`` → bf16-mixed on a GPU that supports it, else 32-true."""
-    if precision != "auto":
-        return "32-true" if precision == "32" else precision
-    if accelerator == "gpu" and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
-
-
-def environment(accelerator: str, devices: int = 1) -> dict[str, str]:
-    """Library versions and the device(s) that ran the run."""
-    import lightning
-    import sklearn
-    import transformers
-
-    device_name = torch.cuda.get_device_name() if accelerator == "gpu" else (platform.processor() or platform.machine())
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "lightning": lightning.__version__,
-        "scikit-learn": sklearn.__version__,
-        "device": device_name,
-        "accelerator": accelerator,
-        "threads": str(torch.get_num_threads()),
-        "devices": str(devices),
-        "platform": platform.platform(),
-    }
-
 
 def run_experiment(
     config: RunConfig,
@@ -170,59 +49,41 @@ def run_experiment(
     dataset: SplitDataset | None = None,
     callbacks: Sequence[L.Callback] = (),
     rerun: bool = False,
+    phases: PhaseTimes | None = None,
+    latency: LatencyPolicy = "once",
 ) -> RunRecord:
     """Train and test one configuration and record it in ``leaderboard``.
 
     A finished run with the same config hash and dataset fingerprint is returned
     as it is unless ``rerun``. Errors during training are recorded as a ``failed``
-    row (and returned); Ctrl-C (or SIGTERM while training) records ``interrupted``
-    and an Optuna prune records ``pruned``, and both re-raise. With ``config.oom_retry``, a run that runs out of
-    GPU memory starts again with half the batch and twice the gradient accumulation.
+    row (and returned); Ctrl-C (or SIGTERM) records ``interrupted`` and an Optuna
+    prune records ``pruned``, and both re-raise. With ``config.oom_retry``, a run that
+    runs out of GPU memory starts again with half the batch and twice the gradient
+    accumulation, and its row records the new batch sizes. ``phases`` carries times
+    measured before (loading ``dataset``); ``latency`` chooses whether the latency
+    of a model shape measured before is reused (``once``) or measured again (``always``).
     """
     check_writable(config.results_path)
-    dataset = dataset or prepare_dataset(config)
-    existing = leaderboard.find(config.config_hash(), dataset.fingerprint)
-    if existing is not None and existing.status == "finished" and not rerun:
+    phases = phases if phases is not None else PhaseTimes()
+    if dataset is None:
+        with phases.measure("data_load"):
+            dataset = prepare_dataset(config)
+    existing = finished_run(leaderboard, config, dataset, rerun=rerun)
+    if existing is not None:
         return existing
-    accelerator, _ = resolve_device(config.device, config.devices)
-    prepared = prepare_run(config, dataset)
-    run_environment = environment(accelerator, config.devices)
-    run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, run_environment)
+    accelerator, _ = lightning_devices(config.device, config.devices)
+    with phases.measure("model_build"):
+        prepared = prepare_run(config, dataset)
+    run_environment = {**environment(accelerator, config.devices), "precision_requested": config.precision}
 
-    def record_retry(batching: dict[str, int]) -> None:
-        values = {name: str(value) for name, value in batching.items()}
-        leaderboard.start_run(config, dataset.fingerprint, dataset.name, {**run_environment, **values})
+    def execute(run: ActiveRun) -> RunMetrics:
+        return train_with_oom_retry(prepared, run, callbacks, latency=latency)
 
-    try:
-        metrics = train_with_oom_retry(prepared, run_id, callbacks, on_retry=record_retry)
-    except KeyboardInterrupt as interrupt:
-        reason = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted by the user (SIGINT)"
-        leaderboard.fail_run(run_id, reason, status="interrupted")
-        raise
-    except optuna.TrialPruned:
-        leaderboard.fail_run(run_id, "pruned by the Optuna study", status="pruned")
-        raise
-    except NonFiniteLossError as error:
-        leaderboard.fail_run(run_id, str(error))
-    except OutOfMemoryAtBatch as error:
-        leaderboard.fail_run(run_id, str(error))
-    except Exception as error:  # noqa: BLE001 - any training failure becomes a failed row
-        leaderboard.fail_run(run_id, f"{type(error).__name__}: {error}")
-    else:
-        leaderboard.finish_run(run_id, metrics)
-    return leaderboard.get_run(run_id)
-
-
-class OutOfMemoryAtBatch(RuntimeError):
-    """Training ran out of (GPU) memory at a batch size no retry could go below."""
+    return record_run(leaderboard, config, dataset, run_environment, execute, phases=phases)
 
 
 def train_with_oom_retry(
-    prepared: PreparedRun,
-    run_id: str,
-    callbacks: Sequence[L.Callback],
-    *,
-    on_retry: Callable[[dict[str, int]], None] = lambda batching: None,
+    prepared: PreparedRun, run: ActiveRun, callbacks: Sequence[L.Callback], *, latency: LatencyPolicy = "once"
 ) -> RunMetrics:
     """:func:`train_and_test`; after out-of-memory, with ``--oom-retry``, again from the start.
 
@@ -230,14 +91,15 @@ def train_with_oom_retry(
     the batch and twice the gradient accumulation, so the effective batch stays the
     same, down to a batch of 1 per device. Out of memory while evaluating: the retry
     halves the evaluation batch only (it does not change what is computed), down to 1.
-    ``on_retry`` gets the next attempt's ``batch_size``, ``accumulate_grad_batches`` and
-    ``eval_batch_size``. Raises :class:`OutOfMemoryAtBatch` when no retry is left.
+    The next attempt's ``batch_size``, ``accumulate_grad_batches`` and ``eval_batch_size``
+    and the number of retries so far (``oom_retries``) update the row's environment;
+    the row stays one attempt. Raises :class:`OutOfMemoryAtBatch` when no retry is left.
     """
-    config, accumulation = prepared.config, 1
+    config, accumulation, retries = prepared.config, 1, 0
     while True:
         batch_size, eval_batch_size = prepared.datamodule.batch_size, prepared.datamodule.eval_batch_size
         try:
-            return train_and_test(prepared, run_id, callbacks, accumulation)
+            return train_and_test(prepared, run, callbacks, accumulation, latency=latency)
         except torch.OutOfMemoryError as error:
             reason = (str(error).strip().splitlines() or ["out of memory"])[0]
             evaluating = isinstance(error, EvaluationOutOfMemoryError)
@@ -257,7 +119,15 @@ def train_with_oom_retry(
             eval_batch_size //= 2
         else:
             batch_size, accumulation = halve_batch(batch_size, config.devices), accumulation * 2
-        on_retry({"batch_size": batch_size, "accumulate_grad_batches": accumulation, "eval_batch_size": eval_batch_size})
+        retries += 1
+        run.update_environment(
+            {
+                "batch_size": batch_size,
+                "accumulate_grad_batches": accumulation,
+                "eval_batch_size": eval_batch_size,
+                "oom_retries": retries,
+            }
+        )
         prepared = prepare_run(config, prepared.dataset, batch_size=batch_size, eval_batch_size=eval_batch_size)
 
 
@@ -273,127 +143,71 @@ def release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-@contextmanager
-def propagate_interrupts() -> Iterator[None]:
-    """Let Ctrl-C and SIGTERM inside a Lightning call reach the caller as :class:`KeyboardInterrupt`.
-
-    Lightning answers Ctrl-C by ignoring SIGINT from then on and calling
-    ``sys.exit(1)``, and SIGTERM by raising a ``SystemExit`` (exit code 0); both
-    would leave the run marked running. This restores the SIGINT handler and
-    raises ``KeyboardInterrupt`` (:class:`Terminated` for SIGTERM) instead.
-    """
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        yield
-    except SIGTERMException:
-        raise Terminated from None
-    except SystemExit as error:
-        if isinstance(error.__context__, KeyboardInterrupt):
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        if handler is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, handler)
-
-
-@dataclass
-class FitResult:
-    """What fitting and testing leave behind for the metrics of a run."""
-
-    best: BestWeights
-    timer: TrainingTimer
-    eval_seconds: float
-
-
-def fit_and_test(
-    prepared: PreparedRun, accumulate_grad_batches: int = 1, callbacks: Sequence[L.Callback] = ()
-) -> FitResult:
-    """Fit with model selection on validation macro-F1, then test the best weights.
-
-    Runs on every rank of a distributed run (:mod:`bench.training.distributed`);
-    after it every rank holds the test probabilities of the whole test split.
-    """
-    config, module, datamodule = prepared.config, prepared.module, prepared.datamodule
-    accelerator, devices = resolve_device(config.device, config.devices)
-    best, timer, stage = BestWeights(), TrainingTimer(), FailureStage()
-    extra: list[L.Callback] = []
-    if config.patience is not None:
-        extra.append(L.pytorch.callbacks.EarlyStopping("val_macro_f1", mode="max", patience=config.patience))
-    distributed = config.devices > 1
-    trainer = L.Trainer(
-        accelerator=accelerator,
-        devices=devices,
-        strategy="ddp" if distributed else "auto",
-        plugins=[LightningEnvironment()] if distributed else None,
-        precision=resolve_precision(config.precision, accelerator),
-        max_epochs=config.epochs,
-        accumulate_grad_batches=accumulate_grad_batches,
-        gradient_clip_val=config.grad_clip or None,
-        callbacks=[best, timer, stage, *extra, *callbacks],
-        deterministic=accelerator == "cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=any(isinstance(callback, L.pytorch.callbacks.ProgressBar) for callback in callbacks),
-        num_sanity_val_steps=0,
-        use_distributed_sampler=False,
-    )
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*number of training batches.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
-        warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
-        try:
-            with propagate_interrupts():
-                trainer.fit(module, datamodule=datamodule)
-            if best.state is None:
-                raise RuntimeError("no validation epoch finished")
-            module.load_state_dict(best.state)
-            started = time.perf_counter()
-            with propagate_interrupts():
-                trainer.test(module, datamodule=datamodule, verbose=False)
-            eval_seconds = time.perf_counter() - started
-        except torch.OutOfMemoryError as error:
-            if stage.evaluating:
-                raise EvaluationOutOfMemoryError(str(error)) from error
-            raise
-    return FitResult(best, timer, eval_seconds)
-
-
 def train_and_test(
-    prepared: PreparedRun, run_id: str, callbacks: Sequence[L.Callback], accumulate_grad_batches: int = 1
+    prepared: PreparedRun,
+    run: ActiveRun,
+    callbacks: Sequence[L.Callback],
+    accumulate_grad_batches: int = 1,
+    *,
+    latency: LatencyPolicy = "once",
 ) -> RunMetrics:
-    """:func:`fit_and_test` (with ranks 1…N-1 started for ``--devices N``), then the run's metrics and artefacts."""
+    """:func:`fit_classifier` (with ranks 1…N-1 started for ``--devices N``), then the run's metrics and artefacts.
+
+    The best weights are written in the background while the test pass runs.
+    """
     config = prepared.config
-    if config.devices == 1:
-        fit = fit_and_test(prepared, accumulate_grad_batches, callbacks)
-    else:
-        batching = {"batch_size": prepared.datamodule.batch_size, "eval_batch_size": prepared.datamodule.eval_batch_size}
-        with distributed_launch(config, run_id, accumulation=accumulate_grad_batches, **batching) as launch:
-            try:
-                fit = fit_and_test(prepared, accumulate_grad_batches, callbacks)
-            except Exception:
-                launch.raise_failure()
-                raise
-    return run_metrics(prepared, run_id, fit)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="artefacts") as writer:
+        saved: list[Future[Path]] = []
+
+        def write_artifacts(state: dict[str, torch.Tensor]) -> None:
+            saved.append(writer.submit(save_artifacts, prepared, run.run_id, state, run.phases))
+
+        def fit() -> FitResult:
+            return fit_classifier(
+                prepared, accumulate_grad_batches, callbacks, phases=run.phases, on_selected=write_artifacts
+            )
+
+        if config.devices == 1:
+            result = fit()
+        else:
+            batching = {
+                "batch_size": prepared.datamodule.batch_size,
+                "eval_batch_size": prepared.datamodule.eval_batch_size,
+            }
+            with distributed_launch(config, run.run_id, accumulation=accumulate_grad_batches, **batching) as launch:
+                try:
+                    result = fit()
+                except Exception:
+                    launch.raise_failure()
+                    raise
+        started = time.perf_counter()
+        checkpoint = saved[-1].result()
+        run.phases.add("artefacts_wait", time.perf_counter() - started)
+    run.update_environment({"precision": result.precision})
+    return run_metrics(prepared, run, result, checkpoint, latency=latency)
 
 
-def run_metrics(prepared: PreparedRun, run_id: str, fit: FitResult) -> RunMetrics:
-    """Test scores, efficiency and predictions of a fitted run; saves its artefacts."""
+def run_metrics(
+    prepared: PreparedRun, run: ActiveRun, fit: FitResult, checkpoint: Path, *, latency: LatencyPolicy = "once"
+) -> RunMetrics:
+    """Test scores, efficiency and predictions of a fitted run whose weights are saved at ``checkpoint``."""
     module, datamodule, best, timer = prepared.module, prepared.datamodule, fit.best, fit.timer
-    assert best.state is not None
-    latency = measure_latency(module, datamodule)
-    checkpoint = save_artifacts(prepared, run_id, best.state)
+    with run.phases.measure("latency"):
+        latency_figures, source = cached_latency(
+            LatencyCache(prepared.config.results_path / "cache"),
+            model_shape(prepared),
+            lambda: measure_model_latency(module, datamodule),
+            run_id=run.run_id,
+            policy=latency,
+        )
+    run.update_environment({"latency": source})
     dataset = prepared.dataset
     gold = np.array([datamodule.label_ids[example.label] for example in dataset.test])
     probabilities = module.test_probabilities
     assert probabilities is not None and module.test_indices is not None
     predicted = probabilities.argmax(axis=1)
     scores = classification_scores(gold, predicted, len(dataset.labels))
-    total = sum(parameter.numel() for parameter in module.parameters())
-    trainable = sum(parameter.numel() for parameter in module.parameters() if parameter.requires_grad)
+    total, trainable = module_parameter_counts(module)
     return RunMetrics(
         macro_f1=scores.macro_f1,
         accuracy=scores.accuracy,
@@ -406,7 +220,7 @@ def run_metrics(prepared: PreparedRun, run_id: str, fit: FitResult) -> RunMetric
             "train_seconds": timer.seconds,
             "train_samples_per_second": timer.samples_per_second,
             "eval_seconds": fit.eval_seconds,
-            **latency,
+            **latency_figures,
             "peak_memory_mb": peak_memory_mb(),
         },
         total_params=total,
@@ -423,51 +237,62 @@ def run_metrics(prepared: PreparedRun, run_id: str, fit: FitResult) -> RunMetric
     )
 
 
+def module_parameter_counts(module: torch.nn.Module) -> tuple[int, int]:
+    """All parameters of ``module`` and the trainable ones among them."""
+    total = sum(parameter.numel() for parameter in module.parameters())
+    trainable = sum(parameter.numel() for parameter in module.parameters() if parameter.requires_grad)
+    return total, trainable
+
+
+def model_shape(prepared: PreparedRun) -> dict[str, Any]:
+    """What a trained model's latency depends on: architecture, head, sequence length, test texts, machine."""
+    config = prepared.config
+    return {
+        "kind": "classifier",
+        "encoder": config.encoder,
+        "encoder_path": config.encoder_path,
+        "encoder_config": config.encoder_config,
+        "head": config.head,
+        "head_params": config.head_params,
+        "labels": len(prepared.dataset.labels),
+        "freeze_encoder": config.freeze_encoder,
+        "max_len": config.max_len,
+        "train_limit": config.train_limit,
+        "bucketing": config.bucketing,
+        "compile": config.compile,
+        "test": prepared.dataset.fingerprint,
+        "device": str(prepared.module.device),
+        "threads": torch.get_num_threads(),
+    }
+
+
 @torch.inference_mode()
-def measure_latency(module: EmotionClassifier, datamodule: EmotionDataModule, repeats: int = 16) -> dict[str, float]:
+def measure_model_latency(module: EmotionClassifier, datamodule: EmotionDataModule) -> dict[str, float]:
     """Milliseconds per example of a forward pass at batch 1 and at batch 64 (test split)."""
     module.eval()
     device = module.device
-    results: dict[str, float] = {}
-    for batch_size, key in ((1, "latency_ms_batch1"), (64, "latency_ms_batch64")):
-        loader = datamodule.eval_dataloader("test", batch_size=batch_size)
-        timings: list[float] = []
-        for count, batch in enumerate(loader):
-            if count >= repeats:
-                break
-            input_ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-            if count == 0:
-                module(input_ids, mask)
-            _sync(device)
-            started = time.perf_counter()
-            module(input_ids, mask)
-            _sync(device)
-            timings.append((time.perf_counter() - started) * 1000 / input_ids.shape[0])
-        results[key] = float(np.median(timings)) if timings else float("nan")
-    return results
+
+    def batches(batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for batch in datamodule.eval_dataloader("test", batch_size=batch_size):
+            yield batch["input_ids"].to(device), batch["attention_mask"].to(device)
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    return median_latency_ms(
+        lambda inputs: module(*inputs),
+        {key: batches(size) for key, size in LATENCY_BATCHES.items()},
+        lambda inputs: int(inputs[0].shape[0]),
+        synchronize=synchronize,
+    )
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def peak_memory_mb() -> float:
-    """Peak GPU memory allocated, or the process's peak resident memory on CPU."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def run_directory(results_dir: Path, run_id: str) -> Path:
-    """Where a run's artefacts live: ``<results>/runs/<run_id>`` (run ids are hex, no traversal)."""
-    if not run_id.isalnum():
-        raise ValueError(f"invalid run id {run_id!r}")
-    return results_dir / "runs" / run_id
-
-
-def save_artifacts(prepared: PreparedRun, run_id: str, state: dict[str, torch.Tensor]) -> Path:
+def save_artifacts(
+    prepared: PreparedRun, run_id: str, state: dict[str, torch.Tensor], phases: PhaseTimes | None = None
+) -> Path:
     """Best weights as safetensors, the tokenizer files and ``model.json`` (a folder `bench predict` loads)."""
+    started = time.perf_counter()
     directory = run_directory(prepared.config.results_path, run_id)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_FILE
@@ -478,4 +303,6 @@ def save_artifacts(prepared: PreparedRun, run_id: str, state: dict[str, torch.Te
     write_model_card(
         directory, run_id=run_id, config=prepared.config, dataset=prepared.dataset, encoder=prepared.built.encoder
     )
+    if phases is not None:
+        phases.add("artefacts", time.perf_counter() - started)
     return weights
