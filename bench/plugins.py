@@ -40,7 +40,7 @@ def import_package_modules(package: str, path: Iterable[str]) -> None:
 
 
 def load(specs: Sequence[str]) -> None:
-    """Import each plugin in ``specs`` (a ``.py`` file or a module name) once; :class:`PluginError` naming it otherwise."""
+    """Import each plugin (a ``.py`` file or a module name) once; :class:`PluginError` names a failing one."""
     for spec in specs:
         spec = spec.strip()
         if not spec or _key(spec) in _loaded:

@@ -45,7 +45,9 @@ class TextCNNHead(Head):
         ),
     )
 
-    def __init__(self, *, hidden_size: int, num_labels: int, dropout: float, num_filters: int, kernel_sizes: str) -> None:
+    def __init__(
+        self, *, hidden_size: int, num_labels: int, dropout: float, num_filters: int, kernel_sizes: str
+    ) -> None:
         super().__init__()
         self.kernel_sizes = parse_kernel_sizes(kernel_sizes)
         self.convs = nn.ModuleList(nn.Conv1d(hidden_size, num_filters, width) for width in self.kernel_sizes)

@@ -39,7 +39,9 @@ def _check_init(name: str, cls: type[Head]) -> None:
     if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values()):
         return
     wanted = {"hidden_size", "num_labels", *cls.defaults}
-    taken = {key for key, parameter in parameters.items() if key != "self" and parameter.kind is not parameter.VAR_POSITIONAL}
+    taken = {
+        key for key, parameter in parameters.items() if key != "self" and parameter.kind is not parameter.VAR_POSITIONAL
+    }
     if wanted != taken:
         raise TypeError(
             f"head {name!r}: __init__ takes {', '.join(sorted(taken)) or 'nothing'}; it must take hidden_size, "

@@ -199,8 +199,10 @@ def check_every_command(found: dict[str, tuple[int, str]], model: Path) -> None:
 
 
 def child_env(python_path: list[Path], **extra: str) -> dict[str, str]:
+    """The environment of a fresh process that imports the package from ``python_path``, with no plugins set."""
     env = {key: value for key, value in os.environ.items() if key not in {"PYTHONPATH", plugins.ENVIRONMENT_VARIABLE}}
-    return {**env, "PYTHONPATH": os.pathsep.join(map(str, python_path)), "COLUMNS": "220", "OMP_NUM_THREADS": "1", **extra}
+    paths = os.pathsep.join(map(str, python_path))
+    return {**env, "PYTHONPATH": paths, "COLUMNS": "220", "OMP_NUM_THREADS": "1", **extra}
 
 
 def test_new_head_and_encoder_work_as_plugins_and_as_package_files(

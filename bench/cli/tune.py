@@ -534,9 +534,8 @@ def tune(
     resolve_head_params(base.head, base.head_kwargs)
     if base.devices > 1 and pruner != "none":
         raise UsageError(f"--devices {base.devices} runs ranks the pruning callback cannot stop; add --pruner none")
-    search = SearchSpace.build(
-        encoder, head, load_space_file(space) if space else {}, explicit_space_values(ctx, base), random_init=base.random_init
-    )
+    overrides = load_space_file(space) if space else {}
+    search = SearchSpace.build(encoder, head, overrides, explicit_space_values(ctx, base), random_init=base.random_init)
     results = base.results_path
     storage_url = storage or default_storage_url(results)
     check_storage_url(storage_url)
