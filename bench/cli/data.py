@@ -79,6 +79,7 @@ def _tokenizer(encoder: str | None, encoder_path: Path | None, dataset: SplitDat
 def _render(summary: dict[str, Any], encoder: str | None) -> None:
     console.print(f"[bold]{summary['name']}[/bold]  fingerprint {summary['fingerprint'][:16]}"
                   f"  encoding {summary['encoding'] or 'n/a'}  {len(summary['classes'])} classes")
+    console.print(f"Split: {summary['split_rule']}")
     counts = Table(title="Rows per split and label")
     counts.add_column("label")
     for name in (*SPLITS, "total"):
@@ -89,6 +90,11 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
     totals = [summary["rows"][name] for name in SPLITS]
     counts.add_row("[bold]all[/bold]", *(f"[bold]{value}[/bold]" for value in (*totals, sum(totals))))
     console.print(counts)
+    if summary["dialogues"]:
+        dialogues = summary["dialogues"]
+        console.print("Dialogues (utterances): " + ", ".join(
+            f"{name} {dialogues[name]} ({summary['rows'][name]})" for name in SPLITS
+        ))
 
     dropped = Table(title="Rows dropped")
     dropped.add_column("reason")
@@ -107,9 +113,12 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
     for column in ("unit", "mean", "p95", "max", f"over {summary['max_len']}"):
         lengths.add_column(column, justify="right" if column != "unit" else "left")
     chars = summary["length"]["chars"]
-    lengths.add_row("characters", f"{chars['mean']:.1f}", f"{chars['p95']:.0f}", str(chars["max"]), "")
+    lengths.add_row("characters", f"{chars['mean']:.1f}", f"{chars['p95']:.0f}", str(chars["max"]),
+                    f"{chars['over_max_len']:.1%}")
     tokens = summary["length"].get("tokens")
     if tokens is not None:
         lengths.add_row(f"tokens ({encoder})", f"{tokens['mean']:.1f}", f"{tokens['p95']:.0f}", str(tokens["max"]),
                         f"{tokens['over_max_len']:.1%}")
     console.print(lengths)
+    for warning in summary["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)

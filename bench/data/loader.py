@@ -18,6 +18,7 @@ from bench.data.types import DataOptions, DataReport, Example, SplitDataset
 from bench.errors import DataError
 
 UNKNOWN_LABEL = "unknown label"
+_SPLIT_PARTS = ("split", "train-file")  # rows the seeded splitter assigns; other parts name their split
 DROPPED_BY_MAP = "dropped by label map"
 
 
@@ -36,6 +37,7 @@ def load_dataset(options: DataOptions) -> SplitDataset:
     frame = _checked_labels(collected, options, label_map)
     _check_classes(collected, frame)
     splits = _split(collected, frame, options.split_seed)
+    _check_splits(collected, frame, splits)
     if options.dedupe:
         splits["train"] = dedupe_train(splits["train"], splits["validation"], splits["test"], collected.dropped)
     within_train, train_test = duplicate_counts(splits["train"], splits["test"])
@@ -46,6 +48,9 @@ def load_dataset(options: DataOptions) -> SplitDataset:
         duplicates_within_train=within_train,
         duplicates_train_test=train_test,
         encoding=collected.encoding,
+        split_rule=split_rule(frame),
+        groups=_group_counts(splits),
+        warnings=[f"{collected.location}: {warning}" for warning in collected.warnings],
     )
     labels = tuple(sorted(set(frame["label"])))
     return SplitDataset(
@@ -104,10 +109,12 @@ def _check_classes(collected: Collected, frame: pd.DataFrame) -> None:
     labels = sorted(set(frame["label"]))
     if len(labels) < 2:
         raise DataError(f"{collected.location}: only one label ({labels[0]!r}); classification needs at least two")
-    to_split = frame.loc[frame["part"] != "test-file", "label"].value_counts()
+    to_split = frame.loc[frame["part"].isin(_SPLIT_PARTS), "label"].value_counts()
+    if to_split.empty:
+        return
     small = [(label, int(to_split.get(label, 0))) for label in labels if to_split.get(label, 0) < MIN_PER_CLASS]
     if small:
-        where = " in the Training file" if (frame["part"] == "test-file").any() else ""
+        where = " in the training file" if (frame["part"] == "train-file").any() else ""
         listed = ", ".join(f"{label!r} has {count}" for label, count in small)
         raise DataError(
             f"{collected.location}: too few examples{where} for a stratified split: {listed}; "
@@ -117,8 +124,8 @@ def _check_classes(collected: Collected, frame: pd.DataFrame) -> None:
 
 def _split(collected: Collected, frame: pd.DataFrame, seed: int) -> dict[str, list[Example]]:
     """Examples per split, in source order."""
-    assigned = pd.Series("test", index=frame.index, dtype=object)
-    for part in ("split", "train-file"):
+    assigned = frame["part"].copy()
+    for part in _SPLIT_PARTS:
         rows = frame["part"] == part
         if rows.any():
             assigned.loc[rows] = assign_splits(frame.loc[rows], collected.shares(part), seed)
@@ -127,6 +134,38 @@ def _split(collected: Collected, frame: pd.DataFrame, seed: int) -> dict[str, li
     for uid, text, label, group, split in zip(*columns, assigned.tolist(), strict=True):
         splits[split].append(Example(uid=uid, text=text, label=label, group=group))
     return splits
+
+
+def split_rule(frame: pd.DataFrame) -> str:
+    """How the rows of ``frame`` (see :class:`~bench.data.sources.Collected`) are split, in words."""
+    parts = set(frame["part"])
+    by_dialogue = " by whole dialogue" if frame["group"].notna().any() else ""
+    if parts == {"split"}:
+        return f"one file split 80/10/10{by_dialogue}"
+    if "train-file" in parts:
+        return f"given splits: test file as given, validation 10 % of the training file{by_dialogue}"
+    return "given splits: train, validation and test files as given"
+
+
+def _check_splits(collected: Collected, frame: pd.DataFrame, splits: dict[str, list[Example]]) -> None:
+    """Every split holds examples; dialogues that cannot be spread over the splits are an error."""
+    empty = [name for name in SPLITS if not splits[name]]
+    if not empty:
+        return
+    units = frame["group"].nunique() if frame["group"].notna().any() else len(frame)
+    what = "dialogues" if frame["group"].notna().any() else "examples"
+    hint = "; ".join(collected.warnings) or "add more data"
+    raise DataError(
+        f"{collected.location}: the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty "
+        f"({units} {what} to split): {hint}"
+    )
+
+
+def _group_counts(splits: dict[str, list[Example]]) -> dict[str, int]:
+    """Distinct groups (dialogues) per split; empty when examples have no group."""
+    if not any(example.group for name in SPLITS for example in splits[name]):
+        return {}
+    return {name: len({example.group for example in splits[name]}) for name in SPLITS}
 
 
 def fingerprint(

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.data import aihub
+from bench.data.dialogues import find_dialogues, implausible_dialogues_warning
 from bench.data.hygiene import drop_unusable_rows
 from bench.data.labels import SEVEN_EMOTIONS, found_labels, outside_aihub
 from bench.data.readers import Table, clean_text, find_column, read_table
@@ -39,11 +40,13 @@ DIALOGUE_COLUMNS = ("dialog #", "dialog#", "dialogue #", "dialogue#")
 class Collected:
     """Examples read from a source, before labels are checked and the data is split.
 
-    ``part`` is ``"split"`` for rows to split 80/10/10, or ``"train-file"`` /
-    ``"test-file"`` for AI Hub's Training (split 90/10 into train and validation)
-    and Validation (the test split) files. ``unknown`` marks labels outside the
-    source's label set (``None``: any label is valid); ``label_set`` names that
-    set in errors.
+    ``part`` is ``"split"`` for rows to split 80/10/10; with given splits it is
+    ``"train-file"`` (split 90/10 into train and validation: AI Hub's Training
+    file, or a train file without a validation file), ``"train"``,
+    ``"validation"`` or ``"test"`` (used as they are; AI Hub's Validation file
+    is the test split). ``unknown`` marks labels outside the source's label set
+    (``None``: any label is valid); ``label_set`` names that set in errors.
+    ``warnings`` are problems the data may have that do not stop loading it.
     """
 
     name: str
@@ -53,6 +56,7 @@ class Collected:
     encoding: str | None = None
     unknown: Callable[[pd.Series], pd.Series] | None = None
     label_set: str = ""
+    warnings: list[str] = field(default_factory=list)
 
     def shares(self, part: str) -> tuple[int, int, int]:
         """Train/validation/test weights for the rows of ``part``."""
@@ -156,11 +160,13 @@ def _collect_single_turn(name: str, table: Table, options: DataOptions) -> Colle
 
 
 def _collect_multi_turn(name: str, table: Table, options: DataOptions) -> Collected:
-    """KETI's 연속적 대화 데이터셋: one example per utterance, split by dialogue.
+    """KETI's 연속적 대화 데이터셋: one example per utterance, split by whole dialogues.
 
-    The dialogue id is written on a dialogue's first row only and is carried
-    down; rows without an emotion (the release has a few) are dropped and
-    counted as ``missing label``.
+    Dialogues are found by :func:`bench.data.dialogues.find_dialogues` (the
+    published ``S`` start marker, ids, or blank separator rows) before any row
+    is dropped, so an unlabelled first utterance still starts its dialogue.
+    Rows without an emotion (the release has 7) are dropped and counted as
+    ``missing label``.
     """
     _seven_labels_only(table, options, "multi-turn")
     columns = [str(name) for name in table.frame.columns]
@@ -169,18 +175,21 @@ def _collect_multi_turn(name: str, table: Table, options: DataOptions) -> Collec
         raise DataError(f"{table.path}: no dialogue id column ('dialog #'); columns found: {', '.join(columns)}")
     text_col = find_column(table, options.text_col, ("발화",), "text", "--text-col")
     label_col = find_column(table, options.label_col, ("감정",), "label", "--label-col")
-    dialogue = clean_text(table.frame[dialogue_col]).replace("", pd.NA).ffill()
+    labelled = _labelled(table, text_col, label_col)
+    marker = clean_text(table.frame[dialogue_col])
+    dialogues = find_dialogues(marker, (labelled["text"] == "") & (labelled["label"] == "") & (marker == ""))
     dropped: Counter[str] = Counter()
-    frame = drop_unusable_rows(
-        table.path, _labelled(table, text_col, label_col), label_col, dropped, drop_missing_labels=True
-    )
-    orphans = frame.index[dialogue.loc[frame.index].isna()]
+    frame = drop_unusable_rows(table.path, labelled, label_col, dropped, drop_missing_labels=True)
+    ids = dialogues.ids.loc[frame.index]
+    orphans = frame.index[ids.isna()]
     if len(orphans):
-        raise DataError(f"{table.path}: row {orphans[0]}: utterance before the first dialogue id in {dialogue_col!r}")
-    groups = "dialog " + dialogue.astype(str)
+        raise DataError(f"{table.path}: row {orphans[0]}: utterance before the first dialogue start in {dialogue_col!r}")
+    groups = "dialog " + ids.astype(str)
+    warning = implausible_dialogues_warning(groups, dialogue_col, dialogues.layout)
     return Collected(
         name, table.path, _finish(frame, _row_prefix(table), groups), dropped, table.encoding,
         _outside(SEVEN_EMOTIONS), "the seven labels of the multi-turn data",
+        warnings=[warning] if warning else [],
     )
 
 
@@ -190,7 +199,7 @@ def _collect_aihub(path: Path, options: DataOptions) -> Collected:
     if files.validation is None:
         plan = [(files.training, "split", "dialogue" if files.training.suffix.lower() == ".json" else "row")]
     else:
-        plan = [(files.training, "train-file", "Training#"), (files.validation, "test-file", "Validation#")]
+        plan = [(files.training, "train-file", "Training#"), (files.validation, "test", "Validation#")]
     dropped: Counter[str] = Counter()
     frames, encodings = [], []
     for file, part, uid_prefix in plan:

@@ -37,7 +37,12 @@ class Example:
 
 @dataclass
 class DataReport:
-    """What loading found: rows per split, labels per split, rows dropped and why."""
+    """What loading found: rows and labels per split, rows dropped and why, how the data was split.
+
+    ``split_rule`` says how the splits were made; ``groups`` counts the
+    dialogues per split for data split by dialogue (empty otherwise);
+    ``warnings`` are problems worth a look that did not stop loading.
+    """
 
     rows: dict[str, int] = field(default_factory=dict)
     labels: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -45,6 +50,9 @@ class DataReport:
     duplicates_within_train: int = 0
     duplicates_train_test: int = 0
     encoding: str | None = None
+    split_rule: str = ""
+    groups: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
