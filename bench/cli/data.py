@@ -44,6 +44,7 @@ def inspect(
     label_map: opt.LabelMap = None,
     text_col: opt.TextCol = None,
     label_col: opt.LabelCol = None,
+    no_header: opt.NoHeader = False,
     sheet: opt.Sheet = None,
     dedupe: opt.Dedupe = False,
     drop_unknown: opt.DropUnknown = False,

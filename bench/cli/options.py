@@ -24,6 +24,7 @@ Head = Annotated[str, typer.Option("--head", "-h", help="Head name (`bench heads
 Data = Annotated[str, typer.Option("--data", help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE.", rich_help_panel=DATA)]
 TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column (auto-detected if omitted).", rich_help_panel=DATA)]
 LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="Label column (auto-detected if omitted).", rich_help_panel=DATA)]
+NoHeader = Annotated[bool, typer.Option("--no-header", help="The file has no header row: --text-col/--label-col are column numbers from 1.", rich_help_panel=DATA)]
 Sheet = Annotated[Optional[str], typer.Option("--sheet", help="Sheet of a multi-sheet xlsx file.", rich_help_panel=DATA)]
 TextField = Annotated[str, typer.Option("--text", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=DATA)]
 Labels = Annotated[str, typer.Option("--labels", help="AI Hub labels: major6, merged5 or minor.", rich_help_panel=DATA)]
@@ -82,7 +83,8 @@ def _options(*specs: tuple[str, Any, Any]) -> tuple[inspect.Parameter, ...]:
 
 # Option groups shared by commands; see :func:`with_options`.
 DATA_OPTIONS = _options(
-    ("data", Data, D.data.source), ("text_col", TextCol, None), ("label_col", LabelCol, None), ("sheet", Sheet, None),
+    ("data", Data, D.data.source), ("text_col", TextCol, None), ("label_col", LabelCol, None),
+    ("no_header", NoHeader, False), ("sheet", Sheet, None),
     ("text", TextField, D.data.text_field), ("labels", Labels, D.data.label_scheme), ("label_map", LabelMap, None),
     ("split_seed", SplitSeed, D.data.split_seed), ("dedupe", Dedupe, False), ("drop_unknown", DropUnknown, False),
     ("train_limit", TrainLimit, None),
@@ -140,7 +142,8 @@ def data_options(values: dict[str, Any]) -> DataOptions:
     """The data options of a command's keyword arguments (the names of the options above)."""
     label_map = values["label_map"]
     return DataOptions(
-        source=values["data"], text_col=values["text_col"], label_col=values["label_col"], sheet=values["sheet"],
+        source=values["data"], text_col=values["text_col"], label_col=values["label_col"],
+        no_header=values.get("no_header", False), sheet=values["sheet"],
         text_field=values["text"], label_scheme=values["labels"], label_map=str(label_map) if label_map else None,
         split_seed=values["split_seed"], dedupe=values["dedupe"], drop_unknown=values["drop_unknown"],
     )

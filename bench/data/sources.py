@@ -6,7 +6,7 @@ the labels it knows. Without a ``KIND:`` prefix the kind is detected: a
 directory or ``.json`` file is AI Hub data, and a table is detected from its
 columns (AI Hub's 감정_대분류/사람문장1, ``dialog #`` → multi-turn,
 ``Sentence``/``Emotion`` → single-turn, else a plain file). Giving
-``text_col``/``label_col`` without a prefix reads the table as a plain file.
+``text_col``/``label_col`` or ``no_header`` without a prefix reads the table as a plain file.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ def collect(options: DataOptions) -> Collected:
     if kind == "aihub":
         _no_columns(options, "aihub")
         return _collect_aihub(path, options)
-    table = read_table(path, options.sheet)
+    if options.no_header and kind not in (None, "file"):
+        raise UsageError(f"--no-header applies to plain tables (file:PATH), not to {kind} data")
+    table = read_table(path, options.sheet, header=not options.no_header)
     if kind is None:
         kind = _detect(table, options)
     name = f"{kind}:{path.name}"
@@ -104,7 +106,7 @@ def collect(options: DataOptions) -> Collected:
 
 def _detect(table: Table, options: DataOptions) -> str:
     columns = [str(name) for name in table.frame.columns]
-    if options.text_col is not None or options.label_col is not None:
+    if options.text_col is not None or options.label_col is not None or options.no_header:
         return "file"
     if aihub.is_aihub_table(columns):
         return "aihub"

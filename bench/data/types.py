@@ -10,12 +10,14 @@ class DataOptions:
     """How to read a data source (``--data`` and its options).
 
     ``source`` is ``sample``, a file path, or ``KIND:PATH`` with KIND one of
-    ``aihub``, ``single-turn``, ``multi-turn``, ``file``.
+    ``aihub``, ``single-turn``, ``multi-turn``, ``file``. With ``no_header`` the
+    file's first row is data and ``text_col``/``label_col`` are column numbers from 1.
     """
 
     source: str = "sample"
     text_col: str | None = None
     label_col: str | None = None
+    no_header: bool = False
     sheet: str | None = None
     text_field: str = "all-human"
     label_scheme: str = "major6"
