@@ -22,7 +22,7 @@ data_app = typer.Typer(help="Look at data sources before training on them.", no_
 app.add_typer(data_app, name="data")
 
 Source = Annotated[str, typer.Argument(
-    help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, file:PATH.")]
+    help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR, file:PATH.")]
 TextField = Annotated[str, typer.Option(
     "--text-field", "--text", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=opt.DATA)]
 InspectEncoder = Annotated[Optional[str], typer.Option(
@@ -45,6 +45,8 @@ def inspect(
     text_col: opt.TextCol = None,
     label_col: opt.LabelCol = None,
     no_header: opt.NoHeader = False,
+    task: opt.Task = D.data.task,
+    label_sep: opt.LabelSep = D.data.label_sep,
     sheet: opt.Sheet = None,
     dedupe: opt.Dedupe = False,
     drop_unknown: opt.DropUnknown = False,
@@ -81,6 +83,10 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
     console.print(f"[bold]{summary['name']}[/bold]  fingerprint {summary['fingerprint'][:16]}"
                   f"  encoding {summary['encoding'] or 'n/a'}  {len(summary['classes'])} classes")
     console.print(f"Split: {summary['split_rule']}")
+    if "labels_per_example" in summary:
+        per_example = summary["labels_per_example"]
+        console.print(f"Multi-label: {per_example['mean']:.2f} labels per example on average, at most "
+                      f"{per_example['max']}; the table counts examples with each label")
     counts = Table(title="Rows per split and label")
     counts.add_column("label")
     for name in (*SPLITS, "total"):

@@ -21,9 +21,11 @@ TRAIN = "Training"
 
 Encoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or hf:<model-id> (`bench encoders` lists them).", rich_help_panel=MODEL)]
 Head = Annotated[str, typer.Option("--head", "-h", help="Head name (`bench heads` lists them with their hyperparameters).", rich_help_panel=MODEL)]
-Data = Annotated[str, typer.Option("--data", help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE.", rich_help_panel=DATA)]
+Data = Annotated[str, typer.Option("--data", help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR.", rich_help_panel=DATA)]
 TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column (auto-detected if omitted).", rich_help_panel=DATA)]
 LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="Label column (auto-detected if omitted).", rich_help_panel=DATA)]
+Task = Annotated[str, typer.Option("--task", help="single, multilabel (a label cell lists labels) or auto (multilabel for kote: and for label lists).", rich_help_panel=DATA)]
+LabelSep = Annotated[str, typer.Option("--label-sep", help="Separator of the labels in a multi-label cell.", rich_help_panel=DATA)]
 NoHeader = Annotated[bool, typer.Option("--no-header", help="The file has no header row: --text-col/--label-col are column numbers from 1.", rich_help_panel=DATA)]
 Sheet = Annotated[Optional[str], typer.Option("--sheet", help="Sheet of a multi-sheet xlsx file.", rich_help_panel=DATA)]
 TextField = Annotated[str, typer.Option("--text", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=DATA)]
@@ -84,7 +86,8 @@ def _options(*specs: tuple[str, Any, Any]) -> tuple[inspect.Parameter, ...]:
 # Option groups shared by commands; see :func:`with_options`.
 DATA_OPTIONS = _options(
     ("data", Data, D.data.source), ("text_col", TextCol, None), ("label_col", LabelCol, None),
-    ("no_header", NoHeader, False), ("sheet", Sheet, None),
+    ("no_header", NoHeader, False), ("sheet", Sheet, None), ("task", Task, D.data.task),
+    ("label_sep", LabelSep, D.data.label_sep),
     ("text", TextField, D.data.text_field), ("labels", Labels, D.data.label_scheme), ("label_map", LabelMap, None),
     ("split_seed", SplitSeed, D.data.split_seed), ("dedupe", Dedupe, False), ("drop_unknown", DropUnknown, False),
     ("train_limit", TrainLimit, None),
@@ -144,6 +147,7 @@ def data_options(values: dict[str, Any]) -> DataOptions:
     return DataOptions(
         source=values["data"], text_col=values["text_col"], label_col=values["label_col"],
         no_header=values.get("no_header", False), sheet=values["sheet"],
+        task=values.get("task", DataOptions.task), label_sep=values.get("label_sep", DataOptions.label_sep),
         text_field=values["text"], label_scheme=values["labels"], label_map=str(label_map) if label_map else None,
         split_seed=values["split_seed"], dedupe=values["dedupe"], drop_unknown=values["drop_unknown"],
     )

@@ -1,4 +1,4 @@
-"""Data sources: ``sample``, a file, ``aihub:``, ``single-turn:``, ``multi-turn:`` and ``file:``.
+"""Data sources: ``sample``, a file, ``aihub:``, ``single-turn:``, ``multi-turn:``, ``kote:`` and ``file:``.
 
 Each source is read into a :class:`Collected` frame of examples (columns
 ``uid``, ``text``, ``label``, ``group``, ``part``) with the rows it dropped and
@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.data import aihub
+from bench.data import aihub, kote
 from bench.data.dialogues import find_dialogues, implausible_dialogues_warning
 from bench.data.hygiene import drop_unusable_rows
 from bench.data.labels import SEVEN_EMOTIONS, found_labels, outside_aihub
-from bench.data.readers import Table, clean_text, find_column, read_table
+from bench.data.readers import Table, clean_text, describe_rows, find_column, read_table
 from bench.data.split import TRAIN_VALIDATION, TRAIN_VALIDATION_TEST
-from bench.data.types import DataOptions
+from bench.data.types import LABEL_JOIN, MULTILABEL, SINGLE, TASKS, DataOptions
 from bench.errors import DataError, UsageError
 
-KINDS = ("aihub", "single-turn", "multi-turn", "file")
+KINDS = ("aihub", "single-turn", "multi-turn", "kote", "file")
 SAMPLE = "sample"
 SAMPLE_RESOURCE = "sample/sample_diary.csv"
 TEXT_COLUMNS = ("text", "sentence", "문장", "발화", "document", "utterance", "content", "review", "텍스트", "내용")
@@ -47,6 +47,9 @@ class Collected:
     is the test split). ``unknown`` marks labels outside the source's label set
     (``None``: any label is valid); ``label_set`` names that set in errors.
     ``warnings`` are problems the data may have that do not stop loading it.
+    Multi-label data (``task == "multilabel"``) has a ``labels`` column of
+    label tuples, joined into ``label``; ``label_order`` is the source's
+    published label list (``None``: sorted labels).
     """
 
     name: str
@@ -57,6 +60,8 @@ class Collected:
     unknown: Callable[[pd.Series], pd.Series] | None = None
     label_set: str = ""
     warnings: list[str] = field(default_factory=list)
+    task: str = SINGLE
+    label_order: tuple[str, ...] | None = None
 
     def shares(self, part: str) -> tuple[int, int, int]:
         """Train/validation/test weights for the rows of ``part``."""
@@ -81,8 +86,17 @@ def collect(options: DataOptions) -> Collected:
             if not path.is_file():
                 raise DataError(f"{path}: the bundled sample data is missing from this installation")
             return _collect_plain(SAMPLE, read_table(path), options)
+    if options.task not in TASKS:
+        raise UsageError(f"--task must be one of {', '.join(TASKS)}, got {options.task!r}")
+    if not options.label_sep.strip():
+        raise UsageError("--label-sep must be a non-blank separator such as ','")
     kind, raw_path = split_source(options.source)
     path = Path(raw_path).expanduser()
+    if kind == "kote":
+        _no_columns(options, "kote")
+        return _collect_kote(path, options)
+    if options.task == MULTILABEL and kind not in (None, "file"):
+        raise UsageError(f"--task multilabel applies to plain tables (file:PATH) and kote: data, not to {kind} data")
     if kind is None and (path.is_dir() or path.suffix.lower() == ".json"):
         kind = "aihub"
     if kind == "aihub":
@@ -144,8 +158,58 @@ def _collect_plain(name: str, table: Table, options: DataOptions) -> Collected:
     label_col = find_column(table, options.label_col, LABEL_COLUMNS, "label", "--label-col")
     dropped: Counter[str] = Counter()
     frame = drop_unusable_rows(table.path, _labelled(table, text_col, label_col), label_col, dropped)
-    frame["label"] = found_labels(frame["label"], options.label_scheme, str(table.path))
-    return Collected(name, table.path, _finish(frame, _row_prefix(table)), dropped, table.encoding)
+    task = options.task
+    if task == "auto":
+        task = MULTILABEL if holds_label_lists(frame["label"], options.label_sep) else SINGLE
+    if task == MULTILABEL:
+        lists = frame["label"].map(lambda cell: _split_labels(cell, options.label_sep))
+        empty = lists.map(len) == 0
+        if empty.any():
+            raise DataError(f"{table.path}: {describe_rows(frame.index[empty])}: no label in column {label_col!r} "
+                            f"(only the separator {options.label_sep!r})")
+        flat = found_labels(lists.explode(), options.label_scheme, str(table.path))
+        labels = flat.groupby(level=0).agg(lambda values: tuple(sorted(set(values))))
+        frame = frame.assign(labels=labels, label=labels.map(LABEL_JOIN.join))
+    else:
+        frame["label"] = found_labels(frame["label"], options.label_scheme, str(table.path))
+    return Collected(name, table.path, _finish(frame, _row_prefix(table)), dropped, table.encoding, task=task)
+
+
+def holds_label_lists(labels: pd.Series, separator: str) -> bool:
+    """Whether a label column lists several labels per cell: cells with ``separator`` whose parts are fewer
+    distinct values than the cells (label combinations outnumber the labels they combine)."""
+    if not labels.str.contains(separator, regex=False).any():
+        return False
+    parts = {part for cell in labels.unique() for part in _split_labels(cell, separator)}
+    return len(parts) < labels.nunique()
+
+
+def _split_labels(cell: str, separator: str) -> list[str]:
+    return [part.strip() for part in cell.split(separator) if part.strip()]
+
+
+def _collect_kote(path: Path, options: DataOptions) -> Collected:
+    """KOTE's folder: the given train/val/test files; without ``val.tsv``, validation is 10 % of train."""
+    if options.task == SINGLE:
+        raise UsageError("kote: data is multi-label (several emotions per comment); drop --task single")
+    if options.label_scheme != "major6":
+        raise UsageError(
+            f"--labels {options.label_scheme} applies to AI Hub emotions; kote: data has its own 44 labels"
+        )
+    files = kote.locate(path)
+    dropped: Counter[str] = Counter()
+    frames, encodings = [], []
+    for split, file in files.items():
+        frame, encoding = kote.read_split(file, dropped)
+        frame = frame.assign(label=frame["labels"].map(LABEL_JOIN.join))
+        part = "train-file" if split == "train" and "validation" not in files else split
+        frames.append(_finish(frame, f"{file.stem}#", part=part))
+        encodings.append(encoding)
+    encoding = encodings[0] if len(set(encodings)) == 1 else " / ".join(str(value) for value in encodings)
+    return Collected(
+        f"kote:{path.name}", path, pd.concat(frames, ignore_index=True), dropped, encoding,
+        task=MULTILABEL, label_order=kote.KOTE_LABELS,
+    )
 
 
 def _collect_single_turn(name: str, table: Table, options: DataOptions) -> Collected:
@@ -185,7 +249,9 @@ def _collect_multi_turn(name: str, table: Table, options: DataOptions) -> Collec
     ids = dialogues.ids.loc[frame.index]
     orphans = frame.index[ids.isna()]
     if len(orphans):
-        raise DataError(f"{table.path}: row {orphans[0]}: utterance before the first dialogue start in {dialogue_col!r}")
+        raise DataError(
+            f"{table.path}: row {orphans[0]}: utterance before the first dialogue start in {dialogue_col!r}"
+        )
     groups = "dialog " + ids.astype(str)
     warning = implausible_dialogues_warning(groups, dialogue_col, dialogues.layout)
     return Collected(

@@ -44,7 +44,11 @@ def inspect_dataset(dataset: SplitDataset, tokenizer: TextTokenizer | None, max_
         "max_len": max_len,
         "length": {"chars": _length_stats(char_lengths)},
         "warnings": list(report.warnings),
+        "task": dataset.task,
     }
+    if dataset.multilabel:
+        per_example = [len(example.labels) for name in SPLITS for example in getattr(dataset, name)]
+        summary["labels_per_example"] = {"mean": round(float(np.mean(per_example)), 2), "max": max(per_example)}
     summary["length"]["chars"]["over_max_len"] = float(np.mean(np.asarray(char_lengths) > max_len)) if texts else 0.0
     if tokenizer is not None:
         token_lengths = [len(ids) for ids in tokenizer.encode_batch(texts, _UNTRUNCATED)]
