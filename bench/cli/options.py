@@ -50,7 +50,8 @@ HeadLr = Annotated[Optional[float], typer.Option("--head-lr", help="Head learnin
 WeightDecay = Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay (not on biases/norms).", rich_help_panel=TRAIN)]
 Warmup = Annotated[float, typer.Option("--warmup-ratio", help="Share of steps with linear warmup.", rich_help_panel=TRAIN)]
 GradClip = Annotated[float, typer.Option("--grad-clip", help="Gradient norm clipping (0 = off).", rich_help_panel=TRAIN)]
-ClassWeighted = Annotated[bool, typer.Option("--class-weighted", help="Inverse-frequency class weights in the loss.", rich_help_panel=TRAIN)]
+ClassWeighted = Annotated[bool, typer.Option("--class-weighted", help="Inverse-frequency class weights in the loss (multi-label: BCE pos_weight).", rich_help_panel=TRAIN)]
+PerLabelThreshold = Annotated[bool, typer.Option("--per-label-threshold", help="Multi-label: tune one decision threshold per label on validation (default: one for all).", rich_help_panel=TRAIN)]
 Patience = Annotated[Optional[int], typer.Option("--patience", help="Early stopping after N epochs without improvement.", rich_help_panel=TRAIN)]
 Seed = Annotated[int, typer.Option("--seed", help="Training seed.", rich_help_panel=TRAIN)]
 Results = Annotated[Path, typer.Option("--results", help="Results directory (leaderboard, runs, cache).", rich_help_panel=TRAIN)]
@@ -104,7 +105,8 @@ HYPERPARAMETER_OPTIONS = _options(
     ("warmup_ratio", Warmup, D.warmup_ratio), ("seed", Seed, D.seed),
 )
 TRAINING_OPTIONS = _options(
-    ("grad_clip", GradClip, D.grad_clip), ("class_weighted", ClassWeighted, False), ("patience", Patience, None),
+    ("grad_clip", GradClip, D.grad_clip), ("class_weighted", ClassWeighted, False),
+    ("per_label_threshold", PerLabelThreshold, False), ("patience", Patience, None),
     ("device", Device, D.device), ("devices", Devices, D.devices), ("precision", Precision, D.precision),
     ("num_workers", NumWorkers, D.num_workers), ("bucketing", Bucketing, D.bucketing),
     ("token_cache", TokenCache, D.token_cache), ("feature_cache", FeatureCache, D.feature_cache),
@@ -178,6 +180,7 @@ def run_config(values: dict[str, Any]) -> RunConfig:
         warmup_ratio=values["warmup_ratio"],
         grad_clip=values["grad_clip"],
         class_weighted=values["class_weighted"],
+        per_label_threshold=values.get("per_label_threshold", False),
         patience=values["patience"],
         seed=values["seed"],
         precision=values["precision"],

@@ -8,6 +8,7 @@ give the encoder's cached outputs instead of token ids (:mod:`bench.training.fea
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -120,7 +121,7 @@ class EmotionDataModule(L.LightningDataModule):
         self.tokens, self.token_cache_hit = cached_encode(self.tokenizer, texts, self.max_len, cache)
         for name, (start, examples) in ranges.items():
             split = self.tokens.select(start, start + len(examples))
-            self.splits[name] = EncodedDataset(split, [self.label_ids[example.label] for example in examples])
+            self.splits[name] = EncodedDataset(split, label_targets(examples, self.label_ids))
             self.truncated[name] = int(np.count_nonzero(split.truncated))
 
     def _cache_features(self) -> None:
@@ -191,3 +192,13 @@ class EmotionDataModule(L.LightningDataModule):
             persistent_workers=workers > 0,
             **kwargs,
         )
+
+
+def label_targets(examples: Sequence[Example], label_ids: dict[str, int]) -> np.ndarray:
+    """Class ids ``(N,)``, or for multi-label examples 0/1 targets ``(N, labels)``."""
+    if not any(example.labels for example in examples):
+        return np.array([label_ids[example.label] for example in examples], dtype=np.int64)
+    targets = np.zeros((len(examples), len(label_ids)), dtype=np.float32)
+    for row, example in enumerate(examples):
+        targets[row, [label_ids[label] for label in example.labels]] = 1.0
+    return targets
