@@ -158,3 +158,17 @@ def test_per_label_thresholds_and_class_weights_in_a_run(tmp_path: Path, capsys:
         [record] = board.runs("finished")
     assert record.config["per_label_threshold"] and record.config["class_weighted"]
     assert len(record.metrics.thresholds) == 5
+
+
+def test_grid_and_tune_on_a_multilabel_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(write_cued_multilabel(tmp_path / "cued.csv", rows=120))
+    results = tmp_path / "results"
+    tiny = [arg for arg in TINY if arg not in ("--encoder", "scratch")]
+    _cli(capsys, "grid", "--encoders", "scratch", "--heads", "linear,cnn", *tiny, "--epochs", "1", "--data", data,
+         "--results", str(results), "--no-progress")
+    _cli(capsys, "tune", "--encoder", "scratch", "--head", "mlp", *tiny, "--epochs", "1", "--data", data,
+         "--results", str(results), "--trials", "1", "--no-progress")
+    with Leaderboard.for_results_dir(results) as board:
+        finished = board.runs("finished")
+    assert len(finished) == 3
+    assert all(record.metrics.task == "multilabel" and record.metrics.thresholds for record in finished)
