@@ -26,11 +26,10 @@ _GIANT_MIN_ROWS = 100
 
 @dataclass(frozen=True)
 class Dialogues:
-    """The dialogue of each row (``None`` before the first one), and how they were found."""
+    """The dialogue number of each row (``None`` before the first one), and the layout that found them."""
 
     ids: pd.Series
     layout: str
-    count: int
 
 
 def find_dialogues(marker: pd.Series, blank: pd.Series) -> Dialogues:
@@ -54,7 +53,7 @@ def find_dialogues(marker: pd.Series, blank: pd.Series) -> Dialogues:
         starts = starts | (previous_blank & ~blank)
     numbers = starts.cumsum().tolist()
     ids = pd.Series([number if number else None for number in numbers], index=marker.index, dtype=object)
-    return Dialogues(ids=ids, layout=layout, count=int(starts.sum()))
+    return Dialogues(ids=ids, layout=layout)
 
 
 def implausible_dialogues_warning(groups: pd.Series, column: str, layout: str) -> str | None:
