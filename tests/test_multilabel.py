@@ -11,7 +11,7 @@ import pytest
 from bench.data import DataOptions, load_dataset
 from bench.inference.model_files import ModelCard
 from bench.leaderboard.store import Leaderboard
-from bench.training.metrics import THRESHOLDS, multilabel_scores, tune_thresholds
+from bench.runs.scores import THRESHOLDS, multilabel_scores, tune_thresholds
 from tests.conftest import run_cli, tiny_config_args
 from tests.fixtures.data.builders import CUES, write_cued_multilabel
 

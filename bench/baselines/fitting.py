@@ -26,10 +26,9 @@ from bench.runs.dataset import prepare_dataset
 from bench.runs.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
 from bench.runs.lifecycle import ActiveRun, finished_run, record_run
 from bench.runs.phases import PhaseTimes
-from bench.runs.scores import classification_scores, multilabel_scores, tune_thresholds
+from bench.runs.scores import classification_scores, label_targets, multilabel_scores, tune_thresholds
 from bench.runtime.environment import environment, peak_memory_mb
 from bench.runtime.results_folder import check_writable
-from bench.training.datamodule import label_targets
 
 
 @dataclass

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from bench.data.types import Example
 from bench.leaderboard.records import ClassScores
 
 
@@ -112,3 +114,13 @@ def tune_thresholds(gold: np.ndarray, probabilities: np.ndarray, per_label: bool
         return candidates[order]
     best = np.lexsort((nearness, f1.mean(axis=1)))[-1]
     return np.full(probabilities.shape[1], candidates[best])
+
+
+def label_targets(examples: Sequence[Example], label_ids: dict[str, int]) -> np.ndarray:
+    """Class ids ``(N,)``, or for multi-label examples 0/1 targets ``(N, labels)``."""
+    if not any(example.labels for example in examples):
+        return np.array([label_ids[example.label] for example in examples], dtype=np.int64)
+    targets = np.zeros((len(examples), len(label_ids)), dtype=np.float32)
+    for row, example in enumerate(examples):
+        targets[row, [label_ids[label] for label in example.labels]] = 1.0
+    return targets

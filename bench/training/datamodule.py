@@ -8,7 +8,6 @@ give the encoder's cached outputs instead of token ids (:mod:`bench.training.fea
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -18,6 +17,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from bench.data.types import Example, SplitDataset
 from bench.model.padding import PadCollator
+from bench.runs.scores import label_targets
 from bench.training.batching import BucketBatchSampler, EncodedDataset, ShardedBatchSampler, eval_batches
 from bench.training.features import FeatureArrays, FeatureCollator, FeatureDataset, cached_features
 from bench.training.tokencache import TokenArrays, cached_encode
@@ -193,12 +193,3 @@ class EmotionDataModule(L.LightningDataModule):
             **kwargs,
         )
 
-
-def label_targets(examples: Sequence[Example], label_ids: dict[str, int]) -> np.ndarray:
-    """Class ids ``(N,)``, or for multi-label examples 0/1 targets ``(N, labels)``."""
-    if not any(example.labels for example in examples):
-        return np.array([label_ids[example.label] for example in examples], dtype=np.int64)
-    targets = np.zeros((len(examples), len(label_ids)), dtype=np.float32)
-    for row, example in enumerate(examples):
-        targets[row, [label_ids[label] for label in example.labels]] = 1.0
-    return targets

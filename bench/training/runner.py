@@ -29,12 +29,12 @@ from bench.runs.dataset import prepare_dataset
 from bench.runs.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
 from bench.runs.lifecycle import ActiveRun, finished_run, record_run
 from bench.runs.phases import PhaseTimes
-from bench.runs.scores import MultilabelScores, Scores, classification_scores, multilabel_scores
+from bench.runs.scores import MultilabelScores, Scores, classification_scores, label_targets, multilabel_scores
 from bench.runtime.devices import lightning_devices
 from bench.runtime.environment import environment, peak_memory_mb
 from bench.runtime.results_folder import check_writable, run_directory
 from bench.training.distributed import distributed_launch
-from bench.training.datamodule import EmotionDataModule, label_targets
+from bench.training.datamodule import EmotionDataModule
 from bench.training.errors import EvaluationOutOfMemoryError, OutOfMemoryAtBatch
 from bench.training.fitting import FitResult, PreparedRun, fit_classifier, prepare_run
 from bench.training.module import EmotionClassifier
