@@ -55,6 +55,7 @@ class RunConfig:
     warmup_ratio: float = 0.1
     grad_clip: float = 1.0
     class_weighted: bool = False
+    per_label_threshold: bool = False
     patience: int | None = None
     seed: int = 1
     precision: str = "auto"

@@ -116,5 +116,26 @@ def test_inspect_dataset_token_lengths_are_untruncated(tmp_path: Path) -> None:
     rows = [("가" * length, "ab"[length % 2]) for length in range(1, 41)]  # 1..40 characters
     dataset = load_dataset(DataOptions(source=str(write_table(tmp_path / "d.csv", rows))))
     summary = inspect_dataset(dataset, CharacterTokenizer(), max_len=22)
-    assert summary["length"]["chars"] == {"mean": 20.5, "p95": 38.05, "max": 40}
+    assert summary["length"]["chars"] == {"mean": 20.5, "p95": 38.05, "max": 40, "over_max_len": 0.45}
     assert summary["length"]["tokens"] == {"mean": 22.5, "p95": 40.05, "max": 42, "over_max_len": 0.5}
+    assert summary["warnings"] == ["50.0% of texts are longer than --max-len 22 tokens and will be truncated"]
+
+
+def test_inspect_without_an_encoder_warns_of_truncation_from_character_lengths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [("가" * length, "ab"[length % 2]) for length in range(1, 41)]  # 1..40 characters
+    path = write_table(tmp_path / "d.csv", rows)
+    summary = inspect_json(capsys, str(path), "--max-len", "30")
+    assert summary["length"]["chars"]["over_max_len"] == 0.25
+    assert summary["split_rule"] == "one file split 80/10/10"
+    assert summary["dialogues"] == {}
+    assert summary["warnings"] == [
+        "25.0% of texts are longer than 30 characters and may be truncated at --max-len 30 tokens; "
+        "pass --encoder to count tokens"
+    ]
+    main(["data", "inspect", str(path), "--max-len", "30"])
+    out = capsys.readouterr().out
+    assert "Split: one file split 80/10/10" in out and "warning:" in out and "25.0% of texts" in out
+    assert "Dialogues" not in out
+    assert inspect_json(capsys, str(path), "--max-len", "40")["warnings"] == []

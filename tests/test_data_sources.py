@@ -19,7 +19,6 @@ from tests.fixtures.data.builders import (
     aihub_json,
     labelled_rows,
     write_aihub_dir,
-    write_multi_turn,
     write_single_turn,
     write_table,
 )
@@ -139,26 +138,6 @@ def test_single_turn_rejects_labels_outside_its_seven(tmp_path: Path) -> None:
     assert dataset.labels == SEVEN
 
 
-def test_multi_turn_carries_dialogue_ids_down_and_splits_by_dialogue(tmp_path: Path) -> None:
-    dataset = load_dataset(DataOptions(source=str(write_multi_turn(tmp_path / "multi.xlsx", dialogues=40))))
-    assert dataset.name == "multi-turn:multi.xlsx"
-    assert dataset.report.dropped == {"missing label": 1}
-    examples = all_examples(dataset)
-    assert len(examples) == 40 * 4 - 1
-    assert all(e.group == f"dialog {e.text.split('의')[0].split()[1]}" for e in examples)
-    groups = {name: {e.group for e in getattr(dataset, name)} for name in SPLITS}
-    assert not groups["train"] & groups["validation"] and not groups["train"] & groups["test"]
-    assert not groups["validation"] & groups["test"]
-    assert all(groups[name] for name in SPLITS)
-
-
-def test_multi_turn_rejects_an_utterance_before_the_first_dialogue_id(tmp_path: Path) -> None:
-    path = tmp_path / "m.csv"
-    path.write_text("dialog #,발화,감정\n,첫 줄,중립\n1,둘째,중립\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"m\.csv: row 2: utterance before the first dialogue id"):
-        load_dataset(DataOptions(source=f"multi-turn:{path}"))
-
-
 @pytest.mark.parametrize("suffix", [".xlsx", ".json"])
 def test_aihub_directory_splits_training_into_train_validation_and_tests_on_validation(
     tmp_path: Path, suffix: str
@@ -168,6 +147,7 @@ def test_aihub_directory_splits_training_into_train_validation_and_tests_on_vali
         dataset = load_dataset(DataOptions(source=source))
         assert dataset.labels == MAJORS
         assert dataset.report.rows == {"train": 108, "validation": 12, "test": 24}
+        assert dataset.report.split_rule == "given splits: test file as given, validation 10 % of the training file"
         assert all(e.uid.startswith("Validation#") and e.text.startswith("검증") for e in dataset.test)
         assert all(e.uid.startswith("Training#") for e in dataset.train + dataset.validation)
         assert dataset.report.labels["validation"] == {label: 2 for label in MAJORS}

@@ -13,6 +13,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from bench.baselines.specs import BASELINE_ENCODERS, is_baseline
@@ -25,7 +26,7 @@ from bench.runs.dataset import prepare_dataset
 from bench.runs.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
 from bench.runs.lifecycle import ActiveRun, finished_run, record_run
 from bench.runs.phases import PhaseTimes
-from bench.runs.scores import classification_scores
+from bench.runs.scores import classification_scores, label_targets, multilabel_scores, tune_thresholds
 from bench.runtime.environment import environment, peak_memory_mb
 from bench.runtime.results_folder import check_writable
 
@@ -75,6 +76,8 @@ def fit_and_score_baseline(
     config: RunConfig, dataset: SplitDataset, run: ActiveRun, *, latency: LatencyPolicy = "once"
 ) -> RunMetrics:
     """Fit the baseline on train (model selection on validation) and score it on test."""
+    if dataset.multilabel:
+        return fit_and_score_multilabel(config, dataset, run)
     label_ids = {label: index for index, label in enumerate(dataset.labels)}
     gold = {
         split: np.array([label_ids[example.label] for example in getattr(dataset, split)])
@@ -186,7 +189,8 @@ def baseline_parameter_count(model: Pipeline | DummyClassifier) -> int:
     """Numbers the classifier stores: coefficients and intercepts, or the class prior."""
     if isinstance(model, Pipeline):
         classifier = model[-1]
-        return int(classifier.coef_.size + classifier.intercept_.size)
+        parts = classifier.estimators_ if isinstance(classifier, OneVsRestClassifier) else [classifier]
+        return int(sum(part.coef_.size + part.intercept_.size for part in parts if hasattr(part, "coef_")))
     return int(np.asarray(model.class_prior_).size)
 
 
@@ -203,3 +207,105 @@ def measure_baseline_latency(
         {key: batches(size) for key, size in LATENCY_BATCHES.items()},
         len,
     )
+
+
+@dataclass
+class LabelPrior:
+    """The multi-label majority baseline: every text gets each label's training frequency as its probability."""
+
+    frequencies: np.ndarray
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), labels)`` copies of the training frequencies."""
+        return np.tile(self.frequencies, (len(texts), 1))
+
+
+def fit_and_score_multilabel(config: RunConfig, dataset: SplitDataset, run: ActiveRun) -> RunMetrics:
+    """Multi-label baselines: TF-IDF with one logistic regression per label (one-vs-rest), or the label prior.
+
+    The decision threshold (global, or per label with ``per_label_threshold``) is
+    tuned on validation as for trained runs; ``C`` is chosen by validation macro-F1
+    over labels at its tuned thresholds.
+    """
+    label_ids = {label: index for index, label in enumerate(dataset.labels)}
+    splits = ("train", "validation", "test")
+    gold = {split: label_targets(getattr(dataset, split), label_ids).astype(np.int64) for split in splits}
+    texts = {split: [example.text for example in getattr(dataset, split)] for split in splits}
+    started = time.perf_counter()
+    history: list[dict[str, float]] = []
+    if config.encoder == "tfidf":
+        params = config.head_kwargs
+        vectorizer = TfidfVectorizer(
+            analyzer=params["analyzer"], ngram_range=(int(params["ngram_min"]), int(params["ngram_max"])),
+            sublinear_tf=bool(params["sublinear_tf"]), min_df=int(params["min_df"]), dtype=np.float32,
+        )
+        train_features = vectorizer.fit_transform(texts["train"])
+        validation_features = vectorizer.transform(texts["validation"])
+        best: tuple[float, Any, np.ndarray] | None = None
+        grid = [float(value) for value in str(params["c_grid"]).split(",")]
+        for c in grid:
+            classifier = OneVsRestClassifier(LogisticRegression(C=c, max_iter=int(params["max_iter"])))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
+                classifier.fit(train_features, gold["train"])
+            score, thresholds = _tuned(gold["validation"], classifier.predict_proba(validation_features), config)
+            history.append({"C": c, "val_macro_f1": score})
+            if best is None or score > best[0]:
+                best = (score, classifier, thresholds)
+        assert best is not None
+        val_macro_f1, model, thresholds = best[0], make_pipeline(vectorizer, best[1]), best[2]
+        fits = len(grid)
+    else:
+        model = LabelPrior(gold["train"].mean(axis=0))
+        val_macro_f1, thresholds = _tuned(gold["validation"], model.predict_proba(texts["validation"]), config)
+        fits = 1
+    train_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    probabilities = np.asarray(model.predict_proba(texts["test"]), dtype=np.float64)
+    eval_seconds = time.perf_counter() - started
+    predicted = (probabilities >= thresholds).astype(np.int64)
+    scores = multilabel_scores(gold["test"], predicted)
+    run.phases.add("fit", train_seconds)
+    run.phases.add("test", eval_seconds)
+    parameters = baseline_parameter_count(model) if isinstance(model, Pipeline) else int(model.frequencies.size)
+    test_texts = texts["test"]
+    latency = median_latency_ms(
+        model.predict_proba,
+        {key: [test_texts[start : start + size] for start in range(0, len(test_texts), size)]
+         for key, size in LATENCY_BATCHES.items()},
+        len,
+    )
+    return RunMetrics(
+        macro_f1=scores.macro_f1,
+        accuracy=scores.exact_match,
+        val_macro_f1=val_macro_f1,
+        labels=list(dataset.labels),
+        per_class=scores.per_class(list(dataset.labels)),
+        confusion=[],
+        history=history,
+        timings={
+            "train_seconds": train_seconds,
+            "train_samples_per_second": len(texts["train"]) * fits / max(train_seconds, 1e-9),
+            "eval_seconds": eval_seconds,
+            **latency,
+            "peak_memory_mb": peak_memory_mb(),
+        },
+        total_params=parameters,
+        trainable_params=parameters,
+        predictions=Predictions(
+            example_ids=[example.uid for example in dataset.test],
+            gold=gold["test"].tolist(),
+            predicted=predicted.tolist(),
+            probabilities=np.round(probabilities, 6).tolist(),
+        ),
+        task=dataset.task,
+        thresholds=[round(float(value), 4) for value in thresholds],
+        scores={"micro_f1": scores.micro_f1, "samples_f1": scores.samples_f1, "exact_match": scores.exact_match},
+    )
+
+
+def _tuned(gold: np.ndarray, probabilities: np.ndarray, config: RunConfig) -> tuple[float, np.ndarray]:
+    """Validation macro-F1 over labels at the thresholds tuned on it, and those thresholds."""
+    thresholds = tune_thresholds(gold, probabilities, config.per_label_threshold)
+    return multilabel_scores(gold, probabilities >= thresholds).macro_f1, thresholds

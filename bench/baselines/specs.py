@@ -39,11 +39,13 @@ def baseline_config(
     train_limit: int | None = None,
     results_dir: str = "results",
     c_grid: Sequence[float] = DEFAULT_C_GRID,
+    per_label_threshold: bool = False,
 ) -> RunConfig:
     """The leaderboard config of baseline ``kind`` (``tfidf`` or ``majority``) on ``data``.
 
     The TF-IDF settings and the ``C`` grid are its head parameters, so they are part
-    of the config hash; the other training fields keep their defaults and mean nothing here.
+    of the config hash; ``per_label_threshold`` applies to multi-label data; the other
+    training fields keep their defaults and mean nothing here.
     """
     if kind not in BASELINES:
         raise UsageError(f"unknown baseline {kind!r}; choose from {', '.join(BASELINES)}")
@@ -57,6 +59,7 @@ def baseline_config(
         head_params=sort_params(params),
         data=data,
         train_limit=train_limit,
+        per_label_threshold=per_label_threshold,
         results_dir=results_dir,
         device="cpu",
     )

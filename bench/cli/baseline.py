@@ -36,6 +36,7 @@ def baseline(
     kind: Kind = None,
     c_grid: CGrid = DEFAULT_C_GRID_TEXT,
     rerun: Annotated[bool, typer.Option("--rerun", help="Fit again even if the row is already recorded.")] = False,
+    per_label_threshold: opt.PerLabelThreshold = False,
     **options: Any,
 ) -> None:
     """Record reference rows on DATA's split: TF-IDF (char n-grams) + logistic regression, and the majority class.
@@ -49,7 +50,8 @@ def baseline(
     data_options = opt.data_options(options)
     results, train_limit = options["results"], options["train_limit"]
     configs = [
-        baseline_config(name, data_options, train_limit=train_limit, results_dir=str(results), c_grid=grid)
+        baseline_config(name, data_options, train_limit=train_limit, results_dir=str(results), c_grid=grid,
+                        per_label_threshold=per_label_threshold)
         for name in dict.fromkeys(kind or list(BASELINES))
     ]
     dataset = prepare_dataset(configs[0])  # refuses unusable splits before the leaderboard is touched

@@ -22,7 +22,7 @@ data_app = typer.Typer(help="Look at data sources before training on them.", no_
 app.add_typer(data_app, name="data")
 
 Source = Annotated[str, typer.Argument(
-    help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, file:PATH.")]
+    help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR, file:PATH.")]
 TextField = Annotated[str, typer.Option(
     "--text-field", "--text", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=opt.DATA)]
 InspectEncoder = Annotated[Optional[str], typer.Option(
@@ -44,6 +44,9 @@ def inspect(
     label_map: opt.LabelMap = None,
     text_col: opt.TextCol = None,
     label_col: opt.LabelCol = None,
+    no_header: opt.NoHeader = False,
+    task: opt.Task = D.data.task,
+    label_sep: opt.LabelSep = D.data.label_sep,
     sheet: opt.Sheet = None,
     dedupe: opt.Dedupe = False,
     drop_unknown: opt.DropUnknown = False,
@@ -79,6 +82,11 @@ def _tokenizer(encoder: str | None, encoder_path: Path | None, dataset: SplitDat
 def _render(summary: dict[str, Any], encoder: str | None) -> None:
     console.print(f"[bold]{summary['name']}[/bold]  fingerprint {summary['fingerprint'][:16]}"
                   f"  encoding {summary['encoding'] or 'n/a'}  {len(summary['classes'])} classes")
+    console.print(f"Split: {summary['split_rule']}")
+    if "labels_per_example" in summary:
+        per_example = summary["labels_per_example"]
+        console.print(f"Multi-label: {per_example['mean']:.2f} labels per example on average, at most "
+                      f"{per_example['max']}; the table counts examples with each label")
     counts = Table(title="Rows per split and label")
     counts.add_column("label")
     for name in (*SPLITS, "total"):
@@ -89,6 +97,11 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
     totals = [summary["rows"][name] for name in SPLITS]
     counts.add_row("[bold]all[/bold]", *(f"[bold]{value}[/bold]" for value in (*totals, sum(totals))))
     console.print(counts)
+    if summary["dialogues"]:
+        dialogues = summary["dialogues"]
+        console.print("Dialogues (utterances): " + ", ".join(
+            f"{name} {dialogues[name]} ({summary['rows'][name]})" for name in SPLITS
+        ))
 
     dropped = Table(title="Rows dropped")
     dropped.add_column("reason")
@@ -107,9 +120,12 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
     for column in ("unit", "mean", "p95", "max", f"over {summary['max_len']}"):
         lengths.add_column(column, justify="right" if column != "unit" else "left")
     chars = summary["length"]["chars"]
-    lengths.add_row("characters", f"{chars['mean']:.1f}", f"{chars['p95']:.0f}", str(chars["max"]), "")
+    lengths.add_row("characters", f"{chars['mean']:.1f}", f"{chars['p95']:.0f}", str(chars["max"]),
+                    f"{chars['over_max_len']:.1%}")
     tokens = summary["length"].get("tokens")
     if tokens is not None:
         lengths.add_row(f"tokens ({encoder})", f"{tokens['mean']:.1f}", f"{tokens['p95']:.0f}", str(tokens["max"]),
                         f"{tokens['over_max_len']:.1%}")
     console.print(lengths)
+    for warning in summary["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)

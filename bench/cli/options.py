@@ -21,9 +21,12 @@ TRAIN = "Training"
 
 Encoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or hf:<model-id> (`bench encoders` lists them).", rich_help_panel=MODEL)]
 Head = Annotated[str, typer.Option("--head", "-h", help="Head name (`bench heads` lists them with their hyperparameters).", rich_help_panel=MODEL)]
-Data = Annotated[str, typer.Option("--data", help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE.", rich_help_panel=DATA)]
+Data = Annotated[str, typer.Option("--data", help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR.", rich_help_panel=DATA)]
 TextCol = Annotated[Optional[str], typer.Option("--text-col", help="Text column (auto-detected if omitted).", rich_help_panel=DATA)]
 LabelCol = Annotated[Optional[str], typer.Option("--label-col", help="Label column (auto-detected if omitted).", rich_help_panel=DATA)]
+Task = Annotated[str, typer.Option("--task", help="single, multilabel (a label cell lists labels) or auto (multilabel for kote: and for label lists).", rich_help_panel=DATA)]
+LabelSep = Annotated[str, typer.Option("--label-sep", help="Separator of the labels in a multi-label cell.", rich_help_panel=DATA)]
+NoHeader = Annotated[bool, typer.Option("--no-header", help="The file has no header row: --text-col/--label-col are column numbers from 1.", rich_help_panel=DATA)]
 Sheet = Annotated[Optional[str], typer.Option("--sheet", help="Sheet of a multi-sheet xlsx file.", rich_help_panel=DATA)]
 TextField = Annotated[str, typer.Option("--text", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=DATA)]
 Labels = Annotated[str, typer.Option("--labels", help="AI Hub labels: major6, merged5 or minor.", rich_help_panel=DATA)]
@@ -47,7 +50,8 @@ HeadLr = Annotated[Optional[float], typer.Option("--head-lr", help="Head learnin
 WeightDecay = Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay (not on biases/norms).", rich_help_panel=TRAIN)]
 Warmup = Annotated[float, typer.Option("--warmup-ratio", help="Share of steps with linear warmup.", rich_help_panel=TRAIN)]
 GradClip = Annotated[float, typer.Option("--grad-clip", help="Gradient norm clipping (0 = off).", rich_help_panel=TRAIN)]
-ClassWeighted = Annotated[bool, typer.Option("--class-weighted", help="Inverse-frequency class weights in the loss.", rich_help_panel=TRAIN)]
+ClassWeighted = Annotated[bool, typer.Option("--class-weighted", help="Inverse-frequency class weights in the loss (multi-label: BCE pos_weight).", rich_help_panel=TRAIN)]
+PerLabelThreshold = Annotated[bool, typer.Option("--per-label-threshold", help="Multi-label: tune one decision threshold per label on validation (default: one for all).", rich_help_panel=TRAIN)]
 Patience = Annotated[Optional[int], typer.Option("--patience", help="Early stopping after N epochs without improvement.", rich_help_panel=TRAIN)]
 Seed = Annotated[int, typer.Option("--seed", help="Training seed.", rich_help_panel=TRAIN)]
 Results = Annotated[Path, typer.Option("--results", help="Results directory (leaderboard, runs, cache).", rich_help_panel=TRAIN)]
@@ -82,7 +86,9 @@ def _options(*specs: tuple[str, Any, Any]) -> tuple[inspect.Parameter, ...]:
 
 # Option groups shared by commands; see :func:`with_options`.
 DATA_OPTIONS = _options(
-    ("data", Data, D.data.source), ("text_col", TextCol, None), ("label_col", LabelCol, None), ("sheet", Sheet, None),
+    ("data", Data, D.data.source), ("text_col", TextCol, None), ("label_col", LabelCol, None),
+    ("no_header", NoHeader, False), ("sheet", Sheet, None), ("task", Task, D.data.task),
+    ("label_sep", LabelSep, D.data.label_sep),
     ("text", TextField, D.data.text_field), ("labels", Labels, D.data.label_scheme), ("label_map", LabelMap, None),
     ("split_seed", SplitSeed, D.data.split_seed), ("dedupe", Dedupe, False), ("drop_unknown", DropUnknown, False),
     ("train_limit", TrainLimit, None),
@@ -99,7 +105,8 @@ HYPERPARAMETER_OPTIONS = _options(
     ("warmup_ratio", Warmup, D.warmup_ratio), ("seed", Seed, D.seed),
 )
 TRAINING_OPTIONS = _options(
-    ("grad_clip", GradClip, D.grad_clip), ("class_weighted", ClassWeighted, False), ("patience", Patience, None),
+    ("grad_clip", GradClip, D.grad_clip), ("class_weighted", ClassWeighted, False),
+    ("per_label_threshold", PerLabelThreshold, False), ("patience", Patience, None),
     ("device", Device, D.device), ("devices", Devices, D.devices), ("precision", Precision, D.precision),
     ("num_workers", NumWorkers, D.num_workers), ("bucketing", Bucketing, D.bucketing),
     ("token_cache", TokenCache, D.token_cache), ("feature_cache", FeatureCache, D.feature_cache),
@@ -140,7 +147,9 @@ def data_options(values: dict[str, Any]) -> DataOptions:
     """The data options of a command's keyword arguments (the names of the options above)."""
     label_map = values["label_map"]
     return DataOptions(
-        source=values["data"], text_col=values["text_col"], label_col=values["label_col"], sheet=values["sheet"],
+        source=values["data"], text_col=values["text_col"], label_col=values["label_col"],
+        no_header=values.get("no_header", False), sheet=values["sheet"],
+        task=values.get("task", DataOptions.task), label_sep=values.get("label_sep", DataOptions.label_sep),
         text_field=values["text"], label_scheme=values["labels"], label_map=str(label_map) if label_map else None,
         split_seed=values["split_seed"], dedupe=values["dedupe"], drop_unknown=values["drop_unknown"],
     )
@@ -171,6 +180,7 @@ def run_config(values: dict[str, Any]) -> RunConfig:
         warmup_ratio=values["warmup_ratio"],
         grad_clip=values["grad_clip"],
         class_weighted=values["class_weighted"],
+        per_label_threshold=values.get("per_label_threshold", False),
         patience=values["patience"],
         seed=values["seed"],
         precision=values["precision"],

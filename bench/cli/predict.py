@@ -78,10 +78,15 @@ def predict_command(
     if as_json:
         for prediction in predictions:
             record = {"text": prediction.text, "label": prediction.label, "probabilities": prediction.probabilities}
+            if prediction.labels is not None:
+                record["labels"] = prediction.labels
             console.out(json.dumps(record, ensure_ascii=False), highlight=False)
         return
-    console.print(prediction_table(predictions, f"{predictor.card.encoder} / {predictor.card.head}"
-                                                f" · run {predictor.card.run_id}"))
+    title = f"{predictor.card.encoder} / {predictor.card.head} · run {predictor.card.run_id}"
+    if predictor.multilabel:
+        console.print(multilabel_table(predictions, title))
+        return
+    console.print(prediction_table(predictions, title))
 
 
 @app.command("export-model")
@@ -100,6 +105,8 @@ def export_model_command(
                             ("val_macro_f1", record.val_macro_f1))
         if value is not None
     }
+    if record.metrics is not None:
+        scores.update(record.metrics.scores)  # multi-label: micro-F1, samples-F1, exact match
     files = export_model(folder, target, scores)
     console.print(
         f"Exported run {record.run_id} ({record.encoder} / {record.head}, test macro-F1 "
@@ -139,4 +146,15 @@ def prediction_table(predictions: list[TextPrediction], title: str) -> Table:
         alternatives = ", ".join(f"{label} {p:.2f}" for label, p in ranked[1 : 1 + _SHOWN_ALTERNATIVES])
         table.add_row(str(number), Text(prediction.text), Text(prediction.label, style="bold"),
                       f"{prediction.confidence:.3f}", Text(alternatives))
+    return table
+
+
+def multilabel_table(predictions: list[TextPrediction], title: str) -> Table:
+    """One row per text: every label over its threshold with its probability, most probable first."""
+    table = Table(title=Text(title), title_justify="left")
+    for name, justify in (("#", "right"), ("text", "left"), ("labels over threshold", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for number, prediction in enumerate(predictions, start=1):
+        chosen = ", ".join(f"{label} {p:.2f}" for label, p in (prediction.labels or {}).items()) or "(none)"
+        table.add_row(str(number), Text(prediction.text), Text(chosen, style="bold"))
     return table

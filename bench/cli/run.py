@@ -51,8 +51,14 @@ def print_run(record: RunRecord) -> None:
     table.add_row("status", record.status)
     if record.status == "finished" and record.metrics is not None:
         metrics = record.metrics
-        table.add_row("test macro-F1", f"{metrics.macro_f1:.4f}")
-        table.add_row("test accuracy", f"{metrics.accuracy:.4f}")
+        if metrics.task == "multilabel":
+            table.add_row("test macro-F1 (over labels)", f"{metrics.macro_f1:.4f}")
+            table.add_row("test micro-F1 / samples-F1", f"{metrics.scores['micro_f1']:.4f} / "
+                                                        f"{metrics.scores['samples_f1']:.4f}")
+            table.add_row("test exact match", f"{metrics.accuracy:.4f}")
+        else:
+            table.add_row("test macro-F1", f"{metrics.macro_f1:.4f}")
+            table.add_row("test accuracy", f"{metrics.accuracy:.4f}")
         table.add_row("val macro-F1 (best epoch)", f"{metrics.val_macro_f1:.4f} (epoch {metrics.best_epoch})")
         table.add_row("parameters (trainable)", f"{metrics.total_params:,} ({metrics.trainable_params:,})")
         table.add_row("train samples/s", f"{metrics.timings.get('train_samples_per_second', 0):.1f}")

@@ -32,37 +32,48 @@ class Table:
     """A file's cells as strings (missing cells are ``""``).
 
     The frame's index is the row number a user sees: the spreadsheet row
-    (header = row 1) for CSV/TSV/XLSX, the line for JSONL.
+    (header = row 1) for CSV/TSV/XLSX, the line for JSONL. ``header`` is
+    ``False`` for a file read without a header row (columns ``"1"``, ``"2"``, ...).
     """
 
     path: Path
     frame: pd.DataFrame
     encoding: str | None
+    header: bool = True
 
 
-def read_table(path: Path, sheet: str | None = None) -> Table:
-    """Read a ``.csv``/``.tsv``/``.jsonl``/``.xlsx`` file; unnamed, empty-headed columns are dropped."""
+def read_table(path: Path, sheet: str | None = None, header: bool = True) -> Table:
+    """Read a ``.csv``/``.tsv``/``.jsonl``/``.xlsx`` file; unnamed, empty-headed columns are dropped.
+
+    With ``header=False`` the first row is data and the columns are named by
+    their number from 1 (``"1"``, ``"2"``, ...), as ``--text-col``/``--label-col`` give them.
+    """
     check_file(path)
     suffix = path.suffix.lower()
     if sheet is not None and suffix != ".xlsx":
         raise DataError(f"{path}: --sheet applies to .xlsx files only")
+    if not header and suffix not in (".csv", ".tsv", ".xlsx"):
+        raise DataError(f"{path}: --no-header applies to .csv, .tsv and .xlsx files only")
     if suffix == ".xlsx":
-        frame, encoding = read_xlsx(path, sheet), None
+        frame, encoding = read_xlsx(path, sheet, header), None
     elif suffix in (".csv", ".tsv"):
         text, encoding = decode_file(path)
-        frame = _parse_delimited(path, text, "\t" if suffix == ".tsv" else ",")
+        frame = _parse_delimited(path, text, "\t" if suffix == ".tsv" else ",", header)
     elif suffix == ".jsonl":
         text, encoding = decode_file(path)
         frame = _parse_jsonl(path, text)
     else:
         supported = ", ".join(TABLE_SUFFIXES)
         raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use one of {supported}")
-    frame = _tidy_columns(frame)
+    if header:
+        frame = _tidy_columns(frame)
+    else:
+        frame.columns = [str(number) for number in range(1, len(frame.columns) + 1)]
     if not len(frame.columns):
         raise DataError(f"{path}: no named columns in the first row")
     if frame.empty:
         raise DataError(f"{path}: no data rows (header only)")
-    return Table(path, frame, encoding)
+    return Table(path, frame, encoding, header)
 
 
 def check_file(path: Path) -> None:
@@ -141,18 +152,20 @@ def _looks_korean(text: str) -> bool:
     return rare <= len(syllables) * _MAX_EXTENSION_SHARE
 
 
-def _parse_delimited(path: Path, text: str, separator: str) -> pd.DataFrame:
+def _parse_delimited(path: Path, text: str, separator: str, header: bool = True) -> pd.DataFrame:
     """Rows of a CSV/TSV text; blank lines stay as empty rows so row numbers match the file's lines."""
     if not text.strip():
         raise DataError(f"{path}: file is empty")
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=separator, dtype=str, na_filter=False, skip_blank_lines=False
+            io.StringIO(text), sep=separator, dtype=str, na_filter=False, skip_blank_lines=False,
+            header=0 if header else None,
         )
     except pd.errors.ParserError as error:
         kind = "TSV" if separator == "\t" else "CSV"
         raise DataError(f"{path}: cannot parse as {kind}: {_one_line(error)}") from None
-    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    first = 2 if header else 1
+    frame.index = pd.RangeIndex(first, first + len(frame))
     return frame
 
 
@@ -186,7 +199,7 @@ def _cell_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
+def read_xlsx(path: Path, sheet: str | None, header: bool = True) -> pd.DataFrame:
     """One sheet of an ``.xlsx`` workbook as strings; ``sheet`` is required when there are several.
 
     Read with calamine (Rust): about ten times faster than openpyxl on a 40k-row sheet.
@@ -205,10 +218,11 @@ def read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
         elif sheet not in names:
             raise DataError(f"{path}: no sheet {sheet!r}; sheets found: {', '.join(names)}")
         try:
-            frame = pd.read_excel(workbook, sheet_name=sheet, dtype=str)
+            frame = pd.read_excel(workbook, sheet_name=sheet, dtype=str, header=0 if header else None)
         except (CalamineError, ValueError) as error:
             raise DataError(f"{path}: sheet {sheet!r} cannot be read ({_one_line(error)})") from None
-    frame.index = pd.RangeIndex(2, 2 + len(frame))
+    first = 2 if header else 1
+    frame.index = pd.RangeIndex(first, first + len(frame))
     return frame.fillna("")
 
 
@@ -220,18 +234,63 @@ def _tidy_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def find_column(table: Table, given: str | None, candidates: tuple[str, ...], what: str, option: str) -> str:
-    """The column named ``given``, else the first of ``candidates`` present (case-insensitive)."""
+    """The column named ``given``, else the first of ``candidates`` present (case-insensitive).
+
+    In a table read without a header, ``given`` is a column number and is required.
+    """
     columns = [str(name) for name in table.frame.columns]
-    found = ", ".join(columns) or "(none)"
+    if not table.header:
+        if given is None:
+            raise DataError(f"{table.path}: --no-header needs {option} to give the {what} column's number (from 1)")
+        if given in columns:
+            return given
+        raise DataError(
+            f"{table.path}: {option} {given!r} is not a column number; the file has columns 1 to {len(columns)}"
+        )
+    found = describe_columns(columns)
     if given is not None:
         if given in columns:
             return given
-        raise DataError(f"{table.path}: no {what} column {given!r}; columns found: {found}")
+        raise DataError(f"{table.path}: no {what} column {given!r}; columns found: {found}{_header_hint(columns)}")
     by_lower = {name.lower(): name for name in columns}
     for candidate in candidates:
         if candidate.lower() in by_lower:
             return by_lower[candidate.lower()]
+    if first_row_is_data(columns):
+        raise DataError(
+            f"{table.path}: cannot tell which column holds the {what}: the first row looks like data, not a header "
+            f"({found}); if the file has no header row, pass --no-header with --text-col and --label-col as "
+            "column numbers (from 1)"
+        )
     raise DataError(f"{table.path}: cannot tell which column holds the {what}; columns found: {found}; pass {option}")
+
+
+_NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)*$")
+_SENTENCE_END = re.compile(r"[.?!~…]$")
+_MAX_HEADER_WORDS = 3
+_MAX_HEADER_CHARS = 30
+
+
+def first_row_is_data(columns: list[str]) -> bool:
+    """Whether header cells look like a row of data: a number, or text with a sentence's length or ending."""
+    return any(
+        _NUMBER.match(name) or _SENTENCE_END.search(name)
+        or len(name) > _MAX_HEADER_CHARS or len(name.split()) > _MAX_HEADER_WORDS
+        for name in columns
+    )
+
+
+def _header_hint(columns: list[str]) -> str:
+    if not first_row_is_data(columns):
+        return ""
+    return "; the first row looks like data: if the file has no header row, pass --no-header and column numbers"
+
+
+def describe_columns(columns: list[str], limit: int = 8, width: int = 30) -> str:
+    """Column names for error messages: at most ``limit``, each cut to ``width`` characters."""
+    shown = [name if len(name) <= width else name[: width - 1] + "…" for name in columns[:limit]]
+    more = f" and {len(columns) - limit} more" if len(columns) > limit else ""
+    return (", ".join(shown) + more) or "(none)"
 
 
 def clean_text(values: pd.Series) -> pd.Series:

@@ -1,4 +1,4 @@
-"""Data sources: ``sample``, a file, ``aihub:``, ``single-turn:``, ``multi-turn:`` and ``file:``.
+"""Data sources: ``sample``, a file, ``aihub:``, ``single-turn:``, ``multi-turn:``, ``kote:`` and ``file:``.
 
 Each source is read into a :class:`Collected` frame of examples (columns
 ``uid``, ``text``, ``label``, ``group``, ``part``) with the rows it dropped and
@@ -6,7 +6,7 @@ the labels it knows. Without a ``KIND:`` prefix the kind is detected: a
 directory or ``.json`` file is AI Hub data, and a table is detected from its
 columns (AI Hub's 감정_대분류/사람문장1, ``dialog #`` → multi-turn,
 ``Sentence``/``Emotion`` → single-turn, else a plain file). Giving
-``text_col``/``label_col`` without a prefix reads the table as a plain file.
+``text_col``/``label_col`` or ``no_header`` without a prefix reads the table as a plain file.
 """
 
 from __future__ import annotations
@@ -19,15 +19,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.data import aihub
+from bench.data import aihub, kote
+from bench.data.dialogues import find_dialogues, implausible_dialogues_warning
 from bench.data.hygiene import drop_unusable_rows
 from bench.data.labels import SEVEN_EMOTIONS, found_labels, outside_aihub
-from bench.data.readers import Table, clean_text, find_column, read_table
+from bench.data.readers import Table, clean_text, describe_rows, find_column, read_table
 from bench.data.split import TRAIN_VALIDATION, TRAIN_VALIDATION_TEST
-from bench.data.types import DataOptions
+from bench.data.types import LABEL_JOIN, MULTILABEL, SINGLE, TASKS, DataOptions
 from bench.errors import DataError, UsageError
 
-KINDS = ("aihub", "single-turn", "multi-turn", "file")
+KINDS = ("aihub", "single-turn", "multi-turn", "kote", "file")
 SAMPLE = "sample"
 SAMPLE_RESOURCE = "sample/sample_diary.csv"
 TEXT_COLUMNS = ("text", "sentence", "문장", "발화", "document", "utterance", "content", "review", "텍스트", "내용")
@@ -39,11 +40,16 @@ DIALOGUE_COLUMNS = ("dialog #", "dialog#", "dialogue #", "dialogue#")
 class Collected:
     """Examples read from a source, before labels are checked and the data is split.
 
-    ``part`` is ``"split"`` for rows to split 80/10/10, or ``"train-file"`` /
-    ``"test-file"`` for AI Hub's Training (split 90/10 into train and validation)
-    and Validation (the test split) files. ``unknown`` marks labels outside the
-    source's label set (``None``: any label is valid); ``label_set`` names that
-    set in errors.
+    ``part`` is ``"split"`` for rows to split 80/10/10; with given splits it is
+    ``"train-file"`` (split 90/10 into train and validation: AI Hub's Training
+    file, or a train file without a validation file), ``"train"``,
+    ``"validation"`` or ``"test"`` (used as they are; AI Hub's Validation file
+    is the test split). ``unknown`` marks labels outside the source's label set
+    (``None``: any label is valid); ``label_set`` names that set in errors.
+    ``warnings`` are problems the data may have that do not stop loading it.
+    Multi-label data (``task == "multilabel"``) has a ``labels`` column of
+    label tuples, joined into ``label``; ``label_order`` is the source's
+    published label list (``None``: sorted labels).
     """
 
     name: str
@@ -53,6 +59,9 @@ class Collected:
     encoding: str | None = None
     unknown: Callable[[pd.Series], pd.Series] | None = None
     label_set: str = ""
+    warnings: list[str] = field(default_factory=list)
+    task: str = SINGLE
+    label_order: tuple[str, ...] | None = None
 
     def shares(self, part: str) -> tuple[int, int, int]:
         """Train/validation/test weights for the rows of ``part``."""
@@ -77,14 +86,25 @@ def collect(options: DataOptions) -> Collected:
             if not path.is_file():
                 raise DataError(f"{path}: the bundled sample data is missing from this installation")
             return _collect_plain(SAMPLE, read_table(path), options)
+    if options.task not in TASKS:
+        raise UsageError(f"--task must be one of {', '.join(TASKS)}, got {options.task!r}")
+    if not options.label_sep.strip():
+        raise UsageError("--label-sep must be a non-blank separator such as ','")
     kind, raw_path = split_source(options.source)
     path = Path(raw_path).expanduser()
+    if kind == "kote":
+        _no_columns(options, "kote")
+        return _collect_kote(path, options)
+    if options.task == MULTILABEL and kind not in (None, "file"):
+        raise UsageError(f"--task multilabel applies to plain tables (file:PATH) and kote: data, not to {kind} data")
     if kind is None and (path.is_dir() or path.suffix.lower() == ".json"):
         kind = "aihub"
     if kind == "aihub":
         _no_columns(options, "aihub")
         return _collect_aihub(path, options)
-    table = read_table(path, options.sheet)
+    if options.no_header and kind not in (None, "file"):
+        raise UsageError(f"--no-header applies to plain tables (file:PATH), not to {kind} data")
+    table = read_table(path, options.sheet, header=not options.no_header)
     if kind is None:
         kind = _detect(table, options)
     name = f"{kind}:{path.name}"
@@ -100,7 +120,7 @@ def collect(options: DataOptions) -> Collected:
 
 def _detect(table: Table, options: DataOptions) -> str:
     columns = [str(name) for name in table.frame.columns]
-    if options.text_col is not None or options.label_col is not None:
+    if options.text_col is not None or options.label_col is not None or options.no_header:
         return "file"
     if aihub.is_aihub_table(columns):
         return "aihub"
@@ -138,8 +158,58 @@ def _collect_plain(name: str, table: Table, options: DataOptions) -> Collected:
     label_col = find_column(table, options.label_col, LABEL_COLUMNS, "label", "--label-col")
     dropped: Counter[str] = Counter()
     frame = drop_unusable_rows(table.path, _labelled(table, text_col, label_col), label_col, dropped)
-    frame["label"] = found_labels(frame["label"], options.label_scheme, str(table.path))
-    return Collected(name, table.path, _finish(frame, _row_prefix(table)), dropped, table.encoding)
+    task = options.task
+    if task == "auto":
+        task = MULTILABEL if holds_label_lists(frame["label"], options.label_sep) else SINGLE
+    if task == MULTILABEL:
+        lists = frame["label"].map(lambda cell: _split_labels(cell, options.label_sep))
+        empty = lists.map(len) == 0
+        if empty.any():
+            raise DataError(f"{table.path}: {describe_rows(frame.index[empty])}: no label in column {label_col!r} "
+                            f"(only the separator {options.label_sep!r})")
+        flat = found_labels(lists.explode(), options.label_scheme, str(table.path))
+        labels = flat.groupby(level=0).agg(lambda values: tuple(sorted(set(values))))
+        frame = frame.assign(labels=labels, label=labels.map(LABEL_JOIN.join))
+    else:
+        frame["label"] = found_labels(frame["label"], options.label_scheme, str(table.path))
+    return Collected(name, table.path, _finish(frame, _row_prefix(table)), dropped, table.encoding, task=task)
+
+
+def holds_label_lists(labels: pd.Series, separator: str) -> bool:
+    """Whether a label column lists several labels per cell: cells with ``separator`` whose parts are fewer
+    distinct values than the cells (label combinations outnumber the labels they combine)."""
+    if not labels.str.contains(separator, regex=False).any():
+        return False
+    parts = {part for cell in labels.unique() for part in _split_labels(cell, separator)}
+    return len(parts) < labels.nunique()
+
+
+def _split_labels(cell: str, separator: str) -> list[str]:
+    return [part.strip() for part in cell.split(separator) if part.strip()]
+
+
+def _collect_kote(path: Path, options: DataOptions) -> Collected:
+    """KOTE's folder: the given train/val/test files; without ``val.tsv``, validation is 10 % of train."""
+    if options.task == SINGLE:
+        raise UsageError("kote: data is multi-label (several emotions per comment); drop --task single")
+    if options.label_scheme != "major6":
+        raise UsageError(
+            f"--labels {options.label_scheme} applies to AI Hub emotions; kote: data has its own 44 labels"
+        )
+    files = kote.locate(path)
+    dropped: Counter[str] = Counter()
+    frames, encodings = [], []
+    for split, file in files.items():
+        frame, encoding = kote.read_split(file, dropped)
+        frame = frame.assign(label=frame["labels"].map(LABEL_JOIN.join))
+        part = "train-file" if split == "train" and "validation" not in files else split
+        frames.append(_finish(frame, f"{file.stem}#", part=part))
+        encodings.append(encoding)
+    encoding = encodings[0] if len(set(encodings)) == 1 else " / ".join(str(value) for value in encodings)
+    return Collected(
+        f"kote:{path.name}", path, pd.concat(frames, ignore_index=True), dropped, encoding,
+        task=MULTILABEL, label_order=kote.KOTE_LABELS,
+    )
 
 
 def _collect_single_turn(name: str, table: Table, options: DataOptions) -> Collected:
@@ -156,11 +226,13 @@ def _collect_single_turn(name: str, table: Table, options: DataOptions) -> Colle
 
 
 def _collect_multi_turn(name: str, table: Table, options: DataOptions) -> Collected:
-    """KETI's 연속적 대화 데이터셋: one example per utterance, split by dialogue.
+    """KETI's 연속적 대화 데이터셋: one example per utterance, split by whole dialogues.
 
-    The dialogue id is written on a dialogue's first row only and is carried
-    down; rows without an emotion (the release has a few) are dropped and
-    counted as ``missing label``.
+    Dialogues are found by :func:`bench.data.dialogues.find_dialogues` (the
+    published ``S`` start marker, ids, or blank separator rows) before any row
+    is dropped, so an unlabelled first utterance still starts its dialogue.
+    Rows without an emotion (the release has 7) are dropped and counted as
+    ``missing label``.
     """
     _seven_labels_only(table, options, "multi-turn")
     columns = [str(name) for name in table.frame.columns]
@@ -169,18 +241,23 @@ def _collect_multi_turn(name: str, table: Table, options: DataOptions) -> Collec
         raise DataError(f"{table.path}: no dialogue id column ('dialog #'); columns found: {', '.join(columns)}")
     text_col = find_column(table, options.text_col, ("발화",), "text", "--text-col")
     label_col = find_column(table, options.label_col, ("감정",), "label", "--label-col")
-    dialogue = clean_text(table.frame[dialogue_col]).replace("", pd.NA).ffill()
+    labelled = _labelled(table, text_col, label_col)
+    marker = clean_text(table.frame[dialogue_col])
+    dialogues = find_dialogues(marker, (labelled["text"] == "") & (labelled["label"] == "") & (marker == ""))
     dropped: Counter[str] = Counter()
-    frame = drop_unusable_rows(
-        table.path, _labelled(table, text_col, label_col), label_col, dropped, drop_missing_labels=True
-    )
-    orphans = frame.index[dialogue.loc[frame.index].isna()]
+    frame = drop_unusable_rows(table.path, labelled, label_col, dropped, drop_missing_labels=True)
+    ids = dialogues.ids.loc[frame.index]
+    orphans = frame.index[ids.isna()]
     if len(orphans):
-        raise DataError(f"{table.path}: row {orphans[0]}: utterance before the first dialogue id in {dialogue_col!r}")
-    groups = "dialog " + dialogue.astype(str)
+        raise DataError(
+            f"{table.path}: row {orphans[0]}: utterance before the first dialogue start in {dialogue_col!r}"
+        )
+    groups = "dialog " + ids.astype(str)
+    warning = implausible_dialogues_warning(groups, dialogue_col, dialogues.layout)
     return Collected(
         name, table.path, _finish(frame, _row_prefix(table), groups), dropped, table.encoding,
         _outside(SEVEN_EMOTIONS), "the seven labels of the multi-turn data",
+        warnings=[warning] if warning else [],
     )
 
 
@@ -190,7 +267,7 @@ def _collect_aihub(path: Path, options: DataOptions) -> Collected:
     if files.validation is None:
         plan = [(files.training, "split", "dialogue" if files.training.suffix.lower() == ".json" else "row")]
     else:
-        plan = [(files.training, "train-file", "Training#"), (files.validation, "test-file", "Validation#")]
+        plan = [(files.training, "train-file", "Training#"), (files.validation, "test", "Validation#")]
     dropped: Counter[str] = Counter()
     frames, encodings = [], []
     for file, part, uid_prefix in plan:

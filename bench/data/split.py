@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -24,6 +24,7 @@ SPLITS = ("train", "validation", "test")
 TRAIN_VALIDATION_TEST = (8, 1, 1)
 TRAIN_VALIDATION = (9, 1, 0)
 MIN_PER_CLASS = 10  # smallest class an 80/10/10 split gives at least one validation and one test example
+RARE_STRATUM = "\x00rare labels"  # the stratum multi-label examples share when their rarest label is rare
 
 
 def order_key(seed: int, unit: str) -> bytes:
@@ -75,15 +76,16 @@ def assign_splits(frame: pd.DataFrame, shares: Sequence[int], seed: int) -> pd.S
 def limit_train(dataset: SplitDataset, n: int, seed: int) -> SplitDataset:
     """``dataset`` with a stratified, seeded subset of ``n`` training examples; validation and test untouched.
 
-    Every class keeps at least one example; the rest is shared in proportion to
-    class size. The fingerprint is kept: it names the data and its split, and a
+    Every class (for multi-label data: every rarest-label stratum) keeps at
+    least one example; the rest is shared in proportion to class size. The
+    fingerprint is kept: it names the data and its split, and a
     run records ``train_limit`` in its own config.
     """
     if n >= len(dataset.train):
         return dataset
     by_label: dict[str, list[Example]] = defaultdict(list)
-    for example in dataset.train:
-        by_label[example.label].append(example)
+    for example, stratum in zip(dataset.train, strata(dataset.train), strict=True):
+        by_label[stratum].append(example)
     if n < len(by_label):
         classes = len(by_label)
         raise UsageError(f"--train-limit {n} is smaller than the {classes} classes in train; use at least {classes}")
@@ -102,6 +104,27 @@ def limit_train(dataset: SplitDataset, n: int, seed: int) -> SplitDataset:
     return replace(dataset, train=train, report=report)
 
 
+def strata(examples: Sequence[Example]) -> list[str]:
+    """Each example's stratum: its label, or for multi-label examples see :func:`rarest_label_strata`."""
+    if not any(example.labels for example in examples):
+        return [example.label for example in examples]
+    return rarest_label_strata([example.labels for example in examples])
+
+
+def rarest_label_strata(label_lists: Sequence[tuple[str, ...]]) -> list[str]:
+    """The stratum of each multi-label example: its rarest label (ties: the first by name).
+
+    Examples whose rarest label has fewer than :data:`MIN_PER_CLASS` examples
+    share one stratum, so that rare labels are still dealt to every split.
+    """
+    counts: Counter[str] = Counter(label for labels in label_lists for label in labels)
+    result = []
+    for labels in label_lists:
+        rarest = min(labels, key=lambda label: (counts[label], label))
+        result.append(rarest if counts[rarest] >= MIN_PER_CLASS else RARE_STRATUM)
+    return result
+
+
 def _proportional_quotas(n: int, sizes: list[int]) -> list[int]:
     """``n`` shared over classes of ``sizes`` in proportion, at least 1 and at most the size each."""
     total = sum(sizes)
@@ -117,9 +140,10 @@ def _proportional_quotas(n: int, sizes: list[int]) -> list[int]:
 
 
 def label_counts(examples: Sequence[Example]) -> dict[str, int]:
-    """Label → number of examples, sorted by label."""
+    """Label → number of examples with it, sorted by label (each label of a multi-label example counts)."""
     counts: dict[str, int] = defaultdict(int)
     for example in examples:
-        counts[example.label] += 1
+        for label in example.labels or (example.label,):
+            counts[label] += 1
     return dict(sorted(counts.items()))
 

@@ -41,6 +41,8 @@ class ModelCard:
     ``encoder_config`` is the encoder's :meth:`~encoders.TextEncoder.architecture`
     and ``model_type`` its kind; ``plugins`` maps ``head``/``encoder`` to the plugin
     (file or module) it came from, when it is not one of the package's own.
+    ``task`` is ``single`` or ``multilabel``; a multi-label model keeps the
+    decision threshold of each label (tuned on validation) in ``thresholds``.
     """
 
     run_id: str
@@ -55,6 +57,8 @@ class ModelCard:
     fingerprint: str
     scores: dict[str, float] = field(default_factory=dict)
     plugins: dict[str, str] = field(default_factory=dict)
+    task: str = "single"
+    thresholds: list[float] = field(default_factory=list)
 
     def write(self, directory: Path) -> None:
         """Write ``model.json`` into ``directory``."""
@@ -88,13 +92,24 @@ class ModelCard:
             raise ResultsError(f"{path}: field 'labels' must be a non-empty list of strings")
         if not isinstance(payload.get("plugins", {}), dict):
             raise ResultsError(f"{path}: field 'plugins' is not a dict")
-        return cls(**{key: payload[key] for key in (*expected, "scores", "plugins") if key in payload})
+        task = payload.get("task", "single")
+        thresholds = payload.get("thresholds", [])
+        if task not in ("single", "multilabel"):
+            raise ResultsError(f"{path}: field 'task' must be 'single' or 'multilabel', got {task!r}")
+        if task == "multilabel" and (
+            not isinstance(thresholds, list) or len(thresholds) != len(payload["labels"])
+            or not all(isinstance(value, (int, float)) for value in thresholds)
+        ):
+            raise ResultsError(f"{path}: a multilabel model needs one number in 'thresholds' per label")
+        optional = ("scores", "plugins", "task", "thresholds")
+        return cls(**{key: payload[key] for key in (*expected, *optional) if key in payload})
 
 
 def write_model_card(
-    directory: Path, *, run_id: str, config: RunConfig, dataset: SplitDataset, encoder: TextEncoder
+    directory: Path, *, run_id: str, config: RunConfig, dataset: SplitDataset, encoder: TextEncoder,
+    thresholds: list[float] | None = None,
 ) -> None:
-    """Write the ``model.json`` of a run trained with ``config`` on ``dataset``."""
+    """Write the ``model.json`` of a run trained with ``config`` on ``dataset`` (multi-label: with ``thresholds``)."""
     architecture = encoder.architecture()
     sources = {"head": head_class(config.head).__module__, "encoder": encoder_entry(config.encoder).module}
     plugins = {part: plugin for part, module in sources.items() if (plugin := plugin_of(module)) is not None}
@@ -110,6 +125,8 @@ def write_model_card(
         dataset=dataset.name,
         fingerprint=dataset.fingerprint,
         plugins=plugins,
+        task=dataset.task,
+        thresholds=list(thresholds or []),
     ).write(directory)
 
 

@@ -26,15 +26,23 @@ DEFAULT_BATCH_SIZE = 64
 
 @dataclass
 class TextPrediction:
-    """The predicted label of one text and the probability of every label."""
+    """The predicted label of one text and the probability of every label.
+
+    For a multi-label model ``labels`` maps every label over its threshold to
+    its probability (most probable first) and ``label`` joins their names with
+    ``,`` (empty when no label passes).
+    """
 
     text: str
     label: str
     probabilities: dict[str, float]
+    labels: dict[str, float] | None = None
 
     @property
     def confidence(self) -> float:
-        """Probability of the predicted label."""
+        """Probability of the predicted label (multi-label: of the most probable label over its threshold)."""
+        if self.labels is not None:
+            return max(self.labels.values(), default=0.0)
         return self.probabilities[self.label]
 
 
@@ -79,7 +87,10 @@ class Predictor:
 
     @torch.inference_mode()
     def probabilities(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Softmax probabilities ``(len(texts), len(labels))``, rows in the order of ``texts``."""
+        """Probabilities ``(len(texts), len(labels))``, rows in the order of ``texts``.
+
+        Softmax over the classes, or for a multi-label model one sigmoid per label.
+        """
         if batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
         ids = self.tokenizer.encode_batch(list(texts), self.card.max_len)
@@ -90,13 +101,28 @@ class Predictor:
             chosen = order[start : start + batch_size]
             batch = collate([(index, ids[index], 0) for index in chosen])
             logits = self.model(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
-            result[chosen] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+            scores = torch.sigmoid(logits.float()) if self.multilabel else torch.softmax(logits.float(), dim=1)
+            result[chosen] = scores.cpu().numpy()
         return result
 
+    @property
+    def multilabel(self) -> bool:
+        """Whether the model gives any number of labels per text."""
+        return self.card.task == "multilabel"
+
     def predict(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> list[TextPrediction]:
-        """The label and per-label probabilities of each text."""
+        """The label (multi-label: every label over its threshold) and per-label probabilities of each text."""
         labels = self.labels
         rows = self.probabilities(texts, batch_size)
+        if self.multilabel:
+            thresholds = np.asarray(self.card.thresholds)
+            predictions = []
+            for text, row in zip(texts, rows, strict=True):
+                chosen = sorted(np.flatnonzero(row >= thresholds).tolist(), key=lambda index: -row[index])
+                over = {labels[index]: float(row[index]) for index in chosen}
+                probabilities = dict(zip(labels, map(float, row), strict=True))
+                predictions.append(TextPrediction(text, ",".join(over), probabilities, over))
+            return predictions
         return [
             TextPrediction(text, labels[int(row.argmax())], dict(zip(labels, map(float, row), strict=True)))
             for text, row in zip(texts, rows, strict=True)

@@ -20,11 +20,11 @@ class ClassScores:
 
 @dataclass
 class Predictions:
-    """Test predictions of one run, aligned by position."""
+    """Test predictions of one run, aligned by position: class ids, or 0/1 rows for multi-label runs."""
 
     example_ids: list[str]
-    gold: list[int]
-    predicted: list[int]
+    gold: list[int] | list[list[int]]
+    predicted: list[int] | list[list[int]]
     probabilities: list[list[float]]
 
 
@@ -37,6 +37,12 @@ class RunMetrics:
     rates (``train_seconds``, ``train_samples_per_second``, ``eval_seconds``,
     ``latency_ms_batch1``, ``latency_ms_batch64``, ``peak_memory_mb``); ``truncated``
     counts, per split, the texts longer than ``max_len`` tokens that were cut to it.
+
+    Multi-label runs (``task == "multilabel"``) score ``macro_f1`` over labels and
+    store exact match as ``accuracy``; ``scores`` adds ``micro_f1``,
+    ``samples_f1`` and ``exact_match``, ``thresholds`` the decision threshold
+    of each label (tuned on validation), ``per_class`` the per-label scores and
+    ``confusion`` is empty. Their predictions hold 0/1 rows, one per label.
     """
 
     macro_f1: float
@@ -53,6 +59,9 @@ class RunMetrics:
     predictions: Predictions | None = None
     checkpoint: str | None = None
     truncated: dict[str, int] = field(default_factory=dict)
+    task: str = "single"
+    thresholds: list[float] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -225,8 +225,9 @@ def compare(
     _, gold, predicted = align_predictions([*a, *b])
     classes = max(num_classes or 0, int(max(gold.max(), predicted.max())) + 1)
     rng = np.random.default_rng(seed)
-    point = replicate_macro_f1(gold, predicted, np.ones((1, gold.size), np.float32), classes)[:, 0]
-    scores = replicate_macro_f1(gold, predicted, example_weights(gold.size, resamples, rng), classes)
+    n_examples = gold.shape[0]
+    point = replicate_scores(gold, predicted, np.ones((1, n_examples), np.float32), classes)[:, 0]
+    scores = replicate_scores(gold, predicted, example_weights(n_examples, resamples, rng), classes)
     a_rows, b_rows = np.arange(len(a)), np.arange(len(a), len(a) + len(b))
     difference = resample_seeds(scores[a_rows], rng) - resample_seeds(scores[b_rows], rng)
     low, high = np.percentile(difference, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)])
@@ -237,7 +238,7 @@ def compare(
         ci_low=float(low),
         ci_high=float(high),
         p_value=two_sided_p(difference),
-        n_examples=int(gold.size),
+        n_examples=int(n_examples),
         a_runs=len(a),
         b_runs=len(b),
         resamples=resamples,
@@ -245,7 +246,10 @@ def compare(
 
 
 def align_predictions(runs: Sequence[Predictions]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Example ids shared by all ``runs``, their gold labels ``(N,)`` and each run's predictions ``(R, N)``."""
+    """Example ids shared by all ``runs``, their gold labels ``(N,)`` and each run's predictions ``(R, N)``.
+
+    Multi-label runs give 0/1 rows: gold ``(N, L)`` and predictions ``(R, N, L)``.
+    """
     first = list(runs[0].example_ids)
     if len(set(first)) != len(first):
         raise ResultsError("stored predictions repeat an example id; the test set is corrupt")
@@ -261,8 +265,11 @@ def align_predictions(runs: Sequence[Predictions]) -> tuple[list[str], np.ndarra
         for run in runs:
             position = {example_id: index for index, example_id in enumerate(run.example_ids)}
             columns.append(np.array([position[example_id] for example_id in shared]))
-    golds = np.stack([np.asarray(run.gold, dtype=np.int64)[index] for run, index in zip(runs, columns, strict=True)])
-    mismatch = np.nonzero((golds != golds[0]).any(axis=0))[0]
+    gold_rows = [np.asarray(run.gold, dtype=np.int64)[index] for run, index in zip(runs, columns, strict=True)]
+    if len({rows.ndim for rows in gold_rows}) > 1:
+        raise UsageError("multi-label and single-label runs cannot be compared: their scores mean different things")
+    golds = np.stack(gold_rows)
+    mismatch = np.nonzero((golds != golds[0]).reshape(len(runs), len(shared), -1).any(axis=(0, 2)))[0]
     if mismatch.size:
         raise ResultsError(f"runs disagree on the gold label of test example {shared[mismatch[0]]!r}")
     predicted = np.stack(
@@ -305,6 +312,29 @@ def replicate_macro_f1(gold: np.ndarray, predicted: np.ndarray, weights: np.ndar
         denominator = gold_counts[:, None, :] + counts[:, :, 0, :]
         f1 = np.divide(2 * counts[:, :, 1, :], denominator, out=np.zeros_like(denominator), where=denominator > 0)
         result[start : start + block.shape[0]] = f1.mean(axis=2).T
+    return result
+
+
+def replicate_scores(gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray, num_classes: int) -> np.ndarray:
+    """:func:`replicate_macro_f1`, or for multi-label 0/1 rows :func:`replicate_multilabel_macro_f1`."""
+    if gold.ndim == 2:
+        return replicate_multilabel_macro_f1(gold, predicted, weights)
+    return replicate_macro_f1(gold, predicted, weights, num_classes)
+
+
+def replicate_multilabel_macro_f1(gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Macro-F1 over labels of each run's 0/1 predictions ``(R, N, L)`` under each weighting ``(B, N)``: ``(R, B)``.
+
+    A label with neither gold nor predicted examples scores 0 (``zero_division=0``).
+    """
+    gold_counts = (weights @ gold.astype(np.float32)).astype(np.float64)  # (B, L)
+    result = np.empty((predicted.shape[0], weights.shape[0]))
+    for run, rows in enumerate(predicted):
+        predicted_counts = (weights @ rows.astype(np.float32)).astype(np.float64)
+        correct = (weights @ (rows & gold).astype(np.float32)).astype(np.float64)
+        denominator = gold_counts + predicted_counts
+        f1 = np.divide(2 * correct, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+        result[run] = f1.mean(axis=1)
     return result
 
 
@@ -368,8 +398,8 @@ def _bootstrap_section(
     run_ids = [run_id for group in complete for run_id in group.run_ids]
     _, gold, predicted = align_predictions([predictions[run_id] for run_id in run_ids])
     classes = max(num_classes, int(max(gold.max(), predicted.max())) + 1)
-    weights = example_weights(gold.size, resamples, np.random.default_rng([seed, 0]))
-    scores = replicate_macro_f1(gold, predicted, weights, classes)
+    weights = example_weights(gold.shape[0], resamples, np.random.default_rng([seed, 0]))
+    scores = replicate_scores(gold, predicted, weights, classes)
     row_of = {run_id: row for row, run_id in enumerate(run_ids)}
     distributions = {}
     for group in complete:

@@ -7,8 +7,19 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-# (index in the split, token ids, class id)
-TokenExample = tuple[int, Sequence[int] | np.ndarray, int]
+# (index in the split, token ids, label: a class id, or a multi-label 0/1 row)
+TokenExample = tuple[int, Sequence[int] | np.ndarray, int | np.ndarray]
+
+
+def label_array(labels: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Class ids as ``int64`` ``(N,)``, or multi-label targets ``(N, labels)`` as ``float32`` 0/1."""
+    array = np.asarray(labels)
+    return array.astype(np.float32) if array.ndim == 2 else array.astype(np.int64)
+
+
+def label_tensor(labels: Sequence[int | np.ndarray]) -> torch.Tensor:
+    """A batch of labels: ``long`` class ids, or ``float`` multi-label targets from :func:`label_array` rows."""
+    return torch.from_numpy(label_array(np.stack(labels)))
 
 
 class PadCollator:
@@ -27,5 +38,5 @@ class PadCollator:
             "index": torch.tensor([index for index, _, _ in examples], dtype=torch.long),
             "input_ids": torch.from_numpy(input_ids),
             "attention_mask": torch.from_numpy(attention_mask.astype(np.int64)),
-            "labels": torch.tensor([label for _, _, label in examples], dtype=torch.long),
+            "labels": label_tensor([label for _, _, label in examples]),
         }

@@ -8,24 +8,24 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from torch.utils.data import Dataset, Sampler
 
-from bench.model.padding import TokenExample
+from bench.model.padding import TokenExample, label_array
 from bench.training.tokencache import TokenArrays
 
 
 class EncodedDataset(Dataset):
-    """Token ids and class ids of one split, tokenised once."""
+    """Token ids and labels (class ids, or multi-label 0/1 rows) of one split, tokenised once."""
 
-    def __init__(self, tokens: TokenArrays, labels: Sequence[int]) -> None:
+    def __init__(self, tokens: TokenArrays, labels: Sequence[int] | np.ndarray) -> None:
         if len(tokens) != len(labels):
             raise ValueError("ids and labels differ in length")
         self.tokens = tokens
-        self.labels = np.asarray(labels, dtype=np.int64)
+        self.labels = label_array(labels)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def __getitem__(self, index: int) -> TokenExample:
-        return index, self.tokens.sequence(index), int(self.labels[index])
+        return index, self.tokens.sequence(index), self.labels[index]
 
     @property
     def lengths(self) -> np.ndarray:

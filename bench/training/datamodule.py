@@ -17,6 +17,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from bench.data.types import Example, SplitDataset
 from bench.model.padding import PadCollator
+from bench.runs.scores import label_targets
 from bench.training.batching import BucketBatchSampler, EncodedDataset, ShardedBatchSampler, eval_batches
 from bench.training.features import FeatureArrays, FeatureCollator, FeatureDataset, cached_features
 from bench.training.tokencache import TokenArrays, cached_encode
@@ -120,7 +121,7 @@ class EmotionDataModule(L.LightningDataModule):
         self.tokens, self.token_cache_hit = cached_encode(self.tokenizer, texts, self.max_len, cache)
         for name, (start, examples) in ranges.items():
             split = self.tokens.select(start, start + len(examples))
-            self.splits[name] = EncodedDataset(split, [self.label_ids[example.label] for example in examples])
+            self.splits[name] = EncodedDataset(split, label_targets(examples, self.label_ids))
             self.truncated[name] = int(np.count_nonzero(split.truncated))
 
     def _cache_features(self) -> None:
@@ -191,3 +192,4 @@ class EmotionDataModule(L.LightningDataModule):
             persistent_workers=workers > 0,
             **kwargs,
         )
+

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from bench.model.padding import PadCollator
+from bench.model.padding import PadCollator, label_array, label_tensor
 from bench.training.batching import eval_batches
 from bench.training.tokencache import TokenArrays
 from encoders.base import TextEncoder
@@ -44,7 +44,7 @@ _FILES = {"token_states": "token_states.npy", "sentence_vectors": "sentence_vect
 _AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 # (index in the split, token states (length, hidden), sentence vector (hidden,), class id)
-FeatureExample = tuple[int, np.ndarray, np.ndarray, int]
+FeatureExample = tuple[int, np.ndarray, np.ndarray, np.ndarray]
 
 
 class FeatureArrays:
@@ -96,21 +96,21 @@ class FeatureArrays:
 
 
 class FeatureDataset(Dataset):
-    """One split's slice ``start:start + len(labels)`` of a :class:`FeatureArrays`, with class ids."""
+    """One split's slice ``start:start + len(labels)`` of a :class:`FeatureArrays`, with its labels."""
 
-    def __init__(self, features: FeatureArrays, start: int, labels: Sequence[int]) -> None:
+    def __init__(self, features: FeatureArrays, start: int, labels: Sequence[int] | np.ndarray) -> None:
         if start < 0 or start + len(labels) > len(features):
             raise ValueError(f"split {start}:{start + len(labels)} lies outside the {len(features)} cached texts")
         self.features = features
         self.start = start
-        self.labels = np.asarray(labels, dtype=np.int64)
+        self.labels = label_array(labels)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> FeatureExample:
         position = self.start + index
-        return index, self.features.states(position), self.features.sentence_vectors[position], int(self.labels[index])
+        return index, self.features.states(position), self.features.sentence_vectors[position], self.labels[index]
 
 
 class FeatureCollator:
@@ -127,7 +127,7 @@ class FeatureCollator:
             "token_states": torch.from_numpy(token_states),
             "attention_mask": torch.from_numpy(np.arange(token_states.shape[1]) < lengths[:, None]),
             "sentence_vector": torch.from_numpy(np.stack([vector for _, _, vector, _ in examples])),
-            "labels": torch.tensor([label for _, _, _, label in examples], dtype=torch.long),
+            "labels": label_tensor([label for _, _, _, label in examples]),
         }
 
 

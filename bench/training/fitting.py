@@ -82,6 +82,8 @@ def prepare_run(
         class_weights=class_weights(dataset) if config.class_weighted else None,
         freeze_encoder=config.freeze_encoder,
         compile_encoder=config.compile,
+        multilabel=dataset.multilabel,
+        per_label_threshold=config.per_label_threshold,
     )
     datamodule = EmotionDataModule(
         dataset,
@@ -100,7 +102,14 @@ def prepare_run(
 
 
 def class_weights(dataset: SplitDataset) -> torch.Tensor:
-    """Inverse-frequency class weights over the training split; they average 1 over the training examples."""
+    """Inverse-frequency class weights over the training split; they average 1 over the training examples.
+
+    Multi-label: each label's BCE ``pos_weight``, its negatives over its positives in train.
+    """
+    if dataset.multilabel:
+        positives = np.array([sum(label in example.labels for example in dataset.train) for label in dataset.labels])
+        weights = (len(dataset.train) - positives) / np.maximum(positives, 1)
+        return torch.tensor(weights, dtype=torch.float32)
     counts = np.array([sum(example.label == label for example in dataset.train) for label in dataset.labels], float)
     weights = counts.sum() / (len(counts) * np.maximum(counts, 1))
     return torch.tensor(weights, dtype=torch.float32)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from bench.runs.scores import classification_scores
+from bench.runs.scores import classification_scores, multilabel_scores, tune_thresholds
 from bench.training.collectives import gather_objects
 from bench.training.errors import NonFiniteLossError
 from bench.training.features import FEATURE_DTYPE
@@ -40,6 +40,8 @@ class EmotionClassifier(L.LightningModule):
         class_weights: torch.Tensor | None = None,
         freeze_encoder: bool = False,
         compile_encoder: bool = False,
+        multilabel: bool = False,
+        per_label_threshold: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = encoder
@@ -50,7 +52,15 @@ class EmotionClassifier(L.LightningModule):
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.freeze_encoder = freeze_encoder
-        self.loss_fn = nn.CrossEntropyLoss(weight=class_weights)
+        self.multilabel = multilabel
+        self.per_label_threshold = per_label_threshold
+        if multilabel:
+            # Multi-label: one sigmoid per label; ``class_weights`` is BCE's pos_weight. The decision
+            # thresholds tuned on each validation are a buffer, so the best epoch's weights carry theirs.
+            self.loss_fn: nn.Module = nn.BCEWithLogitsLoss(pos_weight=class_weights)
+            self.register_buffer("thresholds", torch.full((num_labels,), 0.5))
+        else:
+            self.loss_fn = nn.CrossEntropyLoss(weight=class_weights)
         if freeze_encoder:
             self.encoder.requires_grad_(False)
         if compile_encoder:
@@ -119,12 +129,25 @@ class EmotionClassifier(L.LightningModule):
         order = torch.argsort(indices)
         return indices[order].numpy(), logits[order], labels[order]
 
+    def _validation_scores(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, float]:
+        """Loss, macro-F1 and accuracy of the validation split (multi-label: at thresholds tuned on it, and
+        exact match as the accuracy)."""
+        if not self.multilabel:
+            scores = classification_scores(labels.numpy(), logits.argmax(dim=1).numpy(), self.num_labels)
+            return nn.functional.cross_entropy(logits, labels).item(), scores.macro_f1, scores.accuracy
+        probabilities = torch.sigmoid(logits).numpy()
+        gold = labels.numpy() > 0.5
+        thresholds = tune_thresholds(gold, probabilities, self.per_label_threshold)
+        self.thresholds.copy_(torch.as_tensor(thresholds, dtype=self.thresholds.dtype))
+        multilabel = multilabel_scores(gold, probabilities >= thresholds)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, labels).item()
+        return loss, multilabel.macro_f1, multilabel.exact_match
+
     def on_validation_epoch_end(self) -> None:
         # Every rank scores the predictions of all ranks, so the logged values agree without sync_dist.
         _, logits, labels = self._gather()
-        loss = nn.functional.cross_entropy(logits, labels).item()
-        scores = classification_scores(labels.numpy(), logits.argmax(dim=1).numpy(), self.num_labels)
-        self.log_dict({"val_macro_f1": scores.macro_f1, "val_accuracy": scores.accuracy, "val_loss": loss}, prog_bar=True)
+        loss, macro_f1, accuracy = self._validation_scores(logits, labels)
+        self.log_dict({"val_macro_f1": macro_f1, "val_accuracy": accuracy, "val_loss": loss}, prog_bar=True)
         if self.trainer.sanity_checking:
             return
         train_losses = [loss for rank_losses in gather_objects(self._train_losses) for loss in rank_losses]
@@ -133,15 +156,15 @@ class EmotionClassifier(L.LightningModule):
                 "epoch": float(self.current_epoch),
                 "train_loss": float(np.mean(train_losses)) if train_losses else float("nan"),
                 "val_loss": loss,
-                "val_macro_f1": scores.macro_f1,
-                "val_accuracy": scores.accuracy,
+                "val_macro_f1": macro_f1,
+                "val_accuracy": accuracy,
             }
         )
 
     def on_test_epoch_end(self) -> None:
         indices, logits, _ = self._gather()
         self.test_indices = indices
-        self.test_probabilities = torch.softmax(logits, dim=1).numpy()
+        self.test_probabilities = (torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=1)).numpy()
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """AdamW groups: encoder and head each with and without weight decay (none on biases and norms)."""

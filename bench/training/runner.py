@@ -29,7 +29,7 @@ from bench.runs.dataset import prepare_dataset
 from bench.runs.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
 from bench.runs.lifecycle import ActiveRun, finished_run, record_run
 from bench.runs.phases import PhaseTimes
-from bench.runs.scores import classification_scores
+from bench.runs.scores import MultilabelScores, Scores, classification_scores, label_targets, multilabel_scores
 from bench.runtime.devices import lightning_devices
 from bench.runtime.environment import environment, peak_memory_mb
 from bench.runtime.results_folder import check_writable, run_directory
@@ -202,19 +202,34 @@ def run_metrics(
         )
     run.update_environment({"latency": source})
     dataset = prepared.dataset
-    gold = np.array([datamodule.label_ids[example.label] for example in dataset.test])
+    gold = label_targets(dataset.test, datamodule.label_ids).astype(np.int64)
     probabilities = module.test_probabilities
     assert probabilities is not None and module.test_indices is not None
-    predicted = probabilities.argmax(axis=1)
-    scores = classification_scores(gold, predicted, len(dataset.labels))
+    task_metrics: dict[str, Any] = {}
+    if dataset.multilabel:
+        thresholds = module.thresholds.cpu().numpy()
+        predicted = (probabilities >= thresholds).astype(np.int64)
+        multilabel = multilabel_scores(gold, predicted)
+        scores: Scores | MultilabelScores = multilabel
+        accuracy, confusion = multilabel.exact_match, []
+        task_metrics = {
+            "task": dataset.task,
+            "thresholds": [round(float(value), 4) for value in thresholds],
+            "scores": {"micro_f1": multilabel.micro_f1, "samples_f1": multilabel.samples_f1,
+                       "exact_match": multilabel.exact_match},
+        }
+    else:
+        predicted = probabilities.argmax(axis=1)
+        scores = classification_scores(gold, predicted, len(dataset.labels))
+        accuracy, confusion = scores.accuracy, scores.confusion
     total, trainable = module_parameter_counts(module)
     return RunMetrics(
         macro_f1=scores.macro_f1,
-        accuracy=scores.accuracy,
+        accuracy=accuracy,
         val_macro_f1=best.best_score,
         labels=list(dataset.labels),
         per_class=scores.per_class(list(dataset.labels)),
-        confusion=scores.confusion,
+        confusion=confusion,
         history=module.history,
         timings={
             "train_seconds": timer.seconds,
@@ -234,6 +249,7 @@ def run_metrics(
         ),
         checkpoint=str(checkpoint),
         truncated=dict(datamodule.truncated),
+        **task_metrics,
     )
 
 
@@ -300,8 +316,10 @@ def save_artifacts(
     save_file({name: tensor.contiguous() for name, tensor in state.items()}, str(temporary))
     os.replace(temporary, weights)
     prepared.built.tokenizer.save(directory / TOKENIZER_DIR)
+    thresholds = state.get("thresholds")
     write_model_card(
-        directory, run_id=run_id, config=prepared.config, dataset=prepared.dataset, encoder=prepared.built.encoder
+        directory, run_id=run_id, config=prepared.config, dataset=prepared.dataset, encoder=prepared.built.encoder,
+        thresholds=[round(float(value), 4) for value in thresholds] if thresholds is not None else None,
     )
     if phases is not None:
         phases.add("artefacts", time.perf_counter() - started)
