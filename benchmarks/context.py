@@ -1,0 +1,161 @@
+"""What every measurement module gets: the settings, a work folder, the data, the console, earlier parts."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from benchmarks.report import Part
+
+if TYPE_CHECKING:
+    from bench.data.types import Example, SplitDataset
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DEFAULT_DATA = SHARED / "data" / "single_turn_7emo.xlsx"
+DEFAULT_MODELS = SHARED / "models"
+MODEL_FOLDERS = {"koelectra-small": "koelectra-small-v3", "koelectra": "koelectra-base-v3", "kobert": "kobert"}
+SEED = 1
+QUICK_EVAL = 500  # about this many validation and test examples are kept by --quick
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one benchmark run measures and with which sizes."""
+
+    data: Path = DEFAULT_DATA
+    models: Path = DEFAULT_MODELS
+    encoder: str = "koelectra-small"
+    device: str = "auto"
+    batch_size: int = 32
+    max_len: int = 64
+    warmup: int = 3  # unmeasured training steps
+    steps: int = 40  # measured training steps
+    heads_train_limit: int = 1000
+    heads_epochs: int = 1
+    job_sentences: int = 1250  # the peer job: sentences of the single-turn set (80 % train)
+    job_epochs: int = 1
+    job_lr: float = 5e-5
+    one_by_one: int | None = None  # sentences encoded one by one (None: all)
+    repeats: int = 7  # timed repetitions of fast measurements (the fastest or the median counts)
+    peak_tflops: float | None = None
+    bucketing: bool = True
+    token_cache: bool = True
+    compile: bool = False
+    quick: bool = False
+    tiny: bool = False  # tiny encoder configs (dry runs and tests)
+
+    @property
+    def model_dir(self) -> Path:
+        """The encoder's folder (tokenizer and config.json)."""
+        return self.models / MODEL_FOLDERS[self.encoder]
+
+    def describe(self) -> list[str]:
+        """Report lines about the sizes and switches."""
+        return [
+            f"model: {self.encoder} architecture, random weights; batch {self.batch_size}, max_len {self.max_len}; "
+            f"our switches: bucketing {_on(self.bucketing)}, token cache {_on(self.token_cache)}, "
+            f"compile {_on(self.compile)}",
+        ]
+
+
+def quick_settings(settings: Settings) -> Settings:
+    """``settings`` shrunk for a trial run (``--quick``)."""
+    return replace(
+        settings, warmup=2, steps=8, heads_train_limit=300, job_sentences=400, one_by_one=5000, repeats=3, quick=True
+    )
+
+
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def spread(examples: list[Example], count: int) -> list[Example]:
+    """About ``count`` examples taken evenly across ``examples`` (splits are grouped by label)."""
+    return examples[:: max(1, len(examples) // count)]
+
+
+@dataclass
+class Context:
+    """Shared by the measurements of one benchmark run."""
+
+    settings: Settings
+    work_dir: Path
+    console: Console
+    parts: dict[str, Part] = field(default_factory=dict)
+
+    @cached_property
+    def full_dataset(self) -> SplitDataset:
+        """The whole single-turn dataset, split as runs split it."""
+        from bench.data import load_dataset
+        from bench.data.types import DataOptions
+
+        return load_dataset(DataOptions(source=str(self.settings.data)))
+
+    @cached_property
+    def dataset(self) -> SplitDataset:
+        """The dataset the in-process measurements use (``--quick``: about 500 validation and test examples)."""
+        dataset = self.full_dataset
+        if self.settings.quick:
+            dataset = replace(
+                dataset, validation=spread(dataset.validation, QUICK_EVAL), test=spread(dataset.test, QUICK_EVAL)
+            )
+        return dataset
+
+    def bench(self, args: list[str]) -> float:
+        """Wall seconds of the ``bench`` command ``args``: a whole process, or in this process in a tiny dry run
+        (which then pays the imports once instead of once per command)."""
+        if not self.settings.tiny:
+            return timed_process([*bench_command(), *args])
+        from bench.cli import main
+
+        output = io.StringIO()
+        started = time.perf_counter()
+        try:
+            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+                main(args)
+        except SystemExit as exit_:
+            if exit_.code:
+                tail = "\n".join(output.getvalue().strip().splitlines()[-15:])
+                raise RuntimeError(f"bench {' '.join(args[:2])} … exited {exit_.code}:\n{tail}") from None
+        return time.perf_counter() - started
+
+    def say(self, text: str) -> None:
+        """Print a progress line."""
+        self.console.print(text, markup=False, highlight=False)
+
+
+def bench_command() -> list[str]:
+    """The ``bench`` command of this interpreter's environment (its entry point run through ``-c`` as a fallback)."""
+    script = Path(sys.executable).with_name("bench")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from bench.cli import main; sys.exit(main())"]
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment for measured child processes: this checkout first on the import path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def timed_process(command: list[str], cwd: Path | None = None) -> float:
+    """Wall seconds of ``command`` as a whole process; a failure raises with its last output lines."""
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=subprocess_env(), capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(command[:4])} … exited {done.returncode}:\n{tail}")
+    return seconds
