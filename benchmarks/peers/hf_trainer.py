@@ -1,0 +1,177 @@
+"""The Hugging Face Trainer doing the benchmark's job, as a Hugging Face user would write it.
+
+Reads a csv (``text``, ``label``), splits it 80/10/10 stratified, tokenises with ``BertTokenizerFast``
+on the encoder folder's ``vocab.txt``, builds ``ElectraForSequenceClassification`` from the folder's
+``config.json`` with random weights, trains with ``Trainer`` (``DataCollatorWithPadding``,
+``train_sampling_strategy="group_by_length"``, AdamW, linear warmup then decay, gradient clipping 1.0,
+fp32 on CPU, bf16 on a GPU), evaluates on validation after the epoch and on test at the end, and writes
+its figures as JSON. ``--freeze-encoder`` trains the classification head only.
+
+    python benchmarks/peers/hf_trainer.py --data job.csv --model-dir ../shared/models/koelectra-small-v3 \\
+        --output figures.json
+"""
+
+from __future__ import annotations
+
+import time
+
+PROCESS_STARTED = time.perf_counter()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from sklearn.metrics import f1_score  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from transformers import (  # noqa: E402
+    BertTokenizerFast,
+    DataCollatorWithPadding,
+    ElectraConfig,
+    ElectraForSequenceClassification,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
+
+IMPORTED = time.perf_counter()
+
+
+class StepTimer(TrainerCallback):
+    """Seconds spent in training steps (validation excluded), as ``bench run`` counts its training time."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.steps = 0
+        self._started = 0.0
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.seconds += time.perf_counter() - self._started
+        self.steps += 1
+
+
+def training_arguments(args: argparse.Namespace, output_dir: str) -> TrainingArguments:
+    """The Trainer settings the benchmark reports."""
+    gpu = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=output_dir,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size,
+        num_train_epochs=args.epochs,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        lr_scheduler_type="linear",
+        warmup_steps=args.warmup_ratio,  # a float below 1 is a share of the steps in transformers 5
+        max_grad_norm=1.0,
+        train_sampling_strategy="group_by_length",
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        bf16=gpu,
+        use_cpu=not gpu,
+        dataloader_num_workers=0,
+        seed=args.seed,
+    )
+
+
+def main() -> None:
+    """Read, split, tokenise, train, evaluate; write the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="csv with text and label columns")
+    parser.add_argument("--model-dir", type=Path, required=True, help="folder with config.json and vocab.txt")
+    parser.add_argument("--output", type=Path, required=True, help="JSON file for the figures")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--eval-batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-len", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--freeze-encoder", action="store_true", help="train the classification head only")
+    parser.add_argument("--config", action="append", default=[], help="KEY=INT config override (tiny runs)")
+    args = parser.parse_args()
+    phases: dict[str, float] = {"imports_seconds": IMPORTED - PROCESS_STARTED}
+
+    started = time.perf_counter()
+    frame = pd.read_csv(args.data)
+    phases["read_seconds"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    labels = sorted(frame["label"].unique())
+    frame["labels"] = frame["label"].map({label: index for index, label in enumerate(labels)})
+    train, rest = train_test_split(frame, test_size=0.2, stratify=frame["labels"], random_state=args.seed)
+    validation, test = train_test_split(rest, test_size=0.5, stratify=rest["labels"], random_state=args.seed)
+    phases["split_seconds"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    tokenizer = BertTokenizerFast(vocab_file=str(args.model_dir / "vocab.txt"), do_lower_case=False)
+
+    def encode(split: pd.DataFrame) -> list[dict[str, Any]]:
+        encoded = tokenizer(split["text"].tolist(), truncation=True, max_length=args.max_len)
+        return [
+            {"input_ids": ids, "attention_mask": mask, "labels": int(label)}
+            for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], split["labels"], strict=True)
+        ]
+
+    train_set, validation_set, test_set = encode(train), encode(validation), encode(test)
+    phases["tokenize_seconds"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    set_seed(args.seed)
+    config = ElectraConfig.from_pretrained(args.model_dir, num_labels=len(labels))
+    for pair in args.config:
+        key, value = pair.split("=", 1)
+        setattr(config, key, int(value))
+    model = ElectraForSequenceClassification(config)
+    if args.freeze_encoder:
+        for parameter in model.electra.parameters():
+            parameter.requires_grad = False
+
+    def compute_metrics(prediction: Any) -> dict[str, float]:
+        predicted = np.argmax(prediction.predictions, axis=-1)
+        return {"macro_f1": float(f1_score(prediction.label_ids, predicted, average="macro"))}
+
+    timer = StepTimer()
+    with tempfile.TemporaryDirectory(prefix="hf-trainer-") as output_dir:
+        trainer = Trainer(
+            model=model,
+            args=training_arguments(args, output_dir),
+            train_dataset=train_set,
+            eval_dataset=validation_set,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=compute_metrics,
+            callbacks=[timer],
+        )
+        phases["setup_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
+        trainer.train()
+        phases["train_and_validation_seconds"] = time.perf_counter() - started
+        started = time.perf_counter()
+        scores = trainer.evaluate(test_set, metric_key_prefix="test")
+        phases["test_seconds"] = time.perf_counter() - started
+    figures = {
+        "train_examples": len(train_set),
+        "validation_examples": len(validation_set),
+        "test_examples": len(test_set),
+        "train_seconds": timer.seconds,
+        "train_samples_per_second": len(train_set) * args.epochs / timer.seconds,
+        "test_macro_f1": scores["test_macro_f1"],
+        **phases,
+        "process_seconds": time.perf_counter() - PROCESS_STARTED,
+    }
+    args.output.write_text(json.dumps(figures, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""The Hugging Face Trainer as a measured peer, and the fixed costs of ``bench run`` as a process.
+
+One job for both sides: ``job_sentences`` sentences spread evenly over the single-turn set (80/10/10:
+1,000 train, 125 validation, 125 test for 1,250), the KoELECTRA-small architecture with random
+weights, batch 32, one epoch, max length 64, AdamW with linear warmup (10 %) and decay, weight decay
+0.01, clipping 1.0. Each side runs as a whole process (read, split, tokenise, train, validate, test):
+
+- ``bench run`` against ``benchmarks/peers/hf_trainer.py`` (Trainer, ``BertTokenizerFast``,
+  ``DataCollatorWithPadding``, ``train_sampling_strategy="group_by_length"``);
+- five heads: one ``bench grid --heads all --freeze-encoder`` (feature cache) against five Trainer runs
+  with the encoder frozen (the Trainer has one head, so comparing five means five runs).
+
+The fixed-cost breakdown of ``bench run`` comes from the timings its leaderboard row records, with the
+import time measured in a separate process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from benchmarks.context import SEED, Context, Settings, bench_command, timed_process
+from benchmarks.report import Part, Row, ratio_row
+
+NAME = "trainer"
+PEER = Path(__file__).resolve().parent / "peers" / "hf_trainer.py"
+FROZEN_LR = 1e-3  # head-only training, both sides
+END_TO_END_TARGET = 0.8  # bench run wall ≤ 0.8 × the Trainer script's
+SAMPLES_TARGET = 1.2
+FIVE_HEADS_TARGET = 5.0
+NOTEBOOKS_TARGET = 2.0  # bench run end-to-end throughput against the notebooks' training-only throughput
+
+
+def write_job_data(context: Context) -> Path:
+    """The job's sentences (evenly spread over the single-turn set, by label) as a text,label csv."""
+    import pandas as pd
+
+    path = context.work_dir / f"job-{context.settings.job_sentences}.csv"
+    if not path.is_file():
+        data = context.full_dataset
+        examples = sorted(data.train + data.validation + data.test, key=lambda example: (example.label, example.uid))
+        count = context.settings.job_sentences
+        chosen = examples[:: max(1, len(examples) // count)][:count]
+        frame = pd.DataFrame({"text": [e.text for e in chosen], "label": [e.label for e in chosen]})
+        frame.to_csv(path, index=False)
+    return path
+
+
+def tiny_overrides(settings: Settings) -> list[str]:
+    """KEY=VALUE encoder config overrides of a tiny dry run (none otherwise)."""
+    if not settings.tiny:
+        return []
+    return ["num_hidden_layers=2", "hidden_size=32", "num_attention_heads=2", "intermediate_size=64"]
+
+
+def bench_args(settings: Settings, data: Path, results: Path) -> list[str]:
+    """The options both ``bench run`` and ``bench grid`` take for the job."""
+    args = [
+        "--data", str(data), "--encoder-path", str(settings.model_dir), "--random-init",
+        "--epochs", str(settings.job_epochs), "--batch-size", str(settings.batch_size),
+        "--max-len", str(settings.max_len), "--results", str(results),
+        "--device", settings.device,
+    ]
+    for pair in tiny_overrides(settings):
+        args += ["--encoder-config", pair]
+    return args
+
+
+def peer_command(settings: Settings, data: Path, output: Path, *, frozen: bool) -> list[str]:
+    """The Trainer script's command line for the job."""
+    command = [
+        sys.executable, str(PEER), "--data", str(data), "--model-dir", str(settings.model_dir),
+        "--output", str(output), "--batch-size", str(settings.batch_size), "--epochs", str(settings.job_epochs),
+        "--max-len", str(settings.max_len), "--lr", str(FROZEN_LR if frozen else settings.job_lr),
+        "--seed", str(SEED),
+    ]
+    for pair in tiny_overrides(settings):
+        command += ["--config", pair]
+    return command + (["--freeze-encoder"] if frozen else [])
+
+
+def import_seconds() -> float:
+    """Seconds a fresh interpreter takes to import what ``bench run`` uses, beyond starting up."""
+    baseline = timed_process([sys.executable, "-c", "pass"])
+    modules = "import bench.cli, bench.cli.run, bench.training.runner"
+    return max(0.0, timed_process([sys.executable, "-c", modules]) - baseline)
+
+
+def estimate_seconds(settings: Settings) -> float:
+    """Rough wall time on a quiet 2-core machine."""
+    scale = settings.job_sentences / 1250 * settings.job_epochs
+    return 20 + 45 * scale + 40 * scale + 40 + 5 * (15 + 10 * scale)
+
+
+def measure(context: Context) -> Part:
+    """One job by ``bench run`` and by the Trainer script; five heads by ``bench grid`` and five Trainer runs."""
+    from bench.leaderboard.store import Leaderboard
+
+    settings, work = context.settings, context.work_dir
+    data = write_job_data(context)
+    imports = import_seconds()
+    context.say(f"imports of bench run (fresh interpreter): {imports:.1f} s")
+
+    results = work / "trainer-bench-run"
+    run_command = [
+        *bench_command(), "run", "--encoder", settings.encoder, "--head", "linear",
+        "--lr", str(settings.job_lr), "--seed", str(SEED), "--no-progress", *bench_args(settings, data, results),
+    ]
+    bench_wall = timed_process(run_command)
+    board = Leaderboard.for_results_dir(results)
+    (record,) = board.runs(status="finished")
+    board.close()
+    assert record.metrics is not None
+    timings = record.metrics.timings
+    context.say(f"bench run: {bench_wall:.1f} s end to end, {timings['train_samples_per_second']:.1f} samples/s")
+
+    peer_json = work / "trainer-peer.json"
+    command = peer_command(settings, data, peer_json, frozen=False)
+    peer_wall = timed_process(command)
+    peer = json.loads(peer_json.read_text(encoding="utf-8"))
+    context.say(f"Trainer script: {peer_wall:.1f} s end to end, {peer['train_samples_per_second']:.1f} samples/s")
+
+    grid_results = work / "trainer-bench-grid"
+    grid_command = [
+        *bench_command(), "grid", "--encoders", settings.encoder, "--heads", "all", "--seeds", str(SEED),
+        "--freeze-encoder", "--lr", str(FROZEN_LR), "--no-progress", *bench_args(settings, data, grid_results),
+    ]
+    grid_wall = timed_process(grid_command)
+    context.say(f"bench grid, five heads, frozen encoder: {grid_wall:.1f} s")
+    frozen_walls = []
+    for index in range(5):
+        frozen_walls.append(timed_process(peer_command(settings, data, work / f"trainer-frozen-{index}.json",
+                                                       frozen=True)))
+        context.say(f"Trainer run {index + 1}/5, frozen encoder: {frozen_walls[-1]:.1f} s")
+    five_trainer = sum(frozen_walls)
+
+    train_examples = int(peer["train_examples"])
+    end_to_end_throughput = train_examples * settings.job_epochs / bench_wall
+    part = Part(NAME)
+    job = f"{train_examples:,} train, {settings.job_epochs} epoch, whole process"
+    share = bench_wall / peer_wall
+    part.rows += [
+        Row(
+            f"one run end to end, wall s ({job})", f"{peer_wall:,.1f} (Trainer script)",
+            f"{bench_wall:,.1f} (bench run)",
+            f"{share:.2f}×", f"≤ {END_TO_END_TARGET:g}× Trainer", share <= END_TO_END_TARGET,
+        ),
+        ratio_row(
+            "training samples/s (same job)", (peer["train_samples_per_second"], "Trainer"),
+            (timings["train_samples_per_second"], "bench run"), target=SAMPLES_TARGET,
+        ),
+        ratio_row(
+            "five heads, frozen encoder, wall s (whole processes)", (five_trainer, "5 Trainer runs"),
+            (grid_wall, "bench grid, feature cache"), target=FIVE_HEADS_TARGET, higher_is_better=False,
+        ),
+    ]
+    notebooks = context.parts.get("training")
+    if notebooks is not None:
+        part.rows.append(ratio_row(
+            "bench run end-to-end samples/s against the notebooks' training-only samples/s",
+            (notebooks.figures["notebooks_samples_per_second"], "notebooks, training only"),
+            (end_to_end_throughput, "bench run, whole process"), target=NOTEBOOKS_TARGET,
+        ))
+    else:
+        part.rows.append(Row(
+            "bench run end-to-end samples/s against the notebooks' training-only samples/s",
+            "– (run with the training part)", f"{end_to_end_throughput:,.1f}", target=f"≥ {NOTEBOOKS_TARGET:g}×",
+        ))
+    part.figures = {
+        "bench_run_seconds": bench_wall, "trainer_seconds": peer_wall, "bench_grid_seconds": grid_wall,
+        "five_trainer_seconds": five_trainer, "bench_train_samples_per_second": timings["train_samples_per_second"],
+        "trainer_train_samples_per_second": peer["train_samples_per_second"],
+    }
+    part.details = details(settings, bench_wall, imports, timings, peer_wall, peer, run_command, command,
+                           grid_command, frozen_walls)
+    return part
+
+
+def details(
+    settings: Settings, bench_wall: float, imports: float, timings: dict[str, float], peer_wall: float,
+    peer: dict[str, float], run_command: list[str], peer_line: list[str], grid_command: list[str],
+    frozen_walls: list[float],
+) -> list[str]:
+    """Commands, the Trainer's exact settings and both fixed-cost breakdowns."""
+    recorded = {key: value for key, value in sorted(timings.items()) if key.endswith("_seconds")}
+    rest = bench_wall - imports - sum(recorded.values())
+    peer_prepare = peer["read_seconds"] + peer["split_seconds"] + peer["tokenize_seconds"]
+    lines = [
+        f"Job: {settings.job_sentences:,} sentences of the single-turn set, evenly spread by label, split 80/10/10 "
+        f"({int(peer['train_examples']):,} / {int(peer['validation_examples'])} / {int(peer['test_examples'])}); "
+        f"batch {settings.batch_size}, {settings.job_epochs} epoch, max length {settings.max_len}, lr "
+        f"{settings.job_lr:g} (head-only runs {FROZEN_LR:g}), 10 % linear warmup then linear decay, weight decay "
+        "0.01, clipping 1.0, seed 1.",
+        "",
+        f"- bench run: `{_shown(run_command)}`",
+        f"- Trainer script: `{_shown(peer_line)}` — `Trainer` with `TrainingArguments(per_device_train_batch_size="
+        f"{settings.batch_size}, per_device_eval_batch_size=64, num_train_epochs={settings.job_epochs}, learning_rate="
+        f"{settings.job_lr:g}, weight_decay=0.01, lr_scheduler_type=\"linear\", warmup_steps=0.1, max_grad_norm=1.0, "
+        "train_sampling_strategy=\"group_by_length\", eval_strategy=\"epoch\", save_strategy=\"no\", "
+        "logging_strategy=\"no\", bf16=<on a GPU>, use_cpu=<without a GPU>, dataloader_num_workers=0, seed=1)`, "
+        "`BertTokenizerFast(vocab.txt, do_lower_case=False)`, `DataCollatorWithPadding`, "
+        "`ElectraForSequenceClassification` from config.json (random weights; its own classification head)",
+        f"- five heads: `{_shown(grid_command)}` against five Trainer runs with `--freeze-encoder` "
+        f"({', '.join(f'{wall:.1f}' for wall in frozen_walls)} s)",
+        "",
+        "Where the time of one run goes (s):",
+        "",
+        "| phase | bench run | Trainer script |",
+        "|---|---|---|",
+        f"| imports (fresh interpreter) | {imports:.1f} | {peer['imports_seconds']:.1f} |",
+        f"| read + split + tokenise | – | {peer_prepare:.1f} |",
+        *(f"| {key.removesuffix('_seconds').replace('_', ' ')} (recorded) | {value:.1f} | – |"
+          for key, value in recorded.items()),
+        f"| training steps only (Trainer: step callback) | – | {peer['train_seconds']:.1f} |",
+        f"| train + validation | – | {peer['train_and_validation_seconds']:.1f} |",
+        f"| test | – | {peer['test_seconds']:.1f} |",
+        f"| rest (process − imports − recorded phases) | {rest:.1f} | – |",
+        f"| **whole process** | **{bench_wall:.1f}** | **{peer_wall:.1f}** |",
+        "",
+        "The recorded phases are the `*_seconds` timings of the run's leaderboard row (training steps, "
+        "evaluation and any per-phase timings the runner records); the rest is interpreter start, data "
+        "loading, tokenisation, model building, validation, latency measurement, artefacts and the leaderboard.",
+    ]
+    return lines
+
+
+def _shown(command: list[str]) -> str:
+    """A command line with this machine's folders shortened to their last part."""
+    shown = []
+    for arg in command:
+        shown.append(Path(arg).name if "/" in arg else arg)
+    return " ".join(shown)
