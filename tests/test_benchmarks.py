@@ -1,0 +1,145 @@
+"""The benchmark package: its FLOPs formula, its writer, its command line, the Trainer peer and the GPU dry run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from benchmarks.cli import CPU_MEASUREMENTS, available, main
+from benchmarks.flops import EncoderShape, peak_tflops
+from benchmarks.machine import Contention, probe
+from benchmarks.report import HEADER, Part, Report, Row, ratio_row, write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DATA = SHARED / "data" / "single_turn_7emo.xlsx"
+needs_shared = pytest.mark.skipif(not DATA.is_file(), reason="needs ../shared (the single-turn data and model folders)")
+
+
+def test_flops_of_bert_base_follow_the_formula():
+    shape = EncoderShape.from_config(SimpleNamespace(num_hidden_layers=12, hidden_size=768, intermediate_size=3072))
+    assert shape.matmul_parameters == 12 * (4 * 768**2 + 2 * 768 * 3072) == 84_934_656
+    # one step of 32 sequences of 64 tokens: 6·N·s + 12·L·h·s² per sequence
+    assert shape.training_flops(32, 64) == 32 * (6 * 84_934_656 * 64 + 12 * 12 * 768 * 64**2)
+
+
+def test_electra_small_counts_its_embedding_projection():
+    config = SimpleNamespace(num_hidden_layers=12, hidden_size=256, intermediate_size=1024, embedding_size=128)
+    shape = EncoderShape.from_config(config)
+    assert shape.matmul_parameters == 12 * (4 * 256**2 + 2 * 256 * 1024) + 128 * 256
+
+
+def test_peak_of_known_and_unknown_gpus():
+    assert peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert peak_tflops("Some GPU") is None
+    assert peak_tflops(None) is None
+    assert peak_tflops("Some GPU", explicit=100.0) == 100.0
+
+
+def test_ratio_rows_judge_the_target_in_the_right_direction():
+    faster = ratio_row("samples/s", (10.0, "them"), (13.0, ""), target=1.2)
+    assert (faster.ratio, faster.reached) == ("1.30×", True)
+    slower_time = ratio_row("wall s", (50.0, "them"), (12.0, "us"), target=5.0, higher_is_better=False)
+    assert (slower_time.ratio, slower_time.reached) == ("4.17×", False)
+    assert slower_time.cells()[-1] == "**no**"
+
+
+def test_report_section_lists_load_per_part_and_appends_after_the_header(tmp_path: Path):
+    part = Part("trainer", rows=[Row("figure", "1.0 (base)", "2.0", "2.00×", "≥ 1.5×", True)], details=["detail"])
+    part.contention = Contention("0.10/0.20/0.30", "0.40/0.50/0.60", 0.9)
+    report = Report(__import__("datetime").datetime(2026, 1, 2, 3, 4), "full", "python -m benchmarks", probe(), [])
+    report.parts.append(part)
+    output = tmp_path / "BENCHMARKS.md"
+    write_report(report, output)
+    write_report(report, output)
+    text = output.read_text(encoding="utf-8")
+    assert text.startswith(HEADER.splitlines()[0]) and text.count("# Benchmarks") == 1
+    assert text.count("## 2026-01-02 03:04 UTC · full") == 2
+    load = "trainer: load 0.10/0.20/0.30 → 0.40/0.50/0.60; other processes kept 0.90 cores busy — **disturbed"
+    assert load in text
+    assert "| figure | 1.0 (base) | 2.0 | 2.00× | ≥ 1.5× | yes |" in text
+    assert "### trainer\n\ndetail" in text
+
+
+def test_every_cpu_measurement_module_has_the_interface():
+    import importlib
+
+    for name, module_name in available().items():
+        module = importlib.import_module(module_name)
+        assert module.NAME == name
+        assert callable(module.measure) and callable(module.estimate_seconds)
+    assert {"tokenizers", "training", "heads", "trainer", "inference"} <= set(CPU_MEASUREMENTS)
+
+
+def test_full_run_estimate_fits_twelve_minutes(capsys):
+    assert main(["--list"]) == 0
+    minutes = [float(line.split("about ")[1].split(" min")[0]) for line in capsys.readouterr().out.splitlines()]
+    assert len(minutes) >= 5 and sum(minutes) <= 12.5
+
+
+def test_unknown_measurement_is_a_one_line_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--only", "training,nope"])
+    assert exit_.value.code == 2
+    assert "--only: unknown measurement 'nope'" in capsys.readouterr().err
+
+
+def test_missing_data_is_a_one_line_error(tmp_path: Path, capsys):
+    assert main(["--only", "tokenizers", "--data", str(tmp_path / "none.xlsx"), "--no-write"]) == 2
+    assert "none.xlsx not found" in capsys.readouterr().out
+
+
+@needs_shared
+def test_trainer_peer_script_trains_and_reports(tmp_path: Path):
+    import pandas as pd
+
+    rows = [(f"문장 {index} 번째 예시입니다", label) for index in range(60) for label in ("기쁨", "슬픔")]
+    data = tmp_path / "job.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(data, index=False)
+    output = tmp_path / "figures.json"
+    tiny = [arg for pair in ("num_hidden_layers=2", "hidden_size=32", "num_attention_heads=2",
+                             "intermediate_size=64", "embedding_size=32") for arg in ("--config", pair)]
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "peers" / "hf_trainer.py"), "--data", str(data), "--model-dir",
+         str(SHARED / "models" / "koelectra-small-v3"), "--output", str(output), "--batch-size", "8", *tiny],
+        check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+    )
+    figures = json.loads(output.read_text(encoding="utf-8"))
+    assert (figures["train_examples"], figures["validation_examples"], figures["test_examples"]) == (96, 12, 12)
+    assert figures["train_samples_per_second"] > 0 and 0 <= figures["test_macro_f1"] <= 1
+    assert figures["process_seconds"] >= figures["train_and_validation_seconds"] >= figures["train_seconds"] > 0
+
+
+@needs_shared
+def test_gpu_script_dry_run_writes_its_section(tmp_path: Path):
+    output = tmp_path / "BENCHMARKS.md"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [str(ROOT / "benchmarks" / "gpu.sh"), "--venv", str(Path(sys.executable).parents[1]), "--dry-run",
+         "--output", str(output), "--work-dir", str(tmp_path / "work")],
+        capture_output=True, text=True, env=env, timeout=900, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    text = output.read_text(encoding="utf-8")
+    section = text[text.index("\n## "):]
+    assert "· tiny dry run ·" in section and "GPU: none" in section
+    assert "- load during each part: gpu: load " in section
+    for figure in ("kobert-base MFU, bf16, batch 32", "koelectra-base MFU, bf16, batch 32",
+                   "five heads, frozen KoELECTRA-base", "DDP training samples/s", "grid 2 encoders × 5 heads"):
+        row = next(line for line in section.splitlines() if line.startswith(f"| {figure}"))
+        assert "dry run: tiny encoders on the CPU" in row and row.endswith("| – |"), row
+    assert "**No GPU: a dry run with tiny encoders on the CPU; the GPU figures are not measured.**" in section
+    assert "| kobert | 32 |" in section and "| koelectra | 32 |" in section
+
+
+def test_gpu_script_rejects_unknown_options():
+    done = subprocess.run([str(ROOT / "benchmarks" / "gpu.sh"), "--bogus"], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 2 and "unknown option --bogus" in done.stderr
