@@ -15,6 +15,7 @@ from benchmarks.cli import CPU_MEASUREMENTS, available, main
 from benchmarks.flops import EncoderShape, peak_tflops
 from benchmarks.machine import Contention, probe
 from benchmarks.report import HEADER, Part, Report, Row, ratio_row, write_report
+from benchmarks.training import StepRecord, TrainingMeasure
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -91,9 +92,19 @@ def test_unknown_measurement_is_a_one_line_error(capsys):
     assert "--only: unknown measurement 'nope'" in capsys.readouterr().err
 
 
-def test_missing_data_is_a_one_line_error(tmp_path: Path, capsys):
-    assert main(["--only", "tokenizers", "--data", str(tmp_path / "none.xlsx"), "--no-write"]) == 2
-    assert "none.xlsx not found" in capsys.readouterr().out
+def test_missing_data_is_a_one_line_error_and_writes_nothing(tmp_path: Path, capsys):
+    output = tmp_path / "BENCHMARKS.md"
+    assert main(["--only", "tokenizers", "--data", str(tmp_path / "missing.xlsx"), "--output", str(output)]) == 2
+    out = capsys.readouterr().out
+    assert "missing.xlsx not found" in out and "--data FILE" in out
+    assert len(out.strip().splitlines()) == 1 and not output.exists()
+
+
+def test_training_measure_counts_samples_padding_and_flops():
+    steps = [StepRecord(2.0, 4, 100, 60, 1e12), StepRecord(2.0, 4, 100, 100, 1e12)]
+    measure = TrainingMeasure("ours", "32-true", 0.0, steps)
+    assert measure.samples_per_second == 2.0 and measure.mean_padded_length == 25.0
+    assert measure.padding_share == pytest.approx(0.2) and measure.tflops == pytest.approx(0.5)
 
 
 @needs_shared

@@ -348,31 +348,6 @@ def test_feature_arrays_reopen_lazily(tmp_path):
     assert np.array_equal(reopened.states(5), features.states(5))
 
 
-# ------------------------------------------------------------------------------------------- benchmark
-
-
-def test_benchmark_stops_with_one_line_when_the_data_is_absent(tmp_path, capsys):
-    from benchmarks.throughput import main
-
-    output = tmp_path / "BENCHMARKS.md"
-    assert main(["--data", str(tmp_path / "missing.xlsx"), "--output", str(output)]) == 2
-    out = capsys.readouterr().out
-    assert "missing.xlsx not found" in out and "--data FILE" in out
-    assert len(out.strip().splitlines()) == 1 and not output.exists()
-
-
-def test_benchmark_counts_model_flops_without_embeddings():
-    from benchmarks.throughput import StepRecord, TrainingMeasure, non_embedding_parameters
-
-    encoder = make_encoder(seed=1)
-    embeddings = sum(p.numel() for m in encoder.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters())
-    total = sum(p.numel() for p in encoder.parameters())
-    assert non_embedding_parameters(encoder) == total - embeddings > 0
-    measure = TrainingMeasure("x", "32-true", 0.0, [StepRecord(2.0, 4, 100, 60)], flops_per_token=1e10)
-    assert measure.samples_per_second == 2.0 and measure.padding_share == pytest.approx(0.4)
-    assert measure.tflops() == pytest.approx(0.5) and measure.tflops(real_only=True) == pytest.approx(0.3)
-
-
 def test_tf32_matmuls_are_enabled_for_cuda_runs_only(monkeypatch):
     module = frozen_module(make_encoder(seed=1))
     previous = torch.get_float32_matmul_precision()
