@@ -5,7 +5,7 @@
   loop on the same architecture (``BertTokenizerFast`` + ``ElectraForSequenceClassification``,
   batches in input order, padded per batch, ``torch.inference_mode``), on the same test sentences.
 - Start-up: wall time of ``bench --help``, ``bench leaderboard`` and ``bench predict --model`` (one
-  sentence) as whole processes, median of ``repeats`` (at most 3), against ``python -c pass``.
+  sentence) as whole processes, median of 3 (``--quick``: one), against ``python -c pass``.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def measure(context: Context) -> Part:
         f"inference: bench predict {ours_rate:,.0f} sentences/s (batch {BATCH}), {ours_latency * 1000:.1f} ms at "
         f"batch 1; plain loop {plain_rate:,.0f}/s, {plain_latency * 1000:.1f} ms"
     )
-    repeats = min(3, settings.repeats)
+    repeats = 1 if settings.quick else 3
     bench = bench_command()
     sentence = "오늘 정말 기분이 좋다"
     startup = {
