@@ -66,14 +66,11 @@ def exported_model(context: Context) -> tuple[Path, Path]:
     return results, target
 
 
-def median_seconds(action: Callable[[], object], repeats: int) -> float:
-    """The median of ``repeats`` timed calls."""
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+def seconds_of(action: Callable[[], object]) -> float:
+    """Wall seconds of one call."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
 
 
 def plain_loop(model_dir: Path, num_labels: int, max_len: int, overrides: Sequence[str]) -> Callable[[list[str]], None]:
@@ -117,12 +114,12 @@ def measure(context: Context) -> Part:
     loop(texts[:BATCH])
     ours_seconds = plain_seconds = 0.0
     for _ in range(2):  # alternate, so a changing load slows both alike
-        ours_seconds += median_seconds(lambda: predictor.predict(texts, BATCH), 1)
-        plain_seconds += median_seconds(loop_batches, 1)
+        ours_seconds += seconds_of(lambda: predictor.predict(texts, BATCH))
+        plain_seconds += seconds_of(loop_batches)
     ours_rate, plain_rate = 2 * len(texts) / ours_seconds, 2 * len(texts) / plain_seconds
     singles = texts[:LATENCY_SENTENCES]
-    ours_latency = statistics.median(_each(lambda text: predictor.predict([text], 1), singles))
-    plain_latency = statistics.median(_each(lambda text: loop([text]), singles))
+    ours_latency = statistics.median(seconds_of(lambda text=text: predictor.predict([text], 1)) for text in singles)
+    plain_latency = statistics.median(seconds_of(lambda text=text: loop([text])) for text in singles)
     context.say(
         f"inference: bench predict {ours_rate:,.0f} sentences/s (batch {BATCH}), {ours_latency * 1000:.1f} ms at "
         f"batch 1; plain loop {plain_rate:,.0f}/s, {plain_latency * 1000:.1f} ms"
@@ -164,12 +161,3 @@ def measure(context: Context) -> Part:
     ]
     return part
 
-
-def _each(action: Callable[[str], object], texts: Sequence[str]) -> list[float]:
-    """Seconds of ``action`` on each text."""
-    timings = []
-    for text in texts:
-        started = time.perf_counter()
-        action(text)
-        timings.append(time.perf_counter() - started)
-    return timings
