@@ -34,8 +34,8 @@ NOTEBOOKS_TARGET = 2.0  # bench run end-to-end throughput against the notebooks'
 SEQUENTIAL_PHASES = (
     "data_load", "leaderboard_start", "model_build", "tokenize", "fit", "test", "artefacts_wait", "latency",
 )
-LEGACY_PHASES = ("train", "eval")
-PEER_PHASES = ("imports", "read", "split", "tokenize", "setup", "train_and_validation", "test")  # the script's  # a runner that records only training steps and the test pass
+LEGACY_PHASES = ("train", "eval")  # a runner that records only training steps and the test pass
+PEER_PHASES = ("imports", "read", "split", "tokenize", "setup", "train_and_validation", "test")  # the Trainer script's
 NESTED_PHASES = {
     "first_step": "within fit", "train": "training steps, within fit", "validation": "within fit",
     "eval": "the test pass", "artefacts": "written in the background",
