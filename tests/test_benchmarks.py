@@ -154,3 +154,41 @@ def test_gpu_script_rejects_unknown_options():
     done = subprocess.run([str(ROOT / "benchmarks" / "gpu.sh"), "--bogus"], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 2 and "unknown option --bogus" in done.stderr
+
+
+PEER_FIGURES = {
+    "train_examples": 1000, "validation_examples": 125, "test_examples": 125, "train_seconds": 20.0,
+    "imports_seconds": 8.0, "read_seconds": 0.5, "split_seconds": 0.1, "tokenize_seconds": 0.4, "setup_seconds": 1.0,
+    "train_and_validation_seconds": 22.0, "test_seconds": 1.0,
+}
+
+
+@pytest.mark.parametrize(
+    ("timings", "sequential", "rest"),
+    [
+        # a runner that records training steps and the test pass only
+        ({"train_seconds": 20.0, "eval_seconds": 2.0, "train_samples_per_second": 50.0}, ["train", "eval"], 18.0),
+        # a runner that records its phases one after the other, some within others
+        (
+            {"data_load_seconds": 1.0, "tokenize_seconds": 0.5, "fit_seconds": 25.0, "first_step_seconds": 0.4,
+             "train_seconds": 20.0, "validation_seconds": 3.0, "test_seconds": 1.5, "latency_seconds": 2.0},
+            ["data load", "tokenize", "fit", "test", "latency"], 10.0,
+        ),
+    ],
+)
+def test_fixed_costs_sum_sequential_phases_and_show_nested_ones_apart(timings, sequential, rest):
+    from benchmarks.context import Settings
+    from benchmarks.trainer import details
+
+    lines = details(Settings(), 50.0, 10.0, timings, 40.0, PEER_FIGURES, ["bench", "run"], ["python", "hf_trainer.py"],
+                    ["bench", "grid"], [8.0] * 5)
+    table = [line for line in lines if line.startswith("| ")]
+    assert [row.split(" | ")[0].removeprefix("| ") for row in table if row.endswith("| – |")
+            and not row.startswith("| (")][: len(sequential)] == sequential
+    peer_rest = 40.0 - 8.0 - 0.5 - 0.1 - 0.4 - 1.0 - 22.0 - 1.0
+    assert f"| rest (process − imports − the phases above) | {rest:.1f} | {peer_rest:.1f} |" in lines
+    nested = [row for row in table if row.startswith("| (")]
+    assert all(name.replace("_", " ") not in sequential for name in ("first_step", "validation")) and (
+        len(nested) == (4 if "fit" in sequential else 1)
+    )
+    assert "| **whole process** | **50.0** | **40.0** |" in lines
