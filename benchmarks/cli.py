@@ -17,9 +17,10 @@ from types import ModuleType
 
 from rich.console import Console
 
+from bench.errors import BenchError
 from benchmarks.context import DEFAULT_DATA, DEFAULT_MODELS, MODEL_FOLDERS, Context, Settings, quick_settings
 from benchmarks.machine import ContentionMeter, probe
-from benchmarks.report import Report, print_summary, write_report
+from benchmarks.report import Part, Report, Row, print_summary, write_report
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "results" / "BENCHMARKS.md"
 # name → module, in the order they run; ``python -m benchmarks`` runs the CPU ones.
@@ -98,7 +99,7 @@ def check_inputs(settings: Settings) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the chosen measurements; 0 on success, 2 when the inputs are missing."""
+    """Run the chosen measurements; 0 on success, 1 when a part failed (the others are written), 2 on bad input."""
     args = parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
     settings = settings_from(args)
@@ -124,11 +125,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join(["python -m benchmarks", shlex.join(sys.argv[1:] if argv is None else argv)]).strip()
     report = Report(dt.datetime.now(dt.timezone.utc), mode, command, machine, settings.describe())
     context = Context(settings, work, console)
+    failed = []
     try:
         for name, module in modules.items():
             console.print(f"[bold]{name}[/bold]")
             meter = ContentionMeter()
-            part = module.measure(context)
+            try:
+                part = module.measure(context)
+            except (BenchError, RuntimeError, OSError) as error:
+                # One part failing (a child process that exits non-zero, say) keeps the others' figures.
+                failed.append(name)
+                console.print(f"error: {name}: {error}", style="red", markup=False, highlight=False)
+                first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+                part = Part(name, rows=[Row(f"{name} part", "–", f"failed: {first_line}")])
             part.contention = meter.stop()
             console.print(f"{name}: {part.contention.describe().replace('**', '')}")
             context.parts[name] = part
@@ -140,4 +149,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_write:
         write_report(report, args.output)
         console.print(f"appended to {args.output}")
-    return 0
+    return 1 if failed else 0

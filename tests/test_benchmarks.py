@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
 from benchmarks.cli import CPU_MEASUREMENTS, available, main
+from benchmarks.context import MODEL_FOLDERS
 from benchmarks.flops import EncoderShape, peak_tflops
 from benchmarks.machine import Contention, probe
 from benchmarks.report import HEADER, Part, Report, Row, ratio_row, write_report
@@ -105,6 +107,35 @@ def test_training_measure_counts_samples_padding_and_flops():
     measure = TrainingMeasure("ours", "32-true", 0.0, steps)
     assert measure.samples_per_second == 2.0 and measure.mean_padded_length == 25.0
     assert measure.padding_share == pytest.approx(0.2) and measure.tflops == pytest.approx(0.5)
+
+
+def fake_measurement(name: str, measure) -> ModuleType:
+    """A measurement module held in ``sys.modules``."""
+    module = ModuleType(f"fake_{name}")
+    module.__spec__ = importlib.machinery.ModuleSpec(module.__name__, None)
+    module.NAME, module.measure, module.estimate_seconds = name, measure, lambda settings: 1.0
+    return module
+
+
+def test_a_failing_part_is_reported_and_the_others_are_written(tmp_path: Path, monkeypatch, capsys):
+    def broken(context):
+        raise RuntimeError("bench run … exited 1:\nlast line of its output")
+
+    parts = {"good": lambda context: Part("good", rows=[Row("good figure", "1.0 (base)", "2.0")]), "broken": broken}
+    for name, measure in parts.items():
+        monkeypatch.setitem(sys.modules, f"fake_{name}", fake_measurement(name, measure))
+    monkeypatch.setattr("benchmarks.cli.OTHER_MEASUREMENTS", {name: f"fake_{name}" for name in parts})
+    data, models, output = tmp_path / "data.xlsx", tmp_path / "models", tmp_path / "BENCHMARKS.md"
+    data.touch()
+    for folder in MODEL_FOLDERS.values():
+        (models / folder).mkdir(parents=True)
+        (models / folder / "config.json").write_text("{}", encoding="utf-8")
+    args = ["--only", "good,broken", "--data", str(data), "--models", str(models), "--output", str(output)]
+    assert main(args) == 1
+    assert "error: broken: bench run … exited 1:" in capsys.readouterr().out
+    text = output.read_text(encoding="utf-8")
+    assert "| good figure | 1.0 (base) | 2.0 |" in text
+    assert "| broken part | – | failed: bench run … exited 1: |" in text
 
 
 @needs_shared
