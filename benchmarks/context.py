@@ -113,8 +113,11 @@ class Context:
         return dataset
 
     def bench(self, args: list[str]) -> float:
-        """Wall seconds of the ``bench`` command ``args``: a whole process, or in this process in a tiny dry run
-        (which then pays the imports once instead of once per command)."""
+        """Wall seconds of the ``bench`` command ``args``.
+
+        A whole process, except in a tiny dry run: there it runs in this process, which pays
+        the imports once instead of once per command.
+        """
         if not self.settings.tiny:
             return timed_process([*bench_command(), *args])
         from bench.cli import main

@@ -85,8 +85,8 @@ def probe() -> Machine:
 
 @dataclass(frozen=True)
 class CpuSample:
-    """CPU seconds the whole machine was busy (hypervisor steal included), this process's CPU seconds
-    (children included), wall time."""
+    """CPU seconds the whole machine was busy (hypervisor steal included), this process's and its
+    children's CPU seconds, and the wall time."""
 
     machine_busy: float
     own: float
