@@ -191,9 +191,9 @@ def our_pipeline(
     """Our data path and training setup: the pipeline, its preparation seconds, notes, precision."""
     import torch
 
+    from bench.runtime.devices import resolve_precision
     from bench.training.datamodule import EmotionDataModule
     from bench.training.features import autocast_dtype
-    from bench.runtime.devices import resolve_precision
     from encoders import EncoderRequest, create_tokenizer
 
     tokenizer = create_tokenizer(EncoderRequest(settings.encoder, path=settings.model_dir))
