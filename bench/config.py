@@ -13,14 +13,18 @@ from bench.data.types import DataOptions
 from bench.errors import UsageError
 from bench.runtime.devices import DEVICE_HELP, is_device_name
 
-# Fields that say where or how fast a run happens, not what it computes. ``devices`` splits
+# Fields that say where or how fast a run happens, not what it computes. ``encoder_path`` is
+# where the weights lie; what they are is ``weights`` (see bench/weights.py). ``devices`` splits
 # the same global batch over data-parallel ranks. The caches and
 # torch.compile give the same numbers up to floating-point noise (the frozen-encoder path
 # rounds features to float16 with or without the feature cache); ``bucketing`` is hashed:
 # it changes which examples share a batch, hence the training trajectory.
 _NOT_IN_HASH = frozenset(
-    {"results_dir", "device", "devices", "num_workers", "oom_retry", "study", "trial", "token_cache", "feature_cache", "compile"}
+    {"results_dir", "encoder_path", "device", "devices", "num_workers", "oom_retry", "study", "trial", "token_cache", "feature_cache", "compile"}
 )
+
+# The fields the weights identity is computed from.
+_WEIGHT_FIELDS = ("encoder", "encoder_path", "random_init")
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,12 @@ class RunConfig:
     """Everything that defines one training run.
 
     ``head_params`` holds the head's own hyperparameters (``dropout`` among
-    them) as sorted ``(name, value)`` pairs so the config stays hashable.
+    them) as sorted ``(name, value)`` pairs so the config stays hashable; the
+    identity and the stored JSON hold them with every default filled in, so a
+    default spelled out or left out is the same configuration.
+    ``weights`` left at ``None`` becomes the weights identity of ``encoder``,
+    ``encoder_path`` and ``random_init`` (:func:`bench.weights.weights_identity`);
+    it replaces the machine-local ``encoder_path`` in the hash.
     ``lr`` left at ``None`` becomes the encoder's default learning rate for its
     weights (pretrained, ``random_init`` or from scratch), and is recorded as such;
     ``num_workers`` at ``None`` is chosen per device (none on CPU, a few on a GPU).
@@ -70,6 +79,7 @@ class RunConfig:
     results_dir: str = "results"
     study: str | None = None
     trial: int | None = None
+    weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -77,15 +87,36 @@ class RunConfig:
 
             object.__setattr__(self, "lr", default_learning_rate(self.encoder, random_init=self.random_init))
         validate(self)
+        if self.weights is None:
+            from bench.weights import weights_identity
+
+            identity = weights_identity(self.encoder, self.encoder_path, self.random_init, self.results_path / "cache")
+            object.__setattr__(self, "weights", identity)
 
     @property
     def head_kwargs(self) -> dict[str, Any]:
         """``head_params`` as a dict."""
         return dict(self.head_params)
 
+    def canonical_head_params(self) -> tuple[tuple[str, Any], ...]:
+        """``head_params`` with the head's defaults filled in and values converted to their types.
+
+        Reference rows (no registered head) and parameters the head no longer accepts
+        are kept as given: such a config fails when it is built, not when it is hashed.
+        """
+        from heads import list_heads, resolve_head_params
+
+        if self.head not in list_heads():
+            return self.head_params
+        try:
+            return sort_params(resolve_head_params(self.head, self.head_kwargs))
+        except UsageError:
+            return self.head_params
+
     def identity(self) -> dict[str, Any]:
-        """The fields that determine the result, as plain JSON-able values."""
+        """The fields that determine the result, defaults resolved, as plain JSON-able values."""
         values = asdict(self)
+        values["head_params"] = [list(pair) for pair in self.canonical_head_params()]
         return {key: values[key] for key in sorted(values) if key not in _NOT_IN_HASH}
 
     def config_hash(self) -> str:
@@ -94,8 +125,10 @@ class RunConfig:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
     def to_json(self) -> str:
-        """All fields as JSON (for the leaderboard)."""
-        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, default=str)
+        """All fields as JSON (for the leaderboard), head parameters with their defaults filled in."""
+        values = asdict(self)
+        values["head_params"] = [list(pair) for pair in self.canonical_head_params()]
+        return json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
@@ -108,10 +141,17 @@ class RunConfig:
         return cls(**{key: value for key, value in values.items() if key in known})
 
     def with_updates(self, **changes: Any) -> RunConfig:
-        """A copy with ``changes`` applied (``head_params`` given as a dict is sorted)."""
+        """A copy with ``changes`` applied (``head_params`` given as a dict is sorted).
+
+        Changing the encoder, its folder or ``random_init`` recomputes ``weights``.
+        """
         for key in ("head_params", "encoder_config"):
             if isinstance(changes.get(key), dict):
                 changes[key] = sort_params(changes[key])
+        if "weights" not in changes and any(
+            key in changes and changes[key] != getattr(self, key) for key in _WEIGHT_FIELDS
+        ):
+            changes["weights"] = None
         return replace(self, **changes)
 
     @property

@@ -90,3 +90,10 @@ class RunRecord:
     pid: int | None = None
     host: str | None = None
     attempts: int = 1
+    predicted_classes: int | None = None
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the run carries a flag (collapsed, below the majority row, …)."""
+        return bool(self.flags)

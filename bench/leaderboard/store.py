@@ -28,12 +28,14 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLA
 
 from bench.config import RunConfig
 from bench.errors import ResultsError, UsageError
+from bench.leaderboard import flags as run_flags
 from bench.leaderboard.records import RUN_STATUSES, ClassScores, Predictions, RunMetrics, RunRecord
 from bench.runtime.processes import process_alive
 from bench.runtime.results_folder import MIN_FREE_MB, check_writable
 
 DATABASE_NAME = "leaderboard.db"
 RUN_ID_LENGTH = 12
+MAJORITY_ENCODER = "majority"
 FAILURE_STATUSES = ("failed", "interrupted", "pruned")
 _BUSY_TIMEOUT_S = 30
 _RETRY_DEADLINE_S = 180.0
@@ -69,6 +71,8 @@ runs_table = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Column("predicted_classes", sa.Integer),
+    sa.Column("flags", sa.JSON(none_as_null=True)),
     sa.Index("ix_runs_config_hash_fingerprint", "config_hash", "fingerprint"),
     sa.Index("ix_runs_status", "status"),
 )
@@ -83,6 +87,17 @@ predictions_table = sa.Table(
     sa.Column("predicted", sa.JSON, nullable=False),
     sa.Column("probabilities", sa.JSON, nullable=False),
 )
+
+# Key/value facts about the database itself: ``schema_version`` says which migrations ran.
+meta_table = sa.Table(
+    "bench_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(255), nullable=False),
+)
+# 2: config hashes with resolved defaults and weights identity; predicted_classes and flags columns.
+SCHEMA_VERSION = 2
+_ADDED_COLUMNS = {"predicted_classes": "INTEGER", "flags": "JSON"}
 
 
 class RunConflictError(ResultsError):
@@ -191,9 +206,10 @@ class Leaderboard:
         A new run is inserted. An existing row (failed, interrupted, pruned, finished,
         or running in a process that is gone) is reset to running with ``attempts + 1``
         and its old metrics and predictions dropped. A row running in another live
-        process raises :class:`RunConflictError`.
+        process raises :class:`RunConflictError`. The existing row is found by config
+        hash and fingerprint, so a row migrated from an older leaderboard keeps its id.
         """
-        run_id = run_key(config.config_hash(), fingerprint)
+        config_hash = config.config_hash()
         now = _now()
         pid, host = os.getpid(), socket.gethostname()
         values = {
@@ -205,6 +221,8 @@ class Leaderboard:
             "seed": config.seed,
             "status": "running",
             "config": _redacted(json.loads(config.to_json())),
+            "predicted_classes": None,
+            "flags": None,
             "metrics": None,
             "macro_f1": None,
             "accuracy": None,
@@ -218,16 +236,19 @@ class Leaderboard:
             "updated_at": now,
         }
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> str:
             row = conn.execute(
-                sa.select(runs_table.c.status, runs_table.c.attempts, runs_table.c.pid, runs_table.c.host,
-                          runs_table.c.updated_at)
-                .where(runs_table.c.run_id == run_id)
+                sa.select(runs_table.c.run_id, runs_table.c.status, runs_table.c.attempts, runs_table.c.pid,
+                          runs_table.c.host, runs_table.c.updated_at)
+                .where(runs_table.c.config_hash == config_hash, runs_table.c.fingerprint == fingerprint)
+                .order_by(runs_table.c.created_at)
                 .with_for_update()
             ).first()
             if row is None:
+                run_id = run_key(config_hash, fingerprint)
                 conn.execute(sa.insert(runs_table).values(run_id=run_id, attempts=1, created_at=now, **values))
-                return
+                return run_id
+            run_id = row.run_id
             if row.status == "running" and not _owner_gone(row.pid, row.host, row.updated_at):
                 raise RunConflictError(
                     f"run {run_id} is already running in process {row.pid} on {row.host} "
@@ -237,9 +258,9 @@ class Leaderboard:
             conn.execute(
                 sa.update(runs_table).where(runs_table.c.run_id == run_id).values(attempts=row.attempts + 1, **values)
             )
+            return run_id
 
-        self._transaction(work, write=True)
-        return run_id
+        return self._transaction(work, write=True)
 
     def update_environment(self, run_id: str, values: dict[str, Any]) -> None:
         """Merge ``values`` into the recorded environment of a run, leaving its status, attempts and predictions.
@@ -262,12 +283,21 @@ class Leaderboard:
         self._transaction(work, write=True)
 
     def finish_run(self, run_id: str, metrics: RunMetrics) -> None:
-        """Store ``metrics`` (and its test predictions) and mark the run finished."""
+        """Store ``metrics`` (and its test predictions) and mark the run finished.
+
+        The number of distinct predicted test classes and the run's flags
+        (:mod:`bench.leaderboard.flags`) are computed here from the predictions.
+        """
         metrics_json = asdict(metrics)
         metrics_json.pop("predictions")
 
         def work(conn: Connection) -> None:
             self._require(conn, run_id)
+            row = conn.execute(
+                sa.select(runs_table.c.fingerprint, runs_table.c.encoder).where(runs_table.c.run_id == run_id)
+            ).one()
+            classes, flags = self._assess(conn, row.fingerprint, row.encoder, metrics.macro_f1, metrics.predictions,
+                                          len(metrics.labels))
             conn.execute(
                 sa.update(runs_table)
                 .where(runs_table.c.run_id == run_id)
@@ -277,6 +307,8 @@ class Leaderboard:
                     macro_f1=_finite_or_none(metrics.macro_f1),
                     accuracy=_finite_or_none(metrics.accuracy),
                     val_macro_f1=_finite_or_none(metrics.val_macro_f1),
+                    predicted_classes=classes,
+                    flags=flags,
                     error=None,
                     updated_at=_now(),
                 )
@@ -453,14 +485,89 @@ class Leaderboard:
         if conn.execute(sa.select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)).first() is None:
             raise UsageError(f"unknown run {run_id!r} in leaderboard {self.url}")
 
+    def _assess(
+        self, conn: Connection, fingerprint: str, encoder: str, macro_f1: float, predictions: Predictions | None,
+        num_labels: int,
+    ) -> tuple[int | None, list[str] | None]:
+        """Distinct predicted test classes and flags of a run; the majority row itself is not flagged."""
+        if predictions is None:
+            return None, None
+        classes = run_flags.predicted_class_count(predictions.predicted)
+        if encoder == MAJORITY_ENCODER:
+            return classes, []
+        majority = conn.execute(
+            sa.select(runs_table.c.macro_f1).where(
+                runs_table.c.fingerprint == fingerprint,
+                runs_table.c.encoder == MAJORITY_ENCODER,
+                runs_table.c.status == "finished",
+            )
+        ).scalar()
+        if majority is None:
+            majority = run_flags.majority_macro_f1(predictions.gold, num_labels)
+        return classes, run_flags.run_flags(_finite_or_none(macro_f1), classes, majority)
+
     def _create_schema(self) -> None:
         try:
             self._transaction(lambda conn: metadata.create_all(conn), write=True)
         except ResultsError:
             # Another process may have created the tables between our check and our CREATE.
             tables = self._transaction(lambda conn: set(sa.inspect(conn).get_table_names()))
-            if not {"runs", "predictions"} <= tables:
+            if not {"runs", "predictions", "bench_meta"} <= tables:
                 raise
+        self._transaction(self._migrate, write=True)
+
+    def _migrate(self, conn: Connection) -> None:
+        """Bring a leaderboard written by an older version up to :data:`SCHEMA_VERSION` (in one transaction).
+
+        Adds the ``predicted_classes`` and ``flags`` columns (filled from stored
+        predictions) and recomputes every config hash under the current identity
+        rules. Run ids never change. Rows that now share a configuration keep one
+        row (finished first, then the most recent) and flag the others ``duplicate``
+        under their old hash; a row whose weights folder is gone keeps its old hash
+        and is flagged ``legacy-identity``.
+        """
+        version = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
+        if version is not None and int(version) >= SCHEMA_VERSION:
+            return
+        present = {column["name"] for column in sa.inspect(conn).get_columns("runs")}
+        for name, kind in _ADDED_COLUMNS.items():
+            if name not in present:
+                conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+        rows = list(conn.execute(sa.select(runs_table).order_by(runs_table.c.created_at)))
+        predictions = self._load_predictions(conn, [row.run_id for row in rows], probabilities=False)
+        updates: dict[str, dict[str, Any]] = {}
+        keepers: dict[tuple[str, str], sa.Row[Any]] = {}
+        for row in rows:
+            flags: list[str] = list(row.flags or [])
+            values: dict[str, Any] = {}
+            try:
+                config = RunConfig.from_json(json.dumps(row.config))
+            except (UsageError, TypeError, KeyError, ValueError):
+                flags.append(run_flags.LEGACY_IDENTITY)
+            else:
+                values["config"] = _redacted(json.loads(config.to_json()))
+                key = (config.config_hash(), row.fingerprint)
+                kept = keepers.get(key)
+                if kept is None or _preferred(row, kept):
+                    if kept is not None:
+                        updates[kept.run_id].update(config_hash=kept.config_hash)
+                        updates[kept.run_id]["flags"].append(run_flags.DUPLICATE)
+                    keepers[key] = row
+                    values["config_hash"] = key[0]
+                else:
+                    flags.append(run_flags.DUPLICATE)
+            if row.status == "finished" and row.run_id in predictions and row.predicted_classes is None:
+                metrics = _metrics(row.metrics) if row.metrics else None
+                classes, assessed = self._assess(conn, row.fingerprint, row.encoder, row.macro_f1,
+                                                 predictions[row.run_id], len(metrics.labels) if metrics else 0)
+                values["predicted_classes"] = classes
+                flags.extend(flag for flag in assessed or [] if flag not in flags)
+            updates[row.run_id] = {**values, "flags": flags}
+        for run_id, values in updates.items():
+            values["flags"] = list(dict.fromkeys(values["flags"])) or None
+            conn.execute(sa.update(runs_table).where(runs_table.c.run_id == run_id).values(**values))
+        conn.execute(sa.delete(meta_table).where(meta_table.c.key == "schema_version"))
+        conn.execute(sa.insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION)))
 
     def _transaction(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
         """Run ``work`` in one transaction, retrying while the database is locked or a key raced."""
@@ -546,7 +653,14 @@ def _record(row: sa.Row[Any]) -> RunRecord:
         pid=row.pid,
         host=row.host,
         attempts=row.attempts,
+        predicted_classes=row.predicted_classes,
+        flags=list(row.flags or []),
     )
+
+
+def _preferred(row: sa.Row[Any], other: sa.Row[Any]) -> bool:
+    """Whether ``row`` rather than ``other`` keeps a configuration that two old rows share."""
+    return (row.status == "finished", row.updated_at) > (other.status == "finished", other.updated_at)
 
 
 def _metrics(data: dict[str, Any]) -> RunMetrics:

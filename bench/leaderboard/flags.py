@@ -1,0 +1,60 @@
+"""Warnings a finished run carries: it collapsed to one class, or it is no better than the majority class.
+
+Flagged runs are listed with a marker and never chosen as "best" unless asked for
+(``--include-flagged``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+COLLAPSED = "collapsed"
+BELOW_MAJORITY = "below-majority"
+DUPLICATE = "duplicate"
+LEGACY_IDENTITY = "legacy-identity"
+FLAG_MARKER = "⚑"
+
+FLAG_MEANINGS: dict[str, str] = {
+    COLLAPSED: "predicts one class for every test example",
+    BELOW_MAJORITY: "test macro-F1 not above the majority-class row on the same data",
+    DUPLICATE: "same configuration as another row (recorded before run identities resolved defaults)",
+    LEGACY_IDENTITY: "recorded before run identities covered the weights, and its weights folder is gone",
+}
+# Ties at the majority score (a collapsed run equals it exactly) count as not above it.
+_TOLERANCE = 1e-9
+
+
+def predicted_class_count(predicted: Iterable[int]) -> int:
+    """Number of distinct classes among the test predictions."""
+    return len(set(predicted))
+
+
+def majority_macro_f1(gold: Sequence[int], num_labels: int) -> float:
+    """Macro-F1 over ``num_labels`` classes of predicting the most frequent test class for every example."""
+    if not gold or num_labels < 1:
+        return 0.0
+    count = Counter(gold).most_common(1)[0][1]
+    precision, recall = count / len(gold), 1.0
+    return 2 * precision * recall / (precision + recall) / num_labels
+
+
+def run_flags(macro_f1: float | None, predicted_classes: int | None, majority_f1: float | None) -> list[str]:
+    """The flags of a finished run (empty when nothing is wrong)."""
+    flags: list[str] = []
+    if predicted_classes is not None and predicted_classes <= 1:
+        flags.append(COLLAPSED)
+    if macro_f1 is not None and majority_f1 is not None and macro_f1 <= majority_f1 + _TOLERANCE:
+        flags.append(BELOW_MAJORITY)
+    return flags
+
+
+def is_flagged(flags: Iterable[str] | None) -> bool:
+    """Whether a run carries any flag."""
+    return bool(flags and list(flags))
+
+
+def legend(flags: Iterable[str]) -> str:
+    """One line explaining the flags that occur, e.g. ``⚑ collapsed: predicts one class …``."""
+    present = sorted(set(flags))
+    return "; ".join(f"{FLAG_MARKER} {flag}: {FLAG_MEANINGS.get(flag, flag)}" for flag in present)
