@@ -7,6 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 import typer
@@ -15,6 +16,7 @@ from rich.text import Text
 
 from bench.cli.app import app, console, err_console
 from bench.errors import ResultsError, UsageError
+from bench.leaderboard import flags as run_flags
 from bench.leaderboard import stats
 from bench.leaderboard.export import FORMATS, TIED_NOTE, export, format_params, format_value
 from bench.leaderboard.pareto import ParetoPoint, pareto_points
@@ -41,6 +43,13 @@ LeaderboardView = Annotated[
     Literal["runs", "groups", "pareto"],
     typer.Option("--view", help="runs: one row per run; groups: seeds aggregated; pareto: macro-F1 vs latency."),
 ]
+Wide = Annotated[
+    bool, typer.Option("--wide", help="Runs view: every run's full settings, not only those that differ.")
+]
+IncludeFlagged = Annotated[
+    bool,
+    typer.Option("--include-flagged", help="Let flagged runs (collapsed, below the majority row) count as best."),
+]
 DEFAULT_RESULTS = Path("results")
 
 
@@ -54,6 +63,8 @@ def leaderboard_command(
     head: Annotated[str | None, typer.Option("--head", help="Only runs of this head.")] = None,
     resamples: Resamples = stats.DEFAULT_RESAMPLES,
     bootstrap_seed: BootstrapSeed = 0,
+    include_flagged: IncludeFlagged = False,
+    wide: Wide = False,
 ) -> None:
     """Recorded runs sorted by test macro-F1, one table per dataset fingerprint."""
     board = open_leaderboard(results, storage)
@@ -62,7 +73,7 @@ def leaderboard_command(
         console.print(empty_message(results, board, filtered=bool(status or encoder or head)), markup=False)
         return
     if view == "groups" and board is not None:
-        groups = load_groups(board, records, resamples, bootstrap_seed)
+        groups = load_groups(board, records, resamples, bootstrap_seed, include_flagged)
         if not groups:
             console.print("No finished runs to aggregate yet; `bench leaderboard` lists the unfinished ones.")
             return
@@ -70,6 +81,7 @@ def leaderboard_command(
             console.print(group_table(section))
         if any(group.indistinguishable_from_best for group in groups):
             console.print(Text("≈ " + TIED_NOTE.removeprefix("† "), style="dim"))
+        print_flag_legend(flag for group in groups for flag in group.flags)
         return
     if view == "pareto":
         points = pareto_points(records)
@@ -80,7 +92,16 @@ def leaderboard_command(
             console.print(pareto_table(section))
         return
     for section in stats.sections(sort_runs(records)).values():
-        console.print(run_table(section))
+        console.print(run_table(section, include_flagged, wide))
+    print_flag_legend(flag for record in records for flag in record.flags)
+
+
+def print_flag_legend(flags: Iterable[str]) -> None:
+    """The meaning of the flags shown, and how to let flagged runs count as best."""
+    text = run_flags.legend(flags)
+    if text:
+        console.print(Text(f"{text}. Flagged runs are never marked best (--include-flagged to allow it).",
+                           style="dim"))
 
 
 @app.command("export")
@@ -97,6 +118,7 @@ def export_command(
     ] = None,
     resamples: Resamples = stats.DEFAULT_RESAMPLES,
     bootstrap_seed: BootstrapSeed = 0,
+    include_flagged: IncludeFlagged = False,
 ) -> None:
     """The leaderboard as csv, md, latex, html or json."""
     if fmt not in FORMATS:
@@ -105,11 +127,11 @@ def export_command(
     records = [] if board is None else board.runs(status or "finished")
     items: list[Any] = records
     if view == "groups" and board is not None:
-        items = load_groups(board, records, resamples, bootstrap_seed)
+        items = load_groups(board, records, resamples, bootstrap_seed, include_flagged)
     if not items:
         err_console.print(empty_message(results, board, filtered=True) + " Nothing exported.", markup=False)
         return
-    text = export(items, fmt, view)
+    text = export(items, fmt, view, include_flagged=include_flagged)
     if out is None:
         typer.echo(text, nl=False)
         return
@@ -259,11 +281,13 @@ def empty_message(results: Path, board: Leaderboard | None, *, filtered: bool) -
     return f"The leaderboard {where} is empty: no runs recorded yet."
 
 
-def load_groups(board: Leaderboard, records: list[RunRecord], resamples: int, seed: int) -> list[stats.GroupStats]:
+def load_groups(
+    board: Leaderboard, records: list[RunRecord], resamples: int, seed: int, include_flagged: bool = False
+) -> list[stats.GroupStats]:
     """Groups of the finished ``records`` with bootstrap CIs and p-values from stored predictions."""
     finished = [record for record in records if record.status == "finished"]
     predictions = board.predictions_many((record.run_id for record in finished), probabilities=False)
-    return stats.aggregate(finished, predictions, resamples=resamples, seed=seed)
+    return stats.aggregate(finished, predictions, resamples=resamples, seed=seed, include_flagged=include_flagged)
 
 
 def sort_runs(records: list[RunRecord]) -> list[RunRecord]:
@@ -275,18 +299,27 @@ def sort_runs(records: list[RunRecord]) -> list[RunRecord]:
     return finished + others
 
 
-def run_table(records: list[RunRecord]) -> Table:
-    """Runs of one fingerprint as a rich table."""
+def run_table(records: list[RunRecord], include_flagged: bool = False, wide: bool = False) -> Table:
+    """Runs of one fingerprint as a rich table; the best unflagged run in bold green, flags after the status.
+
+    The setting column shows what sets each run apart from the others (``wide``: all its settings).
+    """
     first = records[0]
     table = Table(title=Text(f"{first.dataset} · fingerprint {first.fingerprint[:12]}"), title_justify="left")
     with_errors = any(record.error for record in records)
-    columns = [("#", "right"), ("run", "left"), ("encoder", "left"), ("head", "left"), ("seed", "right"),
-               ("status", "left"), ("val F1", "right"), ("test macro-F1", "right"), ("accuracy", "right"),
+    if wide:
+        settings = {record.run_id: stats.hyperparameters(record) for record in records}
+    else:
+        settings = stats.distinguishing_settings(records)
+    with_settings = any(settings.values())
+    columns = [("#", "right"), ("run", "left"), ("encoder", "left"), ("head", "left"), ("seed", "right")]
+    columns += [("setting", "left")] if with_settings else []
+    columns += [("status", "left"), ("val F1", "right"), ("test macro-F1", "right"), ("accuracy", "right"),
                ("params", "right"), ("train s", "right")] + ([("error", "left")] if with_errors else [])
     for name, justify in columns:
         overflow = "ellipsis" if name == "error" else "fold"
         table.add_column(name, justify=justify, overflow=overflow)  # type: ignore[arg-type]
-    best = max((record.macro_f1 for record in records if record.macro_f1 is not None), default=None)
+    best = stats.best_run_id(records, include_flagged)
     for position, record in enumerate(records, start=1):
         efficiency = stats.efficiency(record)
         f1 = format_value(record.macro_f1, "score")
@@ -296,9 +329,10 @@ def run_table(records: list[RunRecord]) -> Table:
             record.encoder,
             record.head,
             str(record.seed),
+            *([format_params(settings[record.run_id]) or "—"] if with_settings else []),
             _status_text(record),
             format_value(record.val_macro_f1, "score"),
-            Text(f1, style="bold green") if record.macro_f1 is not None and record.macro_f1 == best else f1,
+            Text(f1, style="bold green") if record.run_id == best else f1,
             format_value(record.accuracy, "score"),
             format_value(efficiency.get("total_params"), "params"),
             format_value(efficiency.get("train_seconds"), "seconds"),
@@ -328,13 +362,16 @@ def _status_text(record: RunRecord) -> Text:
     styles = {"finished": "green", "running": "cyan", "failed": "red", "interrupted": "yellow", "pruned": "dim"}
     if is_stale(record):
         return Text("running (stale: process gone)", style="yellow")
-    return Text(record.status, style=styles.get(record.status, ""))
+    text = Text(record.status, style=styles.get(record.status, ""))
+    if record.flags:
+        text.append(f" {run_flags.FLAG_MARKER} {', '.join(record.flags)}", style="bold red")
+    return text
 
 
 def group_table(groups: list[stats.GroupStats]) -> Table:
     """Groups of one fingerprint as a rich table: mean ± std, 95% CI, n, ≈ for ties with the best."""
     first = groups[0]
-    settings = stats.varying_params(groups)
+    settings = stats.distinguishing_settings(groups)
     table = Table(title=Text(f"{first.dataset} · fingerprint {first.fingerprint[:12]}"), title_justify="left")
     columns = [("rank", "right"), ("", "left"), ("group", "left"), ("encoder", "left"), ("head", "left")]
     if any(settings.values()):
@@ -344,7 +381,9 @@ def group_table(groups: list[stats.GroupStats]) -> Table:
     for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for group in groups:
-        mark = "★" if group.rank == 1 else ("≈" if group.indistinguishable_from_best else "")
+        mark = "★" if group.best else ("≈" if group.indistinguishable_from_best else "")
+        if group.flags:
+            mark += f"{run_flags.FLAG_MARKER} {', '.join(group.flags)}"
         row = [str(group.rank), mark, group.key, group.encoder, group.head]
         if any(settings.values()):
             row.append(format_params(settings[group.key]) or "—")
@@ -356,7 +395,7 @@ def group_table(groups: list[stats.GroupStats]) -> Table:
             _mean_std(group.accuracy_mean, group.accuracy_std),
             format_value(group.p_vs_best, "p"),
         ]
-        add_row(table, *row, style="bold" if group.rank == 1 else None)
+        add_row(table, *row, style="bold" if group.best else None)
     return table
 
 
@@ -390,6 +429,8 @@ def summary_table(record: RunRecord) -> Table:
         rows += [
             ("test macro-F1", format_value(metrics.macro_f1, "score")),
             ("test accuracy", format_value(metrics.accuracy, "score")),
+            ("predicted classes", "—" if record.predicted_classes is None
+             else f"{record.predicted_classes} of {len(metrics.labels)}"),
             ("val macro-F1", format_value(metrics.val_macro_f1, "score")
              + (f" (best epoch {metrics.best_epoch})" if metrics.best_epoch is not None else "")),
             ("parameters (trainable)", f"{metrics.total_params:,} ({metrics.trainable_params:,})"),

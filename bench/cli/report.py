@@ -11,6 +11,7 @@ from bench.cli.app import app, console
 from bench.cli.leaderboard import (
     DEFAULT_RESULTS,
     BootstrapSeed,
+    IncludeFlagged,
     Resamples,
     Results,
     Storage,
@@ -37,12 +38,14 @@ def report_command(
     font: Font = None,
     resamples: Resamples = stats.DEFAULT_RESAMPLES,
     bootstrap_seed: BootstrapSeed = 0,
+    include_flagged: IncludeFlagged = False,
 ) -> None:
     """Write one self-contained HTML report (inline plots, no network needed) of every recorded run."""
     if font is not None and not (font.is_file() and covers_hangul(font)):
         raise UsageError(f"--font {font} is not a readable font file with Hangul glyphs")
     board = require_leaderboard(results, storage)
-    page = build_report(board, style=PlotStyle(font) if font else None, resamples=resamples, seed=bootstrap_seed)
+    page = build_report(board, style=PlotStyle(font) if font else None, resamples=resamples, seed=bootstrap_seed,
+                        include_flagged=include_flagged)
     target = out or results / "report.html"
     write_atomic(target, page)
     console.print(f"Wrote the report to {target} ({len(page.encode('utf-8')) / 1024:,.0f} KiB)", markup=False,

@@ -23,7 +23,9 @@ from bench.cli.app import app, console
 from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.errors import UsageError
+from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.records import RunRecord
+from bench.leaderboard.stats import best_run_id
 from bench.leaderboard.store import Leaderboard, redact_url
 from bench.runs.dataset import prepare_dataset
 from bench.tuning import grid as grids
@@ -31,6 +33,7 @@ from bench.tuning.grid_worker import GridEvent, GridOutcome, GridWorker, finishe
 from bench.tuning.spaces import RUN_PARAMS, SearchSpace, load_space_file
 from bench.tuning.storage import check_storage_url, default_storage_url, open_leaderboard, open_storage
 from bench.tuning.study import (
+    best_trial,
     PrunerName,
     TuneObjective,
     confirm_seeds,
@@ -446,25 +449,33 @@ def print_grid_summary(
     """Each point's status and scores from the leaderboard."""
     records = point_status(points, board, dataset.fingerprint)
     table = Table(title=f"grid results on {dataset.name}")
-    for column in ("encoder", "head", "seed", *fields, "status", "val macro-F1", "test macro-F1", "run"):
+    for column in ("", "encoder", "head", "seed", *fields, "status", "val macro-F1", "test macro-F1", "run"):
         table.add_column(column)
+    best = best_run_id([record for record in records if record is not None])
     for point, record in zip(points, records):
         values = [str(grids.field_value(point, name)) for name in fields]
         if record is None:
-            table.add_row(point.encoder, point.head, str(point.seed), *values, "not run", "–", "–", "–")
+            table.add_row("", point.encoder, point.head, str(point.seed), *values, "not run", "–", "–", "–")
             continue
         style = {"finished": "green", "running": "yellow"}.get(record.status, "red")
+        status = Text(record.status, style=style)
+        if record.flags:
+            status.append(f" {FLAG_MARKER} {', '.join(record.flags)}", style="bold red")
         table.add_row(
+            "★" if record.run_id == best else "",
             point.encoder,
             point.head,
             str(point.seed),
             *values,
-            Text(record.status, style=style),
+            status,
             f1_text(record.val_macro_f1),
             f1_text(record.macro_f1),
             record.run_id,
         )
     console.print(table)
+    text = legend(flag for record in records if record is not None for flag in record.flags)
+    if text:
+        console.print(f"★ best unflagged run. {text}.", highlight=False, markup=False)
 
 
 def print_outcome(outcome: GridOutcome) -> None:
@@ -663,10 +674,16 @@ def print_best(study: optuna.Study) -> None:
     console.print(
         "trials: " + ", ".join(f"{count} {state}" for state, count in counts.items() if count), highlight=False
     )
-    completed = [trial for trial in trials if trial.state == optuna.trial.TrialState.COMPLETE]
-    if not completed:
+    best = best_trial(study)
+    flagged = [trial.number for trial in trials if trial.user_attrs.get("flags")]
+    if flagged:
+        console.print(
+            f"{FLAG_MARKER} flagged trials (never best): {', '.join(map(str, flagged))}. "
+            + legend(flag for trial in trials for flag in trial.user_attrs.get("flags", [])),
+            highlight=False, markup=False,
+        )
+    if best is None:
         return
-    best = study.best_trial
     table = Table(
         title=f"best trial {best.number}: val macro-F1 {f1_text(best.value)} · test {f1_text(best.user_attrs.get('test_macro_f1'))}"
     )

@@ -1,8 +1,10 @@
 """Leaderboard tables as CSV, Markdown, LaTeX (booktabs), standalone HTML or JSON.
 
 Human formats (md, latex, html) get one table per dataset fingerprint with the best
-value of each score and efficiency column in bold; machine formats (csv, json) get
-one flat list with full-precision numbers.
+value of each score and efficiency column in bold (flagged runs never count as best
+unless ``include_flagged``), a Flags column and its legend where a run is flagged;
+machine formats (csv, json) get one flat list with full-precision numbers, the
+``flags`` and ``predicted_classes`` of every run.
 """
 
 from __future__ import annotations
@@ -17,8 +19,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.errors import UsageError
+from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.records import RunRecord
-from bench.leaderboard.stats import EFFICIENCY_FIELDS, GroupStats, efficiency, hyperparameters, sections, varying_params
+from bench.leaderboard.stats import (
+    EFFICIENCY_FIELDS,
+    GroupStats,
+    distinguishing_settings,
+    efficiency,
+    hyperparameters,
+    sections,
+)
 
 FORMATS = ("csv", "md", "latex", "html", "json")
 VIEWS = ("runs", "groups")
@@ -50,6 +60,8 @@ _EFFICIENCY_STYLE: dict[str, tuple[str, str, Literal["high", "low"]]] = {
 }
 EFFICIENCY_COLUMNS = tuple(Column(key, *_EFFICIENCY_STYLE[key]) for key in EFFICIENCY_FIELDS)
 
+FLAGS_COLUMN = Column("flags", "Flags")
+SETTING_COLUMN = Column("params", "Setting")
 RUN_COLUMNS = (
     Column("run_id", "Run"),
     Column("dataset", "Dataset"),
@@ -61,6 +73,8 @@ RUN_COLUMNS = (
     Column("val_macro_f1", "Val macro-F1", "score", "high"),
     Column("macro_f1", "Macro-F1", "score", "high"),
     Column("accuracy", "Accuracy", "score", "high"),
+    Column("predicted_classes", "Classes predicted", "int"),
+    FLAGS_COLUMN,
 )
 
 
@@ -80,8 +94,13 @@ class _Table:
     note: str | None = None
 
 
-def export(items: Sequence[RunRecord] | Sequence[GroupStats], fmt: str, view: View = "runs") -> str:
-    """``items`` (runs for ``view="runs"``, :class:`GroupStats` for ``"groups"``) as a table in ``fmt``."""
+def export(
+    items: Sequence[RunRecord] | Sequence[GroupStats], fmt: str, view: View = "runs", *, include_flagged: bool = False
+) -> str:
+    """``items`` (runs for ``view="runs"``, :class:`GroupStats` for ``"groups"``) as a table in ``fmt``.
+
+    ``include_flagged`` lets flagged runs have the bold best values of human tables.
+    """
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
     if view not in VIEWS:
@@ -93,7 +112,7 @@ def export(items: Sequence[RunRecord] | Sequence[GroupStats], fmt: str, view: Vi
     if fmt in ("csv", "json"):
         records = [_machine_row(item, view) for item in ordered]
         return _csv(records) if fmt == "csv" else json.dumps(records, indent=2, ensure_ascii=False) + "\n"
-    tables = [_human_table(section, view) for section in sections(ordered).values()]
+    tables = [_human_table(section, view, include_flagged) for section in sections(ordered).values()]
     render: Callable[[list[_Table]], str] = {"md": _markdown, "latex": _latex, "html": _html}[fmt]
     return render(tables)
 
@@ -124,7 +143,9 @@ def group_values(group: GroupStats) -> dict[str, Any]:
         "accuracy_mean": group.accuracy_mean,
         "accuracy_std": group.accuracy_std,
         "p_vs_best": group.p_vs_best,
+        "best": group.best,
         "indistinguishable_from_best": group.indistinguishable_from_best,
+        "flags": group.flags,
         "run_ids": group.run_ids,
     }
     values.update(group.efficiency)
@@ -202,9 +223,11 @@ def _present_efficiency(values: list[dict[str, Any]]) -> list[Column]:
     return [column for column in EFFICIENCY_COLUMNS if any(column.key in row for row in values)]
 
 
-def _human_table(items: list[Any], view: str) -> _Table:
+def _human_table(items: list[Any], view: str, include_flagged: bool) -> _Table:
     first = items[0]
     title = f"{first.dataset} (fingerprint {first.fingerprint[:12]})"
+    flagged = [bool(item.flags) and not include_flagged for item in items]
+    flag_note = legend(flag for item in items for flag in item.flags) or None
     if view == "runs":
         values = [run_values(record) for record in items]
         keys = ["run_id", "encoder", "head", "seed"]
@@ -212,14 +235,24 @@ def _human_table(items: list[Any], view: str) -> _Table:
             keys.append("status")
         keys += ["val_macro_f1", "macro_f1", "accuracy"]
         columns = [column for key in keys for column in RUN_COLUMNS if column.key == key]
+        run_settings = distinguishing_settings(items)
+        if any(run_settings.values()):
+            columns.insert(4, SETTING_COLUMN)
         columns += _present_efficiency(values)
+        if flag_note:
+            columns.append(FLAGS_COLUMN)
         rows = [
-            [_Cell(format_value(row.get(column.key), column.kind), _number(row.get(column.key))) for column in columns]
+            [
+                _Cell(_flag_text(row["flags"])) if column is FLAGS_COLUMN
+                else _Cell(format_params(run_settings[row["run_id"]]) or MISSING) if column is SETTING_COLUMN
+                else _Cell(format_value(row.get(column.key), column.kind), _number(row.get(column.key)))
+                for column in columns
+            ]
             for row in values
         ]
-        return _Table(title, columns, _bold_best(columns, rows))
+        return _Table(title, columns, _bold_best(columns, rows, flagged), flag_note)
     values = [group_values(group) for group in items]
-    settings = varying_params(items)
+    settings = distinguishing_settings(items)
     columns = [Column("rank", "Rank", "int"), Column("encoder", "Encoder"), Column("head", "Head")]
     if any(settings.values()):
         columns.append(Column("params", "Setting"))
@@ -230,11 +263,15 @@ def _human_table(items: list[Any], view: str) -> _Table:
         Column("accuracy_mean", "Accuracy", "score", "high"),
     ]
     columns += _present_efficiency(values)
+    if flag_note:
+        columns.append(FLAGS_COLUMN)
     rows = []
     for group, row in zip(items, values, strict=True):
         cells = []
         for column in columns:
-            if column.key == "params":
+            if column is FLAGS_COLUMN:
+                cells.append(_Cell(_flag_text(group.flags)))
+            elif column.key == "params":
                 cells.append(_Cell(format_params(settings[group.key]) or MISSING))
             elif column.key == "ci":
                 cells.append(_Cell(_interval(group.ci_low, group.ci_high)))
@@ -246,21 +283,28 @@ def _human_table(items: list[Any], view: str) -> _Table:
             else:
                 cells.append(_Cell(format_value(row.get(column.key), column.kind), _number(row.get(column.key))))
         rows.append(cells)
-    note = TIED_NOTE if any(group.indistinguishable_from_best for group in items) else None
-    return _Table(title, columns, _bold_best(columns, rows), note)
+    notes = [TIED_NOTE if any(group.indistinguishable_from_best for group in items) else None, flag_note]
+    note = " ".join(text for text in notes if text) or None
+    return _Table(title, columns, _bold_best(columns, rows, flagged), note)
 
 
-def _bold_best(columns: list[Column], rows: list[list[_Cell]]) -> list[list[_Cell]]:
-    """Bold the best value of each column that has a better direction (ties all bold)."""
+def _flag_text(flags: Sequence[str]) -> str:
+    return f"{FLAG_MARKER} {', '.join(flags)}" if flags else ""
+
+
+def _bold_best(columns: list[Column], rows: list[list[_Cell]], skipped: Sequence[bool]) -> list[list[_Cell]]:
+    """Bold the best value of each column that has a better direction (ties all bold), ignoring ``skipped`` rows."""
     for index, column in enumerate(columns):
-        numbers = [row[index].value for row in rows if row[index].value is not None]
+        numbers = [
+            row[index].value for row, skip in zip(rows, skipped, strict=True) if row[index].value is not None and not skip
+        ]
         if column.better is None or not numbers:
             continue
         best = max(numbers) if column.better == "high" else min(numbers)
         if len(rows) > 1 and all(row[index].value == best for row in rows):
             continue  # a column where every row ties has no best
-        for row in rows:
-            row[index].bold = row[index].value == best
+        for row, skip in zip(rows, skipped, strict=True):
+            row[index].bold = row[index].value == best and not skip
     return rows
 
 
@@ -302,7 +346,7 @@ _LATEX_SPECIALS = {
     "<": r"\textless{}",
     ">": r"\textgreater{}",
 }
-_LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "≥": r"$\geq$", TIED_MARK: r"$^\dagger$"}
+_LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "≥": r"$\geq$", TIED_MARK: r"$^\dagger$", FLAG_MARKER: "(!)"}
 
 
 def latex_escape(text: str) -> str:

@@ -50,8 +50,9 @@ class GroupStats:
 
     ``ci_low``/``ci_high`` bound the mean test macro-F1 (bootstrap over seeds and
     test examples); ``p_vs_best`` is the paired-bootstrap p-value of the difference
-    to the rank-1 group on the same fingerprint. Both are ``None`` without stored
-    predictions.
+    to the best group on the same fingerprint. Both are ``None`` without stored
+    predictions. ``flags`` joins the flags of the group's runs; the best group is the
+    highest-ranked one without flags unless flagged groups are included.
     """
 
     key: str
@@ -72,6 +73,8 @@ class GroupStats:
     ci_high: float | None = None
     p_vs_best: float | None = None
     indistinguishable_from_best: bool = False
+    flags: list[str] = field(default_factory=list)
+    best: bool = False
 
     @property
     def n(self) -> int:
@@ -104,8 +107,11 @@ def hyperparameters(record: RunRecord) -> dict[str, Any]:
     """The run's result-determining config without seed, data, encoder and head.
 
     Head parameters and encoder overrides are flattened to ``head.NAME`` and
-    ``encoder.NAME`` entries.
+    ``encoder.NAME`` entries. A reference row (TF-IDF, majority) has only its own
+    settings, not the training fields it never used.
     """
+    from bench.baselines.specs import applicable_params
+
     identity = RunConfig.from_json(json.dumps(record.config)).identity()
     params: dict[str, Any] = {}
     for name, value in identity.items():
@@ -116,7 +122,7 @@ def hyperparameters(record: RunRecord) -> dict[str, Any]:
             params.update({f"{prefix}.{key}": item for key, item in value})
         else:
             params[name] = value
-    return dict(sorted(params.items()))
+    return dict(sorted(applicable_params(record.encoder, params).items()))
 
 
 def group_key(record: RunRecord) -> str:
@@ -164,11 +170,13 @@ def aggregate(
     *,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    include_flagged: bool = False,
 ) -> list[GroupStats]:
     """Group finished runs, rank groups per fingerprint and attach bootstrap statistics.
 
     ``predictions`` maps run ids to stored test predictions; groups with all of
-    theirs get a confidence interval and a p-value against the best group.
+    theirs get a confidence interval and a p-value against the best group: the
+    highest-ranked group without flags (any group with ``include_flagged``).
     Returns groups ordered by dataset, fingerprint and rank.
     """
     grouped = group_runs(records)
@@ -182,26 +190,63 @@ def aggregate(
         section.sort(key=lambda group: (-group.macro_f1_mean, -(group.accuracy_mean or 0.0), group.key))
         for rank, group in enumerate(section, start=1):
             group.rank = rank
-        if predictions and resamples > 0:
-            _bootstrap_section(section, predictions, classes[fingerprint], resamples, seed)
+        best = next((group for group in section if include_flagged or not group.flags), None)
+        if best is not None:
+            best.best = True
+        if predictions and resamples > 0 and best is not None:
+            _bootstrap_section(section, best, predictions, classes[fingerprint], resamples, seed, include_flagged)
         ranked.extend(section)
     return ranked
 
 
-def varying_params(groups: Sequence[GroupStats]) -> dict[str, dict[str, Any]]:
-    """For each group key, the hyperparameters whose values differ between ``groups``.
+def best_run_id(records: Sequence[RunRecord], include_flagged: bool = False) -> str | None:
+    """The finished run with the highest test macro-F1, skipping flagged runs unless ``include_flagged``."""
+    candidates = [
+        record for record in records
+        if record.macro_f1 is not None and record.status == "finished" and (include_flagged or not record.flags)
+    ]
+    return max(candidates, key=lambda record: record.macro_f1 or 0.0).run_id if candidates else None
 
-    A group lists only the settings it has (a baseline has no encoder lr, a linear head no width).
+
+def varying_params(groups: Sequence[GroupStats]) -> dict[str, dict[str, Any]]:
+    """For each group key (or run id), the hyperparameters whose values differ between ``groups``.
+
+    A group lists only the settings it has (a baseline has no encoder lr, a linear head no width);
+    a setting only some groups have counts as differing when its values differ among those groups
+    or when it is ``None`` in one of them. ``groups`` may also be runs (:class:`RunRecord`).
     """
-    names = sorted({name for group in groups for name in group.params})
+    params = {_item_key(group): _item_params(group) for group in groups}
+    names = sorted({name for values in params.values() for name in values})
     varying = [
         name for name in names
-        if len({json.dumps(group.params.get(name), sort_keys=True, default=str) for group in groups}) > 1
+        if len({json.dumps(values[name], sort_keys=True, default=str) for values in params.values() if name in values}) > 1
     ]
     return {
-        group.key: {name: group.params[name] for name in varying if group.params.get(name) is not None}
-        for group in groups
+        key: {name: values[name] for name in varying if values.get(name) is not None} for key, values in params.items()
     }
+
+
+def distinguishing_settings(items: Sequence[GroupStats | RunRecord]) -> dict[str, dict[str, Any]]:
+    """What sets each group or run apart, by key or run id: for trained runs the hyperparameters that vary
+    among the trained ones, for a reference row (TF-IDF, majority) its own settings (``C`` grid, n-grams)."""
+    from bench.baselines.specs import is_baseline
+
+    trained = [item for item in items if not is_baseline(item.encoder)]
+    settings = varying_params(trained)
+    for item in items:
+        if is_baseline(item.encoder):
+            settings[_item_key(item)] = {
+                name.removeprefix("head."): value for name, value in _item_params(item).items()
+            }
+    return {_item_key(item): settings[_item_key(item)] for item in items}
+
+
+def _item_key(item: GroupStats | RunRecord) -> str:
+    return item.key if isinstance(item, GroupStats) else item.run_id
+
+
+def _item_params(item: GroupStats | RunRecord) -> dict[str, Any]:
+    return item.params if isinstance(item, GroupStats) else hyperparameters(item)
 
 
 def compare(
@@ -373,6 +418,7 @@ def _summaries(groups: Mapping[str, list[RunRecord]]) -> list[GroupStats]:
                 accuracy_mean=float(accuracy.mean()) if accuracy.size else None,
                 accuracy_std=float(accuracy.std(ddof=1)) if accuracy.size > 1 else None,
                 efficiency=_mean_efficiency([efficiency(run) for run in runs]),
+                flags=sorted({flag for run in runs for flag in run.flags}),
             )
         )
     return summaries
@@ -389,7 +435,8 @@ def _mean_efficiency(values: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _bootstrap_section(
-    section: list[GroupStats], predictions: Mapping[str, Predictions], num_classes: int, resamples: int, seed: int
+    section: list[GroupStats], best: GroupStats, predictions: Mapping[str, Predictions], num_classes: int,
+    resamples: int, seed: int, include_flagged: bool,
 ) -> None:
     """Confidence intervals and p-values against the best, for the groups of one fingerprint."""
     complete = [group for group in section if all(run_id in predictions for run_id in group.run_ids)]
@@ -409,9 +456,10 @@ def _bootstrap_section(
             float(value) for value in np.percentile(distribution, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)])
         )
         distributions[group.key] = distribution
-    best = section[0]
     if best.key not in distributions:
         return
-    for group in complete[1:]:
+    for group in complete:
+        if group is best:
+            continue
         group.p_vs_best = two_sided_p(distributions[group.key] - distributions[best.key])
-        group.indistinguishable_from_best = group.p_vs_best >= ALPHA
+        group.indistinguishable_from_best = group.p_vs_best >= ALPHA and (include_flagged or not group.flags)

@@ -489,12 +489,12 @@ class Leaderboard:
         self, conn: Connection, fingerprint: str, encoder: str, macro_f1: float, predictions: Predictions | None,
         num_labels: int,
     ) -> tuple[int | None, list[str] | None]:
-        """Distinct predicted test classes and flags of a run; the majority row itself is not flagged."""
+        """Distinct predicted test classes and flags of a run (the majority row is not compared with itself)."""
         if predictions is None:
             return None, None
         classes = run_flags.predicted_class_count(predictions.predicted)
         if encoder == MAJORITY_ENCODER:
-            return classes, []
+            return classes, run_flags.run_flags(_finite_or_none(macro_f1), classes, None)
         majority = conn.execute(
             sa.select(runs_table.c.macro_f1).where(
                 runs_table.c.fingerprint == fingerprint,

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from bench.baselines import applicable_params, is_baseline
+from bench.baselines import is_baseline
 from bench.errors import ResultsError
 from bench.leaderboard import stats
+from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.export import MISSING, TIED_MARK, TIED_NOTE, format_params, format_value
 from bench.leaderboard.pareto import ParetoPoint, pareto_points
 from bench.leaderboard.records import RunRecord
@@ -54,18 +55,20 @@ def build_report(
     style: PlotStyle | None = None,
     resamples: int = stats.DEFAULT_RESAMPLES,
     seed: int = 0,
+    include_flagged: bool = False,
 ) -> str:
     """The report of every run in ``board`` as one HTML document.
 
     ``style`` defaults to the system's Hangul font if there is one (else romanised
-    plot labels). :class:`ResultsError` when no run has finished.
+    plot labels); flagged groups are marked and never best unless ``include_flagged``.
+    :class:`ResultsError` when no run has finished.
     """
     records = board.runs()
     finished = [record for record in records if record.status == "finished" and record.macro_f1 is not None]
     if not finished:
         raise ResultsError(f"the leaderboard {board.url} has no finished runs; there is nothing to report")
     predictions = board.predictions_many((record.run_id for record in finished), probabilities=False)
-    groups = stats.aggregate(finished, predictions, resamples=resamples, seed=seed)
+    groups = stats.aggregate(finished, predictions, resamples=resamples, seed=seed, include_flagged=include_flagged)
     style = style or PlotStyle(find_hangul_font())
     by_id = {record.run_id: record for record in finished}
     points = pareto_points(finished, _LATENCY)
@@ -96,6 +99,7 @@ thead th { border-bottom: 2px solid #333; background: #f6f6f6; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.text, th.text { text-align: left; }
 tr.best td { font-weight: bold; } tr.baseline td { color: #555; font-style: italic; }
+tr.flagged td { color: #a33; }
 td.ids { font-family: ui-monospace, monospace; font-size: 0.85em; color: #555; }
 .note, .meta { color: #555; font-size: 0.9em; }
 .figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
@@ -137,8 +141,9 @@ def _section(section: Section, style: PlotStyle, resamples: int) -> str:
         "<h3>Leaderboard</h3>",
         _leaderboard_table(section),
         f'<p class="note">Groups are runs that differ only in their seed. 95% CI: bootstrap over seeds and test '
-        f"examples ({resamples} resamples); p vs best: paired bootstrap against rank 1. {_e(TIED_NOTE)} "
+        f"examples ({resamples} resamples); p vs best: paired bootstrap against the best group (★). {_e(TIED_NOTE)} "
         "Italic rows are reference baselines.</p>",
+        _flag_note(section),
         _pareto_block(section, style),
         _per_class_block(section, style),
         _confusion_block(section, style),
@@ -150,7 +155,7 @@ def _section(section: Section, style: PlotStyle, resamples: int) -> str:
 
 def _leaderboard_table(section: Section) -> str:
     settings = _settings(section.groups)
-    header = ["Rank", "Encoder", "Head", "Setting", "n", "Macro-F1", "95% CI", "Accuracy", "p vs best", "Params",
+    header = ["Rank", "", "Encoder", "Head", "Setting", "n", "Macro-F1", "95% CI", "Accuracy", "p vs best", "Params",
               "Latency b1 (ms)", "Train (s)", "Runs"]
     numeric = {"Rank", "n", "Macro-F1", "95% CI", "Accuracy", "p vs best", "Params", "Latency b1 (ms)", "Train (s)"}
     rows = []
@@ -158,8 +163,9 @@ def _leaderboard_table(section: Section) -> str:
         ci = MISSING if group.ci_low is None or group.ci_high is None else f"[{group.ci_low:.4f}, {group.ci_high:.4f}]"
         f1 = format_value(group.macro_f1_mean, "score") + (
             f" ± {group.macro_f1_std:.4f}" if group.macro_f1_std is not None else "")
+        mark = ("★" if group.best else "") + (f"{FLAG_MARKER} {', '.join(group.flags)}" if group.flags else "")
         cells = [
-            str(group.rank), group.encoder, group.head,
+            str(group.rank), mark, group.encoder, group.head,
             settings[group.key] or MISSING,
             str(group.n), f1 + (TIED_MARK if group.indistinguishable_from_best else ""), ci,
             format_value(group.accuracy_mean, "score"), format_value(group.p_vs_best, "p"),
@@ -168,10 +174,17 @@ def _leaderboard_table(section: Section) -> str:
             format_value(group.efficiency.get("train_seconds"), "seconds"),
             ", ".join(group.run_ids),
         ]
-        classes = " ".join(name for name, on in (("best", group.rank == 1), ("baseline", is_baseline(group.encoder)))
-                           if on)
+        classes = " ".join(name for name, on in (("best", group.best), ("baseline", is_baseline(group.encoder)),
+                                                 ("flagged", bool(group.flags))) if on)
         rows.append((classes, cells))
     return _table(header, rows, numeric, {"Runs": "ids"}, table_class="leaderboard")
+
+
+def _flag_note(section: Section) -> str:
+    text = legend(flag for group in section.groups for flag in group.flags)
+    if not text:
+        return ""
+    return f'<p class="note flags">{_e(text)}. Flagged groups are never marked best.</p>'
 
 
 def _pareto_block(section: Section, style: PlotStyle) -> str:
@@ -309,16 +322,7 @@ def _group_names(section: Section) -> dict[str, str]:
 
 def _settings(groups: Sequence[stats.GroupStats]) -> dict[str, str]:
     """What sets each group apart: the hyperparameters that vary among trained groups; a baseline's own settings."""
-    trained = [group for group in groups if not is_baseline(group.encoder)]
-    varying = stats.varying_params(trained)
-    settings = {}
-    for group in groups:
-        if is_baseline(group.encoder):
-            own = applicable_params(group.encoder, group.params)
-            settings[group.key] = format_params({name.removeprefix("head."): value for name, value in own.items()})
-        else:
-            settings[group.key] = format_params(varying[group.key])
-    return settings
+    return {key: format_params(params) for key, params in stats.distinguishing_settings(groups).items()}
 
 
 def _table(

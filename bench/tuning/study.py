@@ -117,6 +117,7 @@ class TuneObjective:
             raise TrialRunFailed(error)
         if record.macro_f1 is not None:
             trial.set_user_attr("test_macro_f1", record.macro_f1)
+        trial.set_user_attr("flags", record.flags)
         return record.val_macro_f1
 
 
@@ -144,14 +145,25 @@ def run_trials(
     return len(study.get_trials(deepcopy=False)) - before
 
 
-def best_config(study: optuna.Study, base: RunConfig) -> tuple[optuna.trial.FrozenTrial, RunConfig]:
+def best_trial(study: optuna.Study, include_flagged: bool = False) -> optuna.trial.FrozenTrial | None:
+    """The completed trial with the highest validation macro-F1 whose run is not flagged (collapsed, below the
+    majority row) unless ``include_flagged``; ``None`` when there is none."""
+    completed = [
+        trial for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if trial.value is not None and (include_flagged or not trial.user_attrs.get("flags"))
+    ]
+    return max(completed, key=lambda trial: (trial.value, -trial.number), default=None)
+
+
+def best_config(
+    study: optuna.Study, base: RunConfig, include_flagged: bool = False
+) -> tuple[optuna.trial.FrozenTrial, RunConfig]:
     """The best completed trial and its RunConfig (with this machine's results directory, device and workers)."""
-    completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not completed:
-        raise UsageError(
-            f"study {study.study_name!r} has no completed trial yet; run more trials before --confirm-seeds"
-        )
-    best = study.best_trial
+    best = best_trial(study, include_flagged)
+    if best is None:
+        flagged = best_trial(study, include_flagged=True) is not None
+        reason = "every completed trial is flagged (see bench leaderboard)" if flagged else "no completed trial yet"
+        raise UsageError(f"study {study.study_name!r} has {reason}; run more trials before --confirm-seeds")
     config = RunConfig.from_json(best.user_attrs["config"])
     return best, config.with_updates(
         results_dir=base.results_dir, device=base.device, devices=base.devices, num_workers=base.num_workers
