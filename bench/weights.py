@@ -37,27 +37,19 @@ def weights_identity(
 ) -> str:
     """The weights identity of an encoder request (see the module docstring)."""
     from bench.baselines.specs import is_baseline
+    from encoders.registry import find_encoder, pattern_argument
 
     if is_baseline(encoder):
         return NO_WEIGHTS
-    hub_id = hub_model_id(encoder)
-    if random_init or hub_id is None:
+    entry = find_encoder(encoder)
+    if random_init or (entry is not None and not entry.pretrained):
         if encoder_path is None:
             return RANDOM
         return f"{RANDOM}:{folder_digest(Path(encoder_path), cache_dir, weights=False)}"
     if encoder_path is not None:
         return f"folder:{folder_digest(Path(encoder_path), cache_dir, weights=True)}"
-    return f"hub:{hub_id}"
-
-
-def hub_model_id(encoder: str) -> str | None:
-    """The hub model id ``encoder`` loads (``hf:<id>`` or a registered name); ``None`` for random-only encoders."""
-    from encoders import list_encoders
-    from encoders.registry import HF_PREFIX
-
-    if encoder.startswith(HF_PREFIX):
-        return encoder[len(HF_PREFIX) :].strip()
-    return next((entry.hub_id for entry in list_encoders() if entry.name == encoder), None)
+    hub_id = (pattern_argument(encoder) or entry.hub_id) if entry is not None else None
+    return f"hub:{hub_id or encoder}"
 
 
 def folder_digest(folder: Path, cache_dir: Path | None = None, *, weights: bool = True) -> str:

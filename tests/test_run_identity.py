@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,11 @@ def test_spelling_out_a_default_keeps_the_config_hash():
 
 def test_changing_a_head_default_in_code_gives_a_new_id(monkeypatch):
     before = RunConfig(head="cnn").config_hash()
-    monkeypatch.setitem(head_class("cnn").defaults, "num_filters", 65)
+    cnn = head_class("cnn")
+    changed = tuple(
+        replace(param, default=65) if param.name == "num_filters" else param for param in cnn.hyperparameters
+    )
+    monkeypatch.setattr(cnn, "hyperparameters", changed)
     assert RunConfig(head="cnn").config_hash() != before
 
 
