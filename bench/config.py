@@ -124,11 +124,13 @@ class RunConfig:
         canonical = json.dumps(self.identity(), sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
+    def canonical(self) -> RunConfig:
+        """This configuration with the head's defaults filled in (what the leaderboard stores); same hash."""
+        return replace(self, head_params=self.canonical_head_params())
+
     def to_json(self) -> str:
-        """All fields as JSON (for the leaderboard), head parameters with their defaults filled in."""
-        values = asdict(self)
-        values["head_params"] = [list(pair) for pair in self.canonical_head_params()]
-        return json.dumps(values, sort_keys=True, ensure_ascii=False, default=str)
+        """All fields as JSON."""
+        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, default=str)
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:

@@ -295,7 +295,8 @@ def test_urls_with_passwords_in_a_run_never_reach_the_database_or_exports(capsys
     results = tmp_path / "results"
     url = f"postgresql://bench:{SECRET}@db.example:5432/runs"
     board = Leaderboard.for_results_dir(results)
-    config = RunConfig(encoder_path=f"{url}/weights", study=f"study at {url}")
+    # No such folder exists, so its weights identity is given rather than computed from its files.
+    config = RunConfig(encoder_path=f"{url}/weights", weights="random", study=f"study at {url}")
     run_id = board.start_run(config, "fp", "sample", {"storage": url, "note": f"copied from {url}"})
     board.finish_run(
         run_id,

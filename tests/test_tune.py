@@ -140,7 +140,10 @@ def test_a_study_resumes_from_3_to_5_trials_and_confirms_the_best_over_seeds(cap
     code, out, err = bench(capsys, *args, "--trials", "3")
     assert code == 0, err + out
     assert "3 complete" in out
+    # One-epoch runs on 60 examples collapse to one class; confirming one of them needs --include-flagged.
     code, out, err = bench(capsys, *args, "--trials", "5", "--confirm-seeds", "1,2")
+    assert code == 2 and "every completed trial" in err and "--include-flagged" in err
+    code, out, err = bench(capsys, *args, "--trials", "5", "--confirm-seeds", "1,2", "--include-flagged")
     assert code == 0, err + out
     assert "5 complete" in out and "mean ± sd" in out
 

@@ -524,6 +524,9 @@ def tune(
     confirm_seeds_: Annotated[
         Optional[str], typer.Option("--confirm-seeds", help="Re-run the best trial with these seeds (comma-separated).")
     ] = None,
+    include_flagged: Annotated[
+        bool, typer.Option("--include-flagged", help="Let flagged trials (collapsed, below the majority row) be best.")
+    ] = False,
     storage: StorageUrl = None,
     leaderboard: LeaderboardUrl = None,
     gpus: Gpus = None,
@@ -584,7 +587,7 @@ def tune(
             on_start=announce,
         )
         run_trials(study_, objective, trials, after_trial=print_trial)
-    print_best(study_)
+    print_best(study_, include_flagged)
     if seeds:
         records = confirm_seeds(
             study_,
@@ -592,6 +595,7 @@ def tune(
             seeds,
             dataset,
             board,
+            include_flagged=include_flagged,
             callbacks=run_callbacks(progress),
             on_start=lambda config: console.print(
                 f"confirming the best trial with seed {config.seed}", highlight=False
@@ -667,18 +671,18 @@ def print_space(search: SearchSpace, study_name: str, storage_url: str, dataset:
     )
 
 
-def print_best(study: optuna.Study) -> None:
-    """The best trial's value and parameters, and the trial counts by state."""
+def print_best(study: optuna.Study, include_flagged: bool = False) -> None:
+    """The best trial's value and parameters (flagged trials skipped unless ``include_flagged``), trial counts."""
     trials = study.get_trials(deepcopy=False)
     counts = {state.name.lower(): sum(trial.state == state for trial in trials) for state in optuna.trial.TrialState}
     console.print(
         "trials: " + ", ".join(f"{count} {state}" for state, count in counts.items() if count), highlight=False
     )
-    best = best_trial(study)
+    best = best_trial(study, include_flagged)
     flagged = [trial.number for trial in trials if trial.user_attrs.get("flags")]
     if flagged:
         console.print(
-            f"{FLAG_MARKER} flagged trials (never best): {', '.join(map(str, flagged))}. "
+            f"{FLAG_MARKER} flagged trials: {', '.join(map(str, flagged))}. "
             + legend(flag for trial in trials for flag in trial.user_attrs.get("flags", [])),
             highlight=False, markup=False,
         )

@@ -220,7 +220,7 @@ class Leaderboard:
             "head": config.head,
             "seed": config.seed,
             "status": "running",
-            "config": _redacted(json.loads(config.to_json())),
+            "config": _redacted(json.loads(config.canonical().to_json())),
             "predicted_classes": None,
             "flags": None,
             "metrics": None,
@@ -545,7 +545,7 @@ class Leaderboard:
             except (UsageError, TypeError, KeyError, ValueError):
                 flags.append(run_flags.LEGACY_IDENTITY)
             else:
-                values["config"] = _redacted(json.loads(config.to_json()))
+                values["config"] = _redacted(json.loads(config.canonical().to_json()))
                 key = (config.config_hash(), row.fingerprint)
                 kept = keepers.get(key)
                 if kept is None or _preferred(row, kept):

@@ -161,9 +161,14 @@ def best_config(
     """The best completed trial and its RunConfig (with this machine's results directory, device and workers)."""
     best = best_trial(study, include_flagged)
     if best is None:
-        flagged = best_trial(study, include_flagged=True) is not None
-        reason = "every completed trial is flagged (see bench leaderboard)" if flagged else "no completed trial yet"
-        raise UsageError(f"study {study.study_name!r} has {reason}; run more trials before --confirm-seeds")
+        if best_trial(study, include_flagged=True) is not None:
+            raise UsageError(
+                f"every completed trial of study {study.study_name!r} is flagged (collapsed or below the majority "
+                "row; see bench leaderboard); run more trials, or pass --include-flagged to confirm the best of them"
+            )
+        raise UsageError(
+            f"study {study.study_name!r} has no completed trial yet; run more trials before --confirm-seeds"
+        )
     config = RunConfig.from_json(best.user_attrs["config"])
     return best, config.with_updates(
         results_dir=base.results_dir, device=base.device, devices=base.devices, num_workers=base.num_workers
@@ -179,9 +184,13 @@ def confirm_seeds(
     *,
     callbacks: Callable[[], Sequence[L.Callback]] = tuple,
     on_start: Callable[[RunConfig], None] = lambda config: None,
+    include_flagged: bool = False,
 ) -> list[RunRecord]:
-    """Re-run the best trial's configuration with each seed; runs are linked to the study and the best trial."""
-    best, config = best_config(study, base)
+    """Re-run the best trial's configuration with each seed; runs are linked to the study and the best trial.
+
+    The best trial skips flagged ones unless ``include_flagged``.
+    """
+    best, config = best_config(study, base, include_flagged)
     records: list[RunRecord] = []
     for seed in seeds:
         seeded = config.with_updates(seed=seed, study=study.study_name, trial=best.number)
