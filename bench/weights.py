@@ -7,7 +7,7 @@
 * ``folder:<digest>`` — a local folder (``--encoder-path``): SHA-256 over the name and
   content of every file in it (config, weights, tokenizer; hidden files and ``*.md`` skipped).
   Moving or copying the folder keeps the digest; replacing a file changes it.
-* ``none`` — reference rows (TF-IDF, majority) that use no encoder.
+* ``none`` — no registered encoder: the reference rows (TF-IDF, majority).
 
 A folder digest reads every byte once; it is cached in this process and on disk under
 ``<results>/cache/weights/``, keyed by the folder's path and each file's size, inode,
@@ -36,20 +36,18 @@ def weights_identity(
     encoder: str, encoder_path: str | None, random_init: bool, cache_dir: Path | None = None
 ) -> str:
     """The weights identity of an encoder request (see the module docstring)."""
-    from bench.baselines.specs import is_baseline
     from encoders.registry import find_encoder, pattern_argument
 
-    if is_baseline(encoder):
-        return NO_WEIGHTS
     entry = find_encoder(encoder)
-    if random_init or (entry is not None and not entry.pretrained):
+    if entry is None:
+        return NO_WEIGHTS
+    if random_init or not entry.pretrained:
         if encoder_path is None:
             return RANDOM
         return f"{RANDOM}:{folder_digest(Path(encoder_path), cache_dir, weights=False)}"
     if encoder_path is not None:
         return f"folder:{folder_digest(Path(encoder_path), cache_dir, weights=True)}"
-    hub_id = (pattern_argument(encoder) or entry.hub_id) if entry is not None else None
-    return f"hub:{hub_id or encoder}"
+    return f"hub:{pattern_argument(encoder) or entry.hub_id or encoder}"
 
 
 def folder_digest(folder: Path, cache_dir: Path | None = None, *, weights: bool = True) -> str:
