@@ -27,6 +27,9 @@ def test_flag_rules():
     assert flags.run_flags(0.1, 3, 0.1) == ["below-majority"], "equal to the majority row is not above it"
     assert flags.run_flags(0.5, 3, 0.1) == []
     assert flags.run_flags(0.5, 3, None) == []
+    assert flags.predicted_class_count([[1, 0, 1], [0, 0, 1]]) == 2
+    assert flags.distinct_predictions([[0, 0, 1], [0, 0, 1]]) == 1, "one label set for everything is a collapse"
+    assert flags.majority_macro_f1([[1, 0], [0, 1]], 2) is None
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,7 @@ def test_a_collapsed_run_is_flagged_and_never_best(capsys, flagged_board: Path):
     assert code == 0, err
     row = next(line for line in out.splitlines() if collapsed.run_id in line)
     assert "⚑ collapsed" in row
-    assert "⚑ collapsed: predicts one class for every test example" in out
+    assert "⚑ collapsed: predicts the same class (or label set) for every test example" in out
 
     code, out, err = bench(capsys, "leaderboard", "--view", "groups", *where)
     assert code == 0, err
@@ -89,7 +92,7 @@ def test_a_collapsed_run_is_flagged_and_never_best(capsys, flagged_board: Path):
     assert code == 0, err
     page = report.read_text(encoding="utf-8")
     assert 'class="flagged"' in page and "⚑ below-majority, collapsed" in page
-    assert "collapsed: predicts one class for every test example" in page
+    assert "collapsed: predicts the same class (or label set) for every test example" in page
 
 
 def test_include_flagged_lets_a_flagged_run_be_best(capsys, flagged_board: Path):

@@ -16,7 +16,7 @@ LEGACY_IDENTITY = "legacy-identity"
 FLAG_MARKER = "⚑"
 
 FLAG_MEANINGS: dict[str, str] = {
-    COLLAPSED: "predicts one class for every test example",
+    COLLAPSED: "predicts the same class (or label set) for every test example",
     BELOW_MAJORITY: "test macro-F1 not above the majority-class row on the same data",
     DUPLICATE: "same configuration as another row (recorded before run identities resolved defaults)",
     LEGACY_IDENTITY: "recorded before run identities covered the weights, and its weights folder is gone",
@@ -25,24 +25,37 @@ FLAG_MEANINGS: dict[str, str] = {
 _TOLERANCE = 1e-9
 
 
-def predicted_class_count(predicted: Iterable[int]) -> int:
-    """Number of distinct classes among the test predictions."""
-    return len(set(predicted))
+def predicted_class_count(predicted: Sequence[int] | Sequence[Sequence[int]]) -> int:
+    """Number of distinct classes among the test predictions (multi-label 0/1 rows: labels predicted at least once)."""
+    if predicted and isinstance(predicted[0], (list, tuple)):
+        return len({label for row in predicted for label, on in enumerate(row) if on})  # type: ignore[arg-type]
+    return len(set(predicted))  # type: ignore[arg-type]
 
 
-def majority_macro_f1(gold: Sequence[int], num_labels: int) -> float:
-    """Macro-F1 over ``num_labels`` classes of predicting the most frequent test class for every example."""
-    if not gold or num_labels < 1:
-        return 0.0
-    count = Counter(gold).most_common(1)[0][1]
+def distinct_predictions(predicted: Sequence[int] | Sequence[Sequence[int]]) -> int:
+    """Number of different predictions (a class, or a multi-label 0/1 row) over the test examples."""
+    return len({tuple(row) if isinstance(row, (list, tuple)) else row for row in predicted})
+
+
+def majority_macro_f1(gold: Sequence[int] | Sequence[Sequence[int]], num_labels: int) -> float | None:
+    """Macro-F1 over ``num_labels`` classes of predicting the most frequent test class for every example.
+
+    ``None`` for multi-label gold rows (their reference is the label-prior row, when recorded).
+    """
+    if not gold or num_labels < 1 or isinstance(gold[0], (list, tuple)):
+        return None
+    count = Counter(gold).most_common(1)[0][1]  # type: ignore[arg-type]
     precision, recall = count / len(gold), 1.0
     return 2 * precision * recall / (precision + recall) / num_labels
 
 
-def run_flags(macro_f1: float | None, predicted_classes: int | None, majority_f1: float | None) -> list[str]:
-    """The flags of a finished run (empty when nothing is wrong)."""
+def run_flags(macro_f1: float | None, distinct: int | None, majority_f1: float | None) -> list[str]:
+    """The flags of a finished run (empty when nothing is wrong).
+
+    ``distinct`` is the number of different test predictions: one means the run collapsed.
+    """
     flags: list[str] = []
-    if predicted_classes is not None and predicted_classes <= 1:
+    if distinct is not None and distinct <= 1:
         flags.append(COLLAPSED)
     if macro_f1 is not None and majority_f1 is not None and macro_f1 <= majority_f1 + _TOLERANCE:
         flags.append(BELOW_MAJORITY)

@@ -493,8 +493,9 @@ class Leaderboard:
         if predictions is None:
             return None, None
         classes = run_flags.predicted_class_count(predictions.predicted)
+        distinct = run_flags.distinct_predictions(predictions.predicted)
         if encoder == MAJORITY_ENCODER:
-            return classes, run_flags.run_flags(_finite_or_none(macro_f1), classes, None)
+            return classes, run_flags.run_flags(_finite_or_none(macro_f1), distinct, None)
         majority = conn.execute(
             sa.select(runs_table.c.macro_f1).where(
                 runs_table.c.fingerprint == fingerprint,
@@ -504,7 +505,7 @@ class Leaderboard:
         ).scalar()
         if majority is None:
             majority = run_flags.majority_macro_f1(predictions.gold, num_labels)
-        return classes, run_flags.run_flags(_finite_or_none(macro_f1), classes, majority)
+        return classes, run_flags.run_flags(_finite_or_none(macro_f1), distinct, majority)
 
     def _create_schema(self) -> None:
         try:
