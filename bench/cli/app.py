@@ -11,6 +11,7 @@ from rich.text import Text
 
 from bench.errors import BenchError
 from bench.escaping import one_line, terminal
+from bench.urls import redact_text
 
 app = typer.Typer(
     name="bench",
@@ -25,14 +26,14 @@ INTERRUPTED = 130  # exit code after Ctrl-C
 
 
 def fail(message: str, exit_code: int = 2) -> None:
-    """Print ``message`` as one line on stderr and exit."""
-    err_console.print(f"error: {one_line(message)}", markup=False, highlight=False, soft_wrap=True)
+    """Print ``message`` as one line on stderr (URL passwords hidden, control characters visible) and exit."""
+    err_console.print(f"error: {one_line(redact_text(message))}", markup=False, highlight=False, soft_wrap=True)
     raise SystemExit(exit_code)
 
 
 def warn(message: str) -> None:
     """Print ``message`` as one warning line on stderr."""
-    err_console.print(f"warning: {one_line(message)}", markup=False, highlight=False, soft_wrap=True)
+    err_console.print(f"warning: {one_line(redact_text(message))}", markup=False, highlight=False, soft_wrap=True)
 
 
 def add_row(table: Table, *cells: str | Text, style: str | None = None) -> None:
