@@ -88,9 +88,9 @@ def parse_database_url(url: str, option: str = "--storage") -> URL:
         parsed.port  # noqa: B018
     except (ArgumentError, ValueError, TypeError) as error:
         problem = _problem(url, error)
-        raise UsageError(f"{option} {shown!r} is not a database URL ({problem}); {DATABASE_URL_EXAMPLES}") from None
+        raise UsageError(f"invalid {option} URL {shown!r} ({problem}); {DATABASE_URL_EXAMPLES}") from None
     if parsed.host is not None and "@" in parsed.host:
-        raise UsageError(f"{option} {shown!r}: write an '@' inside the password as %40")
+        raise UsageError(f"invalid {option} URL {shown!r}: write an '@' inside the password as %40")
     return parsed
 
 
