@@ -140,7 +140,6 @@ COMMANDS = ("baseline", "compare", "data inspect", "encoders", "export", "export
 
 def _command(draw: st.DrawFn, world: World, name: str) -> list[str]:
     paths = st.one_of(st.sampled_from(world.paths), odd_text)
-    values = st.one_of(odd_text, numbers, floats, st.sampled_from(URLS), paths)
     run_ids = st.one_of(st.sampled_from([world.record.run_id, world.record.run_id[:4], "g-", "zzz"]), odd_text)
     read = {"--results": st.one_of(st.just(str(world.results)), paths), "--storage": st.sampled_from(URLS)}
     write = {"--results": st.one_of(st.builds(world.fresh_dir), paths), "--storage": st.sampled_from(URLS)}
