@@ -16,6 +16,8 @@ from bench.leaderboard.store import Leaderboard
 from bench.runs.dataset import prepare_dataset
 from bench.runs.phases import PhaseTimes
 from bench.training.runner import run_experiment
+from encoders import check_encoder_name
+from heads import resolve_head_params
 
 D = opt.DEFAULTS
 
@@ -33,6 +35,8 @@ def run(
 ) -> None:
     """Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard."""
     config = opt.run_config({"encoder": encoder, "head": head, **options})
+    check_encoder_name(config.encoder)  # refused inputs leave no results folder behind
+    resolve_head_params(config.head, config.head_kwargs)
     phases = PhaseTimes()
     with phases.measure("data_load"):
         dataset = prepare_dataset(config)  # refuses unusable splits before the leaderboard is touched
