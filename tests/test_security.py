@@ -515,7 +515,8 @@ MODEL_EDITS = {
     "empty run id": (lambda card, _: card.update(run_id=" "), "field 'run_id' is missing or not a non-empty"),
     "tokenizer file outside": (_marker_edit("model_file", "../../../../etc/passwd"), "points outside the model"),
     "tokenizer file absolute": (_marker_edit("vocab_file", "/etc/passwd"), "points outside the model folder"),
-    "marker field of a wrong type": (_marker_edit("preprocessing", {"x": 1}), "must be a string, true/false"),
+    "marker field of a wrong type": (_marker_edit("preprocessing", {"x": 1}), "unknown sentencepiece preprocessing"),
+    "marker without a kind": (_marker_edit("kind", 3), "expected a JSON object with a 'kind' string"),
     "symlink out of the folder": (_symlink_edit, "points outside the model folder"),
     "tokenizer config names a file outside": (_config_edit, "vocab_file '../../../../etc/passwd' points outside"),
 }
