@@ -15,7 +15,7 @@ from bench.cli.app import add_row, app, console
 from bench.data import SplitDataset, inspect_dataset, load_dataset
 from bench.data.split import SPLITS
 from bench.errors import UsageError
-from bench.escaping import terminal
+from bench.escaping import markup, terminal
 from encoders import EncoderRequest, TextTokenizer, create_tokenizer
 
 D = opt.DEFAULTS
@@ -87,7 +87,7 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
         f"  fingerprint {summary['fingerprint'][:16]}  encoding {summary['encoding'] or 'n/a'}"
         f"  {len(summary['classes'])} classes",
     ))
-    console.print(f"Split: {summary['split_rule']}")
+    console.print(terminal(f"Split: {summary['split_rule']}"))
     if "labels_per_example" in summary:
         per_example = summary["labels_per_example"]
         console.print(f"Multi-label: {per_example['mean']:.2f} labels per example on average, at most "
@@ -133,4 +133,4 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
                         f"{tokens['over_max_len']:.1%}")
     console.print(lengths)
     for warning in summary["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {markup(warning)}", highlight=False)

@@ -156,10 +156,10 @@ def prediction_table(predictions: list[TextPrediction], title: str) -> Table:
 
 def multilabel_table(predictions: list[TextPrediction], title: str) -> Table:
     """One row per text: every label over its threshold with its probability, most probable first."""
-    table = Table(title=Text(title), title_justify="left")
+    table = Table(title=terminal(title), title_justify="left")
     for name, justify in (("#", "right"), ("text", "left"), ("labels over threshold", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for number, prediction in enumerate(predictions, start=1):
         chosen = ", ".join(f"{label} {p:.2f}" for label, p in (prediction.labels or {}).items()) or "(none)"
-        table.add_row(str(number), Text(prediction.text), Text(chosen, style="bold"))
+        add_row(table, str(number), prediction.text, terminal(chosen, style="bold"))
     return table
