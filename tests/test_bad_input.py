@@ -227,3 +227,119 @@ def test_a_text_far_longer_than_max_len_is_truncated_and_counted(capsys, tmp_pat
     assert status == "finished"
     assert set(truncated) == {"train", "validation", "test"}
     assert sum(truncated.values()) == 10, "the ten long texts, not the short ones (about 10 tokens)"
+
+
+# ------------------------------------------------------------------ issue 14: ambiguous data, odd paths
+
+
+def _duplicate_header(suffix: str) -> Callable[[Path], Path]:
+    def build(folder: Path) -> Path:
+        rows = labelled_rows(("기쁨", "슬픔"), 12)
+        path = folder / f"dup{suffix}"
+        if suffix == ".jsonl":
+            lines = [f'{{"text": {json.dumps(text)}, "label": "{label}", "label": "x"}}' for text, label in rows]
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        else:
+            frame = pd.DataFrame([(text, label, label) for text, label in rows], columns=["text", "label", "label"])
+            frame.to_excel(path, index=False) if suffix == ".xlsx" else frame.to_csv(path, index=False)
+        return path
+
+    return build
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".xlsx"])
+def test_a_duplicated_column_header_is_refused_not_silently_the_first(capsys, tmp_path: Path, suffix: str) -> None:
+    path = _duplicate_header(suffix)(tmp_path)
+    results = tmp_path / "results"
+    code, _, err = bench(capsys, "run", "--data", str(path), "--results", str(results), "--no-progress")
+    assert_one_line_error(code, err, "the header names more than one column 'label'")
+    assert not results.exists()
+    code, _, err = bench(capsys, "data", "inspect", str(path), "--label-col", "label")
+    assert_one_line_error(code, err, "more than one column 'label'")
+
+
+def test_the_same_column_for_text_and_label_is_refused_before_anything_is_written(capsys, tmp_path: Path) -> None:
+    path = write_table(tmp_path / "d.csv", labelled_rows(("기쁨", "슬픔"), 12))
+    results = tmp_path / "results"
+    args = ["--data", str(path), "--text-col", "text", "--label-col", "text"]
+    code, _, err = bench(capsys, "run", *args, "--results", str(results), "--no-progress")
+    assert_one_line_error(code, err, "--text-col and --label-col both name column 'text'")
+    assert not results.exists()
+    code, _, err = bench(capsys, "data", "inspect", str(path), "--text-col", "text", "--label-col", "text")
+    assert_one_line_error(code, err, "both name column 'text'")
+
+
+def test_numerically_equal_labels_are_refused(capsys, tmp_path: Path) -> None:
+    rows = [(f"문장 {index}", ("1", "1.0", "2")[index % 3]) for index in range(36)]
+    path = write_table(tmp_path / "numbers.csv", rows)
+    code, _, err = bench(capsys, "data", "inspect", str(path))
+    assert_one_line_error(code, err, "labels '1' and '1.0' are the same number written differently")
+    # A label map that merges the spellings makes the file usable.
+    label_map = tmp_path / "map.yaml"
+    label_map.write_text('"1": one\n"1.0": one\n"2": two\n', encoding="utf-8")
+    code, out, err = bench(capsys, "data", "inspect", str(path), "--label-map", str(label_map), "--json")
+    assert code == 0, err
+    assert json.loads(out)["classes"] == ["one", "two"]
+
+
+INVISIBLE_TEXTS = ["\u200b", "\ufeff", "\u200d\u200b", " \u3164 ", "\u2060\t"]
+
+
+def test_texts_of_invisible_characters_only_are_empty_texts_counted_and_reported(capsys, tmp_path: Path) -> None:
+    rows = labelled_rows(("기쁨", "슬픔"), 12) + [(text, "기쁨") for text in INVISIBLE_TEXTS]
+    path = write_table(tmp_path / "invisible.csv", rows)
+    code, out, err = bench(capsys, "data", "inspect", str(path), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["dropped"] == {"empty text": len(INVISIBLE_TEXTS)}
+    assert sum(summary["rows"].values()) == 24
+    code, out, _ = bench(capsys, "data", "inspect", str(path))
+    assert code == 0 and "empty text" in out
+
+
+def test_a_leaderboard_path_that_is_a_directory_is_an_error_not_an_empty_board(capsys, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    database_path(results).mkdir(parents=True)
+    for args in (["leaderboard"], ["export", "--format", "md"], ["show", "abc"], ["report"]):
+        code, out, err = bench(capsys, *args, "--results", str(results))
+        assert_one_line_error(code, err, "leaderboard.db is a directory, not a file")
+        assert "does not exist" not in out + err
+    path = write_table(tmp_path / "d.csv", labelled_rows(("기쁨", "슬픔"), 12))
+    code, _, err = bench(capsys, "baseline", "--data", str(path), "--kind", "majority", "--results", str(results))
+    assert_one_line_error(code, err, "leaderboard.db is a directory, not a file")
+
+
+def test_symlink_loops_and_folders_are_named_for_what_they_are(capsys, tmp_path: Path) -> None:
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    code, _, err = bench(capsys, "data", "inspect", str(loop))
+    assert_one_line_error(code, err, "loop.csv: a symbolic link loop")
+    broken = tmp_path / "broken.csv"
+    broken.symlink_to(tmp_path / "gone.csv")
+    code, _, err = bench(capsys, "data", "inspect", str(broken))
+    assert_one_line_error(code, err, "broken.csv: a broken symbolic link")
+    folder = tmp_path / "map"
+    folder.mkdir()
+    code, _, err = bench(capsys, "data", "inspect", "--label-map", str(folder))
+    assert_one_line_error(code, err, "map: the label map is a directory, not a file")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--data", "missing.csv"],
+        ["run", "--encoder", "nope"],
+        ["run", "--head", "mlp", "--head-param", "hidden=-3"],
+        ["run", "--text-col", "text", "--label-col", "text"],
+        ["baseline", "--data", "missing.csv"],
+        ["baseline", "--text-col", "text", "--label-col", "text"],
+        ["baseline", "--kind", "nope"],
+        ["baseline", "--c-grid", "x"],
+    ],
+)
+def test_refused_inputs_create_no_results_folder_and_no_leaderboard(capsys, tmp_path: Path, args: list[str]) -> None:
+    results = tmp_path / "results"
+    extra = ["--no-progress", *tiny_config_args()] if args[0] == "run" else []
+    code, _, err = bench(capsys, *args, "--results", str(results), *extra)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert not results.exists()

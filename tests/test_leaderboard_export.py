@@ -10,7 +10,8 @@ import pytest
 
 from bench.errors import UsageError
 from bench.leaderboard import stats
-from bench.leaderboard.export import FORMATS, export, latex_escape
+from bench.escaping import latex as latex_escape
+from bench.leaderboard.export import FORMATS, export
 from tests.leaderboard_helpers import make_config, make_metrics, make_record
 
 GOLD = [0, 1, 2, 0, 1, 2]

@@ -324,3 +324,238 @@ def test_urls_with_passwords_in_a_run_never_reach_the_database_or_exports(capsys
         assert code == 0, err
         outputs.append(out)
     assert all(SECRET not in output for output in outputs)
+
+
+# ------------------------------------------------------------------ issue 14: URL shapes, escaping, model folders
+
+PASSWORD = "Pa55-wörd"
+URL_SHAPES = [
+    f"user:{PASSWORD}@host:5432/db",  # no scheme
+    f"postgresql://user:{PASSWORD}@host:port/db",  # non-numeric port
+    f"postgresql://user:{PASSWORD}@[::1/db",  # broken IPv6 host
+    "postgresql://user:Pa55%2Dw%C3%B6rd@127.0.0.1:1/db",  # percent-encoded password
+    f"postgresql://user@127.0.0.1:1/db?password={PASSWORD}",  # password in the query string
+    f"postgresql://user:{PASSWORD[:4]}@{PASSWORD[4:]}@127.0.0.1:1/db",  # an unescaped '@' in the password
+    f"{PASSWORD}",  # not a URL at all
+]
+
+
+def _password_parts(url: str) -> list[str]:
+    return [PASSWORD, PASSWORD[4:], "w%C3%B6rd", "wörd"] if url != PASSWORD else []
+
+
+@pytest.mark.parametrize("url", URL_SHAPES)
+def test_no_url_shape_shows_its_password_in_any_command(capfd, tmp_path: Path, url: str) -> None:
+    results = str(tmp_path / "results")
+    commands = [
+        ["leaderboard", "--storage", url],
+        ["export", "--format", "md", "--storage", url],
+        ["show", "abc", "--storage", url],
+        ["compare", "abc", "def", "--storage", url],
+        ["report", "--storage", url, "--results", results],
+        ["predict", "--run", "abc", "--storage", url, "text"],
+        ["export-model", "--run", "abc", "--storage", url, str(tmp_path / "out")],
+        [*GRID, "--storage", url, "--results", results, "--dry-run"],
+        [*GRID, "--leaderboard", url, "--results", results, "--dry-run"],
+        ["tune", "--trials", "1", "--storage", url, "--results", results, "--dry-run"],
+    ]
+    for args in commands:
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        out, err = capfd.readouterr()
+        for part in _password_parts(url):
+            assert part not in out + err, (args, part, out, err)
+        if code == 0 and "--dry-run" in args:
+            continue  # a well-formed URL: the plan is printed without connecting
+        assert code == 2, (args, out, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("url", URL_SHAPES[:3])
+def test_urls_that_do_not_parse_are_one_line_usage_errors_that_say_why(capsys, url: str) -> None:
+    code, _, err = bench(capsys, "leaderboard", "--storage", url)
+    assert code == 2 and PASSWORD not in err
+    reason = {0: "no scheme", 1: "the port must be a number", 2: "unclosed '[' in an IPv6 host"}
+    assert reason[URL_SHAPES.index(url)] in err and "user:***@" in err
+
+
+HOSTILE = "<img src=x onerror=alert(1)>|**b**[l](j:x)\x1b[31m[/]"
+
+
+def _hostile_board(results: Path) -> str:
+    """A leaderboard whose dataset, encoder and labels are hostile strings."""
+    from tests.leaderboard_helpers import make_config, make_metrics, record_run
+
+    labels = ("\x1b[2J\x1b[31mred", "[/]", "=cmd|' /C calc'!A0")
+    metrics = make_metrics([0, 1, 2, 0, 1, 2], [0, 1, 2, 0, 2, 2], labels)
+    with Leaderboard.for_results_dir(results) as board:
+        return record_run(board, make_config(encoder="=HYPERLINK(\"http://x\")", head="mlp"), metrics,
+                          dataset=HOSTILE)
+
+
+def test_exports_escape_hostile_names_for_each_format(capsys, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    _hostile_board(results)
+    outputs = {}
+    for fmt in ("md", "html", "latex", "csv"):
+        code, out, err = bench(capsys, "export", "--format", fmt, "--results", str(results))
+        assert code == 0, err
+        outputs[fmt] = out
+    for fmt in ("md", "html"):
+        assert "<img" not in outputs[fmt] and "&lt;img src=x onerror=alert(1)&gt;" in outputs[fmt]
+    assert "\\|" in outputs["md"] and "\\*\\*b\\*\\*" in outputs["md"] and "\\[l\\]" in outputs["md"]
+    assert all("\x1b" not in text for text in outputs.values() if text is not outputs["csv"])
+    assert r"\textless{}img" in outputs["latex"]
+    cells = [row.split(",")[3] for row in outputs["csv"].splitlines()[1:]]
+    assert outputs["csv"].count("'=HYPERLINK") == 1, outputs["csv"]
+    assert cells and not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
+
+
+def test_show_and_leaderboard_print_hostile_labels_literally(capsys, tmp_path: Path, wide_console) -> None:
+    results = tmp_path / "results"
+    run_id = _hostile_board(results)
+    for args in (["show", run_id], ["leaderboard"], ["leaderboard", "--view", "groups"]):
+        code, out, err = bench(capsys, *args, "--results", str(results))
+        assert code == 0, err
+        assert "\x1b" not in out + err
+    assert "\\x1b[2J\\x1b[31mred" in out or "\\x1b" in out
+    code, out, err = bench(capsys, "show", run_id, "--results", str(results))
+    assert "[/]" in out and "\\x1b[2J" in out
+
+
+def test_a_killed_report_writer_leaves_temporaries_the_next_writer_sweeps(capsys, tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import time
+
+    results = tmp_path / "results"
+    _hostile_board(results)
+    host = socket.gethostname().replace(".", "_")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    leftovers = {
+        "dead": results / f".report.html.{host}.{dead.pid}.abc123.tmp",
+        "old": results / ".report.html.k3y9x2.tmp",  # an older writer's name, a day old
+    }
+    alive = results / f".report.html.{host}.{os.getpid()}.zzz999.tmp"  # a writer still running: kept
+    recent = results / ".report.html.q1w2e3.tmp"  # unknown owner, recent: kept
+    for path in (*leftovers.values(), alive, recent):
+        path.write_text("partial", encoding="utf-8")
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(leftovers["old"], (day_ago, day_ago))
+    code, _, err = bench(capsys, "report", "--results", str(results))
+    assert code == 0, err
+    assert (results / "report.html").is_file()
+    assert not any(path.exists() for path in leftovers.values())
+    assert alive.exists() and recent.exists()
+    assert "\x1b" not in (results / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def exported_model(tmp_path_factory) -> Path:
+    """A tiny trained run exported as a model folder."""
+    from tests.tiny_runs import train_tiny_run
+
+    results = tmp_path_factory.mktemp("model") / "results"
+    record = train_tiny_run(results)
+    target = results.parent / "exported"
+    assert main_code(["export-model", "--results", str(results), "--run", record.run_id, str(target)]) == 0
+    return target
+
+
+def main_code(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+def _edited_model(source: Path, folder: Path, edit) -> Path:
+    import shutil
+
+    shutil.copytree(source, folder)
+    card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    edit(card, folder)
+    (folder / "model.json").write_text(json.dumps(card), encoding="utf-8")
+    return folder
+
+
+def _marker_edit(key: str, value) -> object:
+    def edit(card: dict, folder: Path) -> None:
+        marker = folder / "tokenizer" / TOKENIZER_MARKER
+        payload = json.loads(marker.read_text(encoding="utf-8"))
+        payload[key] = value
+        marker.write_text(json.dumps(payload), encoding="utf-8")
+
+    return edit
+
+
+def _symlink_edit(card: dict, folder: Path) -> None:
+    (folder / "tokenizer" / "extra.txt").symlink_to("/etc/passwd")
+
+
+def _config_edit(card: dict, folder: Path) -> None:
+    (folder / "tokenizer" / "tokenizer_config.json").write_text('{"vocab_file": "../../../../etc/passwd"}')
+
+
+MODEL_EDITS = {
+    "max_len beyond the positions": (lambda card, _: card.update(max_len=10**6), "field 'max_len' is 1000000"),
+    "max_len a boolean": (lambda card, _: card.update(max_len=True), "field 'max_len' is missing or not a whole"),
+    "max_len too small": (lambda card, _: card.update(max_len=1), "field 'max_len' is 1; it must be at least 2"),
+    "labels repeated": (lambda card, _: card.update(labels=["a"] * len(card["labels"])), "names a label twice"),
+    "labels empty strings": (lambda card, _: card.update(labels=[""] * len(card["labels"])), "non-empty strings"),
+    "unknown head": (lambda card, _: card.update(head="attention"), "head 'attention' is not registered"),
+    "unknown field": (lambda card, _: card.update(extra=1), "unknown field 'extra'"),
+    "scores not numbers": (lambda card, _: card.update(scores={"macro_f1": "high"}), "finite numbers"),
+    "empty run id": (lambda card, _: card.update(run_id=" "), "field 'run_id' is missing or not a non-empty"),
+    "tokenizer file outside": (_marker_edit("model_file", "../../../../etc/passwd"), "points outside the model"),
+    "tokenizer file absolute": (_marker_edit("vocab_file", "/etc/passwd"), "points outside the model folder"),
+    "marker field of a wrong type": (_marker_edit("preprocessing", {"x": 1}), "unknown sentencepiece preprocessing"),
+    "marker without a kind": (_marker_edit("kind", 3), "expected a JSON object with a 'kind' string"),
+    "symlink out of the folder": (_symlink_edit, "points outside the model folder"),
+    "tokenizer config names a file outside": (_config_edit, "vocab_file '../../../../etc/passwd' points outside"),
+}
+
+
+@pytest.mark.parametrize("case", MODEL_EDITS)
+def test_every_field_of_a_model_folder_is_checked(capsys, tmp_path: Path, exported_model: Path, case: str) -> None:
+    edit, needle = MODEL_EDITS[case]
+    folder = _edited_model(exported_model, tmp_path / "model", edit)
+    code, out, err = bench(capsys, "predict", "--model", str(folder), "좋은 하루")
+    assert code == 2, (out, err)
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+    assert "root:" not in out + err
+
+
+def test_predict_escapes_labels_and_warns_on_empty_texts(capsys, tmp_path: Path, exported_model: Path,
+                                                         wide_console) -> None:
+    def hostile_labels(card: dict, _: Path) -> None:
+        card["labels"] = [f"\x1b[31m[/]{index}" for index in range(len(card["labels"]))]
+
+    folder = _edited_model(exported_model, tmp_path / "model", hostile_labels)
+    code, out, err = bench(capsys, "predict", "--model", str(folder), "좋은 하루", "\u200b", "\x1b[2J[bold]x")
+    assert code == 0, err
+    assert "\x1b" not in out + err
+    assert "\\x1b[31m[/]" in out and "[bold]x" in out
+    assert err.strip() == ("warning: text 2 is empty (only whitespace or invisible characters); the label given to an "
+                           "empty text says nothing about it")
+
+
+def test_export_model_into_the_current_empty_folder(capsys, tmp_path: Path, exported_model: Path,
+                                                    monkeypatch) -> None:
+    results = exported_model.parent / "results"
+    run_id = json.loads((exported_model / "model.json").read_text(encoding="utf-8"))["run_id"]
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    code, out, err = bench(capsys, "export-model", "--run", run_id, "--results", str(results), ".")
+    assert code == 0, err
+    assert {path.name for path in here.iterdir()} == {"model.json", "model.safetensors", "tokenizer"}
+    code, out, err = bench(capsys, "predict", "--model", ".", "좋은 하루")
+    assert code == 0, err

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from bench.baselines import BASELINES, DEFAULT_C_GRID, baseline_config, chosen_c
 from bench.baselines.fitting import run_baseline
 from bench.cli import options as opt
 from bench.cli.app import app, console
 from bench.errors import UsageError
+from bench.escaping import terminal
 from bench.leaderboard.export import format_value
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
@@ -73,7 +73,7 @@ def parse_c_grid(text: str) -> list[float]:
 def baseline_table(records: list[RunRecord]) -> Table:
     """The recorded baseline rows: scores, the chosen C and fitting time."""
     first = records[0]
-    table = Table(title=Text(f"baselines on {first.dataset} · fingerprint {first.fingerprint[:12]}"),
+    table = Table(title=terminal(f"baselines on {first.dataset} · fingerprint {first.fingerprint[:12]}"),
                   title_justify="left")
     unfinished = any(record.status != "finished" for record in records)
     columns = [("run", "left"), ("encoder", "left"), ("head", "left")] + ([("status", "left")] if unfinished else [])
@@ -84,9 +84,9 @@ def baseline_table(records: list[RunRecord]) -> Table:
         metrics = record.metrics
         c = chosen_c(metrics) if metrics is not None else None
         fit_seconds = metrics.timings.get("train_seconds") if metrics is not None else None
-        status = [Text(record.status if not record.error else f"{record.status}: {record.error}")] if unfinished else []
+        status = [terminal(record.status if not record.error else f"{record.status}: {record.error}")] if unfinished else []
         table.add_row(
-            Text(record.run_id), Text(record.encoder), Text(record.head), *status,
+            terminal(record.run_id), terminal(record.encoder), terminal(record.head), *status,
             format_value(record.val_macro_f1, "score"), format_value(record.macro_f1, "score"),
             format_value(record.accuracy, "score"), "—" if c is None else f"{c:g}",
             format_value(fit_seconds, "seconds"),

@@ -8,12 +8,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from bench.cli import options as opt
-from bench.cli.app import app, console
+from bench.cli.app import add_row, app, console
 from bench.data import SplitDataset, inspect_dataset, load_dataset
 from bench.data.split import SPLITS
 from bench.errors import UsageError
+from bench.escaping import markup, terminal
 from encoders import EncoderRequest, TextTokenizer, create_tokenizer
 
 D = opt.DEFAULTS
@@ -80,9 +82,12 @@ def _tokenizer(encoder: str | None, encoder_path: Path | None, dataset: SplitDat
 
 
 def _render(summary: dict[str, Any], encoder: str | None) -> None:
-    console.print(f"[bold]{summary['name']}[/bold]  fingerprint {summary['fingerprint'][:16]}"
-                  f"  encoding {summary['encoding'] or 'n/a'}  {len(summary['classes'])} classes")
-    console.print(f"Split: {summary['split_rule']}")
+    console.print(Text.assemble(
+        terminal(summary["name"], style="bold"),
+        f"  fingerprint {summary['fingerprint'][:16]}  encoding {summary['encoding'] or 'n/a'}"
+        f"  {len(summary['classes'])} classes",
+    ))
+    console.print(terminal(f"Split: {summary['split_rule']}"))
     if "labels_per_example" in summary:
         per_example = summary["labels_per_example"]
         console.print(f"Multi-label: {per_example['mean']:.2f} labels per example on average, at most "
@@ -93,7 +98,7 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
         counts.add_column(name, justify="right")
     for label in summary["classes"]:
         row = [summary["labels"][name].get(label, 0) for name in SPLITS]
-        counts.add_row(label, *(str(value) for value in (*row, sum(row))))
+        add_row(counts, label, *(str(value) for value in (*row, sum(row))))
     totals = [summary["rows"][name] for name in SPLITS]
     counts.add_row("[bold]all[/bold]", *(f"[bold]{value}[/bold]" for value in (*totals, sum(totals))))
     console.print(counts)
@@ -107,7 +112,7 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
     dropped.add_column("reason")
     dropped.add_column("rows", justify="right")
     for reason, count in summary["dropped"].items():
-        dropped.add_row(reason, str(count))
+        add_row(dropped, reason, str(count))
     if summary["dropped"]:
         console.print(dropped)
     else:
@@ -124,8 +129,8 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
                     f"{chars['over_max_len']:.1%}")
     tokens = summary["length"].get("tokens")
     if tokens is not None:
-        lengths.add_row(f"tokens ({encoder})", f"{tokens['mean']:.1f}", f"{tokens['p95']:.0f}", str(tokens["max"]),
+        add_row(lengths, f"tokens ({encoder})", f"{tokens['mean']:.1f}", f"{tokens['p95']:.0f}", str(tokens["max"]),
                         f"{tokens['over_max_len']:.1%}")
     console.print(lengths)
     for warning in summary["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {markup(warning)}", highlight=False)

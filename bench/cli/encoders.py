@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from bench.cli.app import app, console
 from bench.cli.options import EncoderPath, Plugins, TrustRemoteCode
+from bench.escaping import terminal
 from encoders import EncoderEntry, EncoderRequest, create_tokenizer, list_encoders
 
 
@@ -36,11 +36,11 @@ def encoders_command(plugin: Plugins = None) -> None:
     for entry in list_encoders():
         count = entry.parameter_count() if entry.parameter_count is not None else None
         table.add_row(
-            Text(entry.name),
-            Text(entry.hub_id or "—"),
+            terminal(entry.name),
+            terminal(entry.hub_id or "—"),
             format_parameter_count(count),
-            Text(describe_learning_rates(entry)),
-            Text(entry.description),
+            terminal(describe_learning_rates(entry)),
+            terminal(entry.description),
         )
     console.print(table)
 
@@ -69,6 +69,6 @@ def tokenize_command(
             record = {"text": text, "pieces": encoding.pieces, "ids": encoding.ids}
             console.out(json.dumps(record, ensure_ascii=False), highlight=False)
             continue
-        console.print(Text(text, style="bold"))
-        console.print(Text("  pieces: " + " ".join(encoding.pieces)), soft_wrap=True)
-        console.print(Text("  ids:    " + " ".join(map(str, encoding.ids))), soft_wrap=True)
+        console.print(terminal(text, style="bold"))
+        console.print(terminal("  pieces: " + " ".join(encoding.pieces)), soft_wrap=True)
+        console.print(terminal("  ids:    " + " ".join(map(str, encoding.ids))), soft_wrap=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.table import Table
-from rich.text import Text
 
 from bench.cli import options as opt
 from bench.cli.app import app, console
+from bench.escaping import terminal
 from heads import list_heads
 from heads.base import Head
 
@@ -20,7 +20,9 @@ def heads_command(plugin: opt.Plugins = None) -> None:
     table.add_column("hyperparameters (default)")
     table.add_column("bench tune searches")
     for name, cls in list_heads().items():
-        table.add_row(Text(name), Text(cls.description), Text(describe_hyperparameters(cls)), Text(describe_space(cls)))
+        table.add_row(
+            terminal(name), terminal(cls.description), terminal(describe_hyperparameters(cls)), terminal(describe_space(cls))
+        )
     console.print(table)
 
 

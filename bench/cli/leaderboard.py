@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterable
@@ -14,14 +12,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from bench.cli.app import app, console, err_console
+from bench.cli.app import add_row, app, console, err_console
 from bench.errors import ResultsError, UsageError
+from bench.escaping import terminal
+from bench.files import write_atomic
 from bench.leaderboard import flags as run_flags
 from bench.leaderboard import stats
 from bench.leaderboard.export import FORMATS, TIED_NOTE, export, format_params, format_value
 from bench.leaderboard.pareto import ParetoPoint, pareto_points
 from bench.leaderboard.records import RUN_STATUSES, RunMetrics, RunRecord
-from bench.leaderboard.store import Leaderboard, database_path, is_stale, sqlite_url
+from bench.leaderboard.store import Leaderboard, database_exists, database_path, is_stale, sqlite_url
 
 Results = Annotated[Path, typer.Option("--results", help="Results directory whose leaderboard.db is read.")]
 Storage = Annotated[
@@ -70,7 +70,7 @@ def leaderboard_command(
     board = open_leaderboard(results, storage)
     records = [] if board is None else board.runs(status, encoder=encoder, head=head)
     if not records:
-        console.print(empty_message(results, board, filtered=bool(status or encoder or head)), markup=False)
+        console.print(terminal(empty_message(results, board, filtered=bool(status or encoder or head))))
         return
     if view == "groups" and board is not None:
         groups = load_groups(board, records, resamples, bootstrap_seed, include_flagged)
@@ -80,7 +80,7 @@ def leaderboard_command(
         for section in stats.sections(groups).values():
             console.print(group_table(section))
         if any(group.indistinguishable_from_best for group in groups):
-            console.print(Text("≈ " + TIED_NOTE.removeprefix("† "), style="dim"))
+            console.print(terminal("≈ " + TIED_NOTE.removeprefix("† "), style="dim"))
         print_flag_legend(flag for group in groups for flag in group.flags)
         return
     if view == "pareto":
@@ -129,14 +129,14 @@ def export_command(
     if view == "groups" and board is not None:
         items = load_groups(board, records, resamples, bootstrap_seed, include_flagged)
     if not items:
-        err_console.print(empty_message(results, board, filtered=True) + " Nothing exported.", markup=False)
+        err_console.print(terminal(empty_message(results, board, filtered=True) + " Nothing exported."))
         return
     text = export(items, fmt, view, include_flagged=include_flagged)
     if out is None:
         typer.echo(text, nl=False)
         return
     write_atomic(out, text)
-    err_console.print(f"Wrote {len(items)} {view} to {out}", markup=False)
+    err_console.print(terminal(f"Wrote {len(items)} {view} to {out}"))
 
 
 @app.command("show")
@@ -192,7 +192,7 @@ def compare_command(
         resamples=resamples,
         seed=bootstrap_seed,
     )
-    table = Table(title=Text(f"compare on {result.n_examples} shared test examples"), title_justify="left")
+    table = Table(title=terminal(f"compare on {result.n_examples} shared test examples"), title_justify="left")
     for name, justify in (("", "left"), ("runs", "left"), ("encoder / head", "left"), ("seeds", "right"),
                           ("macro-F1", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -202,13 +202,13 @@ def compare_command(
     console.print(
         f"Δ macro-F1 (A − B) = {result.difference:+.4f}, 95% CI [{result.ci_low:+.4f}, {result.ci_high:+.4f}], "
         f"p = {format_value(result.p_value, 'p')} (paired bootstrap, {result.resamples} resamples)",
-        markup=False,
+        markup=False, highlight=False,
     )
     if not result.significant:
         verdict = "no significant difference at the 5% level"
     else:
         verdict = f"{'A' if result.difference > 0 else 'B'} is significantly better (p < 0.05)"
-    console.print(Text(verdict, style="bold"))
+    console.print(terminal(verdict, style="bold"))
 
 
 # ------------------------------------------------------------------ helpers
@@ -242,11 +242,6 @@ def resolve_side(board: Leaderboard, token: str, finished: list[RunRecord]) -> S
     return Side(f"{record.encoder} / {record.head}", [record.run_id], record.fingerprint, _num_classes([record]))
 
 
-def add_row(table: Table, *cells: str | Text, style: str | None = None) -> None:
-    """Add a row to ``table``; plain strings are shown literally (run data never parsed as rich markup)."""
-    table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in cells), style=style)
-
-
 def _num_classes(runs: list[RunRecord]) -> int:
     return max(len(run.metrics.labels) if run.metrics else 0 for run in runs)
 
@@ -255,12 +250,10 @@ def open_leaderboard(results: Path, storage: str | None) -> Leaderboard | None:
     """The leaderboard at ``storage`` or in ``results``; ``None`` when ``results`` has none yet."""
     if storage:
         return Leaderboard(storage)
+    if results.exists() and not results.is_dir():
+        raise UsageError(f"--results {results} is not a directory")
     path = database_path(results)
-    if not path.is_file():
-        if results.exists() and not results.is_dir():
-            raise UsageError(f"--results {results} is not a directory")
-        return None
-    return Leaderboard(sqlite_url(path))
+    return Leaderboard(sqlite_url(path)) if database_exists(path) else None
 
 
 def require_leaderboard(results: Path, storage: str | None) -> Leaderboard:
@@ -305,7 +298,7 @@ def run_table(records: list[RunRecord], include_flagged: bool = False, wide: boo
     The setting column shows what sets each run apart from the others (``wide``: all its settings).
     """
     first = records[0]
-    table = Table(title=Text(f"{first.dataset} · fingerprint {first.fingerprint[:12]}"), title_justify="left")
+    table = Table(title=terminal(f"{first.dataset} · fingerprint {first.fingerprint[:12]}"), title_justify="left")
     with_errors = any(record.error for record in records)
     if wide:
         settings = {record.run_id: stats.hyperparameters(record) for record in records}
@@ -332,13 +325,13 @@ def run_table(records: list[RunRecord], include_flagged: bool = False, wide: boo
             *([format_params(settings[record.run_id]) or "—"] if with_settings else []),
             _status_text(record),
             format_value(record.val_macro_f1, "score"),
-            Text(f1, style="bold green") if record.run_id == best else f1,
+            terminal(f1, style="bold green") if record.run_id == best else f1,
             format_value(record.accuracy, "score"),
             format_value(efficiency.get("total_params"), "params"),
             format_value(efficiency.get("train_seconds"), "seconds"),
         ]
         if with_errors:
-            cells.append(Text(record.error.splitlines()[0][:80] if record.error else "", style="dim"))
+            cells.append(terminal(record.error.splitlines()[0][:80] if record.error else "", style="dim"))
         add_row(table, *cells)
     return table
 
@@ -346,7 +339,7 @@ def run_table(records: list[RunRecord], include_flagged: bool = False, wide: boo
 def pareto_table(points: list[ParetoPoint]) -> Table:
     """Runs of one fingerprint by latency at batch 1, the Pareto-optimal ones (macro-F1 vs latency) starred."""
     first = points[0]
-    title = Text(f"{first.dataset} · fingerprint {first.fingerprint[:12]} · macro-F1 vs latency")
+    title = terminal(f"{first.dataset} · fingerprint {first.fingerprint[:12]} · macro-F1 vs latency")
     table = Table(title=title, title_justify="left")
     for name, justify in (("", "left"), ("run", "left"), ("encoder", "left"), ("head", "left"), ("seed", "right"),
                           ("test macro-F1", "right"), ("latency b1 (ms)", "right"), ("dominated by", "left")):
@@ -361,8 +354,8 @@ def pareto_table(points: list[ParetoPoint]) -> Table:
 def _status_text(record: RunRecord) -> Text:
     styles = {"finished": "green", "running": "cyan", "failed": "red", "interrupted": "yellow", "pruned": "dim"}
     if is_stale(record):
-        return Text("running (stale: process gone)", style="yellow")
-    text = Text(record.status, style=styles.get(record.status, ""))
+        return terminal("running (stale: process gone)", style="yellow")
+    text = terminal(record.status, style=styles.get(record.status, ""))
     if record.flags:
         text.append(f" {run_flags.FLAG_MARKER} {', '.join(record.flags)}", style="bold red")
     return text
@@ -372,7 +365,7 @@ def group_table(groups: list[stats.GroupStats]) -> Table:
     """Groups of one fingerprint as a rich table: mean ± std, 95% CI, n, ≈ for ties with the best."""
     first = groups[0]
     settings = stats.distinguishing_settings(groups)
-    table = Table(title=Text(f"{first.dataset} · fingerprint {first.fingerprint[:12]}"), title_justify="left")
+    table = Table(title=terminal(f"{first.dataset} · fingerprint {first.fingerprint[:12]}"), title_justify="left")
     columns = [("rank", "right"), ("", "left"), ("group", "left"), ("encoder", "left"), ("head", "left")]
     if any(settings.values()):
         columns.append(("setting", "left"))
@@ -407,7 +400,7 @@ def _mean_std(mean: float | None, std: float | None) -> str:
 
 def summary_table(record: RunRecord) -> Table:
     """Identity, status and headline scores of one run."""
-    table = Table(title=Text(f"run {record.run_id}"), show_header=False, title_justify="left")
+    table = Table(title=terminal(f"run {record.run_id}"), show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     rows = [
@@ -423,7 +416,7 @@ def summary_table(record: RunRecord) -> Table:
     if record.study:
         rows.append(("study / trial", f"{record.study} / {record.trial}"))
     if record.error:
-        rows.append(("error", Text(record.error, style="red")))
+        rows.append(("error", terminal(record.error, style="red")))
     metrics = record.metrics
     if metrics is not None:
         rows += [
@@ -446,7 +439,7 @@ def summary_table(record: RunRecord) -> Table:
 
 def config_table(record: RunRecord) -> Table:
     """The run's full config, nested fields flattened to ``data.source`` style keys."""
-    table = Table(title=Text("config"), show_header=False, title_justify="left")
+    table = Table(title=terminal("config"), show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for name, value in _flatten(record.config):
@@ -466,7 +459,7 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 def per_class_table(metrics: RunMetrics) -> Table:
     """Precision, recall, F1 and support per class on the test split."""
-    table = Table(title=Text("test scores per class"), title_justify="left")
+    table = Table(title=terminal("test scores per class"), title_justify="left")
     for name, justify in (("class", "left"), ("precision", "right"), ("recall", "right"), ("F1", "right"),
                           ("support", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
@@ -481,12 +474,12 @@ def per_class_table(metrics: RunMetrics) -> Table:
 def confusion_table(labels: list[str], confusion: list[list[int]]) -> Table:
     """The test confusion matrix: rows are gold classes, columns predicted classes."""
     names = labels if len(labels) == len(confusion) else [str(index) for index in range(len(confusion))]
-    table = Table(title=Text("confusion matrix (rows: gold, columns: predicted)"), title_justify="left")
+    table = Table(title=terminal("confusion matrix (rows: gold, columns: predicted)"), title_justify="left")
     table.add_column("gold \\ predicted")
     for name in names:
-        table.add_column(Text(name), justify="right")
+        table.add_column(terminal(name), justify="right")
     for index, (name, row) in enumerate(zip(names, confusion, strict=True)):
-        cells = [Text(str(count), style="bold green" if column == index else "") for column, count in enumerate(row)]
+        cells = [terminal(str(count), style="bold green" if column == index else "") for column, count in enumerate(row)]
         add_row(table, name, *cells)
     return table
 
@@ -494,9 +487,9 @@ def confusion_table(labels: list[str], confusion: list[list[int]]) -> Table:
 def history_table(history: list[dict[str, Any]]) -> Table:
     """One row per training epoch."""
     names = list(dict.fromkeys(name for epoch in history for name in epoch))
-    table = Table(title=Text("training history"), title_justify="left")
+    table = Table(title=terminal("training history"), title_justify="left")
     for name in names:
-        table.add_column(Text(name), justify="right")
+        table.add_column(terminal(name), justify="right")
     for epoch in history:
         add_row(table, *[_history_value(epoch.get(name)) for name in names])
     return table
@@ -506,26 +499,3 @@ def _history_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "—" if value is None else str(value)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a synced temporary file in the same folder and a rename."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        raise ResultsError(f"cannot write {path}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except OSError as error:
-        raise ResultsError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)

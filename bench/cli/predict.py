@@ -8,13 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from bench.baselines import is_baseline
 from bench.cli import options as opt
-from bench.cli.app import app, console
+from bench.cli.app import add_row, app, console, warn
 from bench.cli.leaderboard import DEFAULT_RESULTS, Results, Storage, require_leaderboard
+from bench.data.hygiene import is_blank
 from bench.errors import ResultsError, UsageError
+from bench.escaping import terminal
 from bench.inference.inputs import read_texts
 from bench.inference.model_files import export_model
 from bench.inference.predictor import DEFAULT_BATCH_SIZE, Predictor, TextPrediction
@@ -66,6 +67,11 @@ def predict_command(
     inputs = list(texts or []) + (read_texts(input_file, text_col) if input_file is not None else [])
     if not inputs:
         raise UsageError("nothing to classify: give texts as arguments or a file with --input FILE")
+    blank = [number for number, text in enumerate(inputs, start=1) if is_blank(text)]
+    if blank:
+        shown = ", ".join(map(str, blank[:5])) + (f" and {len(blank) - 5} more" if len(blank) > 5 else "")
+        warn(f"text{'s' if len(blank) > 1 else ''} {shown} {'are' if len(blank) > 1 else 'is'} empty (only "
+             "whitespace or invisible characters); the label given to an empty text says nothing about it")
     if run is not None:
         _, folder = finished_run_folder(require_leaderboard(results, storage), results, run)
     else:
@@ -108,12 +114,11 @@ def export_model_command(
     if record.metrics is not None:
         scores.update(record.metrics.scores)  # multi-label: micro-F1, samples-F1, exact match
     files = export_model(folder, target, scores)
-    console.print(
+    console.print(terminal(
         f"Exported run {record.run_id} ({record.encoder} / {record.head}, test macro-F1 "
-        f"{format_value(record.macro_f1, 'score')}) to {target}: {len(files)} files",
-        markup=False, highlight=False,
-    )
-    console.print(f'Use it with: bench predict --model {target} "문장"', markup=False, highlight=False)
+        f"{format_value(record.macro_f1, 'score')}) to {target}: {len(files)} files"
+    ))
+    console.print(terminal(f'Use it with: bench predict --model {target} "문장"'))
 
 
 def finished_run_folder(board: Leaderboard, results: Path, run: str) -> tuple[RunRecord, Path]:
@@ -138,23 +143,23 @@ def finished_run_folder(board: Leaderboard, results: Path, run: str) -> tuple[Ru
 
 def prediction_table(predictions: list[TextPrediction], title: str) -> Table:
     """One row per text: the label, its probability and the next most likely labels."""
-    table = Table(title=Text(title), title_justify="left")
+    table = Table(title=terminal(title), title_justify="left")
     for name, justify in (("#", "right"), ("text", "left"), ("label", "left"), ("p", "right"), ("next", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for number, prediction in enumerate(predictions, start=1):
         ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
         alternatives = ", ".join(f"{label} {p:.2f}" for label, p in ranked[1 : 1 + _SHOWN_ALTERNATIVES])
-        table.add_row(str(number), Text(prediction.text), Text(prediction.label, style="bold"),
-                      f"{prediction.confidence:.3f}", Text(alternatives))
+        add_row(table, str(number), terminal(prediction.text), terminal(prediction.label, style="bold"),
+                f"{prediction.confidence:.3f}", alternatives)
     return table
 
 
 def multilabel_table(predictions: list[TextPrediction], title: str) -> Table:
     """One row per text: every label over its threshold with its probability, most probable first."""
-    table = Table(title=Text(title), title_justify="left")
+    table = Table(title=terminal(title), title_justify="left")
     for name, justify in (("#", "right"), ("text", "left"), ("labels over threshold", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for number, prediction in enumerate(predictions, start=1):
         chosen = ", ".join(f"{label} {p:.2f}" for label, p in (prediction.labels or {}).items()) or "(none)"
-        table.add_row(str(number), Text(prediction.text), Text(chosen, style="bold"))
+        add_row(table, str(number), prediction.text, terminal(chosen, style="bold"))
     return table

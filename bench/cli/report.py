@@ -16,9 +16,9 @@ from bench.cli.leaderboard import (
     Results,
     Storage,
     require_leaderboard,
-    write_atomic,
 )
 from bench.errors import UsageError
+from bench.files import write_atomic
 from bench.leaderboard import stats
 from bench.reporting import PlotStyle, build_report
 from bench.reporting.fonts import covers_hangul

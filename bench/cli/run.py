@@ -9,12 +9,15 @@ from lightning.pytorch.callbacks import RichProgressBar
 from rich.table import Table
 
 from bench.cli import options as opt
-from bench.cli.app import app, console
+from bench.cli.app import add_row, app, console
+from bench.escaping import terminal
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
 from bench.runs.dataset import prepare_dataset
 from bench.runs.phases import PhaseTimes
 from bench.training.runner import run_experiment
+from encoders import check_encoder_name
+from heads import resolve_head_params
 
 D = opt.DEFAULTS
 
@@ -32,6 +35,8 @@ def run(
 ) -> None:
     """Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard."""
     config = opt.run_config({"encoder": encoder, "head": head, **options})
+    check_encoder_name(config.encoder)  # refused inputs leave no results folder behind
+    resolve_head_params(config.head, config.head_kwargs)
     phases = PhaseTimes()
     with phases.measure("data_load"):
         dataset = prepare_dataset(config)  # refuses unusable splits before the leaderboard is touched
@@ -45,26 +50,26 @@ def run(
 
 def print_run(record: RunRecord) -> None:
     """One run's outcome as a small table."""
-    table = Table(title=f"run {record.run_id}", show_header=False)
-    table.add_row("encoder / head", f"{record.encoder} / {record.head}")
-    table.add_row("dataset", f"{record.dataset} ({record.fingerprint[:12]})")
-    table.add_row("status", record.status)
+    table = Table(title=terminal(f"run {record.run_id}"), show_header=False)
+    add_row(table, "encoder / head", f"{record.encoder} / {record.head}")
+    add_row(table, "dataset", f"{record.dataset} ({record.fingerprint[:12]})")
+    add_row(table, "status", record.status)
     if record.status == "finished" and record.metrics is not None:
         metrics = record.metrics
         if metrics.task == "multilabel":
-            table.add_row("test macro-F1 (over labels)", f"{metrics.macro_f1:.4f}")
-            table.add_row("test micro-F1 / samples-F1", f"{metrics.scores['micro_f1']:.4f} / "
+            add_row(table, "test macro-F1 (over labels)", f"{metrics.macro_f1:.4f}")
+            add_row(table, "test micro-F1 / samples-F1", f"{metrics.scores['micro_f1']:.4f} / "
                                                         f"{metrics.scores['samples_f1']:.4f}")
-            table.add_row("test exact match", f"{metrics.accuracy:.4f}")
+            add_row(table, "test exact match", f"{metrics.accuracy:.4f}")
         else:
-            table.add_row("test macro-F1", f"{metrics.macro_f1:.4f}")
-            table.add_row("test accuracy", f"{metrics.accuracy:.4f}")
-        table.add_row("val macro-F1 (best epoch)", f"{metrics.val_macro_f1:.4f} (epoch {metrics.best_epoch})")
-        table.add_row("parameters (trainable)", f"{metrics.total_params:,} ({metrics.trainable_params:,})")
-        table.add_row("train samples/s", f"{metrics.timings.get('train_samples_per_second', 0):.1f}")
+            add_row(table, "test macro-F1", f"{metrics.macro_f1:.4f}")
+            add_row(table, "test accuracy", f"{metrics.accuracy:.4f}")
+        add_row(table, "val macro-F1 (best epoch)", f"{metrics.val_macro_f1:.4f} (epoch {metrics.best_epoch})")
+        add_row(table, "parameters (trainable)", f"{metrics.total_params:,} ({metrics.trainable_params:,})")
+        add_row(table, "train samples/s", f"{metrics.timings.get('train_samples_per_second', 0):.1f}")
         if any(metrics.truncated.values()):
             splits = ", ".join(f"{split} {count}" for split, count in metrics.truncated.items() if count)
-            table.add_row("texts cut to --max-len", splits)
+            add_row(table, "texts cut to --max-len", splits)
     elif record.error:
-        table.add_row("error", record.error)
+        add_row(table, "error", record.error)
     console.print(table)

@@ -19,14 +19,15 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.cli import options as opt
-from bench.cli.app import app, console
+from bench.cli.app import add_row, app, console
 from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.errors import UsageError
+from bench.escaping import markup, terminal
 from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.stats import best_run_id
-from bench.leaderboard.store import Leaderboard, redact_url
+from bench.leaderboard.store import Leaderboard
 from bench.runs.dataset import prepare_dataset
 from bench.tuning import grid as grids
 from bench.tuning.grid_worker import GridEvent, GridOutcome, GridWorker, finished_points, open_grid_study
@@ -43,6 +44,7 @@ from bench.tuning.study import (
     tune_study_name,
 )
 from bench.tuning.workers import gpu_groups, log_directory, parse_gpus, run_workers, worker_specs
+from bench.urls import redact_url
 from encoders import check_encoder_name
 from heads import head_class, resolve_head_params
 
@@ -216,7 +218,7 @@ def describe_config(config: RunConfig, fields: Sequence[str]) -> str:
 def progress_line(done: int, total: int, label: str) -> Table:
     """A static progress bar with ``done/total`` and a label (printed between runs)."""
     line = Table.grid(padding=(0, 1))
-    line.add_row(ProgressBar(total=total, completed=done, width=30), Text(f"{done}/{total}", style="bold"), Text(label))
+    line.add_row(ProgressBar(total=total, completed=done, width=30), Text(f"{done}/{total}", style="bold"), terminal(label))
     return line
 
 
@@ -331,9 +333,8 @@ def grid(
     study = open_grid_study(open_storage(storage_url, retry_dead_workers=True), study_name, points, dataset)
     display = GridDisplay(points, fields, finished_points(points, board, dataset.fingerprint), progress)
     console.print(
-        f"grid {study_name}: {len(points)} runs on {dataset.name} ({dataset.fingerprint[:12]}), "
-        f"{len(display.done)} already finished · storage {redact_url(storage_url)}",
-        highlight=False,
+        terminal(f"grid {study_name}: {len(points)} runs on {dataset.name} ({dataset.fingerprint[:12]}), "
+                 f"{len(display.done)} already finished · storage {redact_url(storage_url)}"),
     )
     outcome = GridWorker(study, points, dataset, board, callbacks=run_callbacks(progress), on_event=display.show).run()
     print_grid_summary(points, fields, dataset, board)
@@ -363,13 +364,13 @@ class GridDisplay:
         record = event.record
         if event.kind == "finished" and record is not None:
             seconds = record.metrics.timings.get("train_seconds", 0.0) if record.metrics else 0.0
-            message = f"  [green]✓[/] {label}: val macro-F1 {f1_text(record.val_macro_f1)} · test {f1_text(record.macro_f1)} · {seconds:.1f} s"
+            message = f"  [green]✓[/] {markup(label)}: val macro-F1 {f1_text(record.val_macro_f1)} · test {f1_text(record.macro_f1)} · {seconds:.1f} s"
         elif event.kind == "failed" and record is not None:
-            message = f"  [red]✗[/] {label}: {record.status}: {record.error}"
+            message = f"  [red]✗[/] {markup(label)}: {record.status}: {markup(record.error)}"
         elif event.kind == "existing":
-            message = f"  [dim]= {label}: already finished (run {record.run_id if record else '?'})[/]"
+            message = f"  [dim]= {markup(label)}: already finished (run {record.run_id if record else '?'})[/]"
         else:
-            message = f"  [dim]· {label}: {event.reason}[/]"
+            message = f"  [dim]· {markup(label)}: {markup(event.reason)}[/]"
         console.print(message, highlight=False)
 
 
@@ -387,8 +388,8 @@ def run_grid_workers(
     args = command_args(ctx, drop={"gpus", "dry_run", "progress"}, extra=["--no-progress"])
     specs = worker_specs(gpus, args, log_directory(results, study_name), os.environ, pass_index=False)
     console.print(
-        f"grid {study_name}: {len(points)} runs, {len(specs)} workers (GPUs {', '.join(gpus)}); logs in {specs[0].log_path.parent}",
-        highlight=False,
+        terminal(f"grid {study_name}: {len(points)} runs, {len(specs)} workers (GPUs {', '.join(gpus)}); "
+                 f"logs in {specs[0].log_path.parent}"),
     )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
@@ -403,7 +404,8 @@ def run_grid_workers(
     for spec, code in zip(specs, codes):
         if code:
             console.print(
-                f"[red]worker {spec.index} (GPU {spec.gpu}) exited with {code}[/]; see {spec.log_path}", highlight=False
+                f"[red]worker {spec.index} (GPU {markup(spec.gpu)}) exited with {code}[/]; see {markup(spec.log_path)}",
+                highlight=False,
             )
     return codes
 
@@ -425,7 +427,7 @@ def print_grid_plan(
     """The grid's runs, in the order workers take them, with their leaderboard status."""
     records = point_status(points, board, dataset.fingerprint)
     pending = sum(record is None or record.status != "finished" for record in records)
-    table = Table(title=f"grid {study}: {len(points)} runs, {pending} to run")
+    table = Table(title=terminal(f"grid {study}: {len(points)} runs, {pending} to run"))
     for column in ("#", "encoder", "head", "seed", *fields, "config", "status"):
         table.add_column(column, justify="right" if column in ("#", "seed") else "left")
     for index, (point, record) in enumerate(zip(points, records)):
@@ -435,11 +437,11 @@ def print_grid_plan(
             if record is None
             else ("to retry: " + record.status if record.status != "finished" else "finished")
         )
-        table.add_row(str(index), point.encoder, point.head, str(point.seed), *values, point.config_hash(), status)
+        add_row(table, str(index), point.encoder, point.head, str(point.seed), *values, point.config_hash(), status)
     console.print(table)
     console.print(
-        f"dataset {dataset.name} ({dataset.fingerprint[:12]}) · leaderboard {board.url} · storage {redact_url(storage_url)}",
-        highlight=False,
+        terminal(f"dataset {dataset.name} ({dataset.fingerprint[:12]}) · leaderboard {board.url} · "
+                 f"storage {redact_url(storage_url)}"),
     )
 
 
@@ -448,20 +450,21 @@ def print_grid_summary(
 ) -> None:
     """Each point's status and scores from the leaderboard."""
     records = point_status(points, board, dataset.fingerprint)
-    table = Table(title=f"grid results on {dataset.name}")
+    table = Table(title=terminal(f"grid results on {dataset.name}"))
     for column in ("", "encoder", "head", "seed", *fields, "status", "val macro-F1", "test macro-F1", "run"):
         table.add_column(column)
     best = best_run_id([record for record in records if record is not None])
     for point, record in zip(points, records):
         values = [str(grids.field_value(point, name)) for name in fields]
         if record is None:
-            table.add_row("", point.encoder, point.head, str(point.seed), *values, "not run", "–", "–", "–")
+            add_row(table, "", point.encoder, point.head, str(point.seed), *values, "not run", "–", "–", "–")
             continue
         style = {"finished": "green", "running": "yellow"}.get(record.status, "red")
-        status = Text(record.status, style=style)
+        status = terminal(record.status, style=style)
         if record.flags:
             status.append(f" {FLAG_MARKER} {', '.join(record.flags)}", style="bold red")
-        table.add_row(
+        add_row(
+            table,
             "★" if record.run_id == best else "",
             point.encoder,
             point.head,
@@ -565,16 +568,15 @@ def tune(
         optuna_storage, study_name, base, dataset, pruner=pruner, sampler_seed=sampler_seed, worker=worker_index
     )
     console.print(
-        f"study {study_name}: {counted_trials(study_)}/{trials} trials done · dataset {dataset.name} "
-        f"({dataset.fingerprint[:12]}) · storage {redact_url(storage_url)}",
-        highlight=False,
+        terminal(f"study {study_name}: {counted_trials(study_)}/{trials} trials done · dataset {dataset.name} "
+                 f"({dataset.fingerprint[:12]}) · storage {redact_url(storage_url)}"),
     )
     if gpu_list:
         run_tune_workers(ctx, gpu_list, study_, trials, results)
     else:
 
         def announce(number: int, config: RunConfig) -> None:
-            console.print(f"trial {number}: {format_params(study_, number)}", highlight=False)
+            console.print(terminal(f"trial {number}: {format_params(study_, number)}"))
 
         objective = TuneObjective(
             base,
@@ -636,7 +638,7 @@ def print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         detail = str(trial.user_attrs.get("error", ""))
     style = {"complete": "green", "pruned": "yellow"}.get(state, "red")
     console.print(
-        f"  [{style}]{state}[/] trial {trial.number}: {detail} · {counted_trials(study)} done", highlight=False
+        f"  [{style}]{state}[/] trial {trial.number}: {markup(detail)} · {counted_trials(study)} done", highlight=False
     )
 
 
@@ -646,29 +648,28 @@ def run_tune_workers(ctx: typer.Context, gpus: list[str], study: optuna.Study, t
         ctx, drop={"gpus", "dry_run", "progress", "confirm_seeds_", "worker_index"}, extra=["--no-progress"]
     )
     specs = worker_specs(gpus, args, log_directory(results, study.study_name), os.environ, pass_index=True)
-    console.print(f"{len(specs)} workers (GPUs {', '.join(gpus)}); logs in {specs[0].log_path.parent}", highlight=False)
+    console.print(terminal(f"{len(specs)} workers (GPUs {', '.join(gpus)}); logs in {specs[0].log_path.parent}"))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
         task = bar.add_task(study.study_name, total=total)
         codes = run_workers(specs, on_poll=lambda codes: bar.update(task, completed=min(counted_trials(study), total)))
     failed = [spec for spec, code in zip(specs, codes) if code]
     for spec in failed:
-        console.print(f"[red]worker {spec.index} (GPU {spec.gpu}) failed[/]; see {spec.log_path}", highlight=False)
+        console.print(f"[red]worker {spec.index} (GPU {markup(spec.gpu)}) failed[/]; see {markup(spec.log_path)}",
+                      highlight=False)
     if failed:
         raise SystemExit(1)
 
 
 def print_space(search: SearchSpace, study_name: str, storage_url: str, dataset: SplitDataset) -> None:
     """The search space of a study and where it is stored."""
-    table = Table(title=f"search space of {study_name}")
+    table = Table(title=terminal(f"search space of {study_name}"))
     for column in ("parameter", "range / value", "from"):
         table.add_column(column)
     for row in search.describe():
-        table.add_row(*row)
+        add_row(table, *row)
     console.print(table)
-    console.print(
-        f"dataset {dataset.name} ({dataset.fingerprint[:12]}) · storage {redact_url(storage_url)}", highlight=False
-    )
+    console.print(terminal(f"dataset {dataset.name} ({dataset.fingerprint[:12]}) · storage {redact_url(storage_url)}"))
 
 
 def print_best(study: optuna.Study, include_flagged: bool = False) -> None:
@@ -704,8 +705,8 @@ def print_confirmation(records: Sequence[RunRecord]) -> None:
     for column in ("seed", "status", "val macro-F1", "test macro-F1", "run"):
         table.add_column(column)
     for record in records:
-        table.add_row(
-            str(record.seed), record.status, f1_text(record.val_macro_f1), f1_text(record.macro_f1), record.run_id
+        add_row(
+            table, str(record.seed), record.status, f1_text(record.val_macro_f1), f1_text(record.macro_f1), record.run_id
         )
     scores = [record.macro_f1 for record in records if record.status == "finished" and record.macro_f1 is not None]
     if len(scores) >= 2:

@@ -28,6 +28,7 @@ from bench.data.hygiene import drop_unusable_rows
 from bench.data.labels import aihub_labels
 from bench.data.readers import Table, check_file, clean_text, decode_file, read_table
 from bench.errors import DataError, UsageError
+from bench.files import file_problem
 
 TEXT_FIELDS = ("first-human", "all-human", "dialogue")
 TURN_SEPARATOR = " [SEP] "
@@ -80,7 +81,8 @@ def locate(path: Path) -> AihubFiles:
     ``.xlsx`` is preferred over ``.json``; Excel lock files (``~$...``) are ignored.
     """
     if not path.exists():
-        raise DataError(f"{path}: no such file or directory")
+        problem = file_problem(path)
+        raise DataError(f"{path}: {'no such file or directory' if problem == 'no such file' else problem}")
     if path.is_file():
         return AihubFiles(path, None)
     candidates = sorted(

@@ -10,6 +10,7 @@ import pandas as pd
 import yaml
 
 from bench.errors import DataError, UsageError
+from bench.files import file_problem
 
 # The six major emotions of AI Hub's 감성 대화 말뭉치, and the seven labels of KETI's
 # 단발성/연속적 대화 데이터셋.
@@ -71,8 +72,11 @@ def found_labels(labels: pd.Series, scheme: str, source: str) -> pd.Series:
 
 def read_label_map(path: Path) -> dict[str, str | None]:
     """A YAML/JSON mapping source label → target label (``null`` drops the label's rows)."""
-    if not path.is_file():
+    problem = file_problem(path)
+    if problem == "no such file":
         raise DataError(f"{path}: label map not found")
+    if problem is not None:
+        raise DataError(f"{path}: the label map is {problem}")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:

@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 
 from bench.data.aihub import check_text_field
-from bench.data.hygiene import dedupe_train, duplicate_counts
+from bench.data.hygiene import check_label_spellings, dedupe_train, duplicate_counts
 from bench.data.labels import check_scheme, describe_counts, read_label_map
 from bench.data.sources import Collected, collect, holds_label_lists
 from bench.data.split import MIN_PER_CLASS, SPLITS, assign_splits, label_counts, rarest_label_strata
 from bench.data.types import LABEL_JOIN, MULTILABEL, SINGLE, DataOptions, DataReport, Example, SplitDataset
-from bench.errors import DataError
+from bench.errors import DataError, UsageError
 
 UNKNOWN_LABEL = "unknown label"
 _SPLIT_PARTS = ("split", "train-file")  # rows the seeded splitter assigns; other parts name their split
@@ -33,6 +33,11 @@ def load_dataset(options: DataOptions) -> SplitDataset:
     """
     check_text_field(options.text_field)
     check_scheme(options.label_scheme)
+    if options.text_col is not None and options.text_col == options.label_col:
+        raise UsageError(
+            f"--text-col and --label-col both name column {options.text_col!r}; the text and the label must be "
+            "different columns"
+        )
     label_map = read_label_map(Path(options.label_map).expanduser()) if options.label_map else None
     collected = collect(options)
     frame = _checked_labels(collected, options, label_map)
@@ -156,6 +161,7 @@ def _check_classes(collected: Collected, frame: pd.DataFrame, label_sep: str) ->
             raise DataError(f"{collected.location}: only one label ({found[0]!r}); classification needs at least two")
         return  # labels are spread by each example's rarest label; a label may be rare in a split
     labels = sorted(set(frame["label"]))
+    check_label_spellings(str(collected.location), labels)
     if len(labels) < 2:
         raise DataError(f"{collected.location}: only one label ({labels[0]!r}); classification needs at least two")
     to_split = frame.loc[frame["part"].isin(_SPLIT_PARTS), "label"].value_counts()

@@ -5,11 +5,14 @@ Every problem a user can fix becomes a one-line :class:`DataError` naming the fi
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
 import zipfile
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import pandas as pd
 from python_calamine import CalamineError
 
 from bench.errors import DataError
+from bench.files import file_problem
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".xlsx")
 _SNIFF_BYTES = 1 << 16  # how much of a file the binary and encoding checks look at
@@ -40,6 +44,8 @@ class Table:
     frame: pd.DataFrame
     encoding: str | None
     header: bool = True
+    # Headers written more than once in the file (the frame keeps the first under the name).
+    duplicate_headers: frozenset[str] = field(default_factory=frozenset)
 
 
 def read_table(path: Path, sheet: str | None = None, header: bool = True) -> Table:
@@ -56,32 +62,37 @@ def read_table(path: Path, sheet: str | None = None, header: bool = True) -> Tab
         raise DataError(f"{path}: --no-header applies to .csv, .tsv and .xlsx files only")
     if suffix == ".xlsx":
         frame, encoding = read_xlsx(path, sheet, header), None
+        duplicates = _mangled_duplicates(frame.columns) if header else set()
     elif suffix in (".csv", ".tsv"):
         text, encoding = decode_file(path)
-        frame = _parse_delimited(path, text, "\t" if suffix == ".tsv" else ",", header)
+        separator = "\t" if suffix == ".tsv" else ","
+        frame = _parse_delimited(path, text, separator, header)
+        first_row = next(csv.reader(io.StringIO(text.lstrip("\n")), delimiter=separator), [])
+        duplicates = _repeated(first_row) if header else set()
     elif suffix == ".jsonl":
         text, encoding = decode_file(path)
-        frame = _parse_jsonl(path, text)
+        frame, duplicates = _parse_jsonl(path, text)
     else:
         supported = ", ".join(TABLE_SUFFIXES)
         raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use one of {supported}")
     if header:
+        duplicates |= _repeated(frame.columns)  # names equal once stripped
         frame = _tidy_columns(frame)
     else:
         frame.columns = [str(number) for number in range(1, len(frame.columns) + 1)]
+        duplicates = set()
     if not len(frame.columns):
         raise DataError(f"{path}: no named columns in the first row")
     if frame.empty:
         raise DataError(f"{path}: no data rows (header only)")
-    return Table(path, frame, encoding, header)
+    return Table(path, frame, encoding, header, frozenset(duplicates))
 
 
 def check_file(path: Path) -> None:
     """Raise :class:`DataError` unless ``path`` is an existing, non-empty file."""
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if not path.is_file():
-        raise DataError(f"{path}: not a file")
+    problem = file_problem(path)
+    if problem is not None:
+        raise DataError(f"{path}: {problem}")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
 
@@ -169,7 +180,7 @@ def _parse_delimited(path: Path, text: str, separator: str, header: bool = True)
     return frame
 
 
-def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
+def _parse_jsonl(path: Path, text: str) -> tuple[pd.DataFrame, set[str]]:
     """One row per non-blank line, indexed by line number.
 
     Lines end at ``\n`` only: JSON strings may hold U+2028, U+0085 and the like,
@@ -177,11 +188,17 @@ def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
     """
     records: list[dict[str, Any]] = []
     lines: list[int] = []
+    duplicates: set[str] = set()
+
+    def keep_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        duplicates.update(_repeated(key for key, _ in pairs))
+        return dict(pairs)
+
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=keep_keys)
         except json.JSONDecodeError as error:
             raise DataError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
         if not isinstance(record, dict):
@@ -190,7 +207,7 @@ def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
         lines.append(number)
     if not records:
         raise DataError(f"{path}: file is empty")
-    return pd.DataFrame.from_records(records, index=lines).map(_cell_text)
+    return pd.DataFrame.from_records(records, index=lines).map(_cell_text), duplicates
 
 
 def _cell_text(value: Any) -> str:
@@ -227,10 +244,35 @@ def read_xlsx(path: Path, sheet: str | None, header: bool = True) -> pd.DataFram
 
 
 def _tidy_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strip column names and drop pandas' ``Unnamed: N`` columns (cells without a header)."""
+    """Strip column names and drop pandas' ``Unnamed: N`` columns (cells without a header).
+
+    Of columns whose names are equal once stripped, the first is kept (a chosen
+    duplicated header is refused by :func:`find_column`).
+    """
     frame = frame.rename(columns=lambda name: str(name).strip())
     keep = [name for name in frame.columns if name and not _UNNAMED.match(name)]
-    return frame.loc[:, keep]
+    frame = frame.loc[:, keep]
+    return frame.loc[:, ~frame.columns.duplicated()]
+
+
+def _repeated(names: Iterable[Any]) -> set[str]:
+    """Names (stripped) that occur more than once."""
+    counts = Counter(str(name).strip() for name in names)
+    return {name for name, count in counts.items() if count > 1 and name}
+
+
+_MANGLED = re.compile(r"^(?P<name>.+)\.(?P<copy>\d+)$")
+
+
+def _mangled_duplicates(columns: Iterable[Any]) -> set[str]:
+    """Headers pandas renamed ``name.1``, ``name.2`` ... because ``name`` came first."""
+    names = {str(name).strip() for name in columns}
+    found = set()
+    for name in names:
+        match = _MANGLED.match(name)
+        if match and match["name"] in names:
+            found.add(match["name"])
+    return found
 
 
 def find_column(table: Table, given: str | None, candidates: tuple[str, ...], what: str, option: str) -> str:
@@ -250,12 +292,12 @@ def find_column(table: Table, given: str | None, candidates: tuple[str, ...], wh
     found = describe_columns(columns)
     if given is not None:
         if given in columns:
-            return given
+            return _unique(table, given, option)
         raise DataError(f"{table.path}: no {what} column {given!r}; columns found: {found}{_header_hint(columns)}")
     by_lower = {name.lower(): name for name in columns}
     for candidate in candidates:
         if candidate.lower() in by_lower:
-            return by_lower[candidate.lower()]
+            return _unique(table, by_lower[candidate.lower()], option)
     if first_row_is_data(columns):
         raise DataError(
             f"{table.path}: cannot tell which column holds the {what}: the first row looks like data, not a header "
@@ -291,6 +333,16 @@ def describe_columns(columns: list[str], limit: int = 8, width: int = 30) -> str
     shown = [name if len(name) <= width else name[: width - 1] + "…" for name in columns[:limit]]
     more = f" and {len(columns) - limit} more" if len(columns) > limit else ""
     return (", ".join(shown) + more) or "(none)"
+
+
+def _unique(table: Table, column: str, option: str) -> str:
+    """``column``, unless the file's header names more than one column so."""
+    if column in table.duplicate_headers:
+        raise DataError(
+            f"{table.path}: the header names more than one column {column!r}; rename the copies so that "
+            f"{option} picks one"
+        )
+    return column
 
 
 def clean_text(values: pd.Series) -> pd.Series:

@@ -11,6 +11,7 @@ safetensors and sentencepiece files, so loading it unpickles nothing.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -23,6 +24,7 @@ from bench.errors import ResultsError, UsageError
 from bench.plugins import plugin_of
 from encoders import encoder_entry
 from encoders.base import TextEncoder
+from encoders.registry import TOKENIZER_MARKER
 from heads import head_class, resolve_head_params
 
 MODEL_CARD = "model.json"
@@ -74,35 +76,78 @@ class ModelCard:
             raise ResultsError(f"{directory} is not a saved model: it has no {MODEL_CARD}")
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (UnicodeDecodeError, json.JSONDecodeError, OSError) as error:
             raise ResultsError(f"{path} is not valid JSON: {error}") from None
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ResultsError(f"{path} is not a ko-emotion-bench model card (its format is not {FORMAT!r})")
         if payload.get("version") != FORMAT_VERSION:
             raise ResultsError(f"{path}: model format version {payload.get('version')!r} is not supported "
                                f"(this bench reads version {FORMAT_VERSION})")
-        expected = {
-            "run_id": str, "encoder": str, "model_type": str, "encoder_config": dict, "head": str,
-            "head_params": dict, "labels": list, "max_len": int, "dataset": str, "fingerprint": str,
-        }
-        for key, kind in expected.items():
-            if not isinstance(payload.get(key), kind):
-                raise ResultsError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
-        if not payload["labels"] or not all(isinstance(label, str) for label in payload["labels"]):
-            raise ResultsError(f"{path}: field 'labels' must be a non-empty list of strings")
-        if not isinstance(payload.get("plugins", {}), dict):
-            raise ResultsError(f"{path}: field 'plugins' is not a dict")
-        task = payload.get("task", "single")
-        thresholds = payload.get("thresholds", [])
-        if task not in ("single", "multilabel"):
-            raise ResultsError(f"{path}: field 'task' must be 'single' or 'multilabel', got {task!r}")
-        if task == "multilabel" and (
-            not isinstance(thresholds, list) or len(thresholds) != len(payload["labels"])
-            or not all(isinstance(value, (int, float)) for value in thresholds)
+        unknown = sorted(set(payload) - {"format", "version", *_CARD_FIELDS, *_OPTIONAL_FIELDS})
+        if unknown:
+            raise ResultsError(f"{path}: unknown field {unknown[0]!r} (this bench reads version {FORMAT_VERSION})")
+        for key, kind in _CARD_FIELDS.items():
+            value = payload.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool) or (kind is str and not value.strip()):
+                raise ResultsError(f"{path}: field {key!r} is missing or not a {_KIND_NAMES[kind]}")
+        card = cls(**{key: payload[key] for key in (*_CARD_FIELDS, *_OPTIONAL_FIELDS) if key in payload})
+        card.check(path)
+        return card
+
+    def check(self, path: Path) -> None:
+        """Check the values of the fields (types are checked by :meth:`read`); :class:`ResultsError` otherwise."""
+        labels = self.labels
+        if not labels or not all(isinstance(label, str) and label.strip() for label in labels):
+            raise ResultsError(f"{path}: field 'labels' must be a non-empty list of non-empty strings")
+        if len(set(labels)) != len(labels):
+            raise ResultsError(f"{path}: field 'labels' names a label twice")
+        if not all(isinstance(key, str) for key in self.head_params):
+            raise ResultsError(f"{path}: field 'head_params' must map names to values")
+        if not isinstance(self.plugins, dict) or not all(
+            key in ("head", "encoder") and isinstance(value, str) and value for key, value in self.plugins.items()
+        ):
+            raise ResultsError(f"{path}: field 'plugins' must map 'head'/'encoder' to a plugin name")
+        if not isinstance(self.scores, dict) or not all(
+            isinstance(name, str) and _is_number(value) for name, value in self.scores.items()
+        ):
+            raise ResultsError(f"{path}: field 'scores' must map score names to finite numbers")
+        if self.task not in ("single", "multilabel"):
+            raise ResultsError(f"{path}: field 'task' must be 'single' or 'multilabel', got {self.task!r}")
+        if self.task == "multilabel" and (
+            not isinstance(self.thresholds, list) or len(self.thresholds) != len(labels)
+            or not all(_is_number(value) for value in self.thresholds)
         ):
             raise ResultsError(f"{path}: a multilabel model needs one number in 'thresholds' per label")
-        optional = ("scores", "plugins", "task", "thresholds")
-        return cls(**{key: payload[key] for key in (*expected, *optional) if key in payload})
+        positions = encoder_positions(self.model_type, self.encoder_config)
+        if self.max_len < MIN_MAX_LEN or (positions is not None and self.max_len > positions):
+            limit = f" and at most {positions}, the encoder's positions" if positions is not None else ""
+            raise ResultsError(f"{path}: field 'max_len' is {self.max_len}; it must be at least {MIN_MAX_LEN}{limit}")
+
+
+_CARD_FIELDS: dict[str, type] = {
+    "run_id": str, "encoder": str, "model_type": str, "encoder_config": dict, "head": str,
+    "head_params": dict, "labels": list, "max_len": int, "dataset": str, "fingerprint": str,
+}
+_OPTIONAL_FIELDS = ("scores", "plugins", "task", "thresholds")
+_KIND_NAMES = {str: "non-empty string", dict: "JSON object", list: "list", int: "whole number"}
+MIN_MAX_LEN = 2  # [CLS] and [SEP]
+# Architectures whose position ids start after the padding id (RoBERTa family): they have fewer usable positions.
+_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "xlm-roberta-xl", "longformer", "data2vec-text"})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def encoder_positions(model_type: str, config: dict[str, Any]) -> int | None:
+    """How many tokens the encoder described by ``config`` takes (``None`` when the config does not say)."""
+    positions = config.get("max_position_embeddings")
+    if not isinstance(positions, int) or isinstance(positions, bool) or positions < 1:
+        return None
+    if model_type in _OFFSET_POSITIONS:
+        pad = config.get("pad_token_id")
+        positions -= (pad if isinstance(pad, int) and not isinstance(pad, bool) else 1) + 1
+    return positions
 
 
 def write_model_card(
@@ -136,25 +181,72 @@ def unportable_files(directory: Path) -> list[Path]:
 
 
 def check_model_folder(directory: Path) -> ModelCard:
-    """The card of a complete saved model folder; :class:`ResultsError` naming what is missing."""
+    """The card of a complete saved model folder; :class:`ResultsError` naming what is missing or wrong.
+
+    Every file of the folder (links included) and every file a JSON file in it names
+    (``vocab_file``, ``model_file``, ...) must lie inside the folder.
+    """
+    root = directory.resolve()
+    for path in sorted(directory.rglob("*")):
+        inside(root, path, f"{path} (in the model folder)")
     card = ModelCard.read(directory)
-    for name in (WEIGHTS_FILE, TOKENIZER_DIR):
-        if not (directory / name).exists():
+    for name, is_kind in ((WEIGHTS_FILE, Path.is_file), (TOKENIZER_DIR, Path.is_dir)):
+        if not is_kind(directory / name):
             raise ResultsError(f"{directory} is not a complete saved model: {name} is missing")
+    for path in sorted((directory / TOKENIZER_DIR).rglob("*.json")):
+        _check_tokenizer_json(root, directory / TOKENIZER_DIR, path)
     return card
+
+
+def inside(root: Path, path: Path, what: str) -> Path:
+    """``path`` resolved, if it lies inside the folder ``root`` (resolved); :class:`ResultsError` otherwise."""
+    try:
+        resolved = path.resolve(strict=False)
+    except (RuntimeError, OSError):
+        raise ResultsError(f"{what}: a symbolic link loop") from None
+    if not resolved.is_relative_to(root):
+        raise ResultsError(f"{what} points outside the model folder ({resolved}); refusing to read it")
+    return resolved
+
+
+def _check_tokenizer_json(root: Path, folder: Path, path: Path) -> None:
+    """The JSON files of the tokenizer folder: valid JSON, the marker's kind a string, every named file inside."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, OSError) as error:
+        raise ResultsError(f"{path} is not valid JSON: {' '.join(str(error).split())}") from None
+    # The marker's other fields belong to its tokenizer kind, whose loader checks them (plugins define their own).
+    if path.name == TOKENIZER_MARKER and not (isinstance(payload, dict) and isinstance(payload.get("kind"), str)):
+        raise ResultsError(f"{path}: expected a JSON object with a 'kind' string")
+    for key, value in _file_fields(payload):
+        inside(root, folder / value, f"{path}: {key} {value!r}")
+
+
+def _file_fields(value: Any, key: str = "") -> list[tuple[str, str]]:
+    """``(key, file name)`` for every string under a key ending in ``_file``/``_files`` (at any depth)."""
+    if isinstance(value, dict):
+        return [found for name, item in value.items() for found in _file_fields(item, str(name))]
+    names_a_file = key.endswith(("_file", "_files"))
+    if isinstance(value, list):
+        return [found for item in value for found in _file_fields(item, key)] if names_a_file else []
+    return [(key, value)] if names_a_file and isinstance(value, str) and value else []
 
 
 def export_model(source: Path, target: Path, scores: dict[str, float] | None = None) -> list[Path]:
     """Copy the saved model in ``source`` into the new or empty folder ``target``; returns the files written.
 
     ``scores`` (test macro-F1, accuracy, ...) are added to the exported ``model.json``.
-    The copy is staged beside ``target`` and renamed into place, so ``target`` never holds half a model.
+    The copy is staged beside ``target`` and renamed into place (``model.json`` last), so ``target`` never
+    holds half a model.
     """
     card = check_model_folder(source)
     unportable = unportable_files(source)
     if unportable:
         raise ResultsError(f"{source} holds {unportable[0].name}, which is not a JSON, text, safetensors or "
                            "sentencepiece file; it will not be exported")
+    target = Path(os.path.abspath(target))  # "." and "dir/.." name their folder
+    if not target.name:
+        raise UsageError(f"{target} cannot hold an exported model; choose a new folder")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"{target} already exists and is not an empty folder; choose a new folder")
     staging = target.with_name(f".{target.name}.export-{os.getpid()}")
@@ -168,8 +260,13 @@ def export_model(source: Path, target: Path, scores: dict[str, float] | None = N
             card.scores = dict(scores)
         card.write(staging)
         if target.exists():
-            target.rmdir()
-        staging.rename(target)
+            # An empty folder (perhaps the current one) is kept: the model moves in, model.json last,
+            # so the folder is a loadable model only once complete.
+            for name in (WEIGHTS_FILE, TOKENIZER_DIR, MODEL_CARD):
+                (staging / name).rename(target / name)
+            staging.rmdir()
+        else:
+            staging.rename(target)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise ResultsError(f"cannot export the model to {target}: {error.strerror or error}") from None

@@ -10,7 +10,6 @@ machine formats (csv, json) get one flat list with full-precision numbers, the
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import math
@@ -18,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bench import escaping
 from bench.errors import UsageError
 from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.records import RunRecord
@@ -206,10 +206,10 @@ def _csv(records: list[dict[str, Any]]) -> str:
     for record in records:
         keys.extend(key for key in record if key not in keys)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=[escaping.csv_cell(key) for key in keys], lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerow({key: _csv_value(record.get(key)) for key in keys})
+        writer.writerow({key: escaping.csv_cell(_csv_value(record.get(key))) for key in keys})
     return buffer.getvalue()
 
 
@@ -311,50 +311,21 @@ def _bold_best(columns: list[Column], rows: list[list[_Cell]], skipped: Sequence
 def _markdown(tables: list[_Table]) -> str:
     parts = []
     for table in tables:
-        header = "| " + " | ".join(column.title for column in table.columns) + " |"
+        header = "| " + " | ".join(escaping.markdown(column.title) for column in table.columns) + " |"
         rule = "|" + "|".join("---:" if _numeric(column) else ":---" for column in table.columns) + "|"
-        lines = [f"### {_md_escape(table.title)}", "", header, rule]
+        lines = [f"### {escaping.markdown(table.title)}", "", header, rule]
         for row in table.rows:
             cells = [_md_cell(cell) for cell in row]
             lines.append("| " + " | ".join(cells) + " |")
         if table.note:
-            lines += ["", table.note]
+            lines += ["", escaping.markdown(table.note)]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
 
 def _md_cell(cell: _Cell) -> str:
-    text = _md_escape(cell.text)
-    return (f"**{text}**" if cell.bold else text) + cell.mark
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-_LATEX_SPECIALS = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "<": r"\textless{}",
-    ">": r"\textgreater{}",
-}
-_LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "≥": r"$\geq$", TIED_MARK: r"$^\dagger$", FLAG_MARKER: "(!)"}
-
-
-def latex_escape(text: str) -> str:
-    """``text`` safe inside LaTeX: special characters escaped, ±/—/†/≥ as LaTeX symbols."""
-    escaped = "".join(_LATEX_SPECIALS.get(character, character) for character in text)
-    for symbol, replacement in _LATEX_SYMBOLS.items():
-        escaped = escaped.replace(symbol, replacement)
-    return escaped
+    text = escaping.markdown(cell.text)
+    return (f"**{text}**" if cell.bold else text) + escaping.markdown(cell.mark)
 
 
 def _latex(tables: list[_Table]) -> str:
@@ -367,16 +338,16 @@ def _latex(tables: list[_Table]) -> str:
         lines = [
             r"\begin{table}[ht]",
             r"\centering",
-            rf"\caption{{{latex_escape(caption)}}}",
+            rf"\caption{{{escaping.latex(caption)}}}",
             rf"\begin{{tabular}}{{{spec}}}",
             r"\toprule",
-            " & ".join(latex_escape(column.title) for column in table.columns) + r" \\",
+            " & ".join(escaping.latex(column.title) for column in table.columns) + r" \\",
             r"\midrule",
         ]
         for row in table.rows:
             cells = [
-                (rf"\textbf{{{latex_escape(cell.text)}}}" if cell.bold else latex_escape(cell.text))
-                + latex_escape(cell.mark)
+                (rf"\textbf{{{escaping.latex(cell.text)}}}" if cell.bold else escaping.latex(cell.text))
+                + escaping.latex(cell.mark)
                 for cell in row
             ]
             lines.append(" & ".join(cells) + r" \\")
@@ -389,21 +360,21 @@ def _html(tables: list[_Table]) -> str:
     body = []
     for table in tables:
         head = "".join(
-            f'<th class="{"num" if _numeric(column) else "text"}">{html.escape(column.title)}</th>'
+            f'<th class="{"num" if _numeric(column) else "text"}">{escaping.html_text(column.title)}</th>'
             for column in table.columns
         )
         rows = []
         for row in table.rows:
             cells = []
             for column, cell in zip(table.columns, row, strict=True):
-                text = html.escape(cell.text)
-                text = (f"<strong>{text}</strong>" if cell.bold else text) + html.escape(cell.mark)
+                text = escaping.html_text(cell.text)
+                text = (f"<strong>{text}</strong>" if cell.bold else text) + escaping.html_text(cell.mark)
                 cells.append(f'<td class="{"num" if _numeric(column) else "text"}">{text}</td>')
             rows.append("<tr>" + "".join(cells) + "</tr>")
-        body.append(f"<h2>{html.escape(table.title)}</h2>")
+        body.append(f"<h2>{escaping.html_text(table.title)}</h2>")
         body.append(f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
         if table.note:
-            body.append(f'<p class="note">{html.escape(table.note)}</p>')
+            body.append(f'<p class="note">{escaping.html_text(table.note)}</p>')
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<title>ko-emotion-bench leaderboard</title>\n<style>\n"

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import random
-import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,15 +22,17 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 
 from bench.config import RunConfig
 from bench.errors import ResultsError, UsageError
 from bench.leaderboard import flags as run_flags
+from bench.files import file_problem
 from bench.leaderboard.records import RUN_STATUSES, ClassScores, Predictions, RunMetrics, RunRecord
 from bench.runtime.processes import process_alive
 from bench.runtime.results_folder import MIN_FREE_MB, check_writable
+from bench.urls import parse_database_url, redact_text, redact_url, secrets_of
 
 DATABASE_NAME = "leaderboard.db"
 RUN_ID_LENGTH = 12
@@ -39,8 +40,6 @@ MAJORITY_ENCODER = "majority"
 FAILURE_STATUSES = ("failed", "interrupted", "pruned")
 _BUSY_TIMEOUT_S = 30
 _RETRY_DEADLINE_S = 180.0
-_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "secret", "token", "sslpassword"})
-_URL_CREDENTIALS = re.compile(r"([a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE)
 
 T = TypeVar("T")
 
@@ -114,27 +113,19 @@ def database_path(results_dir: str | Path) -> Path:
     return Path(results_dir) / DATABASE_NAME
 
 
+def database_exists(path: Path) -> bool:
+    """Whether the SQLite leaderboard file ``path`` exists; :class:`ResultsError` when ``path`` is something else."""
+    problem = file_problem(path)
+    if problem is None:
+        return True
+    if problem == "no such file" and not path.is_symlink():
+        return False
+    raise ResultsError(f"{path} is {problem}; it should be the leaderboard's SQLite file")
+
+
 def sqlite_url(path: str | Path) -> str:
     """A SQLAlchemy URL for the SQLite file at ``path``."""
     return f"sqlite:///{Path(path).resolve()}"
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password (and password-like query values) replaced by ``***``."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return _URL_CREDENTIALS.sub(r"\1***@", url)
-    if any(key.lower() in _SECRET_QUERY_KEYS for key in parsed.query):
-        parsed = parsed.set(
-            query={key: "***" if key.lower() in _SECRET_QUERY_KEYS else value for key, value in parsed.query.items()}
-        )
-    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
-
-
-def redact_text(text: str) -> str:
-    """``text`` with the password of every ``scheme://user:password@`` URL in it replaced by ``***``."""
-    return _URL_CREDENTIALS.sub(r"\1***@", text)
 
 
 def normalize_url(url: str) -> str:
@@ -163,8 +154,9 @@ class Leaderboard:
     is the redacted form, safe to print.
     """
 
-    def __init__(self, url: str) -> None:
-        self._secret = _password_of(url)
+    def __init__(self, url: str, option: str = "--storage") -> None:
+        parse_database_url(url, option)
+        self._secrets = secrets_of(url)
         self.url = redact_url(url)
         try:
             self._engine = sa.create_engine(normalize_url(url), json_serializer=_json_dumps)
@@ -183,7 +175,9 @@ class Leaderboard:
     def for_results_dir(cls, path: str | Path) -> Leaderboard:
         """The SQLite leaderboard ``<path>/leaderboard.db``; checks first that ``path`` is writable."""
         check_writable(path)
-        return cls(sqlite_url(database_path(path)))
+        database = database_path(path)
+        database_exists(database)
+        return cls(sqlite_url(database))
 
     def close(self) -> None:
         """Release the database connections."""
@@ -597,8 +591,7 @@ class Leaderboard:
         """The first line of a driver error, without any password."""
         original = getattr(error, "orig", None) or error
         lines = str(original).strip().splitlines()
-        text = redact_text(lines[0] if lines else type(original).__name__)
-        return text.replace(self._secret, "***") if self._secret else text
+        return redact_text(lines[0] if lines else type(original).__name__, self._secrets)
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
@@ -716,10 +709,3 @@ def _redacted(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_redacted(item) for item in value]
     return redact_text(value) if isinstance(value, str) else value
-
-
-def _password_of(url: str) -> str | None:
-    try:
-        return make_url(url).password or None
-    except ArgumentError:
-        return None

@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from bench import escaping
 from bench.leaderboard.pareto import ParetoPoint
 from bench.reporting.fonts import font_family, plot_labels, plot_text
 
@@ -39,11 +40,11 @@ class PlotStyle:
 
     def labels(self, labels: Sequence[str]) -> list[str]:
         """Class labels as drawn (see :func:`plot_labels`)."""
-        return plot_labels(labels, self.hangul)
+        return [escaping.plot(label) for label in plot_labels(labels, self.hangul)]
 
     def text(self, text: str) -> str:
         """Free text as drawn (see :func:`plot_text`)."""
-        return plot_text(text, self.hangul)
+        return escaping.plot(plot_text(text, self.hangul))
 
     @contextmanager
     def fonts(self) -> Iterator[None]:

@@ -8,16 +8,15 @@ inline and there is no script, so the page works offline and can be mailed as on
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 import numpy as np
 
 from bench.baselines import is_baseline
 from bench.errors import ResultsError
+from bench.escaping import html_text
 from bench.leaderboard import stats
 from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.export import MISSING, TIED_MARK, TIED_NOTE, format_params, format_value
@@ -115,10 +114,10 @@ def _page(sections: list[Section], unfinished: list[RunRecord], style: PlotStyle
     body = [
         "<h1>ko-emotion-bench report</h1>",
         f'<p class="meta">{finished_runs} finished run(s) in {len(sections)} dataset(s), '
-        f"{len(unfinished)} unfinished · leaderboard <code>{_e(source)}</code> · generated {generated}</p>",
+        f"{len(unfinished)} unfinished · leaderboard <code>{html_text(source)}</code> · generated {generated}</p>",
     ]
     if len(sections) > 1:
-        links = " ".join(f'<a href="#{_anchor(section)}">{_e(section.dataset)}</a>' for section in sections)
+        links = " ".join(f'<a href="#{_anchor(section)}">{html_text(section.dataset)}</a>' for section in sections)
         body.append(f"<nav>{links}</nav>")
     for section in sections:
         body.append(_section(section, style, resamples))
@@ -137,11 +136,11 @@ def _page(sections: list[Section], unfinished: list[RunRecord], style: PlotStyle
 def _section(section: Section, style: PlotStyle, resamples: int) -> str:
     parts = [
         f'<section id="{_anchor(section)}">',
-        f"<h2>{_e(section.dataset)} <small>(fingerprint {_e(section.fingerprint[:12])})</small></h2>",
+        f"<h2>{html_text(section.dataset)} <small>(fingerprint {html_text(section.fingerprint[:12])})</small></h2>",
         "<h3>Leaderboard</h3>",
         _leaderboard_table(section),
         f'<p class="note">Groups are runs that differ only in their seed. 95% CI: bootstrap over seeds and test '
-        f"examples ({resamples} resamples); p vs best: paired bootstrap against the best group (★). {_e(TIED_NOTE)} "
+        f"examples ({resamples} resamples); p vs best: paired bootstrap against the best group (★). {html_text(TIED_NOTE)} "
         "Italic rows are reference baselines.</p>",
         _flag_note(section),
         _pareto_block(section, style),
@@ -184,7 +183,7 @@ def _flag_note(section: Section) -> str:
     text = legend(flag for group in section.groups for flag in group.flags)
     if not text:
         return ""
-    return f'<p class="note flags">{_e(text)}. Flagged groups are never marked best.</p>'
+    return f'<p class="note flags">{html_text(text)}. Flagged groups are never marked best.</p>'
 
 
 def _pareto_block(section: Section, style: PlotStyle) -> str:
@@ -285,10 +284,10 @@ def _unfinished(records: Sequence[RunRecord]) -> str:
 
 def _font_note(sections: Sequence[Section], style: PlotStyle) -> str:
     if style.hangul:
-        return f'<p class="note">Plot text drawn with {_e(style.font.name if style.font else "")}.</p>'
+        return f'<p class="note">Plot text drawn with {html_text(style.font.name if style.font else "")}.</p>'
     labels = list(dict.fromkeys(label for section in sections for label in _labels(section)))
     drawn = style.labels(labels)
-    pairs = [f"{_e(shown)} = {_e(label)}" for shown, label in zip(drawn, labels, strict=True) if shown != label]
+    pairs = [f"{html_text(shown)} = {html_text(label)}" for shown, label in zip(drawn, labels, strict=True) if shown != label]
     if not pairs:
         return ""
     return (
@@ -337,22 +336,18 @@ def _table(
     def kind(column: str) -> str:
         return " ".join(filter(None, ("num" if column in numeric else "text", cell_classes.get(column))))
 
-    head = "".join(f'<th class="{kind(column)}">{_e(column)}</th>' for column in header)
+    head = "".join(f'<th class="{kind(column)}">{html_text(column)}</th>' for column in header)
     body = []
     for row_class, cells in rows:
-        tds = "".join(f'<td class="{kind(column)}">{_e(cell)}</td>' for column, cell in zip(header, cells, strict=True))
+        tds = "".join(f'<td class="{kind(column)}">{html_text(cell)}</td>' for column, cell in zip(header, cells, strict=True))
         body.append(f'<tr class="{row_class}">{tds}</tr>' if row_class else f"<tr>{tds}</tr>")
     return f'<table class="{table_class}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(body) + \
         "\n</tbody>\n</table>"
 
 
 def _figure(data_uri: str, caption: str) -> str:
-    return f'<figure><img src="{data_uri}" alt="{_e(caption)}"><figcaption>{_e(caption)}</figcaption></figure>'
+    return f'<figure><img src="{data_uri}" alt="{html_text(caption)}"><figcaption>{html_text(caption)}</figcaption></figure>'
 
 
 def _anchor(section: Section) -> str:
-    return _e(f"dataset-{section.fingerprint[:12]}")
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value))
+    return html_text(f"dataset-{section.fingerprint[:12]}")

@@ -11,11 +11,11 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from bench.errors import ResultsError, UsageError
-from bench.leaderboard.store import Leaderboard, normalize_url, redact_url
+from bench.errors import ResultsError
+from bench.leaderboard.store import Leaderboard, normalize_url
+from bench.urls import parse_database_url, redact_text, redact_url, secrets_of
 
 STORAGE_FILE = "optuna.db"
 # A worker beats every HEARTBEAT_S seconds; one silent for GRACE_S is taken for dead and its trial failed.
@@ -36,14 +36,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite:")
 
 
-def check_storage_url(url: str) -> None:
-    """Raise :class:`UsageError` unless ``url`` is a database URL."""
-    try:
-        make_url(url)
-    except ArgumentError:
-        raise UsageError(
-            f"invalid --storage URL {redact_url(url)!r}; e.g. sqlite:///results/optuna.db or postgresql://user@host/db"
-        ) from None
+def check_storage_url(url: str, option: str = "--storage") -> None:
+    """Raise :class:`UsageError` (password hidden) unless ``url`` is a database URL."""
+    parse_database_url(url, option)
 
 
 def open_storage(
@@ -55,10 +50,10 @@ def open_storage(
     times), which a grid wants and a study does not. ``postgresql://`` URLs use
     psycopg 3. Errors are a one-line :class:`UsageError` or :class:`ResultsError`.
     """
-    check_storage_url(url)
+    parsed = parse_database_url(url)
     shown = redact_url(url)
     if is_sqlite(url):
-        Path(make_url(url).database or STORAGE_FILE).parent.mkdir(parents=True, exist_ok=True)
+        Path(parsed.database or STORAGE_FILE).parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs: dict[str, object] = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
@@ -88,14 +83,16 @@ def open_storage(
                 first_line = (
                     str(getattr(error, "orig", None) or error).strip().splitlines() or [type(error).__name__]
                 )[0]
-                raise ResultsError(f"cannot open Optuna storage {shown}: {first_line}") from None
+                raise ResultsError(
+                    f"cannot open Optuna storage {shown}: {redact_text(first_line, secrets_of(url))}"
+                ) from None
             time.sleep(0.5 * attempt)
 
 
 def open_leaderboard(url: str | None, storage_url: str | None, results_dir: str | Path) -> Leaderboard:
     """The leaderboard at ``url``; else in the ``--storage`` database when that is a server; else ``<results>``."""
     if url:
-        return Leaderboard(url)
+        return Leaderboard(url, option="--leaderboard")
     if storage_url and not is_sqlite(storage_url):
         return Leaderboard(storage_url)
     return Leaderboard.for_results_dir(results_dir)
