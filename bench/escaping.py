@@ -74,7 +74,7 @@ _LATEX_SPECIALS = {
     "<": r"\textless{}",
     ">": r"\textgreater{}",
 }
-_LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "≥": r"$\geq$", "†": r"$^\dagger$"}
+_LATEX_SYMBOLS = {"±": r"$\pm$", "—": "--", "≥": r"$\geq$", "†": r"$^\dagger$", "⚑": "(!)"}
 
 
 def latex(value: Any) -> str:
