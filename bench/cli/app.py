@@ -1,16 +1,110 @@
-"""The ``bench`` Typer application; command modules register on :data:`app`."""
+"""The ``bench`` Typer application; command modules register on :data:`app` and are imported lazily.
+
+``bench --help`` lists every command from :data:`COMMANDS` without importing any
+command module; running a command imports only the module that defines it, so
+commands that train nothing never import torch, Lightning or transformers.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from difflib import get_close_matches
+from typing import Any
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from bench.errors import BenchError
 
+# Every command: the module that registers it, and its one-line help for `bench --help` (the first line of the
+# command's docstring; tests/test_cli_startup.py keeps the two equal).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("bench.cli.run", "Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard."),
+    "grid": (
+        "bench.cli.grid",
+        "Run every combination of ENCODERS × HEADS × SEEDS × hyperparameter lists into the leaderboard.",
+    ),
+    "tune": (
+        "bench.cli.tune",
+        "Search ENCODER + HEAD hyperparameters with Optuna (seeded TPE, pruning); every trial is a leaderboard run.",
+    ),
+    "baseline": (
+        "bench.cli.baseline",
+        "Record reference rows on DATA's split: TF-IDF (char n-grams) + logistic regression, and the majority class.",
+    ),
+    "leaderboard": ("bench.cli.leaderboard", "Recorded runs sorted by test macro-F1, one table per dataset fingerprint."),
+    "show": (
+        "bench.cli.leaderboard",
+        "One run: config, scores, per-class precision/recall/F1 and the confusion matrix.",
+    ),
+    "compare": (
+        "bench.cli.leaderboard",
+        "Paired bootstrap of test macro-F1, A − B, on the test examples both were scored on.",
+    ),
+    "export": ("bench.cli.leaderboard", "The leaderboard as csv, md, latex, html or json."),
+    "report": (
+        "bench.cli.report",
+        "Write one self-contained HTML report (inline plots, no network needed) of every recorded run.",
+    ),
+    "predict": (
+        "bench.cli.predict",
+        "Label TEXTS (and/or the texts of --input) with a run's best weights (--run) or an exported model (--model).",
+    ),
+    "export-model": (
+        "bench.cli.predict",
+        "Copy a run's best weights, tokenizer and model.json into TARGET for `bench predict --model TARGET`.",
+    ),
+    "data": ("bench.cli.data", "Look at data sources before training on them."),
+    "encoders": ("bench.cli.encoders", "List the registered encoders with their hub ids and parameter counts."),
+    "heads": ("bench.cli.heads", "List the classification heads with their hyperparameters and defaults."),
+    "tokenize": (
+        "bench.cli.encoders",
+        "Show the pieces and ids (with special tokens) an encoder's tokenizer gives each text.",
+    ),
+}
+
+
+class LazyGroup(TyperGroup):
+    """A Typer group that imports a command's module only when the command runs (or its own help is shown)."""
+
+    listing = False  # while True (rendering `bench --help`), unloaded commands are stand-ins with their help line
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return self.commands.get(cmd_name)
+        module, short_help = COMMANDS[cmd_name]
+        if self.listing:
+            return click.Command(cmd_name, short_help=short_help, help=short_help)
+        importlib.import_module(module)
+        self.commands[cmd_name] = registered_command(cmd_name)
+        return self.commands[cmd_name]
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return self._click_resolve_command(ctx, args)
+        except click.UsageError as error:
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches:
+                error.message = f"{error.message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"
+            raise
+
+
 app = typer.Typer(
     name="bench",
+    cls=LazyGroup,
     help="Compare Korean encoders and classification heads on emotion data.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -21,6 +115,21 @@ err_console = Console(stderr=True)
 INTERRUPTED = 130  # exit code after Ctrl-C
 
 
+def registered_command(name: str) -> click.Command:
+    """The click command (or group) registered on :data:`app` under ``name``, built from its Typer declaration."""
+    settings: dict[str, Any] = {
+        "pretty_exceptions_short": app.pretty_exceptions_short,
+        "rich_markup_mode": app.rich_markup_mode,
+    }
+    for info in app.registered_commands:
+        if (info.name or typer.main.get_command_name(info.callback.__name__)) == name:  # type: ignore[union-attr]
+            return typer.main.get_command_from_info(info, **settings)
+    for group in app.registered_groups:
+        if group.name == name:
+            return typer.main.get_group_from_info(group, suggest_commands=app.suggest_commands, **settings)
+    raise LookupError(f"{COMMANDS[name][0]} registers no command {name!r}")
+
+
 def fail(message: str, exit_code: int = 2) -> None:
     """Print ``message`` as one line on stderr and exit."""
     err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
@@ -29,7 +138,7 @@ def fail(message: str, exit_code: int = 2) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``bench`` console script: one-line errors, exit code 2."""
-    command = typer.main.get_command(app)
+    command = typer.main.get_group(app)
     try:
         result = command.main(args=argv, prog_name="bench", standalone_mode=False)
     except typer.Abort:

@@ -14,18 +14,14 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.cli.app import app, console, err_console
+from bench.cli.options import DEFAULT_RESULTS, Results, Storage, find_leaderboard, require_leaderboard
 from bench.errors import ResultsError, UsageError
 from bench.leaderboard import stats
 from bench.leaderboard.export import FORMATS, TIED_NOTE, export, format_params, format_value
 from bench.leaderboard.pareto import ParetoPoint, pareto_points
 from bench.leaderboard.records import RUN_STATUSES, RunMetrics, RunRecord
-from bench.leaderboard.store import Leaderboard, database_path, is_stale, sqlite_url
+from bench.leaderboard.store import Leaderboard, database_path, is_stale
 
-Results = Annotated[Path, typer.Option("--results", help="Results directory whose leaderboard.db is read.")]
-Storage = Annotated[
-    str | None,
-    typer.Option("--storage", help="Leaderboard database URL (sqlite:///FILE or postgresql://…); overrides --results."),
-]
 ViewOption = Annotated[
     Literal["runs", "groups"], typer.Option("--view", help="runs: one row per run; groups: seeds aggregated.")
 ]
@@ -41,7 +37,6 @@ LeaderboardView = Annotated[
     Literal["runs", "groups", "pareto"],
     typer.Option("--view", help="runs: one row per run; groups: seeds aggregated; pareto: macro-F1 vs latency."),
 ]
-DEFAULT_RESULTS = Path("results")
 
 
 @app.command("leaderboard")
@@ -56,7 +51,7 @@ def leaderboard_command(
     bootstrap_seed: BootstrapSeed = 0,
 ) -> None:
     """Recorded runs sorted by test macro-F1, one table per dataset fingerprint."""
-    board = open_leaderboard(results, storage)
+    board = find_leaderboard(storage, results)
     records = [] if board is None else board.runs(status, encoder=encoder, head=head)
     if not records:
         console.print(empty_message(results, board, filtered=bool(status or encoder or head)), markup=False)
@@ -101,7 +96,7 @@ def export_command(
     """The leaderboard as csv, md, latex, html or json."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    board = open_leaderboard(results, storage)
+    board = find_leaderboard(storage, results)
     records = [] if board is None else board.runs(status or "finished")
     items: list[Any] = records
     if view == "groups" and board is not None:
@@ -124,7 +119,7 @@ def show_command(
     storage: Storage = None,
 ) -> None:
     """One run: config, scores, per-class precision/recall/F1 and the confusion matrix."""
-    board = require_leaderboard(results, storage)
+    board = require_leaderboard(storage, results)
     record = board.get_run(run)
     console.print(summary_table(record))
     console.print(config_table(record))
@@ -151,7 +146,7 @@ def compare_command(
     bootstrap_seed: BootstrapSeed = 0,
 ) -> None:
     """Paired bootstrap of test macro-F1, A − B, on the test examples both were scored on."""
-    board = require_leaderboard(results, storage)
+    board = require_leaderboard(storage, results)
     finished = board.runs("finished")
     side_a, side_b = resolve_side(board, a, finished), resolve_side(board, b, finished)
     if side_a.fingerprint != side_b.fingerprint:
@@ -227,26 +222,6 @@ def add_row(table: Table, *cells: str | Text, style: str | None = None) -> None:
 
 def _num_classes(runs: list[RunRecord]) -> int:
     return max(len(run.metrics.labels) if run.metrics else 0 for run in runs)
-
-
-def open_leaderboard(results: Path, storage: str | None) -> Leaderboard | None:
-    """The leaderboard at ``storage`` or in ``results``; ``None`` when ``results`` has none yet."""
-    if storage:
-        return Leaderboard(storage)
-    path = database_path(results)
-    if not path.is_file():
-        if results.exists() and not results.is_dir():
-            raise UsageError(f"--results {results} is not a directory")
-        return None
-    return Leaderboard(sqlite_url(path))
-
-
-def require_leaderboard(results: Path, storage: str | None) -> Leaderboard:
-    """Like :func:`open_leaderboard`, but a missing leaderboard is an error."""
-    board = open_leaderboard(results, storage)
-    if board is None:
-        raise ResultsError(f"no leaderboard in {results} ({database_path(results)} not found); record a run first")
-    return board
 
 
 def empty_message(results: Path, board: Leaderboard | None, *, filtered: bool) -> str:

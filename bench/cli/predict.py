@@ -13,7 +13,7 @@ from rich.text import Text
 from bench.baselines import is_baseline
 from bench.cli import options as opt
 from bench.cli.app import app, console
-from bench.cli.leaderboard import DEFAULT_RESULTS, Results, Storage, require_leaderboard
+from bench.cli.options import DEFAULT_RESULTS, Results, Storage, require_leaderboard
 from bench.errors import ResultsError, UsageError
 from bench.inference.inputs import read_texts
 from bench.inference.model_files import export_model
@@ -67,7 +67,7 @@ def predict_command(
     if not inputs:
         raise UsageError("nothing to classify: give texts as arguments or a file with --input FILE")
     if run is not None:
-        _, folder = finished_run_folder(require_leaderboard(results, storage), results, run)
+        _, folder = finished_run_folder(require_leaderboard(storage, results), results, run)
     else:
         assert model is not None
         folder = model
@@ -98,7 +98,7 @@ def export_model_command(
     plugin: opt.Plugins = None,
 ) -> None:
     """Copy a run's best weights, tokenizer and model.json into TARGET for `bench predict --model TARGET`."""
-    record, folder = finished_run_folder(require_leaderboard(results, storage), results, run)
+    record, folder = finished_run_folder(require_leaderboard(storage, results), results, run)
     scores = {
         name: float(value)
         for name, value in (("macro_f1", record.macro_f1), ("accuracy", record.accuracy),

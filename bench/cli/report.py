@@ -8,15 +8,8 @@ from typing import Annotated
 import typer
 
 from bench.cli.app import app, console
-from bench.cli.leaderboard import (
-    DEFAULT_RESULTS,
-    BootstrapSeed,
-    Resamples,
-    Results,
-    Storage,
-    require_leaderboard,
-    write_atomic,
-)
+from bench.cli.leaderboard import BootstrapSeed, Resamples, write_atomic
+from bench.cli.options import DEFAULT_RESULTS, Results, Storage, require_leaderboard
 from bench.errors import UsageError
 from bench.leaderboard import stats
 from bench.reporting import PlotStyle, build_report
@@ -41,7 +34,7 @@ def report_command(
     """Write one self-contained HTML report (inline plots, no network needed) of every recorded run."""
     if font is not None and not (font.is_file() and covers_hangul(font)):
         raise UsageError(f"--font {font} is not a readable font file with Hangul glyphs")
-    board = require_leaderboard(results, storage)
+    board = require_leaderboard(storage, results)
     page = build_report(board, style=PlotStyle(font) if font else None, resamples=resamples, seed=bootstrap_seed)
     target = out or results / "report.html"
     write_atomic(target, page)

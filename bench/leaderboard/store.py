@@ -104,6 +104,16 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
+def check_storage_url(url: str, option: str = "--storage") -> None:
+    """Raise :class:`UsageError` unless ``url`` (given as ``option``) is a database URL."""
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise UsageError(
+            f"invalid {option} URL {redact_url(url)!r}; e.g. sqlite:///results/leaderboard.db or postgresql://user@host/db"
+        ) from None
+
+
 def redact_url(url: str) -> str:
     """``url`` with its password (and password-like query values) replaced by ``***``."""
     try:

@@ -1,4 +1,4 @@
-"""Optuna storage (SQLite file or PostgreSQL) with heartbeats, and where the leaderboard lives."""
+"""Optuna storage (SQLite file or PostgreSQL) with heartbeats, and where it lives beside the leaderboard."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from bench.errors import ResultsError, UsageError
-from bench.leaderboard.store import Leaderboard, normalize_url, redact_url
+from bench.errors import ResultsError
+from bench.leaderboard.store import Leaderboard, check_storage_url, normalize_url, redact_url
 
 STORAGE_FILE = "optuna.db"
 # A worker beats every HEARTBEAT_S seconds; one silent for GRACE_S is taken for dead and its trial failed.
@@ -36,16 +36,6 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite:")
 
 
-def check_storage_url(url: str) -> None:
-    """Raise :class:`UsageError` unless ``url`` is a database URL."""
-    try:
-        make_url(url)
-    except ArgumentError:
-        raise UsageError(
-            f"invalid --storage URL {redact_url(url)!r}; e.g. sqlite:///results/optuna.db or postgresql://user@host/db"
-        ) from None
-
-
 def open_storage(
     url: str, *, retry_dead_workers: bool = False, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S
 ) -> RDBStorage:
@@ -55,7 +45,7 @@ def open_storage(
     times), which a grid wants and a study does not. ``postgresql://`` URLs use
     psycopg 3. Errors are a one-line :class:`UsageError` or :class:`ResultsError`.
     """
-    check_storage_url(url)
+    check_storage_url(url, "--study-storage")
     shown = redact_url(url)
     if is_sqlite(url):
         Path(make_url(url).database or STORAGE_FILE).parent.mkdir(parents=True, exist_ok=True)
@@ -92,13 +82,20 @@ def open_storage(
             time.sleep(0.5 * attempt)
 
 
-def open_leaderboard(url: str | None, storage_url: str | None, results_dir: str | Path) -> Leaderboard:
-    """The leaderboard at ``url``; else in the ``--storage`` database when that is a server; else ``<results>``."""
-    if url:
-        return Leaderboard(url)
-    if storage_url and not is_sqlite(storage_url):
-        return Leaderboard(storage_url)
-    return Leaderboard.for_results_dir(results_dir)
+def study_storage_url(study_storage: str | None, storage: str | None, results_dir: str | Path) -> str:
+    """The Optuna database of a grid or study: ``--study-storage``; else the ``--storage`` (leaderboard)
+    database when that is a server; else ``optuna.db`` beside the SQLite leaderboard (``<results>`` by default)."""
+    if study_storage:
+        check_storage_url(study_storage, "--study-storage")
+        return study_storage
+    if storage:
+        check_storage_url(storage, "--storage")
+        if not is_sqlite(storage):
+            return storage
+        leaderboard_file = make_url(storage).database
+        if leaderboard_file and leaderboard_file != ":memory:":
+            return f"sqlite:///{(Path(leaderboard_file).parent / STORAGE_FILE).resolve()}"
+    return default_storage_url(results_dir)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
