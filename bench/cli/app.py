@@ -10,12 +10,14 @@ from __future__ import annotations
 import importlib
 import sys
 from difflib import get_close_matches
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
+
+if TYPE_CHECKING:
+    from typer import _click as click  # Typer's own copy of click, whose classes its groups use
 
 from bench.errors import BenchError
 
@@ -78,10 +80,9 @@ class LazyGroup(TyperGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands or cmd_name not in COMMANDS:
             return self.commands.get(cmd_name)
-        module, short_help = COMMANDS[cmd_name]
         if self.listing:
-            return click.Command(cmd_name, short_help=short_help, help=short_help)
-        importlib.import_module(module)
+            short_help = COMMANDS[cmd_name][1]
+            return TyperCommand(cmd_name, short_help=short_help, help=short_help)
         self.commands[cmd_name] = registered_command(cmd_name)
         return self.commands[cmd_name]
 
@@ -95,7 +96,7 @@ class LazyGroup(TyperGroup):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         try:
             return self._click_resolve_command(ctx, args)
-        except click.UsageError as error:
+        except typer.TyperException as error:  # click's UsageError: no such command
             matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
             if matches:
                 error.message = f"{error.message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"
@@ -116,7 +117,9 @@ INTERRUPTED = 130  # exit code after Ctrl-C
 
 
 def registered_command(name: str) -> click.Command:
-    """The click command (or group) registered on :data:`app` under ``name``, built from its Typer declaration."""
+    """The click command (or group) ``name`` of :data:`COMMANDS`: its module imported (which registers it on
+    :data:`app`), then built from its Typer declaration."""
+    importlib.import_module(COMMANDS[name][0])
     settings: dict[str, Any] = {
         "pretty_exceptions_short": app.pretty_exceptions_short,
         "rich_markup_mode": app.rich_markup_mode,
