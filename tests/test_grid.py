@@ -389,3 +389,16 @@ def test_local_workers_share_the_cores_unless_threads_are_given(monkeypatch, tmp
     specs = worker_specs([None, None], ["grid"], tmp_path, {"CUDA_VISIBLE_DEVICES": "5"}, pass_index=False)
     assert [spec.env["CUDA_VISIBLE_DEVICES"] for spec in specs] == ["5", "5"]  # this machine's devices, as they are
     assert [spec.log_path.name for spec in specs] == ["worker-0.log", "worker-1.log"]
+
+
+def test_the_study_storage_defaults_beside_the_leaderboard(tmp_path: Path):
+    from bench.tuning.storage import study_storage_url
+
+    server = "postgresql://bench@db/bench"
+    assert study_storage_url(None, None, tmp_path) == f"sqlite:///{tmp_path.resolve() / 'optuna.db'}"
+    assert study_storage_url(None, server, tmp_path) == server  # one database holds both
+    board = tmp_path / "shared" / "board.db"
+    assert study_storage_url(None, f"sqlite:///{board}", tmp_path) == f"sqlite:///{board.parent.resolve() / 'optuna.db'}"
+    assert study_storage_url("sqlite:///elsewhere.db", server, tmp_path) == "sqlite:///elsewhere.db"
+    with pytest.raises(UsageError, match="invalid --study-storage URL"):
+        study_storage_url("::", None, tmp_path)

@@ -15,13 +15,12 @@ from types import SimpleNamespace
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
-from sqlalchemy.engine import make_url
 
 from bench import plugins
 from bench.config import RunConfig, sort_params
 from bench.data.types import DataOptions
 from bench.errors import ResultsError, UsageError
-from bench.leaderboard.store import Leaderboard, check_storage_url, database_path, sqlite_url
+from bench.leaderboard.store import Leaderboard, check_storage_url, database_path, sqlite_file, sqlite_url
 
 DATA = "Data"
 MODEL = "Model"
@@ -235,9 +234,9 @@ def open_leaderboard(storage: str | None, results: Path) -> Leaderboard:
     folder of a SQLite file)."""
     if storage:
         check_storage_url(storage, "--storage")
-        sqlite_file = make_url(storage).database if storage.startswith("sqlite:") else None
-        if sqlite_file and sqlite_file != ":memory:":
-            Path(sqlite_file).parent.mkdir(parents=True, exist_ok=True)
+        database_file = sqlite_file(storage)
+        if database_file is not None:
+            database_file.parent.mkdir(parents=True, exist_ok=True)
         return Leaderboard(storage)
     return Leaderboard.for_results_dir(results)
 

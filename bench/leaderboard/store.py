@@ -104,6 +104,14 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; ``None`` for other databases and in-memory SQLite."""
+    if not url.startswith("sqlite:"):
+        return None
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
 def check_storage_url(url: str, option: str = "--storage") -> None:
     """Raise :class:`UsageError` unless ``url`` (given as ``option``) is a database URL."""
     try:

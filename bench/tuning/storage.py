@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bench.errors import ResultsError
-from bench.leaderboard.store import Leaderboard, check_storage_url, normalize_url, redact_url
+from bench.leaderboard.store import Leaderboard, check_storage_url, normalize_url, redact_url, sqlite_file
 
 STORAGE_FILE = "optuna.db"
 # A worker beats every HEARTBEAT_S seconds; one silent for GRACE_S is taken for dead and its trial failed.
@@ -92,9 +92,9 @@ def study_storage_url(study_storage: str | None, storage: str | None, results_di
         check_storage_url(storage, "--storage")
         if not is_sqlite(storage):
             return storage
-        leaderboard_file = make_url(storage).database
-        if leaderboard_file and leaderboard_file != ":memory:":
-            return f"sqlite:///{(Path(leaderboard_file).parent / STORAGE_FILE).resolve()}"
+        leaderboard_file = sqlite_file(storage)
+        if leaderboard_file is not None:
+            return f"sqlite:///{(leaderboard_file.parent / STORAGE_FILE).resolve()}"
     return default_storage_url(results_dir)
 
 
