@@ -60,8 +60,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Copy a run's best weights, tokenizer and model.json into TARGET for `bench predict --model TARGET`.",
     ),
     "data": ("bench.cli.data", "Look at data sources before training on them."),
-    "encoders": ("bench.cli.encoders", "List the registered encoders with their hub ids and parameter counts."),
-    "heads": ("bench.cli.heads", "List the classification heads with their hyperparameters and defaults."),
+    "encoders": (
+        "bench.cli.encoders",
+        "List the registered encoders with their hub ids, parameter counts and default learning rates.",
+    ),
+    "heads": (
+        "bench.cli.heads",
+        "List the classification heads with their hyperparameters, defaults and `bench tune` ranges.",
+    ),
     "tokenize": (
         "bench.cli.encoders",
         "Show the pieces and ids (with special tokens) an encoder's tokenizer gives each text.",
