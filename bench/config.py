@@ -20,7 +20,10 @@ from bench.runtime.devices import DEVICE_HELP, is_device_name
 # rounds features to float16 with or without the feature cache); ``bucketing`` is hashed:
 # it changes which examples share a batch, hence the training trajectory.
 _NOT_IN_HASH = frozenset(
-    {"results_dir", "encoder_path", "device", "devices", "num_workers", "oom_retry", "study", "trial", "token_cache", "feature_cache", "compile"}
+    {
+        "results_dir", "encoder_path", "device", "devices", "num_workers", "threads", "oom_retry", "study", "trial",
+        "token_cache", "feature_cache", "compile",
+    }
 )
 
 # The fields the weights identity is computed from.
@@ -40,7 +43,8 @@ class RunConfig:
     it replaces the machine-local ``encoder_path`` in the hash.
     ``lr`` left at ``None`` becomes the encoder's default learning rate for its
     weights (pretrained, ``random_init`` or from scratch), and is recorded as such;
-    ``num_workers`` at ``None`` is chosen per device (none on CPU, a few on a GPU).
+    ``num_workers`` at ``None`` is chosen per device (none on CPU, a few on a GPU);
+    ``threads`` at ``None`` leaves torch's CPU thread count as it is.
     ``devices`` > 1 trains with DDP over that many devices; ``batch_size`` stays the
     global batch, split evenly over them.
     """
@@ -71,6 +75,7 @@ class RunConfig:
     device: str = "auto"
     devices: int = 1
     num_workers: int | None = None
+    threads: int | None = None
     bucketing: bool = True
     token_cache: bool = True
     feature_cache: bool = True
@@ -181,6 +186,7 @@ def validate(config: RunConfig) -> None:
         (config.train_limit is None or config.train_limit >= 1, f"--train-limit must be at least 1, got {config.train_limit}"),
         (config.patience is None or config.patience >= 1, f"--patience must be at least 1, got {config.patience}"),
         (config.num_workers is None or config.num_workers >= 0, f"--num-workers must be >= 0, got {config.num_workers}"),
+        (config.threads is None or config.threads >= 1, f"--threads must be >= 1, got {config.threads}"),
         (config.precision in {"auto", "32", "bf16-mixed", "16-mixed"}, f"--precision must be auto, 32, bf16-mixed or 16-mixed, got {config.precision!r}"),
         (is_device_name(config.device), f"--device must be {DEVICE_HELP}, got {config.device!r}"),
         (config.devices >= 1, f"--devices must be at least 1, got {config.devices}"),

@@ -11,7 +11,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench.cli.tune import head_param_lists, number_list
+from bench.cli.grid import head_param_lists
+from bench.cli.parallel import number_list
 from bench.config import RunConfig
 from bench.data.types import DataReport, SplitDataset
 from bench.errors import UsageError
@@ -310,18 +311,18 @@ def test_ctrl_c_is_passed_on_to_the_workers(tmp_path: Path):
 
 
 def test_a_worker_repeats_exactly_the_options_given(monkeypatch, tmp_path: Path):
-    from bench.cli import tune as tune_module
+    from bench.cli import grid as grid_module
+    from bench.cli import parallel
     from bench.cli.app import main
 
-    launched: list[WorkerSpec] = []
+    launched: list[list[WorkerSpec]] = []
 
-    def capture(specs, *args, **kwargs):
-        """Stands in for starting the worker processes: keeps the command lines the grid would run."""
-        launched.extend(specs)
+    def launch(specs, on_poll):
+        launched.append(list(specs))
         return [0] * len(specs)
 
-    monkeypatch.setattr(tune_module, "run_workers", capture)
-    monkeypatch.setattr(tune_module, "print_grid_summary", lambda *args: None)
+    monkeypatch.setattr(parallel, "run_workers", launch)
+    monkeypatch.setattr(grid_module, "print_grid_summary", lambda *args: None)
     results = str(tmp_path / "results")
     main(
         [
@@ -339,13 +340,17 @@ def test_a_worker_repeats_exactly_the_options_given(monkeypatch, tmp_path: Path)
             "num_hidden_layers=1",
             "--gpus",
             "0,1",
+            "--threads",
+            "3",
+            "--no-progress",
             "--results",
             results,
         ]
     )
-    assert [spec.gpu for spec in launched] == ["0", "1"]
-    assert all(spec.args == launched[0].args for spec in launched)
-    assert list(launched[0].args) == [
+    (specs,) = launched
+    assert [spec.gpu for spec in specs] == ["0", "1"]
+    assert all(spec.args == specs[0].args for spec in specs)
+    assert list(specs[0].args) == [
         "grid",
         "--heads",
         "linear",
@@ -361,4 +366,39 @@ def test_a_worker_repeats_exactly_the_options_given(monkeypatch, tmp_path: Path)
         "--results",
         results,
         "--no-progress",
+        "--threads",
+        "3",
     ]
+
+
+def test_local_workers_share_the_cores_unless_threads_are_given(monkeypatch, tmp_path: Path):
+    from bench.cli import options as opt
+    from bench.cli.parallel import LocalWorkers
+
+    monkeypatch.setattr(opt.os, "sched_getaffinity", lambda pid: set(range(8)))
+    values = {"gpus": None, "workers": None, "threads": None}
+    one = LocalWorkers(values, devices=1)
+    assert one.threads == 8 and one.slots == [None] and not one.spawn
+    two = LocalWorkers({**values, "workers": 2}, devices=1)
+    assert two.slots == [None, None] and two.threads == 4 and two.spawn
+    assert LocalWorkers({**values, "gpus": "0,1,2,3"}, devices=2).threads == 2  # 2 workers x 2 DDP ranks
+    assert LocalWorkers({**values, "workers": 16}, devices=1).threads == 1
+    assert LocalWorkers({**values, "workers": 2, "threads": 3}, devices=1).threads == 3
+    with pytest.raises(UsageError, match="--workers 3 with --gpus 0,1"):
+        LocalWorkers({**values, "workers": 3, "gpus": "0,1"}, devices=1)
+    specs = worker_specs([None, None], ["grid"], tmp_path, {"CUDA_VISIBLE_DEVICES": "5"}, pass_index=False)
+    assert [spec.env["CUDA_VISIBLE_DEVICES"] for spec in specs] == ["5", "5"]  # this machine's devices, as they are
+    assert [spec.log_path.name for spec in specs] == ["worker-0.log", "worker-1.log"]
+
+
+def test_the_study_storage_defaults_beside_the_leaderboard(tmp_path: Path):
+    from bench.tuning.storage import study_storage_url
+
+    server = "postgresql://bench@db/bench"
+    assert study_storage_url(None, None, tmp_path) == f"sqlite:///{tmp_path.resolve() / 'optuna.db'}"
+    assert study_storage_url(None, server, tmp_path) == server  # one database holds both
+    board = tmp_path / "shared" / "board.db"
+    assert study_storage_url(None, f"sqlite:///{board}", tmp_path) == f"sqlite:///{board.parent.resolve() / 'optuna.db'}"
+    assert study_storage_url("sqlite:///elsewhere.db", server, tmp_path) == "sqlite:///elsewhere.db"
+    with pytest.raises(UsageError, match="invalid --study-storage URL"):
+        study_storage_url("::", None, tmp_path)

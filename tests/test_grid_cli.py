@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,7 +105,30 @@ def test_grid_option_errors_are_one_line(capsys, results_dir: Path):
         (["--encoders", "scratch,kobert", "--encoder-path", "/x"], "give ENCODER=PATH"),
         (["--gpus", "a"], "--gpus expects"),
         (["--storage", "::nonsense"], "invalid --storage URL"),
+        (["--study-storage", "::nonsense"], "invalid --study-storage URL"),
+        (["--leaderboard", "sqlite:///x.db"], "--leaderboard is now --storage"),
+        (["--workers", "3", "--gpus", "0,1"], "--gpus starts one worker per GPU group"),
     ]:
         code, out, err = bench(capsys, "grid", *args, "--results", str(results_dir))
         assert code == 2, (args, out, err)
         assert needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_storage_is_the_leaderboard_of_every_command_and_the_study_sits_beside_it(capsys, tmp_path: Path):
+    shared = tmp_path / "shared"
+    storage = f"sqlite:///{shared / 'board.db'}"
+    results = str(tmp_path / "results")
+    run = ["run", "--head", "linear", *GRID[7:], "--storage", storage, "--results", results, "--threads", "1"]
+    code, out, err = bench(capsys, *run)
+    assert code == 0, err
+    code, out, err = bench(capsys, "grid", "--heads", "linear", "--seeds", "3", *GRID[7:], "--storage", storage,
+                           "--results", results)
+    assert code == 0, err
+    assert {"board.db", "optuna.db"} <= {path.name for path in shared.iterdir()}
+    assert not (Path(results) / "leaderboard.db").exists() and not (Path(results) / "optuna.db").exists()
+    runs = Leaderboard(storage).runs()
+    assert sorted(run.seed for run in runs) == [1, 3]
+    threads = {run.seed: run.environment["threads"] for run in runs}
+    assert threads[1] == "1"  # --threads: recorded in the run's environment, not in its identity
+    code, out, err = bench(capsys, "export", "--format", "json", "--storage", storage)
+    assert code == 0 and {row["run_id"] for row in json.loads(out)} == {run.run_id for run in runs}, out

@@ -190,7 +190,7 @@ def test_workers_are_chosen_per_device():
 
 
 def test_cli_switches_reach_the_config():
-    command = typer.main.get_command(app).get_command(None, "run")  # type: ignore[union-attr]
+    command = typer.main.get_group(app).get_command(None, "run")  # type: ignore[union-attr]
     flags = {flag for param in command.params for flag in (*param.opts, *param.secondary_opts)}
     assert {"--no-bucketing", "--no-token-cache", "--no-feature-cache", "--compile"} <= flags
     values = {param.name: param.default for param in command.params}

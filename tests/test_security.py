@@ -275,7 +275,8 @@ def test_a_failing_database_url_never_shows_its_password(capfd, tmp_path: Path, 
         ["export", "--format", "csv", "--storage", url],
         ["show", "abc", "--storage", url],
         [*GRID, "--storage", url, "--results", results],
-        [*GRID, "--leaderboard", url, "--results", results],
+        [*GRID, "--study-storage", url, "--results", results],
+        ["run", "--epochs", "1", "--no-progress", "--storage", url, "--results", results],
         ["tune", "--trials", "1", "--storage", url, "--results", results, "--no-progress"],
     ]
     for args in commands:

@@ -1,16 +1,8 @@
-"""The ``bench`` command line; each module registers its commands on :data:`bench.cli.app.app`."""
+"""The ``bench`` command line; each module registers its commands on :data:`bench.cli.app.app`.
 
-from bench.cli import (  # noqa: F401  (registers commands)
-    baseline,
-    data,
-    encoders,
-    heads,
-    leaderboard,
-    predict,
-    report,
-    run,
-    tune,
-)
+Command modules are imported when their command runs (see :class:`bench.cli.app.LazyGroup`).
+"""
+
 from bench.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -15,8 +15,8 @@ from bench.errors import UsageError
 from bench.escaping import terminal
 from bench.leaderboard.export import format_value
 from bench.leaderboard.records import RunRecord
-from bench.leaderboard.store import Leaderboard
 from bench.runs.dataset import prepare_dataset
+from bench.runtime.threads import set_threads
 
 D = opt.DEFAULTS
 
@@ -31,7 +31,7 @@ CGrid = Annotated[
 
 
 @app.command()
-@opt.with_options(opt.DATA_OPTIONS, opt.RESULTS_OPTIONS)
+@opt.with_options(opt.DATA_OPTIONS, opt.RESULTS_OPTIONS, opt.THREAD_OPTIONS)
 def baseline(
     kind: Kind = None,
     c_grid: CGrid = DEFAULT_C_GRID_TEXT,
@@ -54,8 +54,9 @@ def baseline(
                         per_label_threshold=per_label_threshold)
         for name in dict.fromkeys(kind or list(BASELINES))
     ]
+    set_threads(options["threads"] or opt.default_threads())
     dataset = prepare_dataset(configs[0])  # refuses unusable splits before the leaderboard is touched
-    board = Leaderboard.for_results_dir(results)
+    board = opt.open_leaderboard(options["storage"], results)
     records = [run_baseline(config, board, dataset=dataset, rerun=rerun) for config in configs]
     console.print(baseline_table(records))
     if any(record.status != "finished" for record in records):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -16,7 +16,9 @@ from bench.data import SplitDataset, inspect_dataset, load_dataset
 from bench.data.split import SPLITS
 from bench.errors import UsageError
 from bench.escaping import markup, terminal
-from encoders import EncoderRequest, TextTokenizer, create_tokenizer
+
+if TYPE_CHECKING:
+    from encoders import TextTokenizer
 
 D = opt.DEFAULTS
 
@@ -25,8 +27,6 @@ app.add_typer(data_app, name="data")
 
 Source = Annotated[str, typer.Argument(
     help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR, file:PATH.")]
-TextField = Annotated[str, typer.Option(
-    "--text-field", "--text", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=opt.DATA)]
 InspectEncoder = Annotated[Optional[str], typer.Option(
     "--encoder", "-e", help="Also count tokens with this encoder's tokenizer.", rich_help_panel=opt.MODEL)]
 InspectMaxLen = Annotated[int, typer.Option(
@@ -41,7 +41,7 @@ def inspect(
     encoder_path: opt.EncoderPath = None,
     max_len: InspectMaxLen = D.max_len,
     as_json: AsJson = False,
-    text_field: TextField = D.data.text_field,
+    text: opt.TextField = D.data.text_field,
     labels: opt.Labels = D.data.label_scheme,
     label_map: opt.LabelMap = None,
     text_col: opt.TextCol = None,
@@ -58,7 +58,7 @@ def inspect(
     """Load SOURCE as a run would and show rows and labels per split, dropped rows and text lengths."""
     if max_len < 1:
         raise UsageError(f"--max-len must be at least 1, got {max_len}")
-    options = opt.data_options({**locals(), "data": source, "text": text_field})
+    options = opt.data_options({**locals(), "data": source})
     dataset = load_dataset(options)
     tokenizer = _tokenizer(encoder, encoder_path, dataset) if encoder or encoder_path else None
     summary = inspect_dataset(dataset, tokenizer, max_len)
@@ -69,6 +69,8 @@ def inspect(
 
 
 def _tokenizer(encoder: str | None, encoder_path: Path | None, dataset: SplitDataset) -> TextTokenizer:
+    from encoders import EncoderRequest, create_tokenizer  # the encoder registry imports torch: only when asked
+
     if encoder is None:
         raise UsageError("--encoder-path needs --encoder to say which tokenizer family the folder holds")
     return create_tokenizer(

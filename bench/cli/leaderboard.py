@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.cli.app import add_row, app, console, err_console
+from bench.cli.options import DEFAULT_RESULTS, Results, Storage, find_leaderboard, require_leaderboard
 from bench.errors import ResultsError, UsageError
 from bench.escaping import terminal
 from bench.files import write_atomic
@@ -21,13 +22,8 @@ from bench.leaderboard import stats
 from bench.leaderboard.export import FORMATS, TIED_NOTE, export, format_params, format_value
 from bench.leaderboard.pareto import ParetoPoint, pareto_points
 from bench.leaderboard.records import RUN_STATUSES, RunMetrics, RunRecord
-from bench.leaderboard.store import Leaderboard, database_exists, database_path, is_stale, sqlite_url
+from bench.leaderboard.store import Leaderboard, database_path, is_stale
 
-Results = Annotated[Path, typer.Option("--results", help="Results directory whose leaderboard.db is read.")]
-Storage = Annotated[
-    str | None,
-    typer.Option("--storage", help="Leaderboard database URL (sqlite:///FILE or postgresql://…); overrides --results."),
-]
 ViewOption = Annotated[
     Literal["runs", "groups"], typer.Option("--view", help="runs: one row per run; groups: seeds aggregated.")
 ]
@@ -50,7 +46,6 @@ IncludeFlagged = Annotated[
     bool,
     typer.Option("--include-flagged", help="Let flagged runs (collapsed, below the majority row) count as best."),
 ]
-DEFAULT_RESULTS = Path("results")
 
 
 @app.command("leaderboard")
@@ -67,7 +62,7 @@ def leaderboard_command(
     wide: Wide = False,
 ) -> None:
     """Recorded runs sorted by test macro-F1, one table per dataset fingerprint."""
-    board = open_leaderboard(results, storage)
+    board = find_leaderboard(storage, results)
     records = [] if board is None else board.runs(status, encoder=encoder, head=head)
     if not records:
         console.print(terminal(empty_message(results, board, filtered=bool(status or encoder or head))))
@@ -123,7 +118,7 @@ def export_command(
     """The leaderboard as csv, md, latex, html or json."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    board = open_leaderboard(results, storage)
+    board = find_leaderboard(storage, results)
     records = [] if board is None else board.runs(status or "finished")
     items: list[Any] = records
     if view == "groups" and board is not None:
@@ -146,7 +141,7 @@ def show_command(
     storage: Storage = None,
 ) -> None:
     """One run: config, scores, per-class precision/recall/F1 and the confusion matrix."""
-    board = require_leaderboard(results, storage)
+    board = require_leaderboard(storage, results)
     record = board.get_run(run)
     console.print(summary_table(record))
     console.print(config_table(record))
@@ -173,7 +168,7 @@ def compare_command(
     bootstrap_seed: BootstrapSeed = 0,
 ) -> None:
     """Paired bootstrap of test macro-F1, A − B, on the test examples both were scored on."""
-    board = require_leaderboard(results, storage)
+    board = require_leaderboard(storage, results)
     finished = board.runs("finished")
     side_a, side_b = resolve_side(board, a, finished), resolve_side(board, b, finished)
     if side_a.fingerprint != side_b.fingerprint:
@@ -244,24 +239,6 @@ def resolve_side(board: Leaderboard, token: str, finished: list[RunRecord]) -> S
 
 def _num_classes(runs: list[RunRecord]) -> int:
     return max(len(run.metrics.labels) if run.metrics else 0 for run in runs)
-
-
-def open_leaderboard(results: Path, storage: str | None) -> Leaderboard | None:
-    """The leaderboard at ``storage`` or in ``results``; ``None`` when ``results`` has none yet."""
-    if storage:
-        return Leaderboard(storage)
-    if results.exists() and not results.is_dir():
-        raise UsageError(f"--results {results} is not a directory")
-    path = database_path(results)
-    return Leaderboard(sqlite_url(path)) if database_exists(path) else None
-
-
-def require_leaderboard(results: Path, storage: str | None) -> Leaderboard:
-    """Like :func:`open_leaderboard`, but a missing leaderboard is an error."""
-    board = open_leaderboard(results, storage)
-    if board is None:
-        raise ResultsError(f"no leaderboard in {results} ({database_path(results)} not found); record a run first")
-    return board
 
 
 def empty_message(results: Path, board: Leaderboard | None, *, filtered: bool) -> str:

@@ -1,11 +1,17 @@
-"""Command-line options shared by ``run``, ``grid`` and ``tune``, and their conversion to a RunConfig."""
+"""Command-line options shared by the commands, each declared once, and their conversion to a RunConfig.
+
+This module stays light (no torch, no model registries): commands that train nothing import it too.
+"""
 
 from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections.abc import Callable
+from dataclasses import MISSING, fields
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
@@ -13,11 +19,14 @@ import typer
 from bench import plugins
 from bench.config import RunConfig, sort_params
 from bench.data.types import DataOptions
-from bench.errors import UsageError
+from bench.errors import ResultsError, UsageError
+from bench.leaderboard.store import Leaderboard, check_storage_url, database_exists, database_path, sqlite_file, sqlite_url
 
 DATA = "Data"
 MODEL = "Model"
 TRAIN = "Training"
+STORAGE = "Results and storage"
+PARALLEL = "Workers"
 
 Encoder = Annotated[str, typer.Option("--encoder", "-e", help="Encoder name or hf:<model-id> (`bench encoders` lists them).", rich_help_panel=MODEL)]
 Head = Annotated[str, typer.Option("--head", "-h", help="Head name (`bench heads` lists them with their hyperparameters).", rich_help_panel=MODEL)]
@@ -28,7 +37,7 @@ Task = Annotated[str, typer.Option("--task", help="single, multilabel (a label c
 LabelSep = Annotated[str, typer.Option("--label-sep", help="Separator of the labels in a multi-label cell.", rich_help_panel=DATA)]
 NoHeader = Annotated[bool, typer.Option("--no-header", help="The file has no header row: --text-col/--label-col are column numbers from 1.", rich_help_panel=DATA)]
 Sheet = Annotated[Optional[str], typer.Option("--sheet", help="Sheet of a multi-sheet xlsx file.", rich_help_panel=DATA)]
-TextField = Annotated[str, typer.Option("--text", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=DATA)]
+TextField = Annotated[str, typer.Option("--text", "--text-field", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=DATA)]
 Labels = Annotated[str, typer.Option("--labels", help="AI Hub labels: major6, merged5 or minor.", rich_help_panel=DATA)]
 LabelMap = Annotated[Optional[Path], typer.Option("--label-map", help="YAML/JSON file: source label → target label (null drops).", rich_help_panel=DATA)]
 SplitSeed = Annotated[int, typer.Option("--split-seed", help="Seed of the train/validation/test split.", rich_help_panel=DATA)]
@@ -54,7 +63,14 @@ ClassWeighted = Annotated[bool, typer.Option("--class-weighted", help="Inverse-f
 PerLabelThreshold = Annotated[bool, typer.Option("--per-label-threshold", help="Multi-label: tune one decision threshold per label on validation (default: one for all).", rich_help_panel=TRAIN)]
 Patience = Annotated[Optional[int], typer.Option("--patience", help="Early stopping after N epochs without improvement.", rich_help_panel=TRAIN)]
 Seed = Annotated[int, typer.Option("--seed", help="Training seed.", rich_help_panel=TRAIN)]
-Results = Annotated[Path, typer.Option("--results", help="Results directory (leaderboard, runs, cache).", rich_help_panel=TRAIN)]
+Results = Annotated[Path, typer.Option("--results", help="Results directory: leaderboard.db, runs, cache, logs.", rich_help_panel=STORAGE)]
+Storage = Annotated[Optional[str], typer.Option("--storage", help="Leaderboard database URL (sqlite:///FILE or postgresql://…); default <results>/leaderboard.db.", rich_help_panel=STORAGE)]
+StudyStorage = Annotated[Optional[str], typer.Option("--study-storage", help="Optuna database URL shared by the workers of a grid or study (default: the --storage database when it is a server, else optuna.db beside the leaderboard).", rich_help_panel=STORAGE)]
+RenamedLeaderboard = Annotated[Optional[str], typer.Option("--leaderboard", hidden=True)]
+Gpus = Annotated[Optional[str], typer.Option("--gpus", help="Run one worker process per GPU, e.g. 0,1,2,3 (per --devices GPUs with --devices).", rich_help_panel=PARALLEL)]
+Workers = Annotated[Optional[int], typer.Option("--workers", min=1, help="Local worker processes sharing the work (default: one per --gpus group, else 1).", rich_help_panel=PARALLEL)]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan and exit.")]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars (within a run only on a terminal).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:N].", rich_help_panel=TRAIN)]
 Devices = Annotated[int, typer.Option("--devices", help="Data-parallel devices (DDP) for each run; --batch-size is the global batch, split over them.", rich_help_panel=TRAIN)]
 Precision = Annotated[str, typer.Option("--precision", help="auto (bf16-mixed on a capable GPU, else 32), 32, bf16-mixed, 16-mixed.", rich_help_panel=TRAIN)]
@@ -64,6 +80,7 @@ Bucketing = Annotated[bool, typer.Option("--bucketing/--no-bucketing", help="Bat
 TokenCache = Annotated[bool, typer.Option("--token-cache/--no-token-cache", help="Reuse token ids cached under <results>/cache/tokens.", rich_help_panel=SPEED)]
 FeatureCache = Annotated[bool, typer.Option("--feature-cache/--no-feature-cache", help="With --freeze-encoder: run the encoder once and train the head from its cached outputs (<results>/cache/features).", rich_help_panel=SPEED)]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the encoder (pays off on GPUs for long runs).", rich_help_panel=SPEED)]
+Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads of each training process (default: the cores available divided by the local worker processes).", rich_help_panel=SPEED)]
 OomRetry = Annotated[bool, typer.Option("--oom-retry", help="On GPU out-of-memory, retry with half the batch and twice the gradient accumulation (same effective batch).", rich_help_panel=TRAIN)]
 
 
@@ -76,8 +93,12 @@ def _load_plugins(specs: Optional[list[str]]) -> Optional[list[str]]:
 
 Plugins = Annotated[Optional[list[str]], typer.Option("--plugin", help="Python file or module registering heads or encoders (repeatable; also BENCH_PLUGINS).", callback=_load_plugins, is_eager=True, rich_help_panel=MODEL)]
 
-DEFAULTS = RunConfig()
+# RunConfig's field defaults, read without building a RunConfig (which would load the encoder registry).
+DEFAULTS = SimpleNamespace(
+    **{field.name: field.default_factory() if field.default is MISSING else field.default for field in fields(RunConfig)}  # type: ignore[misc]
+)
 D = DEFAULTS
+DEFAULT_RESULTS = Path(D.results_dir)
 
 
 def _options(*specs: tuple[str, Any, Any]) -> tuple[inspect.Parameter, ...]:
@@ -104,6 +125,7 @@ HYPERPARAMETER_OPTIONS = _options(
     ("lr", Lr, None), ("head_lr", HeadLr, None), ("weight_decay", WeightDecay, D.weight_decay),
     ("warmup_ratio", Warmup, D.warmup_ratio), ("seed", Seed, D.seed),
 )
+THREAD_OPTIONS = _options(("threads", Threads, None))
 TRAINING_OPTIONS = _options(
     ("grad_clip", GradClip, D.grad_clip), ("class_weighted", ClassWeighted, False),
     ("per_label_threshold", PerLabelThreshold, False), ("patience", Patience, None),
@@ -111,8 +133,13 @@ TRAINING_OPTIONS = _options(
     ("num_workers", NumWorkers, D.num_workers), ("bucketing", Bucketing, D.bucketing),
     ("token_cache", TokenCache, D.token_cache), ("feature_cache", FeatureCache, D.feature_cache),
     ("compile", Compile, D.compile), ("oom_retry", OomRetry, False),
+) + THREAD_OPTIONS
+RESULTS_OPTIONS = _options(("results", Results, DEFAULT_RESULTS), ("storage", Storage, None))
+# Commands with worker processes sharing an Optuna study (``grid``, ``tune``).
+STUDY_OPTIONS = _options(
+    ("study_storage", StudyStorage, None), ("leaderboard", RenamedLeaderboard, None), ("gpus", Gpus, None),
+    ("workers", Workers, None), ("dry_run", DryRun, False), ("progress", Progress, True),
 )
-RESULTS_OPTIONS = _options(("results", Results, Path(D.results_dir)))
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -192,5 +219,48 @@ def run_config(values: dict[str, Any]) -> RunConfig:
         feature_cache=values.get("feature_cache", True),
         compile=values.get("compile", False),
         oom_retry=values.get("oom_retry", False),
+        threads=values.get("threads"),
         results_dir=str(values["results"]),
     )
+
+
+def default_threads(local_processes: int = 1) -> int:
+    """The CPU cores this process may use, divided by the training processes sharing them on this host; at least 1."""
+    return max(1, len(os.sched_getaffinity(0)) // max(1, local_processes))
+
+
+def open_leaderboard(storage: str | None, results: Path) -> Leaderboard:
+    """The leaderboard a training command writes: ``--storage``, else ``<results>/leaderboard.db`` (created, with the
+    folder of a SQLite file)."""
+    if storage:
+        check_storage_url(storage, "--storage")
+        database_file = sqlite_file(storage)
+        if database_file is not None:
+            database_file.parent.mkdir(parents=True, exist_ok=True)
+        return Leaderboard(storage)
+    return Leaderboard.for_results_dir(results)
+
+
+def find_leaderboard(storage: str | None, results: Path) -> Leaderboard | None:
+    """The leaderboard a reading command reads: ``--storage``, else ``<results>/leaderboard.db``; ``None`` if absent."""
+    if storage:
+        check_storage_url(storage, "--storage")
+        return Leaderboard(storage)
+    if results.exists() and not results.is_dir():
+        raise UsageError(f"--results {results} is not a directory")
+    path = database_path(results)
+    return Leaderboard(sqlite_url(path)) if database_exists(path) else None
+
+
+def require_leaderboard(storage: str | None, results: Path) -> Leaderboard:
+    """Like :func:`find_leaderboard`, but a missing leaderboard is an error."""
+    board = find_leaderboard(storage, results)
+    if board is None:
+        raise ResultsError(f"no leaderboard in {results} ({database_path(results)} not found); record a run first")
+    return board
+
+
+def reject_renamed_leaderboard(value: str | None) -> None:
+    """``--leaderboard`` was renamed: say so in one line."""
+    if value is not None:
+        raise UsageError("--leaderboard is now --storage (the leaderboard database); the Optuna database is --study-storage")

@@ -12,7 +12,7 @@ from rich.table import Table
 from bench.baselines import is_baseline
 from bench.cli import options as opt
 from bench.cli.app import add_row, app, console, warn
-from bench.cli.leaderboard import DEFAULT_RESULTS, Results, Storage, require_leaderboard
+from bench.cli.options import DEFAULT_RESULTS, Results, Storage, require_leaderboard
 from bench.data.hygiene import is_blank
 from bench.errors import ResultsError, UsageError
 from bench.escaping import terminal
@@ -73,7 +73,7 @@ def predict_command(
         warn(f"text{'s' if len(blank) > 1 else ''} {shown} {'are' if len(blank) > 1 else 'is'} empty (only "
              "whitespace or invisible characters); the label given to an empty text says nothing about it")
     if run is not None:
-        _, folder = finished_run_folder(require_leaderboard(results, storage), results, run)
+        _, folder = finished_run_folder(require_leaderboard(storage, results), results, run)
     else:
         assert model is not None
         folder = model
@@ -104,7 +104,7 @@ def export_model_command(
     plugin: opt.Plugins = None,
 ) -> None:
     """Copy a run's best weights, tokenizer and model.json into TARGET for `bench predict --model TARGET`."""
-    record, folder = finished_run_folder(require_leaderboard(results, storage), results, run)
+    record, folder = finished_run_folder(require_leaderboard(storage, results), results, run)
     scores = {
         name: float(value)
         for name, value in (("macro_f1", record.macro_f1), ("accuracy", record.accuracy),

@@ -8,15 +8,8 @@ from typing import Annotated
 import typer
 
 from bench.cli.app import app, console
-from bench.cli.leaderboard import (
-    DEFAULT_RESULTS,
-    BootstrapSeed,
-    IncludeFlagged,
-    Resamples,
-    Results,
-    Storage,
-    require_leaderboard,
-)
+from bench.cli.leaderboard import BootstrapSeed, IncludeFlagged, Resamples
+from bench.cli.options import DEFAULT_RESULTS, Results, Storage, require_leaderboard
 from bench.errors import UsageError
 from bench.files import write_atomic
 from bench.leaderboard import stats
@@ -43,7 +36,7 @@ def report_command(
     """Write one self-contained HTML report (inline plots, no network needed) of every recorded run."""
     if font is not None and not (font.is_file() and covers_hangul(font)):
         raise UsageError(f"--font {font} is not a readable font file with Hangul glyphs")
-    board = require_leaderboard(results, storage)
+    board = require_leaderboard(storage, results)
     page = build_report(board, style=PlotStyle(font) if font else None, resamples=resamples, seed=bootstrap_seed,
                         include_flagged=include_flagged)
     target = out or results / "report.html"

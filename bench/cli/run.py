@@ -12,7 +12,6 @@ from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
 from bench.escaping import terminal
 from bench.leaderboard.records import RunRecord
-from bench.leaderboard.store import Leaderboard
 from bench.runs.dataset import prepare_dataset
 from bench.runs.phases import PhaseTimes
 from bench.training.runner import run_experiment
@@ -37,10 +36,12 @@ def run(
     config = opt.run_config({"encoder": encoder, "head": head, **options})
     check_encoder_name(config.encoder)  # refused inputs leave no results folder behind
     resolve_head_params(config.head, config.head_kwargs)
+    if config.threads is None:
+        config = config.with_updates(threads=opt.default_threads(config.devices))
     phases = PhaseTimes()
     with phases.measure("data_load"):
         dataset = prepare_dataset(config)  # refuses unusable splits before the leaderboard is touched
-    leaderboard = Leaderboard.for_results_dir(config.results_path)
+    leaderboard = opt.open_leaderboard(options["storage"], config.results_path)
     callbacks = [RichProgressBar(leave=True)] if progress and console.is_terminal else []
     record = run_experiment(config, leaderboard, dataset=dataset, callbacks=callbacks, rerun=rerun, phases=phases)
     print_run(record)

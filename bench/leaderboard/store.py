@@ -128,6 +128,19 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; ``None`` for other databases and in-memory SQLite."""
+    if not url.startswith("sqlite:"):
+        return None
+    database = parse_database_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
+def check_storage_url(url: str, option: str = "--storage") -> None:
+    """Raise :class:`UsageError` (password hidden) unless ``url`` (given as ``option``) is a database URL."""
+    parse_database_url(url, option)
+
+
 def normalize_url(url: str) -> str:
     """Map ``postgresql://`` and ``postgres://`` to the psycopg 3 driver."""
     for prefix in ("postgresql://", "postgres://"):

@@ -22,6 +22,7 @@ from bench.data.types import SplitDataset
 from bench.errors import Terminated
 from bench.runs.phases import PhaseTimes
 from bench.runtime.devices import lightning_devices, resolve_precision
+from bench.runtime.threads import set_threads
 from bench.training.callbacks import BestWeights, FailureStage, TrainingTimer
 from bench.training.datamodule import EmotionDataModule
 from bench.training.errors import EvaluationOutOfMemoryError
@@ -58,6 +59,7 @@ def prepare_run(
     evaluation batch (an out-of-memory retry's smaller batches).
     """
     resolve_head_params(config.head, config.head_kwargs)
+    set_threads(config.threads)
     L.seed_everything(config.seed, workers=True, verbose=False)
     built = create_encoder(
         EncoderRequest(

@@ -1,4 +1,4 @@
-"""Optuna storage (SQLite file or PostgreSQL) with heartbeats, and where the leaderboard lives."""
+"""Optuna storage (SQLite file or PostgreSQL) with heartbeats, and where it lives beside the leaderboard."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.exc import SQLAlchemyError
 
 from bench.errors import ResultsError
-from bench.leaderboard.store import Leaderboard, normalize_url
+from bench.leaderboard.store import Leaderboard, check_storage_url, normalize_url, sqlite_file
 from bench.urls import parse_database_url, redact_text, redact_url, secrets_of
 
 STORAGE_FILE = "optuna.db"
@@ -36,11 +36,6 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite:")
 
 
-def check_storage_url(url: str, option: str = "--storage") -> None:
-    """Raise :class:`UsageError` (password hidden) unless ``url`` is a database URL."""
-    parse_database_url(url, option)
-
-
 def open_storage(
     url: str, *, retry_dead_workers: bool = False, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S
 ) -> RDBStorage:
@@ -50,7 +45,7 @@ def open_storage(
     times), which a grid wants and a study does not. ``postgresql://`` URLs use
     psycopg 3. Errors are a one-line :class:`UsageError` or :class:`ResultsError`.
     """
-    parsed = parse_database_url(url)
+    parsed = parse_database_url(url, "--study-storage")
     shown = redact_url(url)
     if is_sqlite(url):
         Path(parsed.database or STORAGE_FILE).parent.mkdir(parents=True, exist_ok=True)
@@ -89,13 +84,20 @@ def open_storage(
             time.sleep(0.5 * attempt)
 
 
-def open_leaderboard(url: str | None, storage_url: str | None, results_dir: str | Path) -> Leaderboard:
-    """The leaderboard at ``url``; else in the ``--storage`` database when that is a server; else ``<results>``."""
-    if url:
-        return Leaderboard(url, option="--leaderboard")
-    if storage_url and not is_sqlite(storage_url):
-        return Leaderboard(storage_url)
-    return Leaderboard.for_results_dir(results_dir)
+def study_storage_url(study_storage: str | None, storage: str | None, results_dir: str | Path) -> str:
+    """The Optuna database of a grid or study: ``--study-storage``; else the ``--storage`` (leaderboard)
+    database when that is a server; else ``optuna.db`` beside the SQLite leaderboard (``<results>`` by default)."""
+    if study_storage:
+        check_storage_url(study_storage, "--study-storage")
+        return study_storage
+    if storage:
+        check_storage_url(storage, "--storage")
+        if not is_sqlite(storage):
+            return storage
+        leaderboard_file = sqlite_file(storage)
+        if leaderboard_file is not None:
+            return f"sqlite:///{(leaderboard_file.parent / STORAGE_FILE).resolve()}"
+    return default_storage_url(results_dir)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:

@@ -1,4 +1,5 @@
-"""One worker process per GPU (``--gpus 0,1``): each re-runs the same command with ``CUDA_VISIBLE_DEVICES`` set.
+"""Local worker processes: one per GPU (``--gpus 0,1``, each re-runs the same command with ``CUDA_VISIBLE_DEVICES``
+set) or ``--workers N`` sharing this machine's devices.
 
 The workers coordinate through the Optuna storage, exactly like workers on
 separate machines. Launching is injectable so the scheduling is tested on CPU.
@@ -50,12 +51,24 @@ def gpu_groups(gpus: Sequence[str], devices: int) -> list[str]:
     return [",".join(gpus[start : start + devices]) for start in range(0, len(gpus), devices)]
 
 
+def worker_slots(gpus: str | None, workers: int | None, devices: int) -> list[str | None]:
+    """The local workers of ``--gpus``/``--workers``: each one's GPU group, or ``None`` (this machine's devices as
+    they are). One slot means no worker process: the command runs the work itself."""
+    groups = gpu_groups(parse_gpus(gpus), devices)
+    if not groups:
+        return [None] * (workers or 1)
+    if workers is not None and workers != len(groups):
+        raise UsageError(f"--workers {workers} with --gpus {gpus}: --gpus starts one worker per GPU group ({len(groups)})")
+    return list(groups)
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
-    """One worker process: its GPU(s), its command line (arguments of ``bench``), its environment and log file."""
+    """One worker process: its GPU(s) (``None``: all visible ones), its command line (arguments of ``bench``), its
+    environment and log file."""
 
     index: int
-    gpu: str
+    gpu: str | None
     args: tuple[str, ...]
     env: Mapping[str, str]
     log_path: Path
@@ -67,21 +80,32 @@ class WorkerSpec:
 
 
 def worker_specs(
-    gpus: Sequence[str], args: Sequence[str], log_dir: Path, environ: Mapping[str, str], *, pass_index: bool
+    slots: Sequence[str | None], args: Sequence[str], log_dir: Path, environ: Mapping[str, str], *, pass_index: bool
 ) -> list[WorkerSpec]:
-    """A worker per GPU (or group of GPUs, :func:`gpu_groups`) running ``bench <args>`` (plus ``--worker-index I``
-    if ``pass_index``) with only those GPUs visible."""
+    """A worker per slot (:func:`worker_slots`) running ``bench <args>`` (plus ``--worker-index I`` if
+    ``pass_index``), with only its GPUs visible when the slot names some."""
     python_path = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), environ.get("PYTHONPATH", "")]))
-    return [
-        WorkerSpec(
-            index=index,
-            gpu=gpu,
-            args=(*args, "--worker-index", str(index)) if pass_index else tuple(args),
-            env={**environ, "CUDA_VISIBLE_DEVICES": gpu, "PYTHONPATH": python_path},
-            log_path=log_dir / f"worker-{index}-gpu{gpu.replace(',', '-')}.log",
+    specs = []
+    for index, gpu in enumerate(slots):
+        env = {**environ, "PYTHONPATH": python_path}
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        suffix = "" if gpu is None else f"-gpu{gpu.replace(',', '-')}"
+        specs.append(
+            WorkerSpec(
+                index=index,
+                gpu=gpu,
+                args=(*args, "--worker-index", str(index)) if pass_index else tuple(args),
+                env=env,
+                log_path=log_dir / f"worker-{index}{suffix}.log",
+            )
         )
-        for index, gpu in enumerate(gpus)
-    ]
+    return specs
+
+
+def describe_worker(spec: WorkerSpec) -> str:
+    """``worker 1 (GPU 2,3)`` or ``worker 1``."""
+    return f"worker {spec.index}" + ("" if spec.gpu is None else f" (GPU {spec.gpu})")
 
 
 class Process(Protocol):
