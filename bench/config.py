@@ -118,10 +118,15 @@ class RunConfig:
         except UsageError:
             return self.head_params
 
-    def identity(self) -> dict[str, Any]:
-        """The fields that determine the result, defaults resolved, as plain JSON-able values."""
+    def identity(self, resolve_defaults: bool = True) -> dict[str, Any]:
+        """The fields that determine the result, as plain JSON-able values.
+
+        ``resolve_defaults`` fills in the head's defaults (this loads the head registry); a config
+        read back from the leaderboard already holds them, so reading commands pass ``False``.
+        """
         values = asdict(self)
-        values["head_params"] = [list(pair) for pair in self.canonical_head_params()]
+        head_params = self.canonical_head_params() if resolve_defaults else self.head_params
+        values["head_params"] = [list(pair) for pair in head_params]
         return {key: values[key] for key in sorted(values) if key not in _NOT_IN_HASH}
 
     def config_hash(self) -> str:

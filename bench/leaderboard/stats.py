@@ -112,7 +112,7 @@ def hyperparameters(record: RunRecord) -> dict[str, Any]:
     """
     from bench.baselines.specs import applicable_params
 
-    identity = RunConfig.from_json(json.dumps(record.config)).identity()
+    identity = RunConfig.from_json(json.dumps(record.config)).identity(resolve_defaults=False)  # stored resolved
     params: dict[str, Any] = {}
     for name, value in identity.items():
         if name in _NOT_HYPERPARAMETERS:
