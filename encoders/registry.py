@@ -6,6 +6,8 @@ search space and how a saved encoder is rebuilt for prediction. A name ending in
 ``<...>`` is a pattern (``hf:<model-id>`` matches every ``hf:...``). Saved
 tokenizers carry a small JSON marker (:data:`TOKENIZER_MARKER`) naming their
 kind; :func:`load_tokenizer` rebuilds them from a folder with no hub and no database.
+The modules of this package register themselves on the first look-up, so loading a
+sentencepiece tokenizer (:mod:`encoders.spm`) imports no torch.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bench import plugins
 from bench.errors import EncoderUnavailableError, UsageError
 from bench.search_space import FROM_SCRATCH_SPACE, PRETRAINED_SPACE, Param
-from encoders.base import BuiltEncoder, EncoderRequest, TextEncoder, TextTokenizer
+from encoders.tokenization import TextTokenizer
 
-EncoderFactory = Callable[[EncoderRequest], BuiltEncoder]
-TokenizerFactory = Callable[[EncoderRequest], TextTokenizer]
+if TYPE_CHECKING:  # torch-side
+    from encoders.base import BuiltEncoder, EncoderRequest, TextEncoder
+
+EncoderFactory = Callable[["EncoderRequest"], "BuiltEncoder"]
+TokenizerFactory = Callable[["EncoderRequest"], TextTokenizer]
 TokenizerLoader = Callable[[Path, dict[str, Any]], TextTokenizer]
-EncoderRebuilder = Callable[[dict[str, Any]], TextEncoder]
+EncoderRebuilder = Callable[[dict[str, Any]], "TextEncoder"]
 Weights = Literal["pretrained", "random-init", "scratch"]
 HF_PATTERN = "hf:<model-id>"
 TOKENIZER_MARKER = "bench-tokenizer.json"
@@ -149,8 +154,14 @@ def register_encoder(
     return decorate
 
 
+def register_package_encoders() -> None:
+    """Import every module of this package (once), so each family file registers its encoders and tokenizer kinds."""
+    plugins.import_package_modules(__package__ or "encoders", [str(Path(__file__).resolve().parent)])
+
+
 def list_encoders() -> list[EncoderEntry]:
     """All registered encoders (plugins included), by name."""
+    register_package_encoders()
     plugins.load_configured()
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
@@ -244,6 +255,8 @@ def load_tokenizer(directory: Path, *, trust_remote_code: bool = False) -> TextT
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise EncoderUnavailableError(f"{marker_path} is not valid JSON: {error}") from None
     kind = marker.get("kind") if isinstance(marker, dict) else None
+    if kind not in _TOKENIZER_LOADERS:
+        list_encoders()  # registers the package's and the plugins' tokenizer kinds
     if kind not in _TOKENIZER_LOADERS:
         known = ", ".join(sorted(_TOKENIZER_LOADERS))
         raise EncoderUnavailableError(f"{marker_path}: unknown tokenizer kind {kind!r}; known kinds: {known}")

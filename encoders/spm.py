@@ -19,7 +19,7 @@ from typing import Any, Literal
 import sentencepiece
 
 from bench.errors import EncoderUnavailableError
-from encoders.base import Encoding, TextTokenizer
+from encoders.tokenization import Encoding, TextTokenizer
 from encoders.registry import register_tokenizer_loader, write_tokenizer_marker
 
 SENTENCEPIECE_KIND = "sentencepiece"

@@ -45,10 +45,22 @@ class BiLSTMHead(Head):
         states = features.token_states
         packed = pack_padded_sequence(states, lengths.cpu(), batch_first=True, enforce_sorted=False)
         outputs, (final_hidden, _) = self.lstm(packed)
-        if self.pooling == "last":
+        if self.pooling == "last" and not torch.onnx.is_in_onnx_export():
             pooled = torch.cat([final_hidden[-2], final_hidden[-1]], dim=1)
+        elif self.pooling == "last":
+            # torch.onnx cannot export a packed LSTM whose outputs go unused; the same final states, read from them.
+            padded, _ = pad_packed_sequence(outputs, batch_first=True, total_length=states.size(1))
+            pooled = final_states(padded, lengths)
         else:
             padded, _ = pad_packed_sequence(outputs, batch_first=True, total_length=states.size(1))
             pool = masked_mean if self.pooling == "mean" else masked_max
             pooled = pool(padded, features.attention_mask)
         return self.classifier(self.dropout(pooled))
+
+
+def final_states(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The top layer's final forward (last real token) and backward (first token) states of padded Bi-LSTM outputs."""
+    width = outputs.size(2) // 2
+    last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, width)
+    forward = outputs[:, :, :width].gather(1, last).squeeze(1)
+    return torch.cat([forward, outputs[:, 0, width:]], dim=1)

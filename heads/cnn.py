@@ -59,7 +59,11 @@ class TextCNNHead(Head):
         lengths = lengths_from_mask(features.attention_mask)
         states = zero_padding(features.token_states, features.attention_mask)
         missing = max(self.kernel_sizes) - states.size(1)
-        if missing > 0:
+        if torch.onnx.is_in_onnx_export():
+            # A traced graph cannot branch on the length: pad every batch for the widest kernel (the windows past
+            # a text are masked below, so the logits are the same).
+            states = F.pad(states, (0, 0, 0, max(self.kernel_sizes) - 1))
+        elif missing > 0:
             states = F.pad(states, (0, 0, 0, missing))
         channels_first = states.transpose(1, 2)
         pooled = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -18,11 +18,15 @@ from bench.errors import ResultsError, UsageError
 from bench.escaping import terminal
 from bench.inference.inputs import read_texts
 from bench.inference.model_files import export_model
-from bench.inference.predictor import DEFAULT_BATCH_SIZE, Predictor, TextPrediction
+from bench.inference.onnx_runtime import OnnxPredictor, is_onnx_folder
+from bench.inference.predictions import DEFAULT_BATCH_SIZE, TextPrediction
 from bench.leaderboard.export import format_value
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
 from bench.runtime.results_folder import run_directory
+
+if TYPE_CHECKING:
+    from bench.inference.predictor import Predictor
 
 RunOption = Annotated[
     str | None, typer.Option("--run", help="Run id (or unique prefix) whose best weights to use.")
@@ -79,7 +83,7 @@ def predict_command(
         folder = model
         if not folder.is_dir():
             raise UsageError(f"--model {folder} is not a folder")
-    predictor = Predictor.load(folder, device)
+    predictor = load_predictor(folder, device)
     predictions = predictor.predict(inputs, batch_size)
     if as_json:
         for prediction in predictions:
@@ -102,8 +106,18 @@ def export_model_command(
     results: Results = DEFAULT_RESULTS,
     storage: Storage = None,
     plugin: opt.Plugins = None,
+    model_format: Annotated[
+        str, typer.Option("--format", help="safetensors (PyTorch) or onnx (one graph for ONNX Runtime, no torch).")
+    ] = "safetensors",
+    quantize: Annotated[
+        bool, typer.Option("--quantize", help="With --format onnx: int8 dynamic quantisation; reports its test-split effect.")
+    ] = False,
 ) -> None:
     """Copy a run's best weights, tokenizer and model.json into TARGET for `bench predict --model TARGET`."""
+    if model_format not in ("safetensors", "onnx"):
+        raise UsageError(f"--format must be safetensors or onnx, got {model_format!r}")
+    if quantize and model_format != "onnx":
+        raise UsageError("--quantize applies to --format onnx")
     record, folder = finished_run_folder(require_leaderboard(storage, results), results, run)
     scores = {
         name: float(value)
@@ -113,12 +127,57 @@ def export_model_command(
     }
     if record.metrics is not None:
         scores.update(record.metrics.scores)  # multi-label: micro-F1, samples-F1, exact match
-    files = export_model(folder, target, scores)
+    if model_format == "onnx":
+        files = export_onnx_model(record, folder, target, scores, quantize)
+    else:
+        files = export_model(folder, target, scores)
     console.print(terminal(
         f"Exported run {record.run_id} ({record.encoder} / {record.head}, test macro-F1 "
         f"{format_value(record.macro_f1, 'score')}) to {target}: {len(files)} files"
     ))
     console.print(terminal(f'Use it with: bench predict --model {target} "문장"'))
+
+
+def load_predictor(folder: Path, device: str) -> Predictor | OnnxPredictor:
+    """ONNX Runtime for a folder with ``model.onnx`` (torch is not imported), else the PyTorch predictor."""
+    if is_onnx_folder(folder):
+        if device != "cpu":
+            raise UsageError(f"{folder} holds an ONNX model, which runs on CPU; drop --device {device}")
+        return OnnxPredictor.load(folder)
+    from bench.inference.predictor import Predictor
+
+    return Predictor.load(folder, device)
+
+
+def export_onnx_model(
+    record: RunRecord, folder: Path, target: Path, scores: dict[str, float], quantize: bool
+) -> list[Path]:
+    """``export-model --format onnx``: the graph, checked against PyTorch; with ``quantize`` its test-split effect."""
+    from bench.config import RunConfig
+    from bench.inference.model_files import ModelCard
+    from bench.inference.onnx_export import export_onnx
+    from bench.runs.dataset import prepare_dataset
+
+    test_split = None
+    if quantize and ModelCard.read(folder).task == "multilabel":
+        raise UsageError("--quantize measures its effect on single-label accuracy; this run is multi-label")
+    if quantize:
+        dataset = prepare_dataset(RunConfig.from_json(json.dumps(record.config)))
+        test_split = ([example.text for example in dataset.test],
+                      [dataset.labels.index(example.label) for example in dataset.test])
+    exported = export_onnx(folder, target, scores=scores, quantize=quantize, test_split=test_split)
+    console.print(f"ONNX Runtime reproduces PyTorch: probabilities within {exported.parity_max_difference:.1e}",
+                  markup=False, highlight=False)
+    effect = exported.quantization
+    if effect is not None:
+        console.print(
+            f"int8 dynamic quantisation on the test split ({effect.examples} texts): accuracy "
+            f"{effect.accuracy_fp32:.4f} → {effect.accuracy_int8:.4f} ({effect.accuracy_change:+.4f}), macro-F1 "
+            f"{effect.macro_f1_fp32:.4f} → {effect.macro_f1_int8:.4f} ({effect.macro_f1_change:+.4f}); "
+            f"same label for {effect.same_label:.1%}",
+            markup=False, highlight=False,
+        )
+    return exported.files
 
 
 def finished_run_folder(board: Leaderboard, results: Path, run: str) -> tuple[RunRecord, Path]:

@@ -14,18 +14,23 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.config import RunConfig
-from bench.data.types import SplitDataset
 from bench.errors import ResultsError, UsageError
 from bench.plugins import plugin_of
 from encoders import encoder_entry
-from encoders.base import TextEncoder
 from encoders.registry import TOKENIZER_MARKER
-from heads import head_class, resolve_head_params
+
+if TYPE_CHECKING:  # torch-side; reading a model card (ONNX Runtime prediction) imports no torch
+    from torch import nn
+
+    from bench.config import RunConfig
+    from bench.data.types import SplitDataset
+    from encoders.base import TextEncoder, TextTokenizer
 
 MODEL_CARD = "model.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -61,10 +66,14 @@ class ModelCard:
     plugins: dict[str, str] = field(default_factory=dict)
     task: str = "single"
     thresholds: list[float] = field(default_factory=list)
+    # ONNX graph facts (opset, pad id, quantisation and its effect); empty for a safetensors folder.
+    onnx: dict[str, Any] = field(default_factory=dict)
 
     def write(self, directory: Path) -> None:
         """Write ``model.json`` into ``directory``."""
         payload = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(self)}
+        if not self.onnx:
+            del payload["onnx"]
         text = json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
         (directory / MODEL_CARD).write_text(text, encoding="utf-8")
 
@@ -111,6 +120,8 @@ class ModelCard:
             isinstance(name, str) and _is_number(value) for name, value in self.scores.items()
         ):
             raise ResultsError(f"{path}: field 'scores' must map score names to finite numbers")
+        if not isinstance(self.onnx, dict):
+            raise ResultsError(f"{path}: field 'onnx' must be a JSON object")
         if self.task not in ("single", "multilabel"):
             raise ResultsError(f"{path}: field 'task' must be 'single' or 'multilabel', got {self.task!r}")
         if self.task == "multilabel" and (
@@ -128,7 +139,7 @@ _CARD_FIELDS: dict[str, type] = {
     "run_id": str, "encoder": str, "model_type": str, "encoder_config": dict, "head": str,
     "head_params": dict, "labels": list, "max_len": int, "dataset": str, "fingerprint": str,
 }
-_OPTIONAL_FIELDS = ("scores", "plugins", "task", "thresholds")
+_OPTIONAL_FIELDS = ("scores", "plugins", "task", "thresholds", "onnx")
 _KIND_NAMES = {str: "non-empty string", dict: "JSON object", list: "list", int: "whole number"}
 MIN_MAX_LEN = 2  # [CLS] and [SEP]
 # Architectures whose position ids start after the padding id (RoBERTa family): they have fewer usable positions.
@@ -150,19 +161,38 @@ def encoder_positions(model_type: str, config: dict[str, Any]) -> int | None:
     return positions
 
 
+def architecture_fields(encoder: TextEncoder) -> dict[str, Any]:
+    """The card's ``model_type`` and ``encoder_config``: the encoder's architecture and its kind."""
+    architecture = encoder.architecture()
+    return {"model_type": str(architecture.get("model_type", type(encoder).__name__)), "encoder_config": architecture}
+
+
+def save_model_folder(directory: Path, model: nn.Module, tokenizer: TextTokenizer, card: ModelCard) -> None:
+    """Write ``model`` (a module with ``encoder`` and ``head``), its tokenizer and ``card`` as a saved model folder.
+
+    Used for models that were not trained by a run (benchmarks and tests of random-weight architectures).
+    """
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    card.write(directory)
+    save_file({name: tensor.contiguous() for name, tensor in model.state_dict().items()}, str(directory / WEIGHTS_FILE))
+    tokenizer.save(directory / TOKENIZER_DIR)
+
+
 def write_model_card(
     directory: Path, *, run_id: str, config: RunConfig, dataset: SplitDataset, encoder: TextEncoder,
     thresholds: list[float] | None = None,
 ) -> None:
     """Write the ``model.json`` of a run trained with ``config`` on ``dataset`` (multi-label: with ``thresholds``)."""
-    architecture = encoder.architecture()
+    from heads import head_class, resolve_head_params
+
     sources = {"head": head_class(config.head).__module__, "encoder": encoder_entry(config.encoder).module}
     plugins = {part: plugin for part, module in sources.items() if (plugin := plugin_of(module)) is not None}
     ModelCard(
         run_id=run_id,
         encoder=config.encoder,
-        model_type=str(architecture.get("model_type", type(encoder).__name__)),
-        encoder_config=architecture,
+        **architecture_fields(encoder),
         head=config.head,
         head_params=resolve_head_params(config.head, config.head_kwargs),
         labels=list(dataset.labels),
@@ -245,6 +275,23 @@ def export_model(source: Path, target: Path, scores: dict[str, float] | None = N
         raise ResultsError(f"{source} holds {unportable[0].name}, which is not a JSON, text, safetensors or "
                            "sentencepiece file; it will not be exported")
     target = Path(os.path.abspath(target))  # "." and "dir/.." name their folder
+    with staged_folder(target) as staging:
+        shutil.copy2(source / WEIGHTS_FILE, staging / WEIGHTS_FILE)
+        shutil.copytree(source / TOKENIZER_DIR, staging / TOKENIZER_DIR)
+        if scores:
+            card.scores = dict(scores)
+        card.write(staging)
+    return sorted(path for path in target.rglob("*") if path.is_file())
+
+
+@contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """A staging folder beside the new or empty folder ``target``, moved into place when the block succeeds.
+
+    ``target`` never holds half a model: on any error the staging folder is removed and ``target`` is untouched.
+    An empty ``target`` (perhaps the current folder) is kept and the files move in, ``model.json`` last, so the
+    folder is a loadable model only once complete.
+    """
     if not target.name:
         raise UsageError(f"{target} cannot hold an exported model; choose a new folder")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -254,20 +301,16 @@ def export_model(source: Path, target: Path, scores: dict[str, float] | None = N
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
-        shutil.copy2(source / WEIGHTS_FILE, staging / WEIGHTS_FILE)
-        shutil.copytree(source / TOKENIZER_DIR, staging / TOKENIZER_DIR)
-        if scores:
-            card.scores = dict(scores)
-        card.write(staging)
+        yield staging
         if target.exists():
-            # An empty folder (perhaps the current one) is kept: the model moves in, model.json last,
-            # so the folder is a loadable model only once complete.
-            for name in (WEIGHTS_FILE, TOKENIZER_DIR, MODEL_CARD):
-                (staging / name).rename(target / name)
+            for path in sorted(staging.iterdir(), key=lambda path: path.name == MODEL_CARD):
+                path.rename(target / path.name)
             staging.rmdir()
         else:
             staging.rename(target)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise ResultsError(f"cannot export the model to {target}: {error.strerror or error}") from None
-    return sorted(path for path in target.rglob("*") if path.is_file())
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

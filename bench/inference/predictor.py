@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,36 +13,13 @@ from torch import nn
 
 from bench.errors import PluginError, ResultsError, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, ModelCard, check_model_folder
+from bench.inference.predictions import DEFAULT_BATCH_SIZE, TextPrediction, length_sorted_batches, text_predictions
 from bench.model.padding import PadCollator
 from bench.runtime.devices import torch_device
 from encoders import TextTokenizer, encoder_entry, find_encoder, load_tokenizer
 from encoders.base import TextEncoder
 from heads import create_head, list_heads
 from heads.base import Head
-
-DEFAULT_BATCH_SIZE = 64
-
-
-@dataclass
-class TextPrediction:
-    """The predicted label of one text and the probability of every label.
-
-    For a multi-label model ``labels`` maps every label over its threshold to
-    its probability (most probable first) and ``label`` joins their names with
-    ``,`` (empty when no label passes).
-    """
-
-    text: str
-    label: str
-    probabilities: dict[str, float]
-    labels: dict[str, float] | None = None
-
-    @property
-    def confidence(self) -> float:
-        """Probability of the predicted label (multi-label: of the most probable label over its threshold)."""
-        if self.labels is not None:
-            return max(self.labels.values(), default=0.0)
-        return self.probabilities[self.label]
 
 
 class SavedClassifier(nn.Module):
@@ -94,11 +70,9 @@ class Predictor:
         if batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
         ids = self.tokenizer.encode_batch(list(texts), self.card.max_len)
-        order = sorted(range(len(ids)), key=lambda index: len(ids[index]))
         collate = PadCollator(self.tokenizer.pad_id)
         result = np.zeros((len(ids), len(self.card.labels)), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            chosen = order[start : start + batch_size]
+        for chosen in length_sorted_batches([len(row) for row in ids], batch_size):
             batch = collate([(index, ids[index], 0) for index in chosen])
             logits = self.model(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
             scores = torch.sigmoid(logits.float()) if self.multilabel else torch.softmax(logits.float(), dim=1)
@@ -112,21 +86,8 @@ class Predictor:
 
     def predict(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> list[TextPrediction]:
         """The label (multi-label: every label over its threshold) and per-label probabilities of each text."""
-        labels = self.labels
-        rows = self.probabilities(texts, batch_size)
-        if self.multilabel:
-            thresholds = np.asarray(self.card.thresholds)
-            predictions = []
-            for text, row in zip(texts, rows, strict=True):
-                chosen = sorted(np.flatnonzero(row >= thresholds).tolist(), key=lambda index: -row[index])
-                over = {labels[index]: float(row[index]) for index in chosen}
-                probabilities = dict(zip(labels, map(float, row), strict=True))
-                predictions.append(TextPrediction(text, ",".join(over), probabilities, over))
-            return predictions
-        return [
-            TextPrediction(text, labels[int(row.argmax())], dict(zip(labels, map(float, row), strict=True)))
-            for text, row in zip(texts, rows, strict=True)
-        ]
+        thresholds = self.card.thresholds if self.multilabel else None
+        return text_predictions(texts, self.labels, self.probabilities(texts, batch_size), thresholds)
 
 
 def check_plugins(card: ModelCard, directory: Path) -> None:
