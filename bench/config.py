@@ -22,7 +22,7 @@ from bench.runtime.devices import DEVICE_HELP, is_device_name
 _NOT_IN_HASH = frozenset(
     {
         "results_dir", "encoder_path", "device", "devices", "num_workers", "threads", "oom_retry", "study", "trial",
-        "token_cache", "feature_cache", "compile",
+        "token_cache", "feature_cache", "compile", "loggers", "logger_dir", "mlflow_uri",
     }
 )
 
@@ -85,6 +85,10 @@ class RunConfig:
     study: str | None = None
     trial: int | None = None
     weights: str | None = None
+    # Experiment trackers (bench.tracking): where a run is also reported, not what it computes.
+    loggers: tuple[str, ...] = ()
+    logger_dir: str | None = None
+    mlflow_uri: str | None = None
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -149,6 +153,7 @@ class RunConfig:
         values["data"] = DataOptions(**values["data"])
         for key in ("head_params", "encoder_config"):
             values[key] = tuple((name, value) for name, value in values[key])
+        values["loggers"] = tuple(values.get("loggers", ()))
         known = {f.name for f in fields(cls)}
         return cls(**{key: value for key, value in values.items() if key in known})
 

@@ -82,6 +82,10 @@ FeatureCache = Annotated[bool, typer.Option("--feature-cache/--no-feature-cache"
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the encoder (pays off on GPUs for long runs).", rich_help_panel=SPEED)]
 Threads = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads of each training process (default: the cores available divided by the local worker processes).", rich_help_panel=SPEED)]
 OomRetry = Annotated[bool, typer.Option("--oom-retry", help="On GPU out-of-memory, retry with half the batch and twice the gradient accumulation (same effective batch).", rich_help_panel=TRAIN)]
+TRACKING = "Experiment tracking"
+Loggers = Annotated[Optional[list[str]], typer.Option("--logger", help="Also report each run to tensorboard, mlflow, wandb or csv (repeatable).", rich_help_panel=TRACKING)]
+LoggerDir = Annotated[Optional[Path], typer.Option("--logger-dir", help="Folder for TensorBoard/CSV/W&B files and the default MLflow store (default: <results>/trackers).", rich_help_panel=TRACKING)]
+MlflowUri = Annotated[Optional[str], typer.Option("--mlflow-uri", help="MLflow tracking server or store (default: MLFLOW_TRACKING_URI, else sqlite:///<logger-dir>/mlflow.db).", rich_help_panel=TRACKING)]
 
 
 
@@ -133,6 +137,7 @@ TRAINING_OPTIONS = _options(
     ("num_workers", NumWorkers, D.num_workers), ("bucketing", Bucketing, D.bucketing),
     ("token_cache", TokenCache, D.token_cache), ("feature_cache", FeatureCache, D.feature_cache),
     ("compile", Compile, D.compile), ("oom_retry", OomRetry, False),
+    ("loggers", Loggers, None), ("logger_dir", LoggerDir, None), ("mlflow_uri", MlflowUri, None),
 ) + THREAD_OPTIONS
 RESULTS_OPTIONS = _options(("results", Results, DEFAULT_RESULTS), ("storage", Storage, None))
 # Commands with worker processes sharing an Optuna study (``grid``, ``tune``).
@@ -221,6 +226,9 @@ def run_config(values: dict[str, Any]) -> RunConfig:
         oom_retry=values.get("oom_retry", False),
         threads=values.get("threads"),
         results_dir=str(values["results"]),
+        loggers=tracker_names(values.get("loggers")),
+        logger_dir=str(values["logger_dir"]) if values.get("logger_dir") else None,
+        mlflow_uri=values.get("mlflow_uri"),
     )
 
 
@@ -264,3 +272,12 @@ def reject_renamed_leaderboard(value: str | None) -> None:
     """``--leaderboard`` was renamed: say so in one line."""
     if value is not None:
         raise UsageError("--leaderboard is now --storage (the leaderboard database); the Optuna database is --study-storage")
+
+
+def tracker_names(names: list[str] | None) -> tuple[str, ...]:
+    """The ``--logger`` values, each once, checked (known tracker, its package installed)."""
+    from bench.tracking import check_trackers
+
+    unique = tuple(dict.fromkeys(names or ()))
+    check_trackers(unique)
+    return unique

@@ -83,6 +83,12 @@ def heatmap(rows: Sequence[str], labels: Sequence[str], values: np.ndarray, styl
 
 
 def confusion(labels: Sequence[str], counts: Sequence[Sequence[int]], title: str, style: PlotStyle) -> str:
+    """A confusion matrix (rows gold, columns predicted) as a PNG data URI; see :func:`confusion_figure`."""
+    with style.fonts():
+        return png_data_uri(confusion_figure(labels, counts, title, style))
+
+
+def confusion_figure(labels: Sequence[str], counts: Sequence[Sequence[int]], title: str, style: PlotStyle) -> Figure:
     """A confusion matrix (rows gold, columns predicted): counts written, colour = share of the gold row."""
     matrix = np.asarray(counts, dtype=float)
     totals = matrix.sum(axis=1, keepdims=True)
@@ -91,6 +97,7 @@ def confusion(labels: Sequence[str], counts: Sequence[Sequence[int]], title: str
     with style.fonts():
         size = 1.6 + 0.42 * len(labels)
         figure = Figure(figsize=(size + 0.4, size))
+        FigureCanvasAgg(figure)
         axes = figure.add_subplot()
         axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
         axes.set_xticks(range(len(labels)), drawn, rotation=45, ha="right")
@@ -99,7 +106,7 @@ def confusion(labels: Sequence[str], counts: Sequence[Sequence[int]], title: str
         axes.set_ylabel("gold")
         _annotate(axes, matrix, lambda value: f"{value:.0f}", dark=shares >= 0.55)
         axes.set_title(style.text(title))
-        return png_data_uri(figure)
+        return figure
 
 
 def learning_curves(curves: Sequence[tuple[str, Sequence[dict[str, float]]]], style: PlotStyle) -> str:

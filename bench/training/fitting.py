@@ -15,6 +15,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.fabric.plugins.environments import LightningEnvironment
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bench.config import RunConfig
@@ -123,12 +124,14 @@ def build_trainer(
     *,
     accumulate_grad_batches: int = 1,
     run_callbacks: Sequence[L.Callback] = (),
+    loggers: Sequence[Logger] = (),
 ) -> L.Trainer:
     """The Lightning trainer of a run: device(s), precision, epochs, clipping, DDP for ``--devices N``.
 
     Callbacks run in this order: ``run_callbacks`` (the run's own: model selection,
     timing), early stopping for ``--patience``, then the caller's ``callbacks``; a
-    progress bar shows only when ``callbacks`` holds one.
+    progress bar shows only when ``callbacks`` holds one. ``loggers`` are the run's
+    experiment trackers (:mod:`bench.tracking`; rank 0 only).
     """
     accelerator, devices = lightning_devices(config.device, config.devices)
     extra: list[L.Callback] = []
@@ -146,7 +149,7 @@ def build_trainer(
         gradient_clip_val=config.grad_clip or None,
         callbacks=[*run_callbacks, *extra, *callbacks],
         deterministic=accelerator == "cpu",
-        logger=False,
+        logger=list(loggers) or False,
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=any(isinstance(callback, L.pytorch.callbacks.ProgressBar) for callback in callbacks),
@@ -197,6 +200,7 @@ def fit_classifier(
     *,
     phases: PhaseTimes | None = None,
     on_selected: Callable[[dict[str, torch.Tensor]], None] = lambda state: None,
+    loggers: Sequence[Logger] = (),
 ) -> FitResult:
     """Fit with model selection on validation macro-F1, then test the best weights.
 
@@ -210,7 +214,8 @@ def fit_classifier(
     module, datamodule = prepared.module, prepared.datamodule
     best, timer, stage = BestWeights(), TrainingTimer(), FailureStage()
     trainer = build_trainer(
-        prepared.config, callbacks, accumulate_grad_batches=accumulate_grad_batches, run_callbacks=(best, timer, stage)
+        prepared.config, callbacks, accumulate_grad_batches=accumulate_grad_batches, run_callbacks=(best, timer, stage),
+        loggers=loggers,
     )
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()

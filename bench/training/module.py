@@ -103,7 +103,7 @@ class EmotionClassifier(L.LightningModule):
         if not torch.isfinite(loss):
             raise NonFiniteLossError(f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}")
         self._train_losses.append(loss.detach().item())
-        self.log("train_loss", loss, prog_bar=True, batch_size=batch["labels"].shape[0])
+        self.log("train_loss", loss, prog_bar=True, logger=False, batch_size=batch["labels"].shape[0])
         return loss
 
     def on_train_epoch_start(self) -> None:
@@ -147,7 +147,7 @@ class EmotionClassifier(L.LightningModule):
         # Every rank scores the predictions of all ranks, so the logged values agree without sync_dist.
         _, logits, labels = self._gather()
         loss, macro_f1, accuracy = self._validation_scores(logits, labels)
-        self.log_dict({"val_macro_f1": macro_f1, "val_accuracy": accuracy, "val_loss": loss}, prog_bar=True)
+        self.log_dict({"val_macro_f1": macro_f1, "val_accuracy": accuracy, "val_loss": loss}, prog_bar=True, logger=False)
         if self.trainer.sanity_checking:
             return
         train_losses = [loss for rank_losses in gather_objects(self._train_losses) for loss in rank_losses]

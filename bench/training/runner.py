@@ -18,6 +18,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.loggers import Logger
 from safetensors.torch import save_file
 
 from bench.config import RunConfig
@@ -33,6 +34,7 @@ from bench.runs.scores import MultilabelScores, Scores, classification_scores, l
 from bench.runtime.devices import lightning_devices
 from bench.runtime.environment import environment, peak_memory_mb
 from bench.runtime.results_folder import check_writable, run_directory
+from bench.tracking import EpochMetricsToLoggers, log_run_result, tracked_run
 from bench.training.distributed import distributed_launch
 from bench.training.datamodule import EmotionDataModule
 from bench.training.errors import EvaluationOutOfMemoryError, OutOfMemoryAtBatch
@@ -77,13 +79,22 @@ def run_experiment(
     run_environment = {**environment(accelerator, config.devices), "precision_requested": config.precision}
 
     def execute(run: ActiveRun) -> RunMetrics:
-        return train_with_oom_retry(prepared, run, callbacks, latency=latency)
+        with tracked_run(config, run.run_id) as loggers:
+            run_callbacks = [*callbacks, EpochMetricsToLoggers()] if loggers else callbacks
+            metrics = train_with_oom_retry(prepared, run, run_callbacks, latency=latency, loggers=loggers)
+            log_run_result(loggers, metrics, config.epochs)
+            return metrics
 
     return record_run(leaderboard, config, dataset, run_environment, execute, phases=phases)
 
 
 def train_with_oom_retry(
-    prepared: PreparedRun, run: ActiveRun, callbacks: Sequence[L.Callback], *, latency: LatencyPolicy = "once"
+    prepared: PreparedRun,
+    run: ActiveRun,
+    callbacks: Sequence[L.Callback],
+    *,
+    latency: LatencyPolicy = "once",
+    loggers: Sequence[Logger] = (),
 ) -> RunMetrics:
     """:func:`train_and_test`; after out-of-memory, with ``--oom-retry``, again from the start.
 
@@ -99,7 +110,7 @@ def train_with_oom_retry(
     while True:
         batch_size, eval_batch_size = prepared.datamodule.batch_size, prepared.datamodule.eval_batch_size
         try:
-            return train_and_test(prepared, run, callbacks, accumulation, latency=latency)
+            return train_and_test(prepared, run, callbacks, accumulation, latency=latency, loggers=loggers)
         except torch.OutOfMemoryError as error:
             reason = (str(error).strip().splitlines() or ["out of memory"])[0]
             evaluating = isinstance(error, EvaluationOutOfMemoryError)
@@ -150,6 +161,7 @@ def train_and_test(
     accumulate_grad_batches: int = 1,
     *,
     latency: LatencyPolicy = "once",
+    loggers: Sequence[Logger] = (),
 ) -> RunMetrics:
     """:func:`fit_classifier` (with ranks 1…N-1 started for ``--devices N``), then the run's metrics and artefacts.
 
@@ -164,7 +176,8 @@ def train_and_test(
 
         def fit() -> FitResult:
             return fit_classifier(
-                prepared, accumulate_grad_batches, callbacks, phases=run.phases, on_selected=write_artifacts
+                prepared, accumulate_grad_batches, callbacks, phases=run.phases, on_selected=write_artifacts,
+                loggers=loggers,
             )
 
         if config.devices == 1:
