@@ -132,3 +132,11 @@ def test_bad_logger_is_a_usage_error(tmp_path: Path, capsys, args, message) -> N
     code, _, err = run_cli(["run", "--results", str(tmp_path / "results"), "--device", "cpu", *args], capsys)
     assert code == 2 and message in err
     assert not (tmp_path / "results" / "leaderboard.db").exists()
+
+
+def test_trackers_are_not_part_of_the_run_identity() -> None:
+    from bench.config import RunConfig
+
+    tracked = RunConfig(loggers=("mlflow", "csv"), logger_dir="/tmp/trackers", mlflow_uri="http://127.0.0.1:5000")
+    assert tracked.config_hash() == RunConfig().config_hash()
+    assert RunConfig.from_json(tracked.to_json()) == tracked

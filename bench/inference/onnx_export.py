@@ -22,7 +22,7 @@ from sklearn.metrics import f1_score
 
 from bench.errors import ResultsError, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, check_model_folder, staged_folder
-from bench.inference.onnx_runtime import ONNX_FILE, OnnxPredictor
+from bench.inference.onnx_runtime import ONNX_FILE, OnnxPredictor, pad_batch
 from bench.inference.predictor import Predictor
 
 OPSET = 17
@@ -89,7 +89,7 @@ def export_onnx(
     predictor = Predictor.load(source)
     with staged_folder(target) as staging:
         shutil.copytree(source / TOKENIZER_DIR, staging / TOKENIZER_DIR)
-        export_graph(predictor.model, staging / ONNX_FILE)
+        export_graph(predictor, staging / ONNX_FILE)
         card.scores = dict(scores or card.scores)
         card.onnx = {"opset": OPSET, "pad_id": int(predictor.tokenizer.pad_id), "quantization": None}
         card.write(staging)
@@ -104,10 +104,11 @@ def export_onnx(
     return OnnxExport(sorted(path for path in target.rglob("*") if path.is_file()), difference, effect)
 
 
-def export_graph(model: torch.nn.Module, path: Path) -> None:
-    """Trace ``model`` (ids, mask → logits) into ``path`` with dynamic batch and sequence axes."""
-    input_ids = torch.tensor([[2, 5, 6, 7, 3], [2, 5, 3, 0, 0]], dtype=torch.long)
-    attention_mask = (input_ids != 0).long()
+def export_graph(predictor: Predictor, path: Path) -> None:
+    """Trace the predictor's model (ids, mask → logits) into ``path`` with dynamic batch and sequence axes."""
+    rows = predictor.tokenizer.encode_batch(PARITY_TEXTS[1:3], predictor.card.max_len)
+    input_ids, attention_mask = (torch.from_numpy(array) for array in pad_batch(rows, predictor.tokenizer.pad_id))
+    model = predictor.model
     axes = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes, expected here
