@@ -78,7 +78,8 @@ def mlflow_server(tmp_path: Path):
                "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1"]
     log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": ""})
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": ""})
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240
     try:
@@ -122,6 +123,23 @@ def test_mlflow_server_holds_parameters_metrics_tags_and_the_confusion_matrix(tm
     assert len(client.get_metric_history(run.info.run_id, "val_macro_f1")) == EPOCHS
     assert run.data.metrics["test_macro_f1"] == pytest.approx(record.metrics.macro_f1)
     assert "confusion_matrix.png" in [artifact.path for artifact in client.list_artifacts(run.info.run_id)]
+
+
+def test_default_mlflow_store_keeps_runs_and_artifacts_under_the_logger_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mlflow", reason="mlflow is not installed (pip install 'ko-emotion-bench[mlflow]')")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _, record = tracked_run(tmp_path / "results", ("mlflow",))
+    trackers = tmp_path / "trackers"
+    client = MlflowClient(tracking_uri=f"sqlite:///{trackers / 'mlflow.db'}")
+    run = client.search_runs([client.get_experiment_by_name("ko-emotion-bench").experiment_id])[0]
+    assert run.info.run_name == record.run_id
+    assert list((trackers / "mlflow-artifacts").rglob("confusion_matrix.png"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["results", "trackers"]
 
 
 @pytest.mark.parametrize(

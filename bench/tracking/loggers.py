@@ -90,9 +90,14 @@ def create_loggers(config: RunConfig, run_id: str) -> list[Logger]:
         elif name == "mlflow":
             from lightning.pytorch.loggers import MLFlowLogger
 
-            directory.mkdir(parents=True, exist_ok=True)
-            uri = config.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(directory / 'mlflow.db').resolve()}"
-            loggers.append(MLFlowLogger(experiment_name=PROJECT, run_name=run_id, tracking_uri=uri, tags=tags))
+            uri = config.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI")
+            artifacts = None
+            if uri is None:  # a local store beside the other trackers' files, artifacts included
+                directory.mkdir(parents=True, exist_ok=True)
+                uri = f"sqlite:///{(directory / 'mlflow.db').resolve()}"
+                artifacts = (directory / "mlflow-artifacts").resolve().as_uri()
+            loggers.append(MLFlowLogger(experiment_name=PROJECT, run_name=run_id, tracking_uri=uri, tags=tags,
+                                        artifact_location=artifacts))
         elif name == "wandb":
             from lightning.pytorch.loggers import WandbLogger
 
