@@ -143,8 +143,6 @@ def test_predict_uses_the_onnx_graph_and_agrees_with_the_run(trained, tmp_path, 
         assert max(abs(run_row["probabilities"][k] - onnx_row["probabilities"][k]) for k in LABELS) < 1e-4
 
 
-@pytest.mark.xfail(strict=True, reason="`import bench.cli` still imports every command module (torch, Lightning); "
-                                      "passes once the CLI's imports are lazy")
 def test_bench_predict_model_starts_without_torch(trained, tmp_path, capsys) -> None:
     results, run_id = trained
     assert run_cli(["export-model", "--results", str(results), "--run", run_id, "--format", "onnx",
