@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bench.data.folds import check_fold_options
 from bench.data.types import DataOptions
 from bench.errors import UsageError
 from bench.runtime.devices import DEVICE_HELP, is_device_name
@@ -25,6 +26,9 @@ _NOT_IN_HASH = frozenset(
         "token_cache", "feature_cache", "compile", "loggers", "logger_dir", "mlflow_uri",
     }
 )
+
+# Data fields of the fold scheme: described by the dataset fingerprint, not the config hash.
+_FOLD_FIELDS = frozenset({"folds", "fold", "folds_test"})
 
 # The fields the weights identity is computed from.
 _WEIGHT_FIELDS = ("encoder", "encoder_path", "random_init")
@@ -127,10 +131,13 @@ class RunConfig:
 
         ``resolve_defaults`` fills in the head's defaults (this loads the head registry); a config
         read back from the leaderboard already holds them, so reading commands pass ``False``.
+        The fold scheme (``data.folds``, ``data.fold``, ``data.folds_test``) is left out: the
+        folds of one configuration share its hash, and the dataset fingerprint names the fold.
         """
         values = asdict(self)
         head_params = self.canonical_head_params() if resolve_defaults else self.head_params
         values["head_params"] = [list(pair) for pair in head_params]
+        values["data"] = {key: value for key, value in values["data"].items() if key not in _FOLD_FIELDS}
         return {key: values[key] for key in sorted(values) if key not in _NOT_IN_HASH}
 
     def config_hash(self) -> str:
@@ -206,6 +213,7 @@ def validate(config: RunConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
+    check_fold_options(config.data)
     dropout = dict(config.head_params).get("dropout")
     if dropout is not None and not 0 <= float(dropout) < 1:
         raise UsageError(f"--dropout must be in [0, 1), got {dropout}")

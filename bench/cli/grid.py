@@ -14,14 +14,13 @@ from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
 from bench.cli.parallel import LocalWorkers, f1_text, number_list, quiet_optuna, run_callbacks, split_list
 from bench.config import RunConfig
-from bench.data.types import SplitDataset
 from bench.errors import UsageError
 from bench.escaping import markup, terminal
 from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.stats import best_run_id
 from bench.leaderboard.store import Leaderboard
-from bench.runs.dataset import prepare_dataset
+from bench.runs.dataset import RunDatasets, fold_configs
 from bench.tuning import grid as grids
 from bench.tuning.grid_worker import GridEvent, GridOutcome, GridWorker, finished_points, open_grid_study
 from bench.tuning.storage import open_storage, study_storage_url
@@ -156,7 +155,7 @@ def grid_axes(values: dict[str, Any]) -> grids.GridAxes:
 
 
 @app.command()
-@opt.with_options(opt.DATA_OPTIONS, opt.ENCODER_OPTIONS, opt.TRAINING_OPTIONS, opt.RESULTS_OPTIONS, opt.STUDY_OPTIONS)
+@opt.with_options(opt.DATA_OPTIONS, opt.FOLD_OPTIONS, opt.ENCODER_OPTIONS, opt.TRAINING_OPTIONS, opt.RESULTS_OPTIONS, opt.STUDY_OPTIONS)
 def grid(
     ctx: typer.Context,
     encoders: Encoders = "scratch",
@@ -174,7 +173,8 @@ def grid(
     encoder_path: EncoderPaths = None,
     **options: Any,
 ) -> None:
-    """Run every combination of ENCODERS × HEADS × SEEDS × hyperparameter lists into the leaderboard.
+    """Run every combination of ENCODERS × HEADS × SEEDS × hyperparameter lists into the leaderboard
+    (each on every fold with --folds).
 
     Resumable: finished runs are skipped, failed or interrupted ones retried. Many
     workers (--workers or --gpus on this machine, or several machines with one
@@ -187,10 +187,10 @@ def grid(
     base = opt.run_config({**values, **SINGLE_RUN_DEFAULTS, "encoder": axes.encoders[0], "head": axes.heads[0]})
     workers = LocalWorkers(options, base.devices)
     base = base.with_updates(threads=workers.threads)
-    points = grids.expand_grid(base, axes)
+    points = [fold for point in grids.expand_grid(base, axes) for fold in fold_configs(point)]
     results = base.results_path
     storage_url = study_storage_url(options["study_storage"], options["storage"], results)
-    dataset = prepare_dataset(base)
+    dataset = RunDatasets.of_config(base)
     study_name = grids.grid_study_name(points, dataset.fingerprint)
     board = opt.open_leaderboard(options["storage"], results)
     fields = grids.varying_fields(points)
@@ -204,7 +204,7 @@ def grid(
             results,
             study_name,
             pass_index=False,
-            on_poll=lambda: (len(finished_points(points, board, dataset.fingerprint)), "grid"),
+            on_poll=lambda: (len(finished_points(points, board, dataset)), "grid"),
             total=len(points),
         )
         print_grid_summary(points, fields, dataset, board)
@@ -213,7 +213,7 @@ def grid(
         return
     study = open_grid_study(open_storage(storage_url, retry_dead_workers=True), study_name, points, dataset)
     progress = options["progress"]
-    display = GridDisplay(points, fields, finished_points(points, board, dataset.fingerprint), progress)
+    display = GridDisplay(points, fields, finished_points(points, board, dataset), progress)
     console.print(
         terminal(f"grid {study_name}: {len(points)} runs on {dataset.name} ({dataset.fingerprint[:12]}), "
                  f"{len(display.done)} already finished · {workers.threads} threads · "
@@ -257,22 +257,26 @@ class GridDisplay:
         console.print(message, highlight=False)
 
 
-def point_status(points: Sequence[RunConfig], board: Leaderboard, fingerprint: str) -> list[RunRecord | None]:
-    """The leaderboard row of each point, if any."""
-    rows = {record.config_hash: record for record in board.runs(fingerprint=fingerprint)}
-    return [rows.get(point.config_hash()) for point in points]
+def point_status(points: Sequence[RunConfig], board: Leaderboard, datasets: RunDatasets) -> list[RunRecord | None]:
+    """The leaderboard row of each point (on its fold's dataset), if any."""
+    rows = {
+        (record.config_hash, record.fingerprint): record
+        for fold in datasets.by_fold.values()
+        for record in board.runs(fingerprint=fold.fingerprint)
+    }
+    return [rows.get((point.config_hash(), datasets.dataset(point).fingerprint)) for point in points]
 
 
 def print_grid_plan(
     points: Sequence[RunConfig],
     fields: Sequence[str],
-    dataset: SplitDataset,
+    dataset: RunDatasets,
     board: Leaderboard,
     study: str,
     storage_url: str,
 ) -> None:
     """The grid's runs, in the order workers take them, with their leaderboard status."""
-    records = point_status(points, board, dataset.fingerprint)
+    records = point_status(points, board, dataset)
     pending = sum(record is None or record.status != "finished" for record in records)
     table = Table(title=terminal(f"grid {study}: {len(points)} runs, {pending} to run"))
     for column in ("#", "encoder", "head", "seed", *fields, "config", "status"):
@@ -293,10 +297,10 @@ def print_grid_plan(
 
 
 def print_grid_summary(
-    points: Sequence[RunConfig], fields: Sequence[str], dataset: SplitDataset, board: Leaderboard
+    points: Sequence[RunConfig], fields: Sequence[str], dataset: RunDatasets, board: Leaderboard
 ) -> None:
     """Each point's status and scores from the leaderboard."""
-    records = point_status(points, board, dataset.fingerprint)
+    records = point_status(points, board, dataset)
     table = Table(title=terminal(f"grid results on {dataset.name}"))
     for column in ("", "encoder", "head", "seed", *fields, "status", "val macro-F1", "test macro-F1", "run"):
         table.add_column(column)

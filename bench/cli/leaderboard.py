@@ -14,6 +14,7 @@ from rich.text import Text
 
 from bench.cli.app import add_row, app, console, err_console
 from bench.cli.options import DEFAULT_RESULTS, Results, Storage, find_leaderboard, require_leaderboard
+from bench.data.folds import fold_scheme
 from bench.errors import ResultsError, UsageError
 from bench.escaping import terminal
 from bench.files import write_atomic
@@ -167,7 +168,8 @@ def compare_command(
     resamples: Resamples = stats.DEFAULT_RESAMPLES,
     bootstrap_seed: BootstrapSeed = 0,
 ) -> None:
-    """Paired bootstrap of test macro-F1, A − B, on the test examples both were scored on."""
+    """Paired bootstrap of test macro-F1, A − B, on the test examples both were scored on; for two groups
+    evaluated on the same cross-validation folds also the corrected resampled t-test (Nadeau & Bengio 2003)."""
     board = require_leaderboard(storage, results)
     finished = board.runs("finished")
     side_a, side_b = resolve_side(board, a, finished), resolve_side(board, b, finished)
@@ -176,6 +178,18 @@ def compare_command(
             f"{a} and {b} were tested on different data (fingerprints {side_a.fingerprint[:12]} and "
             f"{side_b.fingerprint[:12]}); compare needs the same test set"
         )
+    folds = stats.fold_test(side_a.runs, side_b.runs)
+    if any(stats.rotates_test(run) for run in [*side_a.runs, *side_b.runs]):
+        if folds is None:
+            raise UsageError(
+                f"{a} and {b} rotate the test split over folds but were not run on the same folds; "
+                "compare needs the same folds (or the same test set)"
+            )
+        print_sides(a, b, side_a, side_b, folds.folds, stats.mean_macro_f1(side_a.runs), stats.mean_macro_f1(side_b.runs),
+                    title="compare over folds that rotate the test split (no shared test examples to bootstrap)")
+        print_fold_test(folds)
+        print_verdict(folds.significant, folds.mean_difference)
+        return
     stored = board.predictions_many([*side_a.run_ids, *side_b.run_ids], probabilities=False)
     missing = [run_id for run_id in [*side_a.run_ids, *side_b.run_ids] if run_id not in stored]
     if missing:
@@ -187,22 +201,50 @@ def compare_command(
         resamples=resamples,
         seed=bootstrap_seed,
     )
-    table = Table(title=terminal(f"compare on {result.n_examples} shared test examples"), title_justify="left")
-    for name, justify in (("", "left"), ("runs", "left"), ("encoder / head", "left"), ("seeds", "right"),
-                          ("macro-F1", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    add_row(table, "A", a, side_a.description, str(result.a_runs), f"{result.a_macro_f1:.4f}")
-    add_row(table, "B", b, side_b.description, str(result.b_runs), f"{result.b_macro_f1:.4f}")
-    console.print(table)
+    print_sides(a, b, side_a, side_b, folds.folds if folds is not None else None, result.a_macro_f1, result.b_macro_f1,
+                title=f"compare on {result.n_examples} shared test examples", runs=(result.a_runs, result.b_runs))
     console.print(
         f"Δ macro-F1 (A − B) = {result.difference:+.4f}, 95% CI [{result.ci_low:+.4f}, {result.ci_high:+.4f}], "
         f"p = {format_value(result.p_value, 'p')} (paired bootstrap, {result.resamples} resamples)",
         markup=False, highlight=False,
     )
-    if not result.significant:
+    if folds is not None:
+        print_fold_test(folds)
+    print_verdict(result.significant, result.difference)
+
+
+def print_sides(
+    a: str, b: str, side_a: Side, side_b: Side, folds: int | None, a_f1: float, b_f1: float, *, title: str,
+    runs: tuple[int, int] | None = None,
+) -> None:
+    """The two sides of a comparison: runs, encoder / head, number of runs and mean macro-F1."""
+    table = Table(title=terminal(title), title_justify="left")
+    counts = runs or (len(side_a.run_ids), len(side_b.run_ids))
+    count = "seeds × folds" if folds else "seeds"
+    for name, justify in (("", "left"), ("runs", "left"), ("encoder / head", "left"), (count, "right"),
+                          ("macro-F1", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    add_row(table, "A", a, side_a.description, str(counts[0]), f"{a_f1:.4f}")
+    add_row(table, "B", b, side_b.description, str(counts[1]), f"{b_f1:.4f}")
+    console.print(table)
+
+
+def print_fold_test(folds: stats.FoldTest) -> None:
+    """The corrected resampled t-test over folds, as one line."""
+    console.print(
+        f"Δ macro-F1 over {folds.folds} folds = {folds.mean_difference:+.4f}, t = {folds.t:+.3f}, "
+        f"p = {format_value(folds.p_value, 'p')} (corrected resampled t-test, Nadeau & Bengio 2003: "
+        f"{folds.folds - 1} degrees of freedom, n_test/n_train = {folds.test_train_ratio:.3f})",
+        markup=False, highlight=False,
+    )
+
+
+def print_verdict(significant: bool, difference: float) -> None:
+    """Which side is significantly better at the 5 % level, if either."""
+    if not significant:
         verdict = "no significant difference at the 5% level"
     else:
-        verdict = f"{'A' if result.difference > 0 else 'B'} is significantly better (p < 0.05)"
+        verdict = f"{'A' if difference > 0 else 'B'} is significantly better (p < 0.05)"
     console.print(terminal(verdict, style="bold"))
 
 
@@ -211,12 +253,17 @@ def compare_command(
 
 @dataclass
 class Side:
-    """One side of ``bench compare``: a single run or a group of seeds."""
+    """One side of ``bench compare``: a single run or a group of seeds (and folds)."""
 
     description: str
-    run_ids: list[str]
+    runs: list[RunRecord]
     fingerprint: str
     num_classes: int
+
+    @property
+    def run_ids(self) -> list[str]:
+        """The ids of the side's runs."""
+        return [run.run_id for run in self.runs]
 
 
 def resolve_side(board: Leaderboard, token: str, finished: list[RunRecord]) -> Side:
@@ -229,12 +276,11 @@ def resolve_side(board: Leaderboard, token: str, finished: list[RunRecord]) -> S
             raise UsageError(f"group key {token!r} {problem}; see `bench leaderboard --view groups`")
         runs = groups[matches[0]]
         first = runs[0]
-        return Side(f"{first.encoder} / {first.head}", [run.run_id for run in runs], first.fingerprint,
-                    _num_classes(runs))
+        return Side(f"{first.encoder} / {first.head}", runs, fold_scheme(first.fingerprint), _num_classes(runs))
     record = board.get_run(token)
     if record.status != "finished":
         raise UsageError(f"run {record.run_id} is {record.status}, not finished; only finished runs can be compared")
-    return Side(f"{record.encoder} / {record.head}", [record.run_id], record.fingerprint, _num_classes([record]))
+    return Side(f"{record.encoder} / {record.head}", [record], fold_scheme(record.fingerprint), _num_classes([record]))
 
 
 def _num_classes(runs: list[RunRecord]) -> int:
@@ -359,7 +405,7 @@ def group_table(groups: list[stats.GroupStats]) -> Table:
             row.append(format_params(settings[group.key]) or "—")
         ci = "—" if group.ci_low is None or group.ci_high is None else f"[{group.ci_low:.4f}, {group.ci_high:.4f}]"
         row += [
-            str(group.n),
+            f"{group.n} ({len(group.folds)} folds)" if group.folds else str(group.n),
             _mean_std(group.macro_f1_mean, group.macro_f1_std),
             ci,
             _mean_std(group.accuracy_mean, group.accuracy_std),

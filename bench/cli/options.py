@@ -43,6 +43,8 @@ LabelMap = Annotated[Optional[Path], typer.Option("--label-map", help="YAML/JSON
 SplitSeed = Annotated[int, typer.Option("--split-seed", help="Seed of the train/validation/test split.", rich_help_panel=DATA)]
 Dedupe = Annotated[bool, typer.Option("--dedupe", help="Remove duplicate texts from train.", rich_help_panel=DATA)]
 DropUnknown = Annotated[bool, typer.Option("--drop-unknown", help="Drop (and count) labels outside the scheme.", rich_help_panel=DATA)]
+Folds = Annotated[Optional[int], typer.Option("--folds", help="k-fold cross-validation: train each configuration on K stratified folds (one leaderboard row each; validation rotates, the test split stays fixed).", rich_help_panel=DATA)]
+FoldsTest = Annotated[bool, typer.Option("--folds-test", help="With --folds: rotate the test split over the K folds instead (validation 10 % of the rest).", rich_help_panel=DATA)]
 EncoderPath = Annotated[Optional[Path], typer.Option("--encoder-path", help="Local HF-style folder instead of the hub.", rich_help_panel=MODEL)]
 EncoderConfig = Annotated[Optional[list[str]], typer.Option("--encoder-config", help="KEY=VALUE override of the encoder's config (repeatable).", rich_help_panel=MODEL)]
 RandomInit = Annotated[bool, typer.Option("--random-init", help="Random weights from the config (tokenizer still real).", rich_help_panel=MODEL)]
@@ -118,6 +120,8 @@ DATA_OPTIONS = _options(
     ("split_seed", SplitSeed, D.data.split_seed), ("dedupe", Dedupe, False), ("drop_unknown", DropUnknown, False),
     ("train_limit", TrainLimit, None),
 )
+# Cross-validation (``run``, ``grid``, ``tune``).
+FOLD_OPTIONS = _options(("folds", Folds, None), ("folds_test", FoldsTest, False))
 ENCODER_OPTIONS = _options(
     ("encoder_config", EncoderConfig, None), ("random_init", RandomInit, False),
     ("freeze_encoder", FreezeEncoder, False), ("trust_remote_code", TrustRemoteCode, False), ("plugin", Plugins, None),
@@ -184,6 +188,7 @@ def data_options(values: dict[str, Any]) -> DataOptions:
         task=values.get("task", DataOptions.task), label_sep=values.get("label_sep", DataOptions.label_sep),
         text_field=values["text"], label_scheme=values["labels"], label_map=str(label_map) if label_map else None,
         split_seed=values["split_seed"], dedupe=values["dedupe"], drop_unknown=values["drop_unknown"],
+        folds=values.get("folds"), folds_test=values.get("folds_test", False),
     )
 
 

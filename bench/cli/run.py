@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Annotated, Any
 
 import typer
@@ -10,9 +11,10 @@ from rich.table import Table
 
 from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
+from bench.data.folds import fold_of
 from bench.escaping import terminal
 from bench.leaderboard.records import RunRecord
-from bench.runs.dataset import prepare_dataset
+from bench.runs.dataset import fold_configs, prepare_dataset
 from bench.runs.phases import PhaseTimes
 from bench.training.runner import run_experiment
 from encoders import check_encoder_name
@@ -23,7 +25,8 @@ D = opt.DEFAULTS
 
 @app.command()
 @opt.with_options(
-    opt.DATA_OPTIONS, opt.ENCODER_OPTIONS, opt.HYPERPARAMETER_OPTIONS, opt.TRAINING_OPTIONS, opt.RESULTS_OPTIONS
+    opt.DATA_OPTIONS, opt.FOLD_OPTIONS, opt.ENCODER_OPTIONS, opt.HYPERPARAMETER_OPTIONS, opt.TRAINING_OPTIONS,
+    opt.RESULTS_OPTIONS,
 )
 def run(
     encoder: opt.Encoder = D.encoder,
@@ -32,28 +35,48 @@ def run(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar while training.")] = True,
     **options: Any,
 ) -> None:
-    """Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard."""
+    """Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard (one run per fold with --folds)."""
     config = opt.run_config({"encoder": encoder, "head": head, **options})
     check_encoder_name(config.encoder)  # refused inputs leave no results folder behind
     resolve_head_params(config.head, config.head_kwargs)
     if config.threads is None:
         config = config.with_updates(threads=opt.default_threads(config.devices))
-    phases = PhaseTimes()
-    with phases.measure("data_load"):
-        dataset = prepare_dataset(config)  # refuses unusable splits before the leaderboard is touched
+    prepared = []
+    for fold in fold_configs(config):  # every fold's splits are checked before the leaderboard is touched
+        phases = PhaseTimes()
+        with phases.measure("data_load"):
+            prepared.append((fold, prepare_dataset(fold), phases))
     leaderboard = opt.open_leaderboard(options["storage"], config.results_path)
-    callbacks = [RichProgressBar(leave=True)] if progress and console.is_terminal else []
-    record = run_experiment(config, leaderboard, dataset=dataset, callbacks=callbacks, rerun=rerun, phases=phases)
-    print_run(record)
-    if record.status != "finished":
+    records = []
+    for fold, dataset, phases in prepared:
+        callbacks = [RichProgressBar(leave=True)] if progress and console.is_terminal else []
+        record = run_experiment(fold, leaderboard, dataset=dataset, callbacks=callbacks, rerun=rerun, phases=phases)
+        print_run(record)
+        records.append(record)
+    if len(records) > 1:
+        print_folds(records)
+    if any(record.status != "finished" for record in records):
         raise SystemExit(1)
+
+
+def print_folds(records: list[RunRecord]) -> None:
+    """Test macro-F1 over the folds of one configuration: mean ± standard deviation."""
+    scores = [record.macro_f1 for record in records if record.status == "finished" and record.macro_f1 is not None]
+    spread = f" ± {statistics.stdev(scores):.4f}" if len(scores) > 1 else ""
+    mean = f"{statistics.fmean(scores):.4f}{spread}" if scores else "-"
+    console.print(
+        f"{len(scores)} of {len(records)} folds finished · test macro-F1 {mean} (mean ± std over folds) · "
+        f"config {records[0].config_hash}",
+        highlight=False,
+    )
 
 
 def print_run(record: RunRecord) -> None:
     """One run's outcome as a small table."""
-    table = Table(title=terminal(f"run {record.run_id}"), show_header=False)
     add_row(table, "encoder / head", f"{record.encoder} / {record.head}")
     add_row(table, "dataset", f"{record.dataset} ({record.fingerprint[:12]})")
+    if (fold := fold_of(record.fingerprint)) is not None:
+        add_row(table, "fold", f"{fold[0]} of {fold[1]}")
     add_row(table, "status", record.status)
     if record.status == "finished" and record.metrics is not None:
         metrics = record.metrics

@@ -13,6 +13,7 @@ from bench.data.aihub import check_text_field
 from bench.data.hygiene import check_label_spellings, dedupe_train, duplicate_counts
 from bench.data.labels import check_scheme, describe_counts, read_label_map
 from bench.data.sources import Collected, collect, holds_label_lists
+from bench.data.folds import check_fold_options, fold_fingerprint, require_fold, fold_parts, fold_splits, scheme_digest
 from bench.data.split import MIN_PER_CLASS, SPLITS, assign_splits, label_counts, rarest_label_strata
 from bench.data.types import LABEL_JOIN, MULTILABEL, SINGLE, DataOptions, DataReport, Example, SplitDataset
 from bench.errors import DataError, UsageError
@@ -42,8 +43,34 @@ def load_dataset(options: DataOptions) -> SplitDataset:
     collected = collect(options)
     frame = _checked_labels(collected, options, label_map)
     _check_classes(collected, frame, options.label_sep)
-    splits = _split(collected, frame, options.split_seed)
+    check_fold_options(options)
+    strata = _strata(collected, frame)
+    assigned = _assign(collected, frame, strata, options.split_seed)
+    examples = _examples(collected, frame)
+    splits = _by_split(examples, assigned)
     _check_splits(collected, frame, splits)
+    labels = _label_set(collected, frame)
+    rule = split_rule(frame)
+    if options.folds is None:
+        data_fingerprint = fingerprint(options, label_map, labels, splits, collected.task)
+    else:
+        if options.folds_test and set(frame["part"]) != {"split"}:
+            raise DataError(
+                f"{collected.location}: --folds-test rotates the test split over all rows, but this data comes "
+                "with its own test file; use --folds without --folds-test"
+            )
+        parts = fold_parts(strata, assigned, options)
+        fold = require_fold(options)
+        splits = _by_split(examples, fold_splits(strata, parts, options, str(collected.location)))
+        choices = _choices_digest(options, label_map, labels, collected.task)
+        scheme = scheme_digest(choices, [_content(example) for example in examples], parts, options)
+        data_fingerprint = fold_fingerprint(scheme, fold, options.folds)
+        if options.folds_test:
+            by_dialogue = " by whole dialogue" if frame["group"].notna().any() else ""
+            rule = (f"one file in {options.folds} folds{by_dialogue}: fold {fold} is the test split, "
+                    "validation 10 % of the rest")
+        else:
+            rule = f"{rule}; validation is fold {fold} of {options.folds} of train + validation, test fixed"
     if options.dedupe:
         splits["train"] = dedupe_train(splits["train"], splits["validation"], splits["test"], collected.dropped)
     within_train, train_test = duplicate_counts(splits["train"], splits["test"])
@@ -54,18 +81,17 @@ def load_dataset(options: DataOptions) -> SplitDataset:
         duplicates_within_train=within_train,
         duplicates_train_test=train_test,
         encoding=collected.encoding,
-        split_rule=split_rule(frame),
+        split_rule=rule,
         groups=_group_counts(splits),
         warnings=[f"{collected.location}: {warning}" for warning in collected.warnings],
     )
-    labels = _label_set(collected, frame)
     return SplitDataset(
         name=collected.name,
         labels=labels,
         train=splits["train"],
         validation=splits["validation"],
         test=splits["test"],
-        fingerprint=fingerprint(options, label_map, labels, splits, collected.task),
+        fingerprint=data_fingerprint,
         report=report,
         task=collected.task,
     )
@@ -181,21 +207,38 @@ def _check_classes(collected: Collected, frame: pd.DataFrame, label_sep: str) ->
         )
 
 
-def _split(collected: Collected, frame: pd.DataFrame, seed: int) -> dict[str, list[Example]]:
-    """Examples per split, in source order."""
+def _strata(collected: Collected, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each row's stratum as its label (multi-label rows: their rarest label)."""
+    if collected.task != MULTILABEL:
+        return frame
+    return frame.assign(label=rarest_label_strata(frame["labels"].tolist()))
+
+
+def _assign(collected: Collected, frame: pd.DataFrame, strata: pd.DataFrame, seed: int) -> pd.Series:
+    """Each row's split: seeded for the parts the splitter deals, as given for the others."""
     assigned = frame["part"].copy()
-    strata = frame if collected.task != MULTILABEL else frame.assign(
-        label=rarest_label_strata(frame["labels"].tolist())
-    )
     for part in _SPLIT_PARTS:
         rows = frame["part"] == part
         if rows.any():
             assigned.loc[rows] = assign_splits(strata.loc[rows], collected.shares(part), seed)
-    splits: dict[str, list[Example]] = {name: [] for name in SPLITS}
+    return assigned
+
+
+def _examples(collected: Collected, frame: pd.DataFrame) -> list[Example]:
+    """The rows of ``frame`` as examples, in source order."""
     columns = (frame[name].tolist() for name in ("uid", "text", "label", "group"))
     label_lists = frame["labels"].tolist() if collected.task == MULTILABEL else [()] * len(frame)
-    for uid, text, label, group, labels, split in zip(*columns, label_lists, assigned.tolist(), strict=True):
-        splits[split].append(Example(uid=uid, text=text, label=label, group=group, labels=labels))
+    return [
+        Example(uid=uid, text=text, label=label, group=group, labels=labels)
+        for uid, text, label, group, labels in zip(*columns, label_lists, strict=True)
+    ]
+
+
+def _by_split(examples: list[Example], assigned: pd.Series) -> dict[str, list[Example]]:
+    """Examples per split, in source order."""
+    splits: dict[str, list[Example]] = {name: [] for name in SPLITS}
+    for example, split in zip(examples, assigned.tolist(), strict=True):
+        splits[split].append(example)
     return splits
 
 
@@ -236,6 +279,18 @@ def fingerprint(
     splits: dict[str, list[Example]], task: str = SINGLE,
 ) -> str:
     """SHA-256 (hex) of the choices that shape the data and of every example in every split."""
+    digest = _choices_digest(options, label_map, labels, task)
+    for name in SPLITS:
+        digest.update(f"\x1d{name}\x1d".encode())
+        for example in splits[name]:
+            digest.update(f"{_content(example)}\x1e".encode())
+    return digest.hexdigest()
+
+
+def _choices_digest(
+    options: DataOptions, label_map: dict[str, str | None] | None, labels: tuple[str, ...], task: str
+) -> hashlib._Hash:
+    """A SHA-256 hasher fed with the choices that shape the data."""
     digest = hashlib.sha256()
     choices = {
         "text_field": options.text_field,
@@ -249,8 +304,9 @@ def fingerprint(
     if task != SINGLE:  # single-label fingerprints stay as they were before multi-label data existed
         choices["task"] = task
     digest.update(json.dumps(choices, ensure_ascii=False, sort_keys=True).encode())
-    for name in SPLITS:
-        digest.update(f"\x1d{name}\x1d".encode())
-        for example in splits[name]:
-            digest.update(f"{example.uid}\x1f{example.text}\x1f{example.label}\x1f{example.group or ''}\x1e".encode())
-    return digest.hexdigest()
+    return digest
+
+
+def _content(example: Example) -> str:
+    """What the fingerprint records of one example."""
+    return f"{example.uid}\x1f{example.text}\x1f{example.label}\x1f{example.group or ''}"

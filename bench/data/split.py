@@ -38,6 +38,14 @@ def assign_splits(frame: pd.DataFrame, shares: Sequence[int], seed: int) -> pd.S
     ``shares`` are integer weights of the splits (``(8, 1, 1)`` is 80/10/10).
     Rows sharing a ``group`` stay together; a group's stratum is its rarest label.
     """
+    return assign_parts(frame, shares, seed).map(dict(enumerate(SPLITS)))
+
+
+def assign_parts(frame: pd.DataFrame, shares: Sequence[int], seed: int) -> pd.Series:
+    """The part (index into ``shares``) of each row of ``frame``: stratified, seeded, groups kept whole.
+
+    :func:`assign_splits` deals three parts; cross-validation deals ``K`` equal ones.
+    """
     grouped = frame["group"].notna()
     units = frame["group"].where(grouped, "\x00" + frame["uid"])
     counts = frame["label"].value_counts()
@@ -50,13 +58,13 @@ def assign_splits(frame: pd.DataFrame, shares: Sequence[int], seed: int) -> pd.S
     for unit, stratum in zip(stratum_of_unit.index.tolist(), stratum_of_unit.tolist(), strict=True):
         by_stratum[stratum].append(unit)
     whole = sum(shares)
-    split_of_unit: dict[str, str] = {}
+    part_of_unit: dict[str, int] = {}
     dealt = 0
-    overall = [0] * len(SPLITS)
+    overall = [0] * len(shares)
     for stratum in sorted(by_stratum):
         members = sorted(by_stratum[stratum], key=lambda unit: order_key(seed, unit))
         stratum_rows = sum(size_of_unit[unit] for unit in members)
-        filled = [0] * len(SPLITS)
+        filled = [0] * len(shares)
         for unit in members:
             size = size_of_unit[unit]
             dealt += size
@@ -69,8 +77,8 @@ def assign_splits(frame: pd.DataFrame, shares: Sequence[int], seed: int) -> pd.S
             best = deficits.index(max(deficits))
             filled[best] += size
             overall[best] += size
-            split_of_unit[unit] = SPLITS[best]
-    return units.map(split_of_unit)
+            part_of_unit[unit] = best
+    return units.map(part_of_unit)
 
 
 def limit_train(dataset: SplitDataset, n: int, seed: int) -> SplitDataset:

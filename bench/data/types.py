@@ -20,6 +20,10 @@ class DataOptions:
     ``task`` is ``single``, ``multilabel`` (a label cell lists labels separated
     by ``label_sep``) or ``auto`` (multi-label for ``kote:`` and for label
     columns that hold such lists).
+    ``folds`` > 1 asks for cross-validation and ``fold`` (1 to ``folds``) picks one
+    fold: the test split stays as without folds and validation rotates over the
+    rest, or with ``folds_test`` the test split rotates (validation split from
+    the rest). Folds depend only on the data and ``split_seed``.
     """
 
     source: str = "sample"
@@ -35,6 +39,9 @@ class DataOptions:
     split_seed: int = 42
     dedupe: bool = False
     drop_unknown: bool = False
+    folds: int | None = None
+    fold: int | None = None
+    folds_test: bool = False
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from bench.config import RunConfig
+from bench.data.folds import fold_of, fold_scheme
 from bench.errors import ResultsError, UsageError
 from bench.leaderboard.records import Predictions, RunRecord
 
@@ -46,12 +47,14 @@ Item = TypeVar("Item", RunRecord, "GroupStats")
 
 @dataclass
 class GroupStats:
-    """One group of runs that differ only in their seed, with its statistics.
+    """One group of runs that differ only in their seed or cross-validation fold, with its statistics.
 
     ``ci_low``/``ci_high`` bound the mean test macro-F1 (bootstrap over seeds and
     test examples); ``p_vs_best`` is the paired-bootstrap p-value of the difference
     to the best group on the same fingerprint. Both are ``None`` without stored
-    predictions. ``flags`` joins the flags of the group's runs; the best group is the
+    predictions, and for folds that rotate the test split (``test_rotates``: the folds
+    share no test example). ``folds`` lists the group's folds (empty without
+    cross-validation). ``flags`` joins the flags of the group's runs; the best group is the
     highest-ranked one without flags unless flagged groups are included.
     """
 
@@ -75,10 +78,12 @@ class GroupStats:
     indistinguishable_from_best: bool = False
     flags: list[str] = field(default_factory=list)
     best: bool = False
+    folds: list[int] = field(default_factory=list)
+    test_rotates: bool = False
 
     @property
     def n(self) -> int:
-        """Number of runs (seeds) in the group."""
+        """Number of runs (seeds × folds) in the group."""
         return len(self.run_ids)
 
 
@@ -126,9 +131,10 @@ def hyperparameters(record: RunRecord) -> dict[str, Any]:
 
 
 def group_key(record: RunRecord) -> str:
-    """``g-`` + 10 hex characters naming the run's group (same for every seed)."""
+    """``g-`` + 10 hex characters naming the run's group (same for every seed and every fold)."""
     payload = json.dumps(
-        [record.fingerprint, record.encoder, record.head, hyperparameters(record)], sort_keys=True, default=str
+        [fold_scheme(record.fingerprint), record.encoder, record.head, hyperparameters(record)],
+        sort_keys=True, default=str,
     )
     return "g-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
 
@@ -157,10 +163,13 @@ def group_runs(records: Iterable[RunRecord]) -> dict[str, list[RunRecord]]:
 
 
 def sections(items: Iterable[Item]) -> dict[str, list[Item]]:
-    """Runs or groups split by dataset fingerprint (ordered by dataset name), order kept inside."""
+    """Runs or groups split by dataset fingerprint (ordered by dataset name), order kept inside.
+
+    The folds of one cross-validation scheme share a section (:func:`~bench.data.folds.fold_scheme`).
+    """
     split: dict[str, list[Item]] = {}
     for item in items:
-        split.setdefault(item.fingerprint, []).append(item)
+        split.setdefault(fold_scheme(item.fingerprint), []).append(item)
     return dict(sorted(split.items(), key=lambda entry: (entry[1][0].dataset, entry[0])))
 
 
@@ -184,7 +193,8 @@ def aggregate(
     for runs in grouped.values():
         for run in runs:
             labels = len(run.metrics.labels) if run.metrics is not None else 0
-            classes[run.fingerprint] = max(classes.get(run.fingerprint, 0), labels)
+            scheme = fold_scheme(run.fingerprint)
+            classes[scheme] = max(classes.get(scheme, 0), labels)
     ranked: list[GroupStats] = []
     for fingerprint, section in sections(_summaries(grouped)).items():
         section.sort(key=lambda group: (-group.macro_f1_mean, -(group.accuracy_mean or 0.0), group.key))
@@ -288,6 +298,80 @@ def compare(
         b_runs=len(b),
         resamples=resamples,
     )
+
+
+@dataclass
+class FoldTest:
+    """Corrected resampled t-test (Nadeau & Bengio 2003) of A − B over the folds both sides were run on.
+
+    ``t = mean(d) / sqrt((1/k + n_test/n_train) · var(d))`` with ``d`` the per-fold
+    differences of test macro-F1 (each side's mean over its seeds in that fold),
+    ``k`` folds, ``k − 1`` degrees of freedom and a two-sided p from Student's t.
+    ``test_train_ratio`` is ``n_test/n_train`` averaged over the folds.
+    """
+
+    folds: int
+    mean_difference: float
+    t: float
+    p_value: float
+    test_train_ratio: float
+
+    @property
+    def significant(self) -> bool:
+        """Whether the difference is significant at the 5 % level."""
+        return self.p_value < ALPHA
+
+
+def corrected_resampled_ttest(differences: Sequence[float], test_train_ratio: float) -> tuple[float, float]:
+    """``(t, p)`` of the corrected resampled t-test for per-fold ``differences`` (see :class:`FoldTest`)."""
+    from scipy.stats import t as student_t
+
+    d = np.asarray(differences, dtype=float)
+    k = d.size
+    if k < 2:
+        raise UsageError(f"the corrected resampled t-test needs at least 2 folds, got {k}")
+    mean = float(d.mean())
+    scale = math.sqrt((1 / k + test_train_ratio) * float(d.var(ddof=1)))
+    if scale == 0:  # every fold differs by the same amount
+        return (0.0, 1.0) if mean == 0 else (math.copysign(math.inf, mean), 0.0)
+    t = mean / scale
+    return t, float(2 * student_t.sf(abs(t), df=k - 1))
+
+
+def fold_test(a: Sequence[RunRecord], b: Sequence[RunRecord]) -> FoldTest | None:
+    """The corrected resampled t-test of runs ``a`` minus runs ``b``; ``None`` unless both were run on the same
+    folds (every run a fold of one cross-validation scheme, both sides on the same two or more folds)."""
+    a_folds, b_folds = _fold_scores(a), _fold_scores(b)
+    if a_folds is None or b_folds is None or set(a_folds) != set(b_folds) or len(a_folds) < 2:
+        return None
+    fingerprints = sorted(a_folds)
+    differences = [a_folds[name][0] - b_folds[name][0] for name in fingerprints]
+    ratio = float(np.mean([a_folds[name][1] for name in fingerprints]))
+    t, p_value = corrected_resampled_ttest(differences, ratio)
+    return FoldTest(len(fingerprints), float(np.mean(differences)), t, p_value, ratio)
+
+
+def _fold_scores(runs: Sequence[RunRecord]) -> dict[str, tuple[float, float]] | None:
+    """Fold fingerprint → (mean test macro-F1 over the fold's runs, n_test/n_train); ``None`` if a run is no fold."""
+    scores: dict[str, list[float]] = {}
+    ratios: dict[str, float] = {}
+    for run in runs:
+        train, test = run.environment.get("train_examples"), run.environment.get("test_examples")
+        if fold_of(run.fingerprint) is None or run.macro_f1 is None or not train or not test:
+            return None
+        scores.setdefault(run.fingerprint, []).append(run.macro_f1)
+        ratios[run.fingerprint] = int(test) / int(train)
+    return {name: (float(np.mean(values)), ratios[name]) for name, values in scores.items()}
+
+
+def mean_macro_f1(runs: Sequence[RunRecord]) -> float:
+    """Mean test macro-F1 of finished ``runs``."""
+    return float(np.mean([run.macro_f1 for run in runs if run.macro_f1 is not None]))
+
+
+def rotates_test(record: RunRecord) -> bool:
+    """Whether the run is a fold of a scheme that rotates the test split (``--folds-test``)."""
+    return bool(record.config.get("data", {}).get("folds_test"))
 
 
 def align_predictions(runs: Sequence[Predictions]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -406,13 +490,15 @@ def _summaries(groups: Mapping[str, list[RunRecord]]) -> list[GroupStats]:
         summaries.append(
             GroupStats(
                 key=key,
-                fingerprint=first.fingerprint,
+                fingerprint=fold_scheme(first.fingerprint),
                 dataset=first.dataset,
                 encoder=first.encoder,
                 head=first.head,
                 params=hyperparameters(first),
                 run_ids=[run.run_id for run in runs],
                 seeds=[run.seed for run in runs],
+                folds=sorted({fold[0] for run in runs if (fold := fold_of(run.fingerprint)) is not None}),
+                test_rotates=any(rotates_test(run) for run in runs),
                 macro_f1_mean=float(f1.mean()),
                 macro_f1_std=float(f1.std(ddof=1)) if f1.size > 1 else None,
                 accuracy_mean=float(accuracy.mean()) if accuracy.size else None,
@@ -439,7 +525,10 @@ def _bootstrap_section(
     resamples: int, seed: int, include_flagged: bool,
 ) -> None:
     """Confidence intervals and p-values against the best, for the groups of one fingerprint."""
-    complete = [group for group in section if all(run_id in predictions for run_id in group.run_ids)]
+    complete = [
+        group for group in section
+        if not group.test_rotates and all(run_id in predictions for run_id in group.run_ids)
+    ]
     if not complete:
         return
     run_ids = [run_id for group in complete for run_id in group.run_ids]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from bench.config import RunConfig
 from bench.data import limit_train, load_dataset
+from bench.data.folds import fold_of, fold_scheme
 from bench.data.types import SplitDataset
 from bench.errors import DataError
 
@@ -18,6 +21,13 @@ def prepare_dataset(config: RunConfig) -> SplitDataset:
         dataset = limit_train(dataset, config.train_limit, config.data.split_seed)
     check_splits(dataset, devices=config.devices)
     return dataset
+
+
+def fold_configs(config: RunConfig) -> list[RunConfig]:
+    """One config per fold of ``config`` (fold 1 to K) with ``--folds K``, else ``[config]``."""
+    if config.data.folds is None or config.data.fold is not None:
+        return [config]
+    return [config.with_updates(data=replace(config.data, fold=fold)) for fold in range(1, config.data.folds + 1)]
 
 
 def check_splits(dataset: SplitDataset, *, devices: int = 1) -> None:
@@ -41,3 +51,53 @@ def check_splits(dataset: SplitDataset, *, devices: int = 1) -> None:
             f"{dataset.name}: the train split holds only the class {train_classes[0]!r}; "
             "a run needs examples of at least two classes to train on"
         )
+
+
+@dataclass
+class RunDatasets:
+    """The dataset of each fold a set of configurations runs on (one entry, fold ``None``, without ``--folds``).
+
+    ``fingerprint`` is the one all folds share (:func:`~bench.data.folds.fold_scheme`).
+    """
+
+    by_fold: dict[int | None, SplitDataset]
+
+    @classmethod
+    def of_config(cls, config: RunConfig) -> RunDatasets:
+        """Load and check the dataset of every fold of ``config`` (:func:`prepare_dataset`) before anything runs."""
+        return cls({fold.data.fold: prepare_dataset(fold) for fold in fold_configs(config)})
+
+    @classmethod
+    def coerce(cls, datasets: SplitDataset | RunDatasets) -> RunDatasets:
+        """``datasets`` as :class:`RunDatasets` (a single dataset is the only one)."""
+        return datasets if isinstance(datasets, RunDatasets) else cls({datasets_fold(datasets): datasets})
+
+    def dataset(self, config: RunConfig) -> SplitDataset:
+        """The dataset ``config`` runs on."""
+        return self.by_fold[config.data.fold]
+
+    @property
+    def first(self) -> SplitDataset:
+        """The dataset of the first fold (the only one without folds)."""
+        return next(iter(self.by_fold.values()))
+
+    @property
+    def name(self) -> str:
+        """The data's name."""
+        return self.first.name
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint every fold shares."""
+        return fold_scheme(self.first.fingerprint)
+
+    @property
+    def folds(self) -> int:
+        """Number of folds (1 without cross-validation)."""
+        return len(self.by_fold)
+
+
+def datasets_fold(dataset: SplitDataset) -> int | None:
+    """The fold a loaded dataset is (``None`` without folds)."""
+    fold = fold_of(dataset.fingerprint)
+    return fold[0] if fold is not None else None

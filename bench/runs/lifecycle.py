@@ -69,10 +69,13 @@ def record_run(
     (Ctrl-C, SIGTERM) and Optuna prunes are recorded and re-raised. SIGTERM, when
     nothing else handles it, raises :class:`~bench.errors.Terminated` while the run
     runs. ``phases`` (times measured before the row existed, e.g. loading the data)
-    go into the row's timings with the phases ``execute`` records.
+    go into the row's timings with the phases ``execute`` records. The row's environment
+    records the size of each split (``train_examples``, …; the corrected t-test of
+    ``bench compare`` over folds reads them).
     """
     started = time.perf_counter()
-    run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, environment)
+    sizes = {f"{split}_examples": str(len(getattr(dataset, split))) for split in ("train", "validation", "test")}
+    run_id = leaderboard.start_run(config, dataset.fingerprint, dataset.name, {**environment, **sizes})
     active = ActiveRun(leaderboard, run_id, phases or PhaseTimes())
     active.phases.add("leaderboard_start", time.perf_counter() - started)
     try:

@@ -127,8 +127,9 @@ def grid_study_name(points: Sequence[RunConfig], fingerprint: str) -> str:
 
 
 def varying_fields(points: Sequence[RunConfig]) -> list[str]:
-    """Names of the hyperparameters (RunConfig fields and ``head.<name>``) that differ between points."""
-    names: list[str] = []
+    """Names of the hyperparameters (RunConfig fields and ``head.<name>``) that differ between points,
+    and ``fold`` for the folds of a cross-validated grid."""
+    names: list[str] = ["fold"] if any(point.data.fold is not None for point in points) else []
     for name in GRID_FIELDS:
         if len({getattr(point, name) for point in points}) > 1:
             names.append(name)
@@ -143,6 +144,8 @@ def field_value(point: RunConfig, name: str) -> Any:
     """The value of a name from :func:`varying_fields` in ``point`` (``None`` for a head without it)."""
     if name.startswith("head."):
         return point.head_kwargs.get(name.removeprefix("head."))
+    if name == "fold":
+        return point.data.fold
     return getattr(point, name)
 
 

@@ -17,6 +17,7 @@ from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard, RunConflictError
+from bench.runs.dataset import RunDatasets
 from bench.training.runner import run_experiment
 from bench.tuning import coordination
 from bench.tuning.coordination import Action
@@ -57,7 +58,7 @@ class GridRunFailed(Exception):
 
 
 def open_grid_study(
-    storage: optuna.storages.BaseStorage, name: str, points: Sequence[RunConfig], dataset: SplitDataset
+    storage: optuna.storages.BaseStorage, name: str, points: Sequence[RunConfig], dataset: SplitDataset | RunDatasets
 ) -> optuna.Study:
     """Create or load the study of a grid and describe the grid in its user attributes."""
     study = optuna.create_study(
@@ -73,10 +74,20 @@ def open_grid_study(
     return study
 
 
-def finished_points(points: Sequence[RunConfig], leaderboard: Leaderboard, fingerprint: str) -> set[int]:
-    """Indices of the points with a finished leaderboard row on ``fingerprint``."""
-    done = {record.config_hash for record in leaderboard.runs(status="finished", fingerprint=fingerprint)}
-    return {index for index, point in enumerate(points) if point.config_hash() in done}
+def finished_points(
+    points: Sequence[RunConfig], leaderboard: Leaderboard, datasets: SplitDataset | RunDatasets
+) -> set[int]:
+    """Indices of the points with a finished leaderboard row on their dataset (their fold's, with ``--folds``)."""
+    datasets = RunDatasets.coerce(datasets)
+    done = {
+        (record.config_hash, record.fingerprint)
+        for fold in datasets.by_fold.values()
+        for record in leaderboard.runs(status="finished", fingerprint=fold.fingerprint)
+    }
+    return {
+        index for index, point in enumerate(points)
+        if (point.config_hash(), datasets.dataset(point).fingerprint) in done
+    }
 
 
 class GridWorker:
@@ -90,7 +101,7 @@ class GridWorker:
         self,
         study: optuna.Study,
         points: Sequence[RunConfig],
-        dataset: SplitDataset,
+        datasets: SplitDataset | RunDatasets,
         leaderboard: Leaderboard,
         *,
         callbacks: Callable[[], Sequence[L.Callback]] = tuple,
@@ -98,7 +109,7 @@ class GridWorker:
     ) -> None:
         self.study = study
         self.points = [point.with_updates(study=study.study_name) for point in points]
-        self.dataset = dataset
+        self.datasets = RunDatasets.coerce(datasets)
         self.leaderboard = leaderboard
         self.callbacks = callbacks
         self.on_event = on_event
@@ -112,7 +123,7 @@ class GridWorker:
         while True:
             fail_stale_trials(self.study)
             trials = coordination.views(self.study.get_trials(deepcopy=False), n_points)
-            finished = finished_points(self.points, self.leaderboard, self.dataset.fingerprint)
+            finished = finished_points(self.points, self.leaderboard, self.datasets)
             step = coordination.next_step(trials, n_points, finished, settled)
             if step.action is Action.STOP:
                 self.outcome.running_elsewhere = coordination.running_elsewhere(trials, finished)
@@ -140,14 +151,17 @@ class GridWorker:
         trial.set_user_attr("encoder", config.encoder)
         trial.set_user_attr("head", config.head)
         trial.set_user_attr("seed", config.seed)
-        existing = self.leaderboard.find(config.config_hash(), self.dataset.fingerprint)
+        if config.data.fold is not None:
+            trial.set_user_attr("fold", config.data.fold)
+        dataset = self.datasets.dataset(config)
+        existing = self.leaderboard.find(config.config_hash(), dataset.fingerprint)
         if existing is not None and existing.status == "finished":
             self.outcome.existing.append(point)
             self.on_event(GridEvent("existing", point, config, existing))
             return self._value(trial, existing)
         self.on_event(GridEvent("started", point, config))
         try:
-            record = run_experiment(config, self.leaderboard, dataset=self.dataset, callbacks=list(self.callbacks()))
+            record = run_experiment(config, self.leaderboard, dataset=dataset, callbacks=list(self.callbacks()))
         except RunConflictError as error:
             # The leaderboard says another process runs it (one this worker cannot see die): leave it to
             # that process, and count this trial as an attempt so that this worker does not retry it.
