@@ -14,7 +14,7 @@ from rich.text import Text
 
 from bench.cli.app import add_row, app, console, err_console
 from bench.cli.options import DEFAULT_RESULTS, Results, Storage, find_leaderboard, require_leaderboard
-from bench.data.folds import fold_scheme
+from bench.data.folds import fold_of, fold_scheme
 from bench.errors import ResultsError, UsageError
 from bench.escaping import terminal
 from bench.files import write_atomic
@@ -328,7 +328,10 @@ def run_table(records: list[RunRecord], include_flagged: bool = False, wide: boo
     else:
         settings = stats.distinguishing_settings(records)
     with_settings = any(settings.values())
+    folds = {record.run_id: fold_of(record.fingerprint) for record in records}
+    with_folds = any(folds.values())
     columns = [("#", "right"), ("run", "left"), ("encoder", "left"), ("head", "left"), ("seed", "right")]
+    columns += [("fold", "right")] if with_folds else []
     columns += [("setting", "left")] if with_settings else []
     columns += [("status", "left"), ("val F1", "right"), ("test macro-F1", "right"), ("accuracy", "right"),
                ("params", "right"), ("train s", "right")] + ([("error", "left")] if with_errors else [])
@@ -345,6 +348,7 @@ def run_table(records: list[RunRecord], include_flagged: bool = False, wide: boo
             record.encoder,
             record.head,
             str(record.seed),
+            *([_fold_text(folds[record.run_id])] if with_folds else []),
             *([format_params(settings[record.run_id]) or "—"] if with_settings else []),
             _status_text(record),
             format_value(record.val_macro_f1, "score"),
@@ -357,6 +361,10 @@ def run_table(records: list[RunRecord], include_flagged: bool = False, wide: boo
             cells.append(terminal(record.error.splitlines()[0][:80] if record.error else "", style="dim"))
         add_row(table, *cells)
     return table
+
+
+def _fold_text(fold: tuple[int, int] | None) -> str:
+    return f"{fold[0]}/{fold[1]}" if fold is not None else "—"
 
 
 def pareto_table(points: list[ParetoPoint]) -> Table:

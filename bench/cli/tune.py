@@ -15,12 +15,12 @@ from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
 from bench.cli.parallel import LocalWorkers, explicit, f1_text, number_list, quiet_optuna, run_callbacks
 from bench.config import RunConfig
-from bench.data.types import SplitDataset
+from bench.data.folds import fold_of
 from bench.errors import UsageError
 from bench.escaping import markup, terminal
 from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.records import RunRecord
-from bench.runs.dataset import prepare_dataset
+from bench.runs.dataset import RunDatasets
 from bench.tuning.spaces import RUN_PARAMS, SearchSpace, load_space_file
 from bench.tuning.storage import open_storage, study_storage_url
 from bench.tuning.study import (
@@ -44,6 +44,7 @@ WorkerIndex = Annotated[int, typer.Option("--worker-index", hidden=True)]
 @app.command()
 @opt.with_options(
     opt.DATA_OPTIONS,
+    opt.FOLD_OPTIONS,
     opt.ENCODER_OPTIONS,
     opt.HYPERPARAMETER_OPTIONS,
     opt.TRAINING_OPTIONS,
@@ -70,7 +71,11 @@ def tune(
         ),
     ] = None,
     pruner: Annotated[
-        PrunerName, typer.Option("--pruner", help="Prune unpromising trials by validation macro-F1 per epoch.")
+        PrunerName,
+        typer.Option(
+            "--pruner",
+            help="Prune unpromising trials by validation macro-F1 per epoch (off with --folds: a trial's value is its mean over folds).",
+        ),
     ] = "median",
     study: Annotated[
         Optional[str], typer.Option("--study", help="Study name (default tune-<encoder>-<head>-<dataset fingerprint>).")
@@ -89,7 +94,8 @@ def tune(
 
     Options of `bench run` given explicitly (--epochs 1, --max-len 64, --dropout 0.1,
     --head-param k=v, ...) fix that parameter. The study resumes: --trials N runs
-    until N trials have completed or been pruned in total.
+    until N trials have completed or been pruned in total. With --folds K each trial
+    runs K folds and scores the mean validation macro-F1 over them (no pruning).
     """
     quiet_optuna()
     opt.reject_renamed_leaderboard(options["leaderboard"])
@@ -99,13 +105,20 @@ def tune(
     resolve_head_params(base.head, base.head_kwargs)
     if base.devices > 1 and pruner != "none":
         raise UsageError(f"--devices {base.devices} runs ranks the pruning callback cannot stop; add --pruner none")
+    if base.data.folds is not None:
+        if explicit(ctx, "pruner") and pruner != "none":
+            raise UsageError(
+                f"--pruner {pruner} with --folds {base.data.folds}: a trial's value is its mean over folds, "
+                "so trials are not pruned; leave out --pruner"
+            )
+        pruner = "none"
     overrides = load_space_file(space) if space else {}
     search = SearchSpace.build(encoder, head, overrides, explicit_space_values(ctx, base), random_init=base.random_init)
     workers = LocalWorkers(options, base.devices)
     base = base.with_updates(threads=workers.threads)
     results = base.results_path
     storage_url = study_storage_url(options["study_storage"], options["storage"], results)
-    dataset = prepare_dataset(base)
+    dataset = RunDatasets.of_config(base)
     study_name = study or tune_study_name(encoder, head, dataset.fingerprint)
     if options["dry_run"]:
         print_space(search, study_name, storage_url, dataset)
@@ -200,7 +213,7 @@ def print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     )
 
 
-def print_space(search: SearchSpace, study_name: str, storage_url: str, dataset: SplitDataset) -> None:
+def print_space(search: SearchSpace, study_name: str, storage_url: str, dataset: RunDatasets) -> None:
     """The search space of a study and where it is stored."""
     table = Table(title=terminal(f"search space of {study_name}"))
     for column in ("parameter", "range / value", "from"):
@@ -244,9 +257,9 @@ def print_confirmation(records: Sequence[RunRecord]) -> None:
     for column in ("seed", "status", "val macro-F1", "test macro-F1", "run"):
         table.add_column(column)
     for record in records:
-        add_row(
-            table, str(record.seed), record.status, f1_text(record.val_macro_f1), f1_text(record.macro_f1), record.run_id
-        )
+        fold = fold_of(record.fingerprint)
+        seed = f"{record.seed} · fold {fold[0]}/{fold[1]}" if fold is not None else str(record.seed)
+        add_row(table, seed, record.status, f1_text(record.val_macro_f1), f1_text(record.macro_f1), record.run_id)
     scores = [record.macro_f1 for record in records if record.status == "finished" and record.macro_f1 is not None]
     if len(scores) >= 2:
         table.add_row("mean ± sd", "", "", f"{statistics.mean(scores):.4f} ± {statistics.stdev(scores):.4f}", "")

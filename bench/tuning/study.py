@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -17,6 +18,7 @@ from bench.data.types import SplitDataset
 from bench.errors import UsageError
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard, run_key
+from bench.runs.dataset import RunDatasets, fold_configs
 from bench.training.runner import run_experiment
 from bench.tuning.spaces import SearchSpace
 from bench.tuning.storage import describe_study
@@ -51,7 +53,7 @@ def open_tune_study(
     storage: optuna.storages.BaseStorage,
     name: str,
     base: RunConfig,
-    dataset: SplitDataset,
+    dataset: SplitDataset | RunDatasets,
     *,
     pruner: PrunerName,
     sampler_seed: int,
@@ -91,12 +93,15 @@ class TuneObjective:
     """Samples a configuration from ``space``, runs it into the leaderboard, returns its validation macro-F1.
 
     Each run is linked to the study and trial number; the trial keeps the run id,
-    config hash, full config and test macro-F1 as user attributes.
+    config hash, full config and test macro-F1 as user attributes. With ``--folds``
+    (``dataset`` holds every fold) the trial runs every fold and its value is the
+    mean validation macro-F1 over the folds (test macro-F1 likewise; ``run_ids``
+    lists the folds' runs). Such trials are not pruned.
     """
 
     base: RunConfig
     space: SearchSpace
-    dataset: SplitDataset
+    dataset: SplitDataset | RunDatasets
     leaderboard: Leaderboard
     study_name: str
     prune: bool = True
@@ -104,21 +109,32 @@ class TuneObjective:
     on_start: Callable[[int, RunConfig], None] = lambda number, config: None
 
     def __call__(self, trial: optuna.Trial) -> float:
+        datasets = RunDatasets.coerce(self.dataset)
         config = self.base.with_updates(**self.space.sample(trial), study=self.study_name, trial=trial.number)
+        folds = fold_configs(config)
+        run_ids = [run_key(fold.config_hash(), datasets.dataset(fold).fingerprint) for fold in folds]
         trial.set_user_attr("config_hash", config.config_hash())
-        trial.set_user_attr("run_id", run_key(config.config_hash(), self.dataset.fingerprint))
+        trial.set_user_attr("run_id", run_ids[0])
+        if len(folds) > 1:
+            trial.set_user_attr("run_ids", run_ids)
         trial.set_user_attr("config", config.to_json())
         self.on_start(trial.number, config)
-        pruning = [PyTorchLightningPruningCallback(trial, monitor=MONITOR)] if self.prune else []
-        record = run_experiment(config, self.leaderboard, dataset=self.dataset, callbacks=[*pruning, *self.callbacks()])
-        if record.status != "finished" or record.val_macro_f1 is None:
-            error = record.error or f"run {record.run_id} ended {record.status}"
-            trial.set_user_attr("error", error)
-            raise TrialRunFailed(error)
-        if record.macro_f1 is not None:
-            trial.set_user_attr("test_macro_f1", record.macro_f1)
-        trial.set_user_attr("flags", record.flags)
-        return record.val_macro_f1
+        records = []
+        for fold in folds:
+            pruning = [PyTorchLightningPruningCallback(trial, monitor=MONITOR)] if self.prune and len(folds) == 1 else []
+            record = run_experiment(
+                fold, self.leaderboard, dataset=datasets.dataset(fold), callbacks=[*pruning, *self.callbacks()]
+            )
+            if record.status != "finished" or record.val_macro_f1 is None:
+                error = record.error or f"run {record.run_id} ended {record.status}"
+                trial.set_user_attr("error", error)
+                raise TrialRunFailed(error)
+            records.append(record)
+        tests = [record.macro_f1 for record in records if record.macro_f1 is not None]
+        if tests:
+            trial.set_user_attr("test_macro_f1", statistics.fmean(tests))
+        trial.set_user_attr("flags", sorted({flag for record in records for flag in record.flags}))
+        return statistics.fmean(record.val_macro_f1 for record in records if record.val_macro_f1 is not None)
 
 
 def run_trials(
@@ -179,21 +195,25 @@ def confirm_seeds(
     study: optuna.Study,
     base: RunConfig,
     seeds: Sequence[int],
-    dataset: SplitDataset,
+    dataset: SplitDataset | RunDatasets,
     leaderboard: Leaderboard,
     *,
     callbacks: Callable[[], Sequence[L.Callback]] = tuple,
     on_start: Callable[[RunConfig], None] = lambda config: None,
     include_flagged: bool = False,
 ) -> list[RunRecord]:
-    """Re-run the best trial's configuration with each seed; runs are linked to the study and the best trial.
+    """Re-run the best trial's configuration with each seed (on every fold with ``--folds``); runs are linked to
+    the study and the best trial.
 
     The best trial skips flagged ones unless ``include_flagged``.
     """
     best, config = best_config(study, base, include_flagged)
+    datasets = RunDatasets.coerce(dataset)
     records: list[RunRecord] = []
     for seed in seeds:
-        seeded = config.with_updates(seed=seed, study=study.study_name, trial=best.number)
-        on_start(seeded)
-        records.append(run_experiment(seeded, leaderboard, dataset=dataset, callbacks=list(callbacks())))
+        for seeded in fold_configs(config.with_updates(seed=seed, study=study.study_name, trial=best.number)):
+            on_start(seeded)
+            records.append(
+                run_experiment(seeded, leaderboard, dataset=datasets.dataset(seeded), callbacks=list(callbacks()))
+            )
     return records
