@@ -73,6 +73,7 @@ def print_folds(records: list[RunRecord]) -> None:
 
 def print_run(record: RunRecord) -> None:
     """One run's outcome as a small table."""
+    table = Table(title=terminal(f"run {record.run_id}"), show_header=False)
     add_row(table, "encoder / head", f"{record.encoder} / {record.head}")
     add_row(table, "dataset", f"{record.dataset} ({record.fingerprint[:12]})")
     if (fold := fold_of(record.fingerprint)) is not None:
