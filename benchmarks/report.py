@@ -106,7 +106,7 @@ def print_summary(report: Report, console: Console) -> None:
 
 HEADER = """# Benchmarks
 
-Speed figures of ko-emotion-bench, produced by `python -m benchmarks` (every CPU measurement, about twelve
+Speed figures of ko-emotion-bench, produced by `python -m benchmarks` (every CPU measurement, about fifteen
 minutes on a 2-core CPU; `--only NAME[,NAME]` runs some of them, `--quick` is a tiny trial run, not for the
 targets) and by `benchmarks/gpu.sh` on a GPU machine. Each run appends one section below: the date, the
 machine (CPU model, cores, torch, GPU), the command, the load average at the start and end of each part and

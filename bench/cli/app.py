@@ -28,7 +28,10 @@ from bench.urls import redact_text
 # Every command: the module that registers it, and its one-line help for `bench --help` (the first line of the
 # command's docstring; tests/test_cli_startup.py keeps the two equal).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("bench.cli.run", "Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard."),
+    "run": (
+        "bench.cli.run",
+        "Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard (one run per fold with --folds).",
+    ),
     "grid": (
         "bench.cli.grid",
         "Run every combination of ENCODERS × HEADS × SEEDS × hyperparameter lists into the leaderboard.",

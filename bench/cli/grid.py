@@ -173,8 +173,9 @@ def grid(
     encoder_path: EncoderPaths = None,
     **options: Any,
 ) -> None:
-    """Run every combination of ENCODERS × HEADS × SEEDS × hyperparameter lists into the leaderboard
-    (each on every fold with --folds).
+    """Run every combination of ENCODERS × HEADS × SEEDS × hyperparameter lists into the leaderboard.
+
+    With --folds, each combination runs on every fold.
 
     Resumable: finished runs are skipped, failed or interrupted ones retried. Many
     workers (--workers or --gpus on this machine, or several machines with one
