@@ -168,8 +168,11 @@ def compare_command(
     resamples: Resamples = stats.DEFAULT_RESAMPLES,
     bootstrap_seed: BootstrapSeed = 0,
 ) -> None:
-    """Paired bootstrap of test macro-F1, A − B, on the test examples both were scored on; for two groups
-    evaluated on the same cross-validation folds also the corrected resampled t-test (Nadeau & Bengio 2003)."""
+    """Paired bootstrap of test macro-F1, A − B, on the test examples both were scored on.
+
+    For two groups evaluated on the same cross-validation folds, also the corrected resampled t-test
+    (Nadeau & Bengio 2003).
+    """
     board = require_leaderboard(storage, results)
     finished = board.runs("finished")
     side_a, side_b = resolve_side(board, a, finished), resolve_side(board, b, finished)
