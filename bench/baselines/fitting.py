@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,35 +103,76 @@ def fit_and_score_baseline(
         latency_figures, source = cached_latency(
             LatencyCache(config.results_path / "cache"),
             shape,
-            lambda: measure_baseline_latency(fitted.model, texts["test"], num_labels),
+            lambda: measure_baseline_latency(
+                lambda batch: class_probabilities(fitted.model, batch, num_labels), texts["test"]
+            ),
             run_id=run.run_id,
             policy=latency,
         )
     run.update_environment({"latency": source})
-    return RunMetrics(
-        macro_f1=scores.macro_f1,
+    return baseline_metrics(
+        dataset,
+        scores,
         accuracy=scores.accuracy,
-        val_macro_f1=fitted.val_macro_f1,
-        labels=list(dataset.labels),
-        per_class=scores.per_class(list(dataset.labels)),
         confusion=scores.confusion,
+        val_macro_f1=fitted.val_macro_f1,
         history=fitted.history,
-        timings={
-            "train_seconds": fitted.train_seconds,
-            "train_samples_per_second": len(texts["train"]) * fitted.fits / max(fitted.train_seconds, 1e-9),
-            "eval_seconds": eval_seconds,
-            **latency_figures,
-            "peak_memory_mb": peak_memory_mb(),
-        },
+        timings=_timings(len(texts["train"]) * fitted.fits, fitted.train_seconds, eval_seconds, latency_figures),
+        parameters=parameters,
+        gold=gold["test"],
+        predicted=predicted,
+        probabilities=probabilities,
+    )
+
+
+def baseline_metrics(
+    dataset: SplitDataset,
+    test_scores: Any,
+    *,
+    accuracy: float,
+    confusion: list[list[int]],
+    val_macro_f1: float,
+    history: list[dict[str, float]],
+    timings: dict[str, float],
+    parameters: int,
+    gold: np.ndarray,
+    predicted: np.ndarray,
+    probabilities: np.ndarray,
+    **extra: Any,
+) -> RunMetrics:
+    """The leaderboard metrics of a baseline scored on ``dataset``'s test split (``extra``: multi-label fields)."""
+    return RunMetrics(
+        macro_f1=test_scores.macro_f1,
+        accuracy=accuracy,
+        val_macro_f1=val_macro_f1,
+        labels=list(dataset.labels),
+        per_class=test_scores.per_class(list(dataset.labels)),
+        confusion=confusion,
+        history=history,
+        timings=timings,
         total_params=parameters,
         trainable_params=parameters,
         predictions=Predictions(
             example_ids=[example.uid for example in dataset.test],
-            gold=gold["test"].tolist(),
+            gold=gold.tolist(),
             predicted=predicted.tolist(),
             probabilities=np.round(probabilities, 6).tolist(),
         ),
+        **extra,
     )
+
+
+def _timings(
+    samples_fitted: int, train_seconds: float, eval_seconds: float, latency: dict[str, float]
+) -> dict[str, float]:
+    """Fit, test and latency timings of a baseline, with throughput and peak memory."""
+    return {
+        "train_seconds": train_seconds,
+        "train_samples_per_second": samples_fitted / max(train_seconds, 1e-9),
+        "eval_seconds": eval_seconds,
+        **latency,
+        "peak_memory_mb": peak_memory_mb(),
+    }
 
 
 def fit_tfidf(
@@ -194,19 +235,13 @@ def baseline_parameter_count(model: Pipeline | DummyClassifier) -> int:
     return int(np.asarray(model.class_prior_).size)
 
 
-def measure_baseline_latency(
-    model: Pipeline | DummyClassifier, texts: Sequence[str], num_labels: int
-) -> dict[str, float]:
-    """Median milliseconds per example of predicting at batch 1 and at batch 64 (test texts, after one warm-up)."""
+def measure_baseline_latency(predict: Callable[[Sequence[str]], Any], texts: Sequence[str]) -> dict[str, float]:
+    """Median milliseconds per example of ``predict`` at batch 1 and at batch 64 (test texts, after one warm-up)."""
 
     def batches(batch_size: int) -> list[Sequence[str]]:
         return [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)]
 
-    return median_latency_ms(
-        lambda batch: class_probabilities(model, batch, num_labels),
-        {key: batches(size) for key, size in LATENCY_BATCHES.items()},
-        len,
-    )
+    return median_latency_ms(predict, {key: batches(size) for key, size in LATENCY_BATCHES.items()}, len)
 
 
 @dataclass
@@ -269,36 +304,19 @@ def fit_and_score_multilabel(config: RunConfig, dataset: SplitDataset, run: Acti
     run.phases.add("fit", train_seconds)
     run.phases.add("test", eval_seconds)
     parameters = baseline_parameter_count(model) if isinstance(model, Pipeline) else int(model.frequencies.size)
-    test_texts = texts["test"]
-    latency = median_latency_ms(
-        model.predict_proba,
-        {key: [test_texts[start : start + size] for start in range(0, len(test_texts), size)]
-         for key, size in LATENCY_BATCHES.items()},
-        len,
-    )
-    return RunMetrics(
-        macro_f1=scores.macro_f1,
+    latency = measure_baseline_latency(model.predict_proba, texts["test"])
+    return baseline_metrics(
+        dataset,
+        scores,
         accuracy=scores.exact_match,
-        val_macro_f1=val_macro_f1,
-        labels=list(dataset.labels),
-        per_class=scores.per_class(list(dataset.labels)),
         confusion=[],
+        val_macro_f1=val_macro_f1,
         history=history,
-        timings={
-            "train_seconds": train_seconds,
-            "train_samples_per_second": len(texts["train"]) * fits / max(train_seconds, 1e-9),
-            "eval_seconds": eval_seconds,
-            **latency,
-            "peak_memory_mb": peak_memory_mb(),
-        },
-        total_params=parameters,
-        trainable_params=parameters,
-        predictions=Predictions(
-            example_ids=[example.uid for example in dataset.test],
-            gold=gold["test"].tolist(),
-            predicted=predicted.tolist(),
-            probabilities=np.round(probabilities, 6).tolist(),
-        ),
+        timings=_timings(len(texts["train"]) * fits, train_seconds, eval_seconds, latency),
+        parameters=parameters,
+        gold=gold["test"],
+        predicted=predicted,
+        probabilities=probabilities,
         task=dataset.task,
         thresholds=[round(float(value), 4) for value in thresholds],
         scores={"micro_f1": scores.micro_f1, "samples_f1": scores.samples_f1, "exact_match": scores.exact_match},
