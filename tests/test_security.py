@@ -280,12 +280,7 @@ def test_a_failing_database_url_never_shows_its_password(capfd, tmp_path: Path, 
         ["tune", "--trials", "1", "--storage", url, "--results", results, "--no-progress"],
     ]
     for args in commands:
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out, err = capfd.readouterr()  # file descriptors: logging and library output included
+        code, out, err = bench(capfd, *args)  # file descriptors: logging and library output included
         assert code == 2, (args, out, err)
         assert SECRET not in out + err, (args, out, err)
         assert "127.0.0.1" in err and len(err.strip().splitlines()) == 1, (args, err)
@@ -361,12 +356,7 @@ def test_no_url_shape_shows_its_password_in_any_command(capfd, tmp_path: Path, u
         ["tune", "--trials", "1", "--storage", url, "--results", results, "--dry-run"],
     ]
     for args in commands:
-        try:
-            main(args)
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out, err = capfd.readouterr()
+        code, out, err = bench(capfd, *args)
         for part in _password_parts(url):
             assert part not in out + err, (args, part, out, err)
         if code == 0 and "--dry-run" in args:
