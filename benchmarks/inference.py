@@ -2,7 +2,7 @@
 
 - ``bench predict``'s path (:class:`bench.inference.predictor.Predictor` on an exported model):
   sentences/s at batch 64 and the latency of one sentence at batch 1, against a plain transformers
-  loop on the same architecture (``BertTokenizerFast`` + ``ElectraForSequenceClassification``,
+  loop on the same architecture (``AutoTokenizer`` on the folder + ``ElectraForSequenceClassification``,
   batches in input order, padded per batch, ``torch.inference_mode``), on the same test sentences.
 - Start-up: wall time of ``bench --help``, ``bench leaderboard`` and ``bench predict --model`` (one
   sentence) as whole processes, median of 3 (``--quick``: one), against ``python -c pass``.
@@ -77,9 +77,9 @@ def seconds_of(action: Callable[[], object]) -> float:
 def plain_loop(model_dir: Path, num_labels: int, max_len: int, overrides: Sequence[str]) -> Callable[[list[str]], None]:
     """A plain transformers forward loop: tokenise a batch, forward, softmax."""
     import torch
-    from transformers import BertTokenizerFast, ElectraConfig, ElectraForSequenceClassification
+    from transformers import AutoTokenizer, ElectraConfig, ElectraForSequenceClassification
 
-    tokenizer = BertTokenizerFast(vocab_file=str(model_dir / "vocab.txt"), do_lower_case=False)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
     config = ElectraConfig.from_pretrained(model_dir, num_labels=num_labels)
     for pair in overrides:
         key, value = pair.split("=", 1)

@@ -5,8 +5,11 @@ One job for both sides: ``job_sentences`` sentences spread evenly over the singl
 weights, batch 32, one epoch, max length 64, AdamW with linear warmup (10 %) and decay, weight decay
 0.01, clipping 1.0. Each side runs as a whole process (read, split, tokenise, train, validate, test):
 
-- ``bench run`` against ``benchmarks/peers/hf_trainer.py`` (Trainer, ``BertTokenizerFast``,
-  ``DataCollatorWithPadding``, ``train_sampling_strategy="group_by_length"``);
+- ``bench run`` against ``benchmarks/peers/hf_trainer.py`` (Trainer, the folder's fast tokenizer through
+  ``AutoTokenizer``, ``DataCollatorWithPadding``, ``train_sampling_strategy="group_by_length"``); both
+  sides must tokenise the file to the same number of tokens (within 1 %), else the job differs;
+- a bare PyTorch loop, no framework, over the batches ``bench run`` trains on (same model, fused AdamW,
+  clipping, schedule), in this process: the training samples/s a framework's steps cannot beat;
 - five heads: one ``bench grid --heads all --freeze-encoder`` (feature cache) against five Trainer runs
   with the encoder frozen (the Trainer has one head, so comparing five means five runs).
 
@@ -17,6 +20,7 @@ import time measured in a separate process.
 from __future__ import annotations
 
 import json
+import time
 import sys
 from pathlib import Path
 
@@ -30,6 +34,7 @@ END_TO_END_TARGET = 0.8  # bench run wall ≤ 0.8 × the Trainer script's
 SAMPLES_TARGET = 1.2
 FIVE_HEADS_TARGET = 5.0
 NOTEBOOKS_TARGET = 2.0  # bench run end-to-end throughput against the notebooks' training-only throughput
+SAME_TOKENS_TOLERANCE = 0.01  # the two sides' token counts of the job file may differ this much (special tokens)
 # ``<phase>_seconds`` timings of a run's row that follow one another, in order; the others happen within one.
 SEQUENTIAL_PHASES = (
     "data_load", "leaderboard_start", "model_build", "tokenize", "fit", "test", "artefacts_wait", "latency",
@@ -97,6 +102,67 @@ def import_seconds() -> float:
     return max(0.0, timed_process([sys.executable, "-c", modules]) - baseline)
 
 
+def bench_token_count(settings: Settings, data: Path) -> int:
+    """Tokens (special tokens included) of every sentence of ``data`` as ``bench run`` tokenises them."""
+    from bench.data import load_dataset
+    from bench.data.types import DataOptions
+    from encoders import EncoderRequest, create_encoder
+
+    dataset = load_dataset(DataOptions(source=str(data)))
+    texts = [example.text for example in dataset.train + dataset.validation + dataset.test]
+    built = create_encoder(EncoderRequest(name=settings.encoder, path=settings.model_dir, random_init=True))
+    return sum(len(ids) for ids in built.tokenizer.encode_batch(texts, settings.max_len))
+
+
+def bare_loop_samples_per_second(settings: Settings, data: Path, work: Path) -> float:
+    """Training samples/s of a plain PyTorch loop over the epoch of batches ``bench run`` trains on.
+
+    The same encoder and linear head, fused AdamW, clipping 1.0 and warmup/decay schedule as
+    ``bench run`` and the Trainer, and nothing else: no framework, logging or metrics.
+    """
+    import torch
+    from torch.optim.lr_scheduler import LambdaLR
+
+    from bench.config import RunConfig, sort_params
+    from bench.data import load_dataset
+    from bench.data.types import DataOptions
+    from bench.training.fitting import prepare_run
+    from bench.training.module import linear_warmup_decay
+
+    config = RunConfig(
+        encoder=settings.encoder, head="linear", encoder_path=str(settings.model_dir), random_init=True,
+        lr=settings.job_lr, seed=SEED, epochs=1, batch_size=settings.batch_size, max_len=settings.max_len,
+        results_dir=str(work / "bare-loop"), device=settings.device,
+        encoder_config=sort_params({key: int(value) for key, value in map(_pair, tiny_overrides(settings))}),
+    )
+    prepared = prepare_run(config, load_dataset(DataOptions(source=str(data))))
+    prepared.datamodule.tokenize()
+    batches = list(prepared.datamodule.train_dataloader())
+    device = torch.device("cuda" if settings.device != "cpu" and torch.cuda.is_available() else "cpu")
+    module = prepared.module.to(device).train()
+    optimizer = torch.optim.AdamW(module.parameter_groups(), fused=True)
+    scheduler = LambdaLR(optimizer, linear_warmup_decay(int(0.1 * len(batches)), len(batches)))
+    parameters = [parameter for parameter in module.parameters() if parameter.requires_grad]
+    started, samples = time.perf_counter(), 0
+    for batch in batches:
+        logits = module(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        loss = torch.nn.functional.cross_entropy(logits, batch["labels"].to(device))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        samples += int(batch["labels"].shape[0])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return samples / (time.perf_counter() - started)
+
+
+def _pair(text: str) -> tuple[str, str]:
+    key, _, value = text.partition("=")
+    return key, value
+
+
 def estimate_seconds(settings: Settings) -> float:
     """Rough wall time on a quiet 2-core machine."""
     scale = settings.job_sentences / 1250 * settings.job_epochs
@@ -130,6 +196,14 @@ def measure(context: Context) -> Part:
     peer_wall = timed_process(command)
     peer = json.loads(peer_json.read_text(encoding="utf-8"))
     context.say(f"Trainer script: {peer_wall:.1f} s end to end, {peer['train_samples_per_second']:.1f} samples/s")
+    our_tokens = bench_token_count(settings, data)
+    if abs(our_tokens - peer["tokens"]) > SAME_TOKENS_TOLERANCE * peer["tokens"]:
+        raise RuntimeError(
+            f"bench tokenises the job into {our_tokens:,} tokens, the Trainer script into {peer['tokens']:,}: "
+            "the two sides would not train on the same job"
+        )
+    bare = bare_loop_samples_per_second(settings, data, work)
+    context.say(f"bare PyTorch loop over bench run's batches: {bare:.1f} samples/s")
 
     grid_results = work / "trainer-bench-grid"
     grid_command = [
@@ -161,6 +235,10 @@ def measure(context: Context) -> Part:
             (timings["train_samples_per_second"], "bench run"), target=SAMPLES_TARGET,
         ),
         ratio_row(
+            "training samples/s: a bare PyTorch loop over bench run's batches (no framework; the ceiling)",
+            (peer["train_samples_per_second"], "Trainer"), (bare, "bare loop"), target=None,
+        ),
+        ratio_row(
             "five heads, frozen encoder, wall s (whole processes)", (five_trainer, "5 Trainer runs"),
             (grid_wall, "bench grid, feature cache"), target=FIVE_HEADS_TARGET, higher_is_better=False,
         ),
@@ -181,9 +259,17 @@ def measure(context: Context) -> Part:
         "bench_run_seconds": bench_wall, "trainer_seconds": peer_wall, "bench_grid_seconds": grid_wall,
         "five_trainer_seconds": five_trainer, "bench_train_samples_per_second": timings["train_samples_per_second"],
         "trainer_train_samples_per_second": peer["train_samples_per_second"],
+        "bare_loop_train_samples_per_second": bare, "bench_tokens": our_tokens, "trainer_tokens": peer["tokens"],
     }
     part.details = details(settings, bench_wall, imports, timings, peer_wall, peer, run_command, command,
                            grid_command, frozen_walls)
+    part.details.insert(1, (
+        f"Same work: the job file is {our_tokens:,} tokens as bench tokenises it and {int(peer['tokens']):,} as the "
+        f"Trainer script does ({peer['unknown_share']:.1%} unknown tokens); test macro-F1 after the epoch "
+        f"{record.metrics.macro_f1:.4f} (bench run) and {peer['test_macro_f1']:.4f} (Trainer) — one epoch from "
+        "random weights learns little on either side."
+    ))
+    part.details.insert(2, "")
     return part
 
 
@@ -213,7 +299,7 @@ def details(
         f"{settings.job_lr:g}, weight_decay=0.01, lr_scheduler_type=\"linear\", warmup_steps=0.1, max_grad_norm=1.0, "
         "train_sampling_strategy=\"group_by_length\", eval_strategy=\"epoch\", save_strategy=\"no\", "
         "logging_strategy=\"no\", bf16=<on a GPU>, use_cpu=<without a GPU>, dataloader_num_workers=0, seed=1)`, "
-        "`BertTokenizerFast(vocab.txt, do_lower_case=False)`, `DataCollatorWithPadding`, "
+        "`AutoTokenizer.from_pretrained(folder)` (fast), `DataCollatorWithPadding`, "
         "`ElectraForSequenceClassification` from config.json (random weights; its own classification head)",
         f"- five heads: `{_shown(grid_command)}` against five Trainer runs with `--freeze-encoder` "
         f"({', '.join(f'{wall:.1f}' for wall in frozen_walls)} s)",

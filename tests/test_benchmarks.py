@@ -13,10 +13,11 @@ from types import ModuleType, SimpleNamespace
 import pytest
 
 from benchmarks.cli import CPU_MEASUREMENTS, available, main
-from benchmarks.context import MODEL_FOLDERS
+from benchmarks.context import MODEL_FOLDERS, Settings
 from benchmarks.flops import EncoderShape, peak_tflops
 from benchmarks.machine import Contention, probe
 from benchmarks.report import HEADER, Part, Report, Row, ratio_row, write_report
+from benchmarks.trainer import bare_loop_samples_per_second, bench_token_count
 from benchmarks.training import StepRecord, TrainingMeasure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,6 +158,41 @@ def test_trainer_peer_script_trains_and_reports(tmp_path: Path):
     assert (figures["train_examples"], figures["validation_examples"], figures["test_examples"]) == (96, 12, 12)
     assert figures["train_samples_per_second"] > 0 and 0 <= figures["test_macro_f1"] <= 1
     assert figures["process_seconds"] >= figures["train_and_validation_seconds"] >= figures["train_seconds"] > 0
+    # The Trainer side reads Korean as the tokenizer's pieces, not as unknown tokens, and does the same work as
+    # bench: the job file is the same number of tokens on both sides.
+    assert figures["unknown_share"] < 0.01
+    assert bench_token_count(Settings(models=SHARED / "models"), data) == figures["tokens"]
+
+
+def test_trainer_peer_refuses_a_tokenizer_that_does_not_fit_the_text(tmp_path: Path):
+    import pandas as pd
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]) + "\n")
+    (model / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "tokenizer_class": "BertTokenizer"}))
+    (model / "config.json").write_text(json.dumps({"model_type": "electra", "vocab_size": 7}))
+    data = tmp_path / "job.csv"
+    pd.DataFrame([(f"문장 {index}", label) for index in range(20) for label in ("기쁨", "슬픔")],
+                 columns=["text", "label"]).to_csv(data, index=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "peers" / "hf_trainer.py"), "--data", str(data), "--model-dir",
+         str(model), "--output", str(tmp_path / "figures.json")],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300, check=False,
+    )
+    assert done.returncode != 0 and "of the tokens to its unknown token" in done.stderr
+    assert not (tmp_path / "figures.json").exists()
+
+
+@needs_shared
+def test_bare_loop_trains_on_bench_runs_batches(tmp_path: Path):
+    import pandas as pd
+
+    data = tmp_path / "job.csv"
+    pd.DataFrame([(f"문장 {index} 번째 예시입니다", label) for index in range(40) for label in ("기쁨", "슬픔")],
+                 columns=["text", "label"]).to_csv(data, index=False)
+    settings = Settings(models=SHARED / "models", tiny=True, batch_size=8, device="cpu")
+    assert bare_loop_samples_per_second(settings, data, tmp_path) > 0
 
 
 @needs_shared
@@ -208,7 +244,6 @@ PEER_FIGURES = {
     ],
 )
 def test_fixed_costs_sum_sequential_phases_and_show_nested_ones_apart(timings, sequential, rest):
-    from benchmarks.context import Settings
     from benchmarks.trainer import details
 
     lines = details(Settings(), 50.0, 10.0, timings, 40.0, PEER_FIGURES, ["bench", "run"], ["python", "hf_trainer.py"],

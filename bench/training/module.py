@@ -17,9 +17,11 @@ from bench.training.features import FEATURE_DTYPE
 from encoders.base import EncoderOutput, TextEncoder
 from heads.base import Head
 
+FUSED_ADAMW_DEVICES = frozenset({"cpu", "cuda"})
+
 
 class EmotionClassifier(L.LightningModule):
-    """Encoder + head, AdamW over every trainable parameter, warmup then linear decay.
+    """Encoder + head, AdamW (fused) over every trainable parameter, warmup then linear decay.
 
     A frozen encoder runs in eval mode and its outputs are rounded to float16, as in
     the feature cache (:mod:`bench.training.features`): batches that carry cached
@@ -182,10 +184,14 @@ class EmotionClassifier(L.LightningModule):
         return [group for group in groups if group["params"]]
 
     def configure_optimizers(self) -> dict[str, Any]:
-        fused = torch.cuda.is_available() and all(
-            parameter.is_cuda for group in self.parameter_groups() for parameter in group["params"]
+        groups = self.parameter_groups()
+        # torch's default on CPU is the per-tensor loop; its fused kernel (CPU and CUDA) updates every tensor at once.
+        fused = all(
+            parameter.device.type in FUSED_ADAMW_DEVICES and parameter.is_floating_point()
+            for group in groups
+            for parameter in group["params"]
         )
-        optimizer = torch.optim.AdamW(self.parameter_groups(), fused=fused or None)
+        optimizer = torch.optim.AdamW(groups, fused=fused or None)
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         warmup_steps = int(self.warmup_ratio * total_steps)
         scheduler = LambdaLR(optimizer, linear_warmup_decay(warmup_steps, total_steps))

@@ -1,11 +1,13 @@
 """The Hugging Face Trainer doing the benchmark's job, as a Hugging Face user would write it.
 
-Reads a csv (``text``, ``label``), splits it 80/10/10 stratified, tokenises with ``BertTokenizerFast``
-on the encoder folder's ``vocab.txt``, builds ``ElectraForSequenceClassification`` from the folder's
+Reads a csv (``text``, ``label``), splits it 80/10/10 stratified, tokenises with the folder's fast tokenizer
+(``AutoTokenizer`` on the encoder folder), builds ``ElectraForSequenceClassification`` from the folder's
 ``config.json`` with random weights, trains with ``Trainer`` (``DataCollatorWithPadding``,
 ``train_sampling_strategy="group_by_length"``, AdamW, linear warmup then decay, gradient clipping 1.0,
 fp32 on CPU, bf16 on a GPU), evaluates on validation after the epoch and on test at the end, and writes
-its figures as JSON. ``--freeze-encoder`` trains the classification head only.
+its figures as JSON, with the token count of the whole file and the share of ``[UNK]`` tokens, so a
+benchmark can check that both sides train on the same tokens. ``--freeze-encoder`` trains the
+classification head only.
 
     python benchmarks/peers/hf_trainer.py --data job.csv --model-dir ../shared/models/koelectra-small-v3 \\
         --output figures.json
@@ -29,7 +31,7 @@ import torch  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from transformers import (  # noqa: E402
-    BertTokenizerFast,
+    AutoTokenizer,
     DataCollatorWithPadding,
     ElectraConfig,
     ElectraForSequenceClassification,
@@ -40,6 +42,7 @@ from transformers import (  # noqa: E402
 )
 
 IMPORTED = time.perf_counter()
+MAX_UNKNOWN_SHARE = 0.05  # more means the tokenizer does not fit the text (and the job would be a different one)
 
 
 class StepTimer(TrainerCallback):
@@ -115,7 +118,7 @@ def main() -> None:
     phases["split_seconds"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    tokenizer = BertTokenizerFast(vocab_file=str(args.model_dir / "vocab.txt"), do_lower_case=False)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
 
     def encode(split: pd.DataFrame) -> list[dict[str, Any]]:
         encoded = tokenizer(split["text"].tolist(), truncation=True, max_length=args.max_len)
@@ -126,6 +129,10 @@ def main() -> None:
 
     train_set, validation_set, test_set = encode(train), encode(validation), encode(test)
     phases["tokenize_seconds"] = time.perf_counter() - started
+    every_id = [token for split in (train_set, validation_set, test_set) for row in split for token in row["input_ids"]]
+    unknown_share = every_id.count(tokenizer.unk_token_id) / len(every_id)
+    if unknown_share > MAX_UNKNOWN_SHARE:
+        raise SystemExit(f"the tokenizer of {args.model_dir} maps {unknown_share:.0%} of the tokens to its unknown token")
 
     started = time.perf_counter()
     set_seed(args.seed)
@@ -162,6 +169,8 @@ def main() -> None:
         phases["test_seconds"] = time.perf_counter() - started
     figures = {
         "train_examples": len(train_set),
+        "tokens": len(every_id),
+        "unknown_share": unknown_share,
         "validation_examples": len(validation_set),
         "test_examples": len(test_set),
         "train_seconds": timer.seconds,
