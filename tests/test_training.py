@@ -17,7 +17,7 @@ from bench.training.batching import BucketBatchSampler
 from bench.training.datamodule import default_eval_batch_size
 from bench.training.module import linear_warmup_decay
 from bench.runs.dataset import prepare_dataset
-from bench.training.fitting import prepare_run
+from bench.training.fitting import build_trainer, prepare_run
 from bench.training.runner import run_experiment
 from heads import list_heads
 from tests.conftest import tiny_config_pairs
@@ -54,18 +54,16 @@ def test_every_trainable_parameter_reaches_the_optimizer(results_dir, head):
             assert id(parameter) in no_decay, f"{name} (bias/norm) must not be decayed"
 
 
-def test_cpu_training_uses_fused_adamw_and_small_length_sorted_eval_batches(results_dir):
-    import lightning as L
-
-    config = tiny_config(results_dir, device="cpu")
+@pytest.mark.parametrize(("precision", "kernel"), [("32", "fused"), ("16-mixed", "foreach")])
+def test_cpu_training_uses_a_multi_tensor_adamw_and_small_eval_batches(results_dir, precision, kernel):
+    """Fused AdamW, except under mixed precision with clipping (Lightning refuses that pair): multi-tensor there."""
+    config = tiny_config(results_dir, device="cpu", precision=precision)
     prepared = prepare_run(config, prepare_dataset(config))
-    trainer = L.Trainer(
-        accelerator="cpu", max_epochs=1, limit_train_batches=1, limit_val_batches=1, num_sanity_val_steps=0,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-    )
+    trainer = build_trainer(config)
+    assert trainer.gradient_clip_val
     trainer.fit(prepared.module, datamodule=prepared.datamodule)
     (optimizer,) = trainer.optimizers
-    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults[kernel] is True
     # On CPU the evaluation batch is the training batch or 32, not a GPU's 256.
     assert prepared.datamodule.eval_batch_size == 32
     assert default_eval_batch_size(64, "cpu") == 64 and default_eval_batch_size(16, "cuda") == 256

@@ -17,11 +17,11 @@ from bench.training.features import FEATURE_DTYPE
 from encoders.base import EncoderOutput, TextEncoder
 from heads.base import Head
 
-FUSED_ADAMW_DEVICES = frozenset({"cpu", "cuda"})
+MULTI_TENSOR_DEVICES = frozenset({"cpu", "cuda"})  # where AdamW's fused and foreach kernels run
 
 
 class EmotionClassifier(L.LightningModule):
-    """Encoder + head, AdamW (fused) over every trainable parameter, warmup then linear decay.
+    """Encoder + head, AdamW (fused or multi-tensor) over every trainable parameter, warmup then linear decay.
 
     A frozen encoder runs in eval mode and its outputs are rounded to float16, as in
     the feature cache (:mod:`bench.training.features`): batches that carry cached
@@ -185,17 +185,26 @@ class EmotionClassifier(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         groups = self.parameter_groups()
-        # torch's default on CPU is the per-tensor loop; its fused kernel (CPU and CUDA) updates every tensor at once.
-        fused = all(
-            parameter.device.type in FUSED_ADAMW_DEVICES and parameter.is_floating_point()
-            for group in groups
-            for parameter in group["params"]
-        )
-        optimizer = torch.optim.AdamW(groups, fused=fused or None)
+        optimizer = torch.optim.AdamW(groups, **adamw_kernel(groups, self.trainer))
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         warmup_steps = int(self.warmup_ratio * total_steps)
         scheduler = LambdaLR(optimizer, linear_warmup_decay(warmup_steps, total_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def adamw_kernel(groups: list[dict[str, Any]], trainer: L.Trainer) -> dict[str, bool]:
+    """``fused`` or ``foreach`` for AdamW: torch's default on CPU is a Python loop over the tensors.
+
+    The fused kernel (CPU and CUDA) updates every tensor in one call; under Lightning's
+    mixed precision it cannot be combined with gradient clipping, so there the
+    multi-tensor (``foreach``) kernel is used.
+    """
+    parameters = [parameter for group in groups for parameter in group["params"]]
+    if not all(parameter.device.type in MULTI_TENSOR_DEVICES for parameter in parameters):
+        return {}
+    if str(trainer.precision).endswith("-mixed") and trainer.gradient_clip_val:
+        return {"foreach": True}
+    return {"fused": True}
 
 
 def _as_cached(tensor: torch.Tensor) -> torch.Tensor:
