@@ -12,7 +12,7 @@ from rich.text import Text
 
 from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
-from bench.cli.parallel import LocalWorkers, f1_text, number_list, quiet_optuna, run_callbacks, split_list
+from bench.cli.parallel import f1_text, number_list, quiet_optuna, run_callbacks, split_list, worker_pool
 from bench.config import RunConfig
 from bench.errors import UsageError
 from bench.escaping import markup, terminal
@@ -186,7 +186,7 @@ def grid(
     values = {**locals(), **options}
     axes = grid_axes(values)
     base = opt.run_config({**values, **SINGLE_RUN_DEFAULTS, "encoder": axes.encoders[0], "head": axes.heads[0]})
-    workers = LocalWorkers(options, base.devices)
+    workers = worker_pool(options, base.devices)
     base = base.with_updates(threads=workers.threads)
     points = [fold for point in grids.expand_grid(base, axes) for fold in fold_configs(point)]
     results = base.results_path

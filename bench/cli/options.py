@@ -70,7 +70,9 @@ Storage = Annotated[Optional[str], typer.Option("--storage", help="Leaderboard d
 StudyStorage = Annotated[Optional[str], typer.Option("--study-storage", help="Optuna database URL shared by the workers of a grid or study (default: the --storage database when it is a server, else optuna.db beside the leaderboard).", rich_help_panel=STORAGE)]
 RenamedLeaderboard = Annotated[Optional[str], typer.Option("--leaderboard", hidden=True)]
 Gpus = Annotated[Optional[str], typer.Option("--gpus", help="Run one worker process per GPU, e.g. 0,1,2,3 (per --devices GPUs with --devices).", rich_help_panel=PARALLEL)]
-Workers = Annotated[Optional[int], typer.Option("--workers", min=1, help="Local worker processes sharing the work (default: one per --gpus group, else 1).", rich_help_panel=PARALLEL)]
+Workers = Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes sharing the work (default: one per --gpus group, else 1; with --ray, as many runs as the cluster holds at once).", rich_help_panel=PARALLEL)]
+RayAddress = Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", help="Run the workers as tasks on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT, or auto for the one this machine is part of); needs a PostgreSQL --storage.", rich_help_panel=PARALLEL)]
+GpusPerRun = Annotated[Optional[float], typer.Option("--gpus-per-run", min=0, help="With --ray: GPUs each worker reserves (default: --devices where the cluster has GPUs, else 0; a fraction shares a GPU).", rich_help_panel=PARALLEL)]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan and exit.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars (within a run only on a terminal).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda[:N].", rich_help_panel=TRAIN)]
@@ -147,7 +149,8 @@ RESULTS_OPTIONS = _options(("results", Results, DEFAULT_RESULTS), ("storage", St
 # Commands with worker processes sharing an Optuna study (``grid``, ``tune``).
 STUDY_OPTIONS = _options(
     ("study_storage", StudyStorage, None), ("leaderboard", RenamedLeaderboard, None), ("gpus", Gpus, None),
-    ("workers", Workers, None), ("dry_run", DryRun, False), ("progress", Progress, True),
+    ("workers", Workers, None), ("ray", RayAddress, None), ("gpus_per_run", GpusPerRun, None), ("dry_run", DryRun, False),
+    ("progress", Progress, True),
 )
 
 Command = TypeVar("Command", bound=Callable[..., Any])

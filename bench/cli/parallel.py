@@ -4,7 +4,8 @@ processes with a progress bar, and per-run callbacks."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,15 @@ from bench.cli import options as opt
 from bench.cli.app import console
 from bench.errors import UsageError
 from bench.escaping import markup, terminal
+from bench.tuning import ray_cluster
+from bench.tuning.storage import study_storage_url
 from bench.tuning.workers import WorkerSpec, describe_worker, log_directory, run_workers, worker_slots, worker_specs
 
 # Options of a command that its worker processes do not repeat: each worker runs the work itself, quietly, with
 # the thread count the command chose for it.
-WORKER_DROPPED_OPTIONS = frozenset({"gpus", "workers", "dry_run", "progress", "threads", "confirm_seeds_", "worker_index"})
+WORKER_DROPPED_OPTIONS = frozenset(
+    {"gpus", "workers", "ray", "gpus_per_run", "dry_run", "progress", "threads", "confirm_seeds_", "worker_index"}
+)
 
 
 def split_list(text: str, option: str) -> list[str]:
@@ -120,21 +125,111 @@ class LocalWorkers:
     ) -> list[int]:
         """Start the workers (each repeats this command's explicit options with ``--threads``); a live progress bar
         from ``on_poll`` (done, label) until all exit. Returns their exit codes and reports failed ones."""
-        args = command_args(ctx, WORKER_DROPPED_OPTIONS, extra=["--no-progress", "--threads", str(self.threads)])
-        specs = worker_specs(self.slots, args, log_directory(results, name), os.environ, pass_index=pass_index)
+        specs = worker_specs(
+            self.slots, worker_args(ctx, self.threads), log_directory(results, name), os.environ, pass_index=pass_index
+        )
         console.print(terminal(f"{name}: {self.describe()}; logs in {specs[0].log_path.parent}"))
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
-            task = bar.add_task(name, total=total)
-
-            def update(codes: list[int | None]) -> None:
-                done, label = on_poll()
-                running = sum(code is None for code in codes)
-                bar.update(task, completed=min(done, total), description=f"{label} · {running} workers running")
-
+        with worker_progress(name, total, on_poll) as update:
             codes = run_workers(specs, on_poll=update)
         report_failed_workers(specs, codes)
         return codes
+
+
+class RayWorkers:
+    """The workers of ``--ray``: Ray tasks on an existing cluster, each running the worker command a local worker
+    runs, with the GPUs and CPU threads of :func:`bench.tuning.ray_cluster.plan_tasks`."""
+
+    spawn = True
+
+    def __init__(self, values: dict[str, Any], devices: int) -> None:
+        if values["gpus"]:
+            raise UsageError(f"--gpus {values['gpus']} with --ray: Ray assigns the GPUs (see --gpus-per-run)")
+        ray_cluster.check_shared_storage(
+            values["storage"], study_storage_url(values["study_storage"], values["storage"], values["results"])
+        )
+        self.address: str = values["ray"]
+        self.ray = ray_cluster.import_ray()
+        nodes = ray_cluster.connect(self.ray, self.address)
+        self.plan = ray_cluster.plan_tasks(
+            nodes,
+            workers=values["workers"],
+            gpus_per_run=values["gpus_per_run"],
+            threads=values["threads"],
+            devices=devices,
+        )
+        self.threads = self.plan.threads
+
+    def describe(self) -> str:
+        """``2 Ray tasks, 1 GPU and 8 threads each, on the Ray cluster at auto``."""
+        return f"{self.plan.describe()}, on the Ray cluster at {self.address}"
+
+    def run(
+        self,
+        ctx: typer.Context,
+        results: Path,
+        name: str,
+        *,
+        pass_index: bool,
+        on_poll: Callable[[], tuple[int, str]],
+        total: int,
+    ) -> list[int]:
+        """Run the worker tasks with a live progress bar from ``on_poll``; write each worker's output to its log
+        when it ends. Returns their exit codes and reports failed ones."""
+        slots: list[str | None] = [None] * self.plan.tasks
+        # The environment is each node's own: only this checkout is put first on the workers' PYTHONPATH.
+        specs = worker_specs(
+            slots, worker_args(ctx, self.threads), log_directory(results, name), {}, pass_index=pass_index
+        )
+        console.print(terminal(f"{name}: {self.describe()}; logs in {specs[0].log_path.parent} as workers end"))
+        try:
+            with worker_progress(name, total, on_poll) as update:
+                commands = [spec.args for spec in specs]
+                outcomes = ray_cluster.run_ray_workers(self.ray, self.plan, commands, on_poll=update)
+        finally:
+            self.ray.shutdown()
+        for spec, outcome in zip(specs, outcomes):
+            spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+            spec.log_path.write_text(outcome.output, encoding="utf-8")
+            if outcome.error is not None:
+                console.print(
+                    f"[red]{markup(describe_worker(spec))}: Ray gave up on it[/]: {markup(outcome.error)}",
+                    highlight=False,
+                )
+        report_failed_workers(specs, [0 if outcome.error is not None else outcome.code for outcome in outcomes])
+        return [outcome.code for outcome in outcomes]
+
+
+def worker_pool(values: dict[str, Any], devices: int) -> LocalWorkers | RayWorkers:
+    """The workers of a ``grid``/``tune`` command: Ray tasks with ``--ray``, else local worker processes."""
+    if values["ray"]:
+        return RayWorkers(values, devices)
+    if values["gpus_per_run"] is not None:
+        raise UsageError("--gpus-per-run applies to the workers of --ray; on this machine use --gpus")
+    return LocalWorkers(values, devices)
+
+
+def worker_args(ctx: typer.Context, threads: int) -> list[str]:
+    """The worker command: this command's explicit options, less :data:`WORKER_DROPPED_OPTIONS`, quiet, with
+    ``--threads``."""
+    return command_args(ctx, WORKER_DROPPED_OPTIONS, extra=["--no-progress", "--threads", str(threads)])
+
+
+@contextmanager
+def worker_progress(
+    name: str, total: int, on_poll: Callable[[], tuple[int, str]]
+) -> Iterator[Callable[[list[int | None]], None]]:
+    """A live progress bar of ``total`` items; yields the callback to give the workers' exit codes (``None``
+    while running) to, which redraws it from ``on_poll`` (done, label)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task(name, total=total)
+
+        def update(codes: list[int | None]) -> None:
+            done, label = on_poll()
+            running = sum(code is None for code in codes)
+            bar.update(task, completed=min(done, total), description=f"{label} · {running} workers running")
+
+        yield update
 
 
 def report_failed_workers(specs: Sequence[WorkerSpec], codes: Sequence[int]) -> None:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
-from bench.cli.parallel import LocalWorkers, explicit, f1_text, number_list, quiet_optuna, run_callbacks
+from bench.cli.parallel import explicit, f1_text, number_list, quiet_optuna, run_callbacks, worker_pool
 from bench.config import RunConfig
 from bench.data.folds import fold_of
 from bench.errors import UsageError
@@ -114,7 +114,7 @@ def tune(
         pruner = "none"
     overrides = load_space_file(space) if space else {}
     search = SearchSpace.build(encoder, head, overrides, explicit_space_values(ctx, base), random_init=base.random_init)
-    workers = LocalWorkers(options, base.devices)
+    workers = worker_pool(options, base.devices)
     base = base.with_updates(threads=workers.threads)
     results = base.results_path
     storage_url = study_storage_url(options["study_storage"], options["storage"], results)

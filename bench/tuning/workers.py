@@ -76,7 +76,17 @@ class WorkerSpec:
     @property
     def command(self) -> list[str]:
         """The full command line."""
-        return [sys.executable, *ENTRY, *self.args]
+        return worker_command(self.args)
+
+
+def worker_command(args: Sequence[str], entry: Sequence[str] = ENTRY) -> list[str]:
+    """``bench ARGS`` as a command line of this interpreter (``entry``: how it starts ``bench``)."""
+    return [sys.executable, *entry, *args]
+
+
+def python_path(package_root: str | Path, environ: Mapping[str, str]) -> str:
+    """``PYTHONPATH`` for a worker: ``package_root`` first (the checkout the driver imports), then ``environ``'s."""
+    return os.pathsep.join(filter(None, [str(package_root), environ.get("PYTHONPATH", "")]))
 
 
 def worker_specs(
@@ -84,10 +94,9 @@ def worker_specs(
 ) -> list[WorkerSpec]:
     """A worker per slot (:func:`worker_slots`) running ``bench <args>`` (plus ``--worker-index I`` if
     ``pass_index``), with only its GPUs visible when the slot names some."""
-    python_path = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), environ.get("PYTHONPATH", "")]))
     specs = []
     for index, gpu in enumerate(slots):
-        env = {**environ, "PYTHONPATH": python_path}
+        env = {**environ, "PYTHONPATH": python_path(PACKAGE_ROOT, environ)}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         suffix = "" if gpu is None else f"-gpu{gpu.replace(',', '-')}"
