@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -22,7 +25,7 @@ from bench.tuning import coordination, grid_worker
 from bench.tuning.coordination import Action, Step, TrialView
 from bench.tuning.grid import GridAxes, expand_grid, grid_study_name, varying_fields
 from bench.tuning.grid_worker import GridWorker, open_grid_study
-from bench.tuning.storage import open_storage
+from bench.tuning.storage import WORKER_PROCESS, open_storage
 from bench.tuning.workers import WorkerSpec, parse_gpus, run_workers, worker_specs
 
 W, R, C, F, P = TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED
@@ -216,6 +219,26 @@ def test_a_dead_workers_point_is_picked_up_and_run_once(tmp_path: Path, fake_tra
     assert sorted(fake_training) == sorted(point.config_hash() for point in points)
     states = {trial.number: trial.state for trial in study.get_trials()}
     assert states[0] == F and Counter(states.values())[C] == 3
+
+
+def test_a_point_whose_worker_died_before_its_run_started_is_retried_at_once(tmp_path: Path, fake_training):
+    points = [RunConfig(seed=seed, results_dir=str(tmp_path)) for seed in range(2)]
+    dataset = tiny_dataset()
+    storage = open_storage(sqlite_url(tmp_path / "optuna.db"), retry_dead_workers=True)
+    study = open_grid_study(storage, grid_study_name(points, dataset.fingerprint), points, dataset)
+    ended = subprocess.Popen(["true"])  # noqa: S607 - a process that has ended: its pid names no live process
+    ended.wait()
+    with pytest.warns(UserWarning, match="Heartbeat"):
+        dead = study.ask()  # ticket 0: claimed, named, then its worker was killed before it had a leaderboard row
+        alive = study.ask()  # ticket 1: held by a live worker (this process)
+    dead.set_user_attr(WORKER_PROCESS, [socket.gethostname(), ended.pid])
+    alive.set_user_attr(WORKER_PROCESS, [socket.gethostname(), os.getpid()])
+    time.sleep(0.2)
+    board = Leaderboard(sqlite_url(tmp_path / "leaderboard.db"))
+    outcome = GridWorker(study, points, dataset, board).run()
+    assert outcome.ran == [0] and outcome.running_elsewhere == {1}
+    states = {trial.number: trial.state for trial in study.get_trials()}
+    assert states[0] == F and states[1] == R
 
 
 def test_finished_points_in_the_leaderboard_are_not_run_again(tmp_path: Path, fake_training):

@@ -21,7 +21,7 @@ from bench.runs.dataset import RunDatasets
 from bench.training.runner import run_experiment
 from bench.tuning import coordination
 from bench.tuning.coordination import Action
-from bench.tuning.storage import describe_study, fail_stale_trials, fail_trials_of_dead_runs
+from bench.tuning.storage import describe_study, fail_stale_trials, fail_trials_of_dead_runs, name_worker_process
 
 EventKind = Literal["started", "finished", "failed", "existing", "skipped"]
 
@@ -138,6 +138,7 @@ class GridWorker:
                 continue
 
     def _objective(self, trial: optuna.Trial) -> float:
+        name_worker_process(trial)
         trials = coordination.views(self.study.get_trials(deepcopy=False), len(self.points))
         point = next(t.point for t in trials if t.number == trial.number)
         if point is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import warnings
 from collections.abc import Mapping
@@ -15,12 +17,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bench.errors import ResultsError
 from bench.leaderboard.store import Leaderboard, check_storage_url, normalize_url, sqlite_file
+from bench.runtime.processes import process_alive
 from bench.urls import parse_database_url, redact_text, redact_url, secrets_of
 
 STORAGE_FILE = "optuna.db"
 # A worker beats every HEARTBEAT_S seconds; one silent for GRACE_S is taken for dead and its trial failed.
 HEARTBEAT_S = 10
 GRACE_S = 60
+# The user attribute where a grid worker names itself on the trial it runs: [host, pid].
+WORKER_PROCESS = "worker_process"
 # A point whose worker died is retried this many times before it is left for the next run.
 MAX_RETRIES = 2
 OPEN_ATTEMPTS = 4
@@ -108,11 +113,12 @@ def fail_stale_trials(study: optuna.Study) -> None:
 
 
 def fail_trials_of_dead_runs(study: optuna.Study, leaderboard: Leaderboard) -> list[int]:
-    """Fail the running trials of ``study`` whose leaderboard run belongs to a process that is gone.
+    """Fail the running trials of ``study`` whose leaderboard run or worker process is gone.
 
     A worker killed outright (``kill -9``, out of host memory) leaves its trial
     running until its heartbeat's grace period ends; the leaderboard row names the
-    process, so on this host the trial can be failed at once (and the row marked
+    process (and the trial too, from before the run has a row: :data:`WORKER_PROCESS`),
+    so on this host the trial can be failed at once (and the row marked
     ``interrupted``). Returns the numbers of the trials failed.
     """
     dead = {
@@ -120,12 +126,11 @@ def fail_trials_of_dead_runs(study: optuna.Study, leaderboard: Leaderboard) -> l
         for record in leaderboard.stale_runs()
         if record.study == study.study_name and record.trial is not None
     }
-    if not dead:
-        return []
-    leaderboard.mark_stale()
+    if dead:
+        leaderboard.mark_stale()
     failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if trial.number not in dead:
+        if trial.number not in dead and not _worker_gone(trial):
             continue
         try:
             study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
@@ -133,6 +138,21 @@ def fail_trials_of_dead_runs(study: optuna.Study, leaderboard: Leaderboard) -> l
             continue  # another worker failed it first
         failed.append(trial.number)
     return failed
+
+
+def name_worker_process(trial: optuna.Trial) -> None:
+    """Record this process as the one running ``trial`` (:data:`WORKER_PROCESS`)."""
+    trial.set_user_attr(WORKER_PROCESS, [socket.gethostname(), os.getpid()])
+
+
+def _worker_gone(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether ``trial`` names its worker process, on this host, and that process is gone."""
+    owner = trial.user_attrs.get(WORKER_PROCESS)
+    if not owner:
+        return False
+    host, pid = owner
+    started = trial.datetime_start.isoformat() if trial.datetime_start else None
+    return host == socket.gethostname() and not process_alive(int(pid), started)
 
 
 def describe_study(study: optuna.Study, attributes: Mapping[str, Any]) -> None:
