@@ -155,8 +155,8 @@ def session_processes(session: int, marker: str) -> list[int]:
 
 
 def end_processes(pids: list[int]) -> None:
-    """SIGTERM, then SIGKILL what is left after 10 s."""
-    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 0.0)):
+    """SIGTERM, then SIGKILL what is left after 5 s."""
+    for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
         for pid in pids:
             try:
                 os.kill(pid, sig)
@@ -201,6 +201,18 @@ def runs_of(board: Leaderboard, seeds: set[int]) -> list[RunRecord]:
     return [run for run in board.runs() if run.seed in seeds]
 
 
+def first_running(driver: subprocess.Popen[str], board: Leaderboard, seeds: set[int]) -> RunRecord:
+    """The first run of ``seeds`` seen running (with its process id) while ``driver`` runs the grid."""
+    deadline = time.monotonic() + DRIVER_TIMEOUT_S
+    while driver.poll() is None and time.monotonic() < deadline:
+        running = [run for run in runs_of(board, seeds) if run.status == "running" and run.pid]
+        if running:
+            return running[0]
+        time.sleep(0.2)
+    output = driver.communicate()[0] if driver.poll() is not None else ""
+    raise AssertionError("no point started: " + output[-3000:])
+
+
 def load_grid_study(storage: str, study_name: str) -> optuna.Study:
     return optuna.load_study(study_name=study_name, storage=storage.replace("postgresql://", "postgresql+psycopg://"))
 
@@ -241,13 +253,7 @@ def test_a_killed_ray_worker_is_retried_and_its_point_runs_once(
 ):
     board = Leaderboard(postgres_url)
     driver = start_driver(grid_args("3,4", postgres_url, tmp_path / "results", ray_address))
-    deadline = time.monotonic() + DRIVER_TIMEOUT_S
-    running = []
-    while not running and driver.poll() is None and time.monotonic() < deadline:
-        running = [run for run in runs_of(board, {3, 4}) if run.status == "running" and run.pid]
-        time.sleep(0.2)
-    assert running, "no point started: " + (driver.communicate()[0][-3000:] if driver.poll() is not None else "")
-    victim = running[0]
+    victim = first_running(driver, board, {3, 4})
     ray_worker = int(proc_stat(victim.pid)[1])  # the Ray worker process executing the task that started the bench worker
     os.kill(ray_worker, signal.SIGKILL)
     ended_by = time.monotonic() + 15
@@ -293,3 +299,19 @@ def test_a_study_runs_as_ray_tasks(ray_address: str, postgres_url: str, tmp_path
     assert "trials: " in output
     logs = sorted((tmp_path / "results" / "logs" / "ray-tune").glob("worker-*.log"))
     assert [log.name for log in logs] == ["worker-0.log", "worker-1.log"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_driver_interrupts_the_workers_runs(ray_address: str, postgres_url: str, tmp_path: Path):  # noqa: F811
+    board = Leaderboard(postgres_url)
+    driver = start_driver(grid_args("5,6", postgres_url, tmp_path / "results", ray_address))
+    first_running(driver, board, {5, 6})
+    driver.send_signal(signal.SIGINT)
+    output = driver.communicate(timeout=120)[0]
+    assert driver.returncode == 130 and "interrupted (Ctrl-C)" in output, output[-3000:]
+    rows = runs_of(board, {5, 6})
+    assert not any(alive(run.pid) for run in rows if run.pid), "the workers end"
+    # Every run either finished before Ctrl-C reached its worker or was stopped and recorded as interrupted (a
+    # killed worker would have left it running); the grid stopped before its end.
+    statuses = Counter(run.status for run in rows)
+    assert set(statuses) <= {"finished", "interrupted"} and statuses["finished"] < 4, (statuses, output[-3000:])

@@ -33,16 +33,18 @@ from bench.tuning.storage import is_sqlite
 from bench.tuning.workers import PACKAGE_ROOT, python_path, worker_command
 
 INSTALL_HINT = "pip install 'ko-emotion-bench[ray]'"
-# A task's worker starts as a local worker does (:data:`bench.tuning.workers.ENTRY`), asking first to end with
-# the Ray worker that started it.
+# A task's worker starts as a local worker does (:data:`bench.tuning.workers.ENTRY`), after
+# :func:`settle_task_worker`.
 TASK_ENTRY = (
     "-c",
-    "from bench.tuning.ray_cluster import end_with_parent; end_with_parent(); from bench.cli import main; main()",
+    "from bench.tuning.ray_cluster import settle_task_worker; settle_task_worker(); from bench.cli import main; main()",
 )
 PARENT_PID_ENV = "BENCH_RAY_WORKER_PID"
 PR_SET_PDEATHSIG = 1
 # Threads of a run on a CPU-only cluster without --threads: small-batch training gains little past this.
 CPU_RUN_THREADS = 4
+# How often a task checks whether its worker process has ended (and whether it was cancelled).
+TASK_POLL_S = 0.5
 # How often Ray starts a task again whose worker process or Ray worker died.
 TASK_RETRIES = 3
 
@@ -165,11 +167,17 @@ class TaskResult:
     error: str | None = None
 
 
-def end_with_parent() -> None:
-    """On Linux, have this process killed when the Ray worker that started it dies (killed, out of memory, its
-    node lost), so that no orphaned training holds the node while Ray retries the task. The retried worker finds
-    the run's process gone and runs the point again (an orderly stop would record it as interrupted, which a
-    grid leaves for its next run)."""
+def settle_task_worker() -> None:
+    """Make the worker process of a Ray task behave as one started from a shell.
+
+    Signals are unblocked (a Ray worker blocks some, and a child inherits its mask),
+    so that Ctrl-C reaches the run; and on Linux the process is killed when the Ray
+    worker that started it dies (killed, out of memory, its node lost), so that no
+    orphaned training holds the node while Ray retries the task. The retried worker
+    finds the run's process gone and runs the point again (an orderly stop would
+    record it as interrupted, which a grid leaves for its next run).
+    """
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     parent = os.environ.pop(PARENT_PID_ENV, "")
     if not parent or not sys.platform.startswith("linux"):
         return
@@ -196,7 +204,10 @@ def run_worker_task(args: Sequence[str], package_root: str, cwd: str) -> TaskRes
             stdin=subprocess.DEVNULL,
         )
         try:
-            code = process.wait()
+            # Polled rather than waited for: Ray cancels a task by raising KeyboardInterrupt in its thread, which
+            # Python delivers between bytecodes, never during a blocking wait.
+            while (code := process.poll()) is None:
+                time.sleep(TASK_POLL_S)
         except KeyboardInterrupt:
             process.send_signal(signal.SIGINT)
             process.wait()
