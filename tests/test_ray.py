@@ -246,16 +246,19 @@ def test_a_grid_runs_as_ray_tasks_every_point_once(ray_address: str, postgres_ur
 
 
 @pytest.mark.slow
-def test_a_killed_ray_worker_is_retried_and_its_point_runs_once(
+@pytest.mark.parametrize(("killed", "seeds"), [("Ray worker", (3, 4)), ("bench worker", (7, 8))])
+def test_a_killed_worker_has_its_task_retried_and_its_point_run_once(
+    killed: str,
+    seeds: tuple[int, int],
     ray_address: str,
     postgres_url: str,  # noqa: F811
     tmp_path: Path,
 ):
     board = Leaderboard(postgres_url)
-    driver = start_driver(grid_args("3,4", postgres_url, tmp_path / "results", ray_address))
-    victim = first_running(driver, board, {3, 4})
-    ray_worker = int(proc_stat(victim.pid)[1])  # the Ray worker process executing the task that started the bench worker
-    os.kill(ray_worker, signal.SIGKILL)
+    driver = start_driver(grid_args(",".join(map(str, seeds)), postgres_url, tmp_path / "results", ray_address))
+    victim = first_running(driver, board, set(seeds))
+    # The bench worker's parent is the Ray worker process executing the task.
+    os.kill(int(proc_stat(victim.pid)[1]) if killed == "Ray worker" else victim.pid, signal.SIGKILL)
     ended_by = time.monotonic() + 15
     while alive(victim.pid) and time.monotonic() < ended_by:
         time.sleep(0.1)
@@ -264,7 +267,7 @@ def test_a_killed_ray_worker_is_retried_and_its_point_runs_once(
     assert driver.returncode == 0, output[-3000:]
     assert not orphaned, "the bench worker of a killed Ray worker ends with it"
 
-    runs = runs_of(board, {3, 4})
+    runs = runs_of(board, set(seeds))
     (study_name,) = {run.study for run in runs}
     logs = [log.read_text()[-2000:] for log in sorted((tmp_path / "results" / "logs").glob("*/worker-*.log"))]
     trials = [
@@ -273,8 +276,8 @@ def test_a_killed_ray_worker_is_retried_and_its_point_runs_once(
     ]
     report = f"killed {victim.head, victim.seed}\n{output[-3000:]}\n{logs}\n{trials}"
     assert sorted((run.head, run.seed, run.status) for run in runs) == [
-        ("linear", 3, "finished"), ("linear", 4, "finished"), ("mlp", 3, "finished"), ("mlp", 4, "finished")
-    ], report  # fmt: skip
+        (head, seed, "finished") for head in ("linear", "mlp") for seed in seeds
+    ], report
     attempts = {(run.head, run.seed): run.attempts for run in runs}
     assert attempts.pop((victim.head, victim.seed)) == 2, "the killed point ran again\n" + report
     assert set(attempts.values()) == {1}, report

@@ -204,8 +204,8 @@ def run_worker_task(args: Sequence[str], package_root: str, cwd: str) -> TaskRes
             stdin=subprocess.DEVNULL,
         )
         try:
-            # Polled rather than waited for: Ray cancels a task by raising KeyboardInterrupt in its thread, which
-            # Python delivers between bytecodes, never during a blocking wait.
+            # Polled rather than waited for: Ray cancels a task with _thread.interrupt_main(), a KeyboardInterrupt
+            # that Python raises between bytecodes, never during a blocking wait.
             while (code := process.poll()) is None:
                 time.sleep(TASK_POLL_S)
         except KeyboardInterrupt:
