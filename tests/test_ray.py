@@ -31,6 +31,9 @@ from tests.postgres_server import free_port, postgres_url  # noqa: F401 - the fi
 
 DRIVER_TIMEOUT_S = 300
 TINY_GRID = [*tiny_config_args(), "--train-limit", "60", "--epochs", "1", "--max-len", "32", "--no-progress"]
+# The sample's whole training split instead of 60 texts: runs long enough (seconds) that a test acting on a
+# running run (killing its worker, Ctrl-C) acts before it ends.
+WHOLE_SPLIT = ["--train-limit", "100000"]
 
 
 def grid_args(seeds: str, storage: str, results: Path, address: str) -> list[str]:
@@ -255,7 +258,8 @@ def test_a_killed_worker_has_its_task_retried_and_its_point_run_once(
     tmp_path: Path,
 ):
     board = Leaderboard(postgres_url)
-    driver = start_driver(grid_args(",".join(map(str, seeds)), postgres_url, tmp_path / "results", ray_address))
+    grid = grid_args(",".join(map(str, seeds)), postgres_url, tmp_path / "results", ray_address)
+    driver = start_driver([*grid, *WHOLE_SPLIT])
     victim = first_running(driver, board, set(seeds))
     # The bench worker's parent is the Ray worker process executing the task.
     os.kill(int(proc_stat(victim.pid)[1]) if killed == "Ray worker" else victim.pid, signal.SIGKILL)
@@ -305,9 +309,13 @@ def test_a_study_runs_as_ray_tasks(ray_address: str, postgres_url: str, tmp_path
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_the_driver_interrupts_the_workers_runs(ray_address: str, postgres_url: str, tmp_path: Path):  # noqa: F811
+def test_ctrl_c_on_the_driver_interrupts_the_workers_runs(
+    ray_address: str,
+    postgres_url: str,  # noqa: F811
+    tmp_path: Path,
+):
     board = Leaderboard(postgres_url)
-    driver = start_driver(grid_args("5,6", postgres_url, tmp_path / "results", ray_address))
+    driver = start_driver([*grid_args("5,6", postgres_url, tmp_path / "results", ray_address), *WHOLE_SPLIT])
     first_running(driver, board, {5, 6})
     driver.send_signal(signal.SIGINT)
     output = driver.communicate(timeout=120)[0]
