@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -99,6 +100,21 @@ def test_ray_options_without_ray_or_with_local_gpus_are_one_line_errors(capsys, 
     assert code == 2 and "Ray assigns the GPUs" in err
     code, _, err = run_cli([*base, "--gpus-per-run", "1"], capsys)
     assert code == 2 and "--gpus-per-run applies to the workers of --ray" in err
+
+
+def test_an_address_where_no_cluster_answers_is_a_one_line_error_at_once(capsys, results_dir: Path):
+    pytest.importorskip("ray", reason="needs the ray package (pip install 'ko-emotion-bench[ray]')")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = ["grid", "--heads", "linear", "--results", str(results_dir), "--storage", "postgresql://u@db/x"]
+    started = time.monotonic()
+    code, out, err = run_cli([*base, "--ray", f"127.0.0.1:{port}"], capsys)
+    assert code == 2 and f"--ray 127.0.0.1:{port}: no Ray cluster answers there" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in out + err
+    assert time.monotonic() - started < 30
+    code, _, err = run_cli([*base, "--ray", "headnode"], capsys)
+    assert code == 2 and "expected auto, HOST:PORT or ray://HOST:PORT" in err
 
 
 def test_the_plan_fills_the_cluster_one_gpu_or_a_few_threads_per_run():

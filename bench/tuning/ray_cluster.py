@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,8 @@ PR_SET_PDEATHSIG = 1
 CPU_RUN_THREADS = 4
 # How often a task checks whether its worker process has ended (and whether it was cancelled).
 TASK_POLL_S = 0.5
+# Seconds to wait for the cluster's address to take a TCP connection.
+REACH_TIMEOUT_S = 5.0
 # How often Ray starts a task again whose worker process or Ray worker died.
 TASK_RETRIES = 3
 
@@ -144,8 +147,26 @@ def plan_tasks(
     return RayPlan(tasks=workers or capacity, gpus_per_run=gpus, threads=threads)
 
 
+def check_reachable(address: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """A one-line :class:`UsageError` when ``HOST:PORT`` or ``ray://HOST:PORT`` takes no connection.
+
+    ``ray.init`` retries an unreachable address for a minute or more before giving up;
+    this answers a mistyped address in seconds. ``auto`` is left to Ray.
+    """
+    if address == "auto":
+        return
+    host, separator, port = address.removeprefix("ray://").rpartition(":")
+    if not separator or not port.isdigit() or not host:
+        raise UsageError(f"--ray {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise UsageError(f"--ray {address}: no Ray cluster answers there ({error.strerror or error})") from None
+
+
 def connect(ray: ModuleType, address: str) -> list[NodeResources]:
     """Join the Ray cluster at ``address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``); its live nodes."""
+    check_reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR", configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
