@@ -358,8 +358,8 @@ def test_oom_while_evaluating_halves_only_the_evaluation_batch(capsys, results_d
     assert code == 0, err + out
     (record,) = Leaderboard.for_results_dir(results_dir).runs()
     assert record.status == "finished"
-    # Evaluation starts at 256 (all 72 validation texts in one batch): 256 → 128 → 64 → 32 → 16 → 8 → 4.
-    assert record.attempts == 1 and record.environment["oom_retries"] == "6"
+    # Evaluation on CPU starts at 32 (the training batch 16, at least 32): 32 → 16 → 8 → 4.
+    assert record.attempts == 1 and record.environment["oom_retries"] == "3"
     assert record.environment["eval_batch_size"] == "4"
     assert (record.environment["batch_size"], record.environment["accumulate_grad_batches"]) == ("16", "1")
     assert max(sizes[-18:]) <= 4
@@ -367,5 +367,5 @@ def test_oom_while_evaluating_halves_only_the_evaluation_batch(capsys, results_d
     monkeypatch.setattr(EmotionClassifier, "validation_step", validation_step)
     record = run_experiment(tiny_config(results_dir, seed=2), Leaderboard.for_results_dir(results_dir))
     assert record.status == "failed"
-    assert record.error.startswith("out of memory at evaluation batch size 256: CUDA out of memory.")
+    assert record.error.startswith("out of memory at evaluation batch size 32: CUDA out of memory.")
     assert "--oom-retry" in record.error
