@@ -18,7 +18,10 @@ def shared_path(relative: str) -> Path:
     """A file under ../shared, or skip the test with the reason."""
     path = SHARED / relative
     if not path.exists():
-        pytest.skip(f"../shared is absent ({path} not found): needs the workplace's tokenizer/data files")
+        pytest.skip(
+            f"needs {path} (the KoBERT/KoELECTRA tokenizer and config files and the single-turn data, "
+            "kept in ../shared beside the repository)"
+        )
     return path
 
 
