@@ -97,6 +97,15 @@ def test_grid_runs_survives_a_failure_and_resumes(capsys, results_dir: Path, tra
     assert {run.status for run in board.runs()} == {"finished"} and len(board.runs()) == 4
 
 
+def test_grid_with_its_default_progress_shows_a_line_per_point(capsys, results_dir: Path):
+    """As `make demo` runs it: progress on (the default), output not a terminal."""
+    grid = [option for option in GRID if option != "--no-progress"]
+    code, out, err = bench(capsys, *grid, "--seeds", "1", "--results", str(results_dir))
+    assert code == 0, err + out
+    assert "0/2" in out and "1/2" in out and out.count("✓") == 2
+    assert "Traceback" not in out + err
+
+
 def test_grid_option_errors_are_one_line(capsys, results_dir: Path):
     for args, needle in [
         (["--seeds", "1,x"], "--seeds: 'x' is not an integer"),

@@ -28,6 +28,7 @@ from bench.leaderboard.store import (
 )
 from tests.leaderboard_helpers import make_config, make_metrics, record_run
 from tests.leaderboard_worker import write_runs
+from tests.postgres_server import postgres_url  # noqa: F401 - the fixture
 
 GOLD = [0, 1, 2, 0, 1, 2, 2]
 PREDICTED = [0, 1, 1, 0, 2, 2, 2]
@@ -276,11 +277,14 @@ def test_passwords_never_leave_the_store(tmp_path: Path) -> None:
     assert "hunter2" not in str(error.value) and "bench:***@127.0.0.1" in str(error.value)
 
 
-@pytest.mark.skipif(
-    not os.environ.get("BENCH_TEST_POSTGRES_URL"), reason="set BENCH_TEST_POSTGRES_URL to a PostgreSQL URL to run"
-)
-def test_postgresql_round_trip() -> None:
-    with Leaderboard(os.environ["BENCH_TEST_POSTGRES_URL"]) as board:
+@pytest.fixture
+def postgres_leaderboard_url(request: pytest.FixtureRequest) -> str:
+    """``BENCH_TEST_POSTGRES_URL`` where set, else a PostgreSQL server started for the tests."""
+    return os.environ.get("BENCH_TEST_POSTGRES_URL") or request.getfixturevalue("postgres_url")
+
+
+def test_postgresql_round_trip(postgres_leaderboard_url: str) -> None:
+    with Leaderboard(postgres_leaderboard_url) as board:
         config = make_config(seed=987654)
         metrics = make_metrics(GOLD, PREDICTED)
         run_id = record_run(board, config, metrics, fingerprint="fp-postgres-test")

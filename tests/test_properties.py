@@ -123,9 +123,9 @@ def test_label_maps_round_trip(mapping: dict[str, str | None], suffix: str, form
             assert len(kept) < 2 or "too few examples" in str(error), error
             return
     assert dataset.labels == tuple(kept)
-    for example in every_example(dataset):
-        source = example.text.rsplit(" 문장 ", 1)[0]
-        assert example.label == targets[source]
+    for loaded in every_example(dataset):
+        source = loaded.text.rsplit(" 문장 ", 1)[0]
+        assert loaded.label == targets[source]
     dropped = sum(12 for source in sources if targets[source] is None)
     assert dataset.report.dropped.get("dropped by label map", 0) == dropped
     label_ids = {label: index for index, label in enumerate(dataset.labels)}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -115,7 +116,9 @@ def describe_config(config: RunConfig, fields: Sequence[str]) -> str:
 def progress_line(done: int, total: int, label: str) -> Table:
     """A static progress bar with ``done/total`` and a label (printed between runs)."""
     line = Table.grid(padding=(0, 1))
-    line.add_row(ProgressBar(total=total, completed=done, width=30), Text(f"{done}/{total}", style="bold"), terminal(label))
+    line.add_row(
+        ProgressBar(total=total, completed=done, width=30), Text(f"{done}/{total}", style="bold"), terminal(label)
+    )
     return line
 
 

@@ -31,7 +31,7 @@ from bench.leaderboard import flags as run_flags
 from bench.files import file_problem
 from bench.leaderboard.records import RUN_STATUSES, ClassScores, Predictions, RunMetrics, RunRecord
 from bench.runtime.processes import process_alive
-from bench.runtime.results_folder import MIN_FREE_MB, check_writable
+from bench.runtime.results_folder import check_writable
 from bench.urls import parse_database_url, redact_text, redact_url, secrets_of
 
 DATABASE_NAME = "leaderboard.db"
