@@ -105,12 +105,12 @@ def bench_token_count(settings: Settings, data: Path) -> int:
     """Tokens (special tokens included) of every sentence of ``data`` as ``bench run`` tokenises them."""
     from bench.data import load_dataset
     from bench.data.types import DataOptions
-    from encoders import EncoderRequest, create_encoder
+    from encoders import EncoderRequest, create_tokenizer
 
     dataset = load_dataset(DataOptions(source=str(data)))
     texts = [example.text for example in dataset.train + dataset.validation + dataset.test]
-    built = create_encoder(EncoderRequest(name=settings.encoder, path=settings.model_dir, random_init=True))
-    return sum(len(ids) for ids in built.tokenizer.encode_batch(texts, settings.max_len))
+    tokenizer = create_tokenizer(EncoderRequest(name=settings.encoder, path=settings.model_dir))
+    return sum(len(ids) for ids in tokenizer.encode_batch(texts, settings.max_len))
 
 
 def bare_loop_samples_per_second(settings: Settings, data: Path, work: Path) -> float:
@@ -122,9 +122,11 @@ def bare_loop_samples_per_second(settings: Settings, data: Path, work: Path) -> 
     import torch
     from torch.optim.lr_scheduler import LambdaLR
 
+    from bench.cli.options import parse_pairs
     from bench.config import RunConfig, sort_params
     from bench.data import load_dataset
     from bench.data.types import DataOptions
+    from bench.runtime.devices import torch_device
     from bench.training.fitting import prepare_run
     from bench.training.module import linear_warmup_decay
 
@@ -132,15 +134,15 @@ def bare_loop_samples_per_second(settings: Settings, data: Path, work: Path) -> 
         encoder=settings.encoder, head="linear", encoder_path=str(settings.model_dir), random_init=True,
         lr=settings.job_lr, seed=SEED, epochs=1, batch_size=settings.batch_size, max_len=settings.max_len,
         results_dir=str(work / "bare-loop"), device=settings.device,
-        encoder_config=sort_params({key: int(value) for key, value in map(_pair, tiny_overrides(settings))}),
+        encoder_config=sort_params(parse_pairs(tiny_overrides(settings), "--encoder-config")),
     )
     prepared = prepare_run(config, load_dataset(DataOptions(source=str(data))))
     prepared.datamodule.tokenize()
     batches = list(prepared.datamodule.train_dataloader())
-    device = torch.device("cuda" if settings.device != "cpu" and torch.cuda.is_available() else "cpu")
+    device = torch_device(settings.device)
     module = prepared.module.to(device).train()
     optimizer = torch.optim.AdamW(module.parameter_groups(), fused=True)
-    scheduler = LambdaLR(optimizer, linear_warmup_decay(int(0.1 * len(batches)), len(batches)))
+    scheduler = LambdaLR(optimizer, linear_warmup_decay(int(module.warmup_ratio * len(batches)), len(batches)))
     parameters = [parameter for parameter in module.parameters() if parameter.requires_grad]
     started, samples = time.perf_counter(), 0
     for batch in batches:
@@ -155,11 +157,6 @@ def bare_loop_samples_per_second(settings: Settings, data: Path, work: Path) -> 
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return samples / (time.perf_counter() - started)
-
-
-def _pair(text: str) -> tuple[str, str]:
-    key, _, value = text.partition("=")
-    return key, value
 
 
 def estimate_seconds(settings: Settings) -> float:

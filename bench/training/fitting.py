@@ -22,7 +22,7 @@ from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.errors import Terminated
 from bench.runs.phases import PhaseTimes
-from bench.runtime.devices import lightning_devices, resolve_precision
+from bench.runtime.devices import lightning_devices, resolve_precision, torch_device
 from bench.runtime.threads import set_threads
 from bench.training.callbacks import BestWeights, FailureStage, TrainingTimer
 from bench.training.datamodule import EmotionDataModule
@@ -100,7 +100,7 @@ def prepare_run(
         cache_dir=config.results_path / "cache",
         token_cache=config.token_cache,
         feature_encoder=built.encoder if config.freeze_encoder and config.feature_cache else None,
-        device_type="cuda" if lightning_devices(config.device, config.devices)[0] == "gpu" else "cpu",
+        device_type=torch_device(config.device).type,
     )
     return PreparedRun(config, dataset, built, module, datamodule)
 
