@@ -62,11 +62,6 @@ def run_flags(macro_f1: float | None, distinct: int | None, majority_f1: float |
     return flags
 
 
-def is_flagged(flags: Iterable[str] | None) -> bool:
-    """Whether a run carries any flag."""
-    return bool(flags and list(flags))
-
-
 def legend(flags: Iterable[str]) -> str:
     """One line explaining the flags that occur, e.g. ``⚑ collapsed: predicts one class …``."""
     present = sorted(set(flags))

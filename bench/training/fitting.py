@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -32,6 +33,7 @@ from encoders import EncoderRequest, create_encoder
 from encoders.base import BuiltEncoder
 from heads import create_head, resolve_head_params
 
+_QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
 _QUIET_WARNINGS = (
     ".*does not have many workers.*",
     ".*number of training batches.*",
@@ -184,6 +186,12 @@ def propagate_interrupts() -> Iterator[None]:
             signal.signal(signal.SIGINT, handler)
 
 
+def quiet_lightning_logs() -> None:
+    """Keep Lightning's own info messages (GPU available, model summary) out of a run's output: errors only."""
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @dataclass
 class FitResult:
     """What fitting and testing leave behind for the metrics of a run."""
@@ -212,6 +220,7 @@ def fit_classifier(
     validation, fitting and test times.
     """
     phases = phases if phases is not None else PhaseTimes()
+    quiet_lightning_logs()
     module, datamodule = prepared.module, prepared.datamodule
     best, timer, stage = BestWeights(), TrainingTimer(), FailureStage()
     trainer = build_trainer(

@@ -7,7 +7,6 @@ shared with the baselines; building and fitting the model is :mod:`bench.trainin
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -35,14 +34,12 @@ from bench.runtime.devices import lightning_devices
 from bench.runtime.environment import environment, peak_memory_mb
 from bench.runtime.results_folder import check_writable, run_directory
 from bench.tracking import EpochMetricsToLoggers, log_run_result, tracked_run
-from bench.training.distributed import distributed_launch
 from bench.training.datamodule import EmotionDataModule
+from bench.training.distributed import distributed_launch
 from bench.training.errors import EvaluationOutOfMemoryError, OutOfMemoryAtBatch
 from bench.training.fitting import FitResult, PreparedRun, fit_classifier, prepare_run
 from bench.training.module import EmotionClassifier
 
-for _name in ("lightning.pytorch", "lightning.fabric", "lightning"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
 
 def run_experiment(
     config: RunConfig,
