@@ -241,12 +241,8 @@ def write_tokenizer_marker(directory: Path, kind: str, settings: dict[str, Any])
     (directory / TOKENIZER_MARKER).write_text(json.dumps(marker, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-def load_tokenizer(directory: Path, *, trust_remote_code: bool = False) -> TextTokenizer:
-    """Rebuild the tokenizer a :meth:`TextTokenizer.save` wrote into ``directory``.
-
-    Code shipped with the folder runs only with ``trust_remote_code`` (``--trust-remote-code``),
-    whatever the folder's marker says: a folder from elsewhere cannot switch it on.
-    """
+def read_tokenizer_marker(directory: Path) -> dict[str, Any]:
+    """The marker :func:`write_tokenizer_marker` wrote into ``directory`` (a JSON object with its ``kind``)."""
     marker_path = directory / TOKENIZER_MARKER
     if not marker_path.is_file():
         raise EncoderUnavailableError(f"{directory} has no {TOKENIZER_MARKER}: it holds no tokenizer saved by bench")
@@ -254,10 +250,27 @@ def load_tokenizer(directory: Path, *, trust_remote_code: bool = False) -> TextT
         marker = json.loads(marker_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise EncoderUnavailableError(f"{marker_path} is not valid JSON: {error}") from None
-    kind = marker.get("kind") if isinstance(marker, dict) else None
+    if not isinstance(marker, dict):
+        raise EncoderUnavailableError(f"{marker_path}: unknown tokenizer kind None; it must be a JSON object")
+    return marker
+
+
+def load_tokenizer(
+    directory: Path, *, trust_remote_code: bool = False, marker: dict[str, Any] | None = None
+) -> TextTokenizer:
+    """Rebuild the tokenizer a :meth:`TextTokenizer.save` wrote into ``directory``.
+
+    ``marker`` is the folder's marker when the caller has read it (:func:`read_tokenizer_marker`).
+    Code shipped with the folder runs only with ``trust_remote_code`` (``--trust-remote-code``),
+    whatever the folder's marker says: a folder from elsewhere cannot switch it on.
+    """
+    marker = marker if marker is not None else read_tokenizer_marker(directory)
+    kind = marker.get("kind")
     if kind not in _TOKENIZER_LOADERS:
         list_encoders()  # registers the package's and the plugins' tokenizer kinds
     if kind not in _TOKENIZER_LOADERS:
         known = ", ".join(sorted(_TOKENIZER_LOADERS))
-        raise EncoderUnavailableError(f"{marker_path}: unknown tokenizer kind {kind!r}; known kinds: {known}")
+        raise EncoderUnavailableError(
+            f"{directory / TOKENIZER_MARKER}: unknown tokenizer kind {kind!r}; known kinds: {known}"
+        )
     return _TOKENIZER_LOADERS[kind](directory, {**marker, "trust_remote_code": trust_remote_code})

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.errors import ResultsError, UsageError
 from bench.plugins import plugin_of
+from bench.tasks import TASKS, task_named
 from encoders import encoder_entry
 from encoders.registry import TOKENIZER_MARKER
 
@@ -48,8 +49,10 @@ class ModelCard:
     ``encoder_config`` is the encoder's :meth:`~encoders.TextEncoder.architecture`
     and ``model_type`` its kind; ``plugins`` maps ``head``/``encoder`` to the plugin
     (file or module) it came from, when it is not one of the package's own.
-    ``task`` is ``single`` or ``multilabel``; a multi-label model keeps the
-    decision threshold of each label (tuned on validation) in ``thresholds``.
+    ``task`` is ``single`` or ``multilabel`` (:mod:`bench.tasks`); a multi-label model keeps the
+    decision threshold of each label (tuned on validation) in ``thresholds``. ``feature_dtype``
+    (``float16`` for a run with a frozen encoder) is the dtype the encoder's outputs are rounded
+    to before the head, as in training (:class:`bench.model.classifier.SavedClassifier`).
     """
 
     run_id: str
@@ -66,6 +69,7 @@ class ModelCard:
     plugins: dict[str, str] = field(default_factory=dict)
     task: str = "single"
     thresholds: list[float] = field(default_factory=list)
+    feature_dtype: str = ""
     # ONNX graph facts (opset, pad id, quantisation and its effect); empty for a safetensors folder.
     onnx: dict[str, Any] = field(default_factory=dict)
 
@@ -122,13 +126,12 @@ class ModelCard:
             raise ResultsError(f"{path}: field 'scores' must map score names to finite numbers")
         if not isinstance(self.onnx, dict):
             raise ResultsError(f"{path}: field 'onnx' must be a JSON object")
-        if self.task not in ("single", "multilabel"):
-            raise ResultsError(f"{path}: field 'task' must be 'single' or 'multilabel', got {self.task!r}")
-        if self.task == "multilabel" and (
-            not isinstance(self.thresholds, list) or len(self.thresholds) != len(labels)
-            or not all(_is_number(value) for value in self.thresholds)
-        ):
-            raise ResultsError(f"{path}: a multilabel model needs one number in 'thresholds' per label")
+        if self.task not in TASKS:
+            raise ResultsError(f"{path}: field 'task' must be {' or '.join(map(repr, TASKS))}, got {self.task!r}")
+        if (problem := task_named(self.task).check_thresholds(self.thresholds, len(labels))) is not None:
+            raise ResultsError(f"{path}: {problem}")
+        if not isinstance(self.feature_dtype, str):
+            raise ResultsError(f"{path}: field 'feature_dtype' must be a dtype name or empty")
         positions = encoder_positions(self.model_type, self.encoder_config)
         if self.max_len < MIN_MAX_LEN or (positions is not None and self.max_len > positions):
             limit = f" and at most {positions}, the encoder's positions" if positions is not None else ""
@@ -139,7 +142,7 @@ _CARD_FIELDS: dict[str, type] = {
     "run_id": str, "encoder": str, "model_type": str, "encoder_config": dict, "head": str,
     "head_params": dict, "labels": list, "max_len": int, "dataset": str, "fingerprint": str,
 }
-_OPTIONAL_FIELDS = ("scores", "plugins", "task", "thresholds", "onnx")
+_OPTIONAL_FIELDS = ("scores", "plugins", "task", "thresholds", "feature_dtype", "onnx")
 _KIND_NAMES = {str: "non-empty string", dict: "JSON object", list: "list", int: "whole number"}
 MIN_MAX_LEN = 2  # [CLS] and [SEP]
 # Architectures whose position ids start after the padding id (RoBERTa family): they have fewer usable positions.
@@ -182,9 +185,10 @@ def save_model_folder(directory: Path, model: nn.Module, tokenizer: TextTokenize
 
 def write_model_card(
     directory: Path, *, run_id: str, config: RunConfig, dataset: SplitDataset, encoder: TextEncoder,
-    thresholds: list[float] | None = None,
+    thresholds: list[float] | None = None, feature_dtype: str = "",
 ) -> None:
-    """Write the ``model.json`` of a run trained with ``config`` on ``dataset`` (multi-label: with ``thresholds``)."""
+    """Write the ``model.json`` of a run trained with ``config`` on ``dataset`` (multi-label: with ``thresholds``;
+    ``feature_dtype``: what a frozen encoder's outputs are rounded to)."""
     from heads import head_class, resolve_head_params
 
     sources = {"head": head_class(config.head).__module__, "encoder": encoder_entry(config.encoder).module}
@@ -202,6 +206,7 @@ def write_model_card(
         plugins=plugins,
         task=dataset.task,
         thresholds=list(thresholds or []),
+        feature_dtype=feature_dtype,
     ).write(directory)
 
 

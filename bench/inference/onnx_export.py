@@ -22,8 +22,9 @@ from sklearn.metrics import f1_score
 
 from bench.errors import ResultsError, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, check_model_folder, staged_folder
-from bench.inference.onnx_runtime import ONNX_FILE, OnnxPredictor, pad_batch
+from bench.inference.onnx_runtime import ONNX_FILE, OnnxPredictor
 from bench.inference.predictor import Predictor
+from bench.model.padding import pad_rows
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
@@ -107,7 +108,7 @@ def export_onnx(
 def export_graph(predictor: Predictor, path: Path) -> None:
     """Trace the predictor's model (ids, mask → logits) into ``path`` with dynamic batch and sequence axes."""
     rows = predictor.tokenizer.encode_batch(PARITY_TEXTS[1:3], predictor.card.max_len)
-    input_ids, attention_mask = (torch.from_numpy(array) for array in pad_batch(rows, predictor.tokenizer.pad_id))
+    input_ids, attention_mask = (torch.from_numpy(array) for array in pad_rows(rows, predictor.tokenizer.pad_id))
     model = predictor.model
     axes = {0: "batch", 1: "sequence"}
     with warnings.catch_warnings(), torch.no_grad():

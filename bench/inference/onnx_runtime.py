@@ -8,7 +8,6 @@ Hugging Face ones from their ``tokenizer.json`` with the ``tokenizers`` library.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +16,9 @@ import numpy as np
 
 from bench.errors import ResultsError, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, ModelCard
-from bench.inference.predictions import DEFAULT_BATCH_SIZE, TextPrediction, length_sorted_batches, text_predictions
+from bench.inference.predictions import DEFAULT_BATCH_SIZE, TextPrediction, length_sorted_batches
+from bench.model.padding import pad_rows
+from bench.tasks import Task, task_named
 
 ONNX_FILE = "model.onnx"
 HF_TOKENIZER_FILE = "tokenizer.json"
@@ -37,7 +38,7 @@ class TokenizerFile:
 
         try:
             self._tokenizer = Tokenizer.from_file(str(path))
-        except Exception as error:  # the Rust library raises a bare Exception on a malformed file
+        except Exception as error:  # noqa: BLE001  the Rust library raises a bare Exception on a malformed file
             raise ResultsError(f"{path}: cannot read the tokenizer ({' '.join(str(error).split())[:200]})") from None
         self._tokenizer.no_padding()
 
@@ -54,22 +55,17 @@ def is_onnx_folder(directory: Path) -> bool:
 
 def load_batch_tokenizer(directory: Path) -> BatchTokenizer:
     """The tokenizer saved in ``directory`` without torch: sentencepiece via :mod:`encoders.spm`, else ``tokenizer.json``."""
-    from encoders.registry import TOKENIZER_MARKER
+    from encoders.registry import load_tokenizer, read_tokenizer_marker
 
-    marker_path = directory / TOKENIZER_MARKER
-    try:
-        kind = json.loads(marker_path.read_text(encoding="utf-8")).get("kind")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
-        raise ResultsError(f"{marker_path}: cannot read the tokenizer marker ({error})") from None
-    if kind == "hf":
+    marker = read_tokenizer_marker(directory)
+    if marker.get("kind") == "hf":
         path = directory / HF_TOKENIZER_FILE
         if not path.is_file():
             raise ResultsError(f"{directory} lacks {HF_TOKENIZER_FILE}; an ONNX folder needs a fast tokenizer")
         return TokenizerFile(path)
     import encoders.spm  # noqa: F401  (registers the sentencepiece loader, torch-free)
-    from encoders.registry import load_tokenizer
 
-    return load_tokenizer(directory)
+    return load_tokenizer(directory, marker=marker)
 
 
 class OnnxPredictor:
@@ -106,7 +102,7 @@ class OnnxPredictor:
             session = onnxruntime.InferenceSession(
                 str(directory / ONNX_FILE), options, providers=["CPUExecutionProvider"]
             )
-        except Exception as error:  # onnxruntime raises its own exception types for unreadable graphs
+        except Exception as error:  # noqa: BLE001  onnxruntime raises its own exception types for unreadable graphs
             problem = " ".join(str(error).split())[:200]
             raise ResultsError(f"{directory / ONNX_FILE}: ONNX Runtime cannot load it ({problem})") from None
         return cls(card, session, tokenizer, int(card.onnx["pad_id"]))
@@ -116,47 +112,21 @@ class OnnxPredictor:
         return self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
 
     @property
-    def multilabel(self) -> bool:
-        """Whether the model predicts any number of labels per text (one sigmoid each)."""
-        return self.card.task == "multilabel"
+    def task(self) -> Task:
+        """Single-label or multi-label: how logits become probabilities and labels."""
+        return task_named(self.card.task)
 
     def probabilities(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Probabilities ``(len(texts), len(labels))``, rows in the order of ``texts``: softmax over the classes,
-        or for a multi-label model one sigmoid per label."""
+        """Probabilities ``(len(texts), len(labels))``, rows in the order of ``texts`` (the task's, from logits)."""
         if batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
         ids = self.tokenizer.encode_batch(list(texts), self.card.max_len)
         result = np.zeros((len(ids), len(self.card.labels)), dtype=np.float32)
         for chosen in length_sorted_batches([len(row) for row in ids], batch_size):
-            input_ids, attention_mask = pad_batch([ids[index] for index in chosen], self.pad_id)
-            logits = self.logits(input_ids, attention_mask)
-            result[chosen] = sigmoid(logits) if self.multilabel else softmax(logits)
+            input_ids, attention_mask = pad_rows([ids[index] for index in chosen], self.pad_id)
+            result[chosen] = self.task.probabilities(self.logits(input_ids, attention_mask))
         return result
 
     def predict(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> list[TextPrediction]:
         """The label (multi-label: every label over its threshold) and per-label probabilities of each text."""
-        thresholds = self.card.thresholds if self.multilabel else None
-        return text_predictions(texts, self.labels, self.probabilities(texts, batch_size), thresholds)
-
-
-def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """Right-padded ``input_ids`` and ``attention_mask`` (int64) of ``rows``."""
-    width = max(len(row) for row in rows)
-    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    attention_mask = np.zeros((len(rows), width), dtype=np.int64)
-    for position, row in enumerate(rows):
-        input_ids[position, : len(row)] = row
-        attention_mask[position, : len(row)] = 1
-    return input_ids, attention_mask
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float32."""
-    shifted = logits.astype(np.float32) - logits.max(axis=1, keepdims=True)
-    exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(axis=1, keepdims=True)
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Element-wise logistic function in float32."""
-    return 1.0 / (1.0 + np.exp(-logits.astype(np.float32)))
+        return self.task.text_predictions(texts, self.labels, self.probabilities(texts, batch_size), self.card.thresholds)

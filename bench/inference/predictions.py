@@ -1,11 +1,12 @@
-"""Predicted labels from class probabilities, shared by the PyTorch and the ONNX Runtime predictors (no torch)."""
+"""What both predictors (PyTorch and ONNX Runtime) give and share: per-text predictions, batching (no torch).
+
+Which labels a row of probabilities predicts is the task's (:meth:`bench.tasks.Task.text_predictions`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -30,25 +31,6 @@ class TextPrediction:
         if self.labels is not None:
             return max(self.labels.values(), default=0.0)
         return self.probabilities[self.label]
-
-
-def text_predictions(
-    texts: Sequence[str], labels: Sequence[str], rows: np.ndarray, thresholds: Sequence[float] | None = None
-) -> list[TextPrediction]:
-    """One :class:`TextPrediction` per text from its row of probabilities (columns in the order of ``labels``).
-
-    With ``thresholds`` (a multi-label model) every label at or over its threshold is predicted.
-    """
-    predictions = []
-    for text, row in zip(texts, rows, strict=True):
-        probabilities = dict(zip(labels, map(float, row), strict=True))
-        if thresholds is None:
-            predictions.append(TextPrediction(text, labels[int(row.argmax())], probabilities))
-            continue
-        chosen = sorted(np.flatnonzero(row >= np.asarray(thresholds)).tolist(), key=lambda index: -row[index])
-        over = {labels[index]: float(row[index]) for index in chosen}
-        predictions.append(TextPrediction(text, ",".join(over), probabilities, over))
-    return predictions
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

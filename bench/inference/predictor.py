@@ -9,30 +9,17 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
-from torch import nn
 
 from bench.errors import PluginError, ResultsError, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, ModelCard, check_model_folder
-from bench.inference.predictions import DEFAULT_BATCH_SIZE, TextPrediction, length_sorted_batches, text_predictions
+from bench.inference.predictions import DEFAULT_BATCH_SIZE, TextPrediction, length_sorted_batches
+from bench.model.classifier import SavedClassifier, feature_dtype_named
 from bench.model.padding import PadCollator
 from bench.runtime.devices import torch_device
+from bench.tasks import Task, task_named
 from encoders import TextTokenizer, encoder_entry, find_encoder, load_tokenizer
 from encoders.base import TextEncoder
 from heads import create_head, list_heads
-from heads.base import Head
-
-
-class SavedClassifier(nn.Module):
-    """Encoder and head as trained: logits = head(encoder(ids, mask)); state keys ``encoder.*`` and ``head.*``."""
-
-    def __init__(self, encoder: TextEncoder, head: Head) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.head = head
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Class logits for a right-padded batch."""
-        return self.head(self.encoder(input_ids, attention_mask))
 
 
 class Predictor:
@@ -57,16 +44,17 @@ class Predictor:
         tokenizer = load_tokenizer(directory / TOKENIZER_DIR)
         encoder = rebuild_encoder(card)
         head = create_head(card.head, encoder.hidden_size, len(card.labels), card.head_params)
-        model = SavedClassifier(encoder, head)
+        try:
+            feature_dtype = feature_dtype_named(card.feature_dtype)
+        except KeyError:
+            raise ResultsError(f"{directory}: unknown feature_dtype {card.feature_dtype!r} in model.json") from None
+        model = SavedClassifier(encoder, head, feature_dtype=feature_dtype)
         load_weights(model, directory / WEIGHTS_FILE)
         return cls(card, model, tokenizer, torch_device(device))
 
     @torch.inference_mode()
     def probabilities(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Probabilities ``(len(texts), len(labels))``, rows in the order of ``texts``.
-
-        Softmax over the classes, or for a multi-label model one sigmoid per label.
-        """
+        """Probabilities ``(len(texts), len(labels))``, rows in the order of ``texts`` (the task's, from logits)."""
         if batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
         ids = self.tokenizer.encode_batch(list(texts), self.card.max_len)
@@ -75,19 +63,17 @@ class Predictor:
         for chosen in length_sorted_batches([len(row) for row in ids], batch_size):
             batch = collate([(index, ids[index], 0) for index in chosen])
             logits = self.model(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
-            scores = torch.sigmoid(logits.float()) if self.multilabel else torch.softmax(logits.float(), dim=1)
-            result[chosen] = scores.cpu().numpy()
+            result[chosen] = self.task.probabilities(logits.float().cpu().numpy())
         return result
 
     @property
-    def multilabel(self) -> bool:
-        """Whether the model gives any number of labels per text."""
-        return self.card.task == "multilabel"
+    def task(self) -> Task:
+        """Single-label or multi-label: how logits become probabilities and labels."""
+        return task_named(self.card.task)
 
     def predict(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> list[TextPrediction]:
         """The label (multi-label: every label over its threshold) and per-label probabilities of each text."""
-        thresholds = self.card.thresholds if self.multilabel else None
-        return text_predictions(texts, self.labels, self.probabilities(texts, batch_size), thresholds)
+        return self.task.text_predictions(texts, self.labels, self.probabilities(texts, batch_size), self.card.thresholds)
 
 
 def check_plugins(card: ModelCard, directory: Path) -> None:

@@ -1,11 +1,18 @@
-"""Padding a batch of token-id sequences to one tensor: the input format of training and prediction."""
+"""Padding a batch of token-id sequences to one array: the input format of training and prediction.
+
+:func:`pad_rows` is numpy only (ONNX prediction imports no torch); :class:`PadCollator`
+turns its arrays into the tensors of a training or prediction batch.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 # (index in the split, token ids, label: a class id, or a multi-label 0/1 row)
 TokenExample = tuple[int, Sequence[int] | np.ndarray, int | np.ndarray]
@@ -19,7 +26,19 @@ def label_array(labels: Sequence[int] | np.ndarray) -> np.ndarray:
 
 def label_tensor(labels: Sequence[int | np.ndarray]) -> torch.Tensor:
     """A batch of labels: ``long`` class ids, or ``float`` multi-label targets from :func:`label_array` rows."""
+    import torch
+
     return torch.from_numpy(label_array(np.stack(labels)))
+
+
+def pad_rows(rows: Sequence[Sequence[int] | np.ndarray], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """``input_ids`` right-padded with ``pad_id`` to the longest row, and its ``attention_mask`` (both int64)."""
+    lengths = np.fromiter((len(ids) for ids in rows), dtype=np.int64, count=len(rows))
+    input_ids = np.full((len(rows), int(lengths.max())), pad_id, dtype=np.int64)
+    for row, ids in enumerate(rows):
+        input_ids[row, : lengths[row]] = ids
+    attention_mask = (np.arange(input_ids.shape[1]) < lengths[:, None]).astype(np.int64)
+    return input_ids, attention_mask
 
 
 class PadCollator:
@@ -29,14 +48,12 @@ class PadCollator:
         self.pad_id = pad_id
 
     def __call__(self, examples: Sequence[TokenExample]) -> dict[str, torch.Tensor]:
-        lengths = np.fromiter((len(ids) for _, ids, _ in examples), dtype=np.int64, count=len(examples))
-        input_ids = np.full((len(examples), int(lengths.max())), self.pad_id, dtype=np.int64)
-        for row, (_, ids, _) in enumerate(examples):
-            input_ids[row, : lengths[row]] = ids
-        attention_mask = np.arange(input_ids.shape[1]) < lengths[:, None]
+        import torch
+
+        input_ids, attention_mask = pad_rows([ids for _, ids, _ in examples], self.pad_id)
         return {
             "index": torch.tensor([index for index, _, _ in examples], dtype=torch.long),
             "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(attention_mask.astype(np.int64)),
+            "attention_mask": torch.from_numpy(attention_mask),
             "labels": label_tensor([label for _, _, label in examples]),
         }

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from bench.model.classifier import FEATURE_DTYPE
 from bench.model.padding import PadCollator, label_array, label_tensor
 from bench.training.batching import eval_batches
 from bench.training.tokencache import TokenArrays
@@ -38,7 +39,6 @@ from encoders.base import TextEncoder
 
 FORMAT_VERSION = 1
 FEATURES_DIR = "features"
-FEATURE_DTYPE = torch.float16
 META_FILE = "meta.json"
 _FILES = {"token_states": "token_states.npy", "sentence_vectors": "sentence_vectors.npy", "offsets": "offsets.npy"}
 _AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.fabric.plugins.environments import LightningEnvironment
 from lightning.pytorch.loggers import Logger
@@ -23,8 +22,10 @@ from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.errors import Terminated
 from bench.runs.phases import PhaseTimes
+from bench.runs.scores import label_targets
 from bench.runtime.devices import lightning_devices, resolve_precision, torch_device
 from bench.runtime.threads import set_threads
+from bench.tasks import task_named
 from bench.training.callbacks import BestWeights, FailureStage, TrainingTimer
 from bench.training.datamodule import EmotionDataModule
 from bench.training.errors import EvaluationOutOfMemoryError
@@ -87,7 +88,7 @@ def prepare_run(
         class_weights=class_weights(dataset) if config.class_weighted else None,
         freeze_encoder=config.freeze_encoder,
         compile_encoder=config.compile,
-        multilabel=dataset.multilabel,
+        task=task_named(dataset.task),
         per_label_threshold=config.per_label_threshold,
     )
     datamodule = EmotionDataModule(
@@ -108,17 +109,11 @@ def prepare_run(
 
 
 def class_weights(dataset: SplitDataset) -> torch.Tensor:
-    """Inverse-frequency class weights over the training split; they average 1 over the training examples.
-
-    Multi-label: each label's BCE ``pos_weight``, its negatives over its positives in train.
-    """
-    if dataset.multilabel:
-        positives = np.array([sum(label in example.labels for example in dataset.train) for label in dataset.labels])
-        weights = (len(dataset.train) - positives) / np.maximum(positives, 1)
-        return torch.tensor(weights, dtype=torch.float32)
-    counts = np.array([sum(example.label == label for example in dataset.train) for label in dataset.labels], float)
-    weights = counts.sum() / (len(counts) * np.maximum(counts, 1))
-    return torch.tensor(weights, dtype=torch.float32)
+    """The task's weights against label imbalance over the training split (:meth:`bench.tasks.Task.class_weights`):
+    inverse class frequencies averaging 1 over the training examples, or each label's BCE ``pos_weight``."""
+    label_ids = {label: index for index, label in enumerate(dataset.labels)}
+    targets = label_targets(dataset.train, label_ids)
+    return torch.from_numpy(task_named(dataset.task).class_weights(targets, len(dataset.labels)))
 
 
 def build_trainer(

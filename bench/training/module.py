@@ -10,22 +10,26 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from bench.runs.scores import classification_scores, multilabel_scores, tune_thresholds
+from bench.model.classifier import FEATURE_DTYPE, SavedClassifier
+from bench.tasks import SINGLE_LABEL, Task
 from bench.training.collectives import gather_objects
 from bench.training.errors import NonFiniteLossError
-from bench.training.features import FEATURE_DTYPE
 from encoders.base import EncoderOutput, TextEncoder
 from heads.base import Head
 
+CLASSIFIER_PREFIX = "classifier."  # state keys of the wrapped SavedClassifier
 MULTI_TENSOR_DEVICES = frozenset({"cpu", "cuda"})  # where AdamW's fused and foreach kernels run
 
 
 class EmotionClassifier(L.LightningModule):
-    """Encoder + head, AdamW (fused or multi-tensor) over every trainable parameter, warmup then linear decay.
+    """The saved classifier (:class:`SavedClassifier`: encoder + head) trained with AdamW (fused or
+    multi-tensor) over every trainable parameter, warmup then linear decay.
 
-    A frozen encoder runs in eval mode and its outputs are rounded to float16, as in
-    the feature cache (:mod:`bench.training.features`): batches that carry cached
-    ``token_states`` skip the encoder and give the same logits. ``compile_encoder``
+    ``task`` (:mod:`bench.tasks`) gives the loss, the probabilities, the decision and
+    the validation thresholds. A frozen encoder runs in eval mode and its outputs are
+    rounded to the feature cache's float16 (:data:`FEATURE_DTYPE`) by the classifier
+    itself, so batches that carry cached ``token_states`` skip the encoder and give the
+    same logits, and the saved model predicts what was tested. ``compile_encoder``
     compiles the encoder's forward with ``torch.compile`` (dynamic shapes).
     """
 
@@ -42,27 +46,23 @@ class EmotionClassifier(L.LightningModule):
         class_weights: torch.Tensor | None = None,
         freeze_encoder: bool = False,
         compile_encoder: bool = False,
-        multilabel: bool = False,
+        task: Task = SINGLE_LABEL,
         per_label_threshold: bool = False,
     ) -> None:
         super().__init__()
-        self.encoder = encoder
-        self.head = head
+        self.classifier = SavedClassifier(encoder, head, feature_dtype=FEATURE_DTYPE if freeze_encoder else None)
         self.num_labels = num_labels
         self.lr = lr
         self.head_lr = head_lr if head_lr is not None else lr
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
         self.freeze_encoder = freeze_encoder
-        self.multilabel = multilabel
+        self.task = task
         self.per_label_threshold = per_label_threshold
-        if multilabel:
-            # Multi-label: one sigmoid per label; ``class_weights`` is BCE's pos_weight. The decision
-            # thresholds tuned on each validation are a buffer, so the best epoch's weights carry theirs.
-            self.loss_fn: nn.Module = nn.BCEWithLogitsLoss(pos_weight=class_weights)
-            self.register_buffer("thresholds", torch.full((num_labels,), 0.5))
-        else:
-            self.loss_fn = nn.CrossEntropyLoss(weight=class_weights)
+        self.loss_fn: nn.Module = task.loss(class_weights)
+        self._plain_loss = task.loss()  # the validation loss, unweighted
+        # The decision thresholds tuned on each validation are a buffer, so the best epoch's weights carry theirs.
+        self.register_buffer("thresholds", torch.full((num_labels,), 0.5) if task.uses_thresholds else None)
         if freeze_encoder:
             self.encoder.requires_grad_(False)
         if compile_encoder:
@@ -78,17 +78,21 @@ class EmotionClassifier(L.LightningModule):
         if self.trainer.strategy.root_device.type == "cuda":
             torch.set_float32_matmul_precision("high")
 
+    @property
+    def encoder(self) -> TextEncoder:
+        """The classifier's encoder."""
+        return self.classifier.encoder
+
+    @property
+    def head(self) -> Head:
+        """The classifier's head."""
+        return self.classifier.head
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Class logits for a padded batch."""
-        if not self.freeze_encoder:
-            return self.head(self.encoder(input_ids, attention_mask))
-        self.encoder.eval()
-        output = self.encoder(input_ids, attention_mask)
-        return self.head(
-            EncoderOutput(
-                _as_cached(output.token_states), output.attention_mask, _as_cached(output.sentence_vector)
-            )
-        )
+        if self.freeze_encoder:
+            self.encoder.eval()
+        return self.classifier(input_ids, attention_mask)
 
     def batch_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits of a batch of token ids, or of cached encoder outputs (``token_states``) for a frozen encoder."""
@@ -132,18 +136,14 @@ class EmotionClassifier(L.LightningModule):
         return indices[order].numpy(), logits[order], labels[order]
 
     def _validation_scores(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, float]:
-        """Loss, macro-F1 and accuracy of the validation split (multi-label: at thresholds tuned on it, and
-        exact match as the accuracy)."""
-        if not self.multilabel:
-            scores = classification_scores(labels.numpy(), logits.argmax(dim=1).numpy(), self.num_labels)
-            return nn.functional.cross_entropy(logits, labels).item(), scores.macro_f1, scores.accuracy
-        probabilities = torch.sigmoid(logits).numpy()
-        gold = labels.numpy() > 0.5
-        thresholds = tune_thresholds(gold, probabilities, self.per_label_threshold)
-        self.thresholds.copy_(torch.as_tensor(thresholds, dtype=self.thresholds.dtype))
-        multilabel = multilabel_scores(gold, probabilities >= thresholds)
-        loss = nn.functional.binary_cross_entropy_with_logits(logits, labels).item()
-        return loss, multilabel.macro_f1, multilabel.exact_match
+        """Loss, macro-F1 and accuracy of the validation split, at the decision thresholds the task tunes on it
+        (multi-label: exact match as the accuracy)."""
+        probabilities, gold = self.task.probabilities(logits.numpy()), labels.numpy()
+        thresholds = self.task.tune_thresholds(gold, probabilities, self.per_label_threshold)
+        if self.thresholds is not None and thresholds is not None:
+            self.thresholds.copy_(torch.as_tensor(thresholds, dtype=self.thresholds.dtype))
+        scores = self.task.evaluate(gold, probabilities, thresholds, [str(index) for index in range(self.num_labels)])
+        return self._plain_loss(logits, labels).item(), scores.macro_f1, scores.accuracy
 
     def on_validation_epoch_end(self) -> None:
         # Every rank scores the predictions of all ranks, so the logged values agree without sync_dist.
@@ -166,7 +166,7 @@ class EmotionClassifier(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         indices, logits, _ = self._gather()
         self.test_indices = indices
-        self.test_probabilities = (torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=1)).numpy()
+        self.test_probabilities = self.task.probabilities(logits.numpy())
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """AdamW groups: encoder and head each with and without weight decay (none on biases and norms)."""
@@ -205,11 +205,6 @@ def adamw_kernel(groups: list[dict[str, Any]], trainer: L.Trainer) -> dict[str, 
     if str(trainer.precision).endswith("-mixed") and trainer.gradient_clip_val:
         return {"foreach": True}
     return {"fused": True}
-
-
-def _as_cached(tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor`` rounded to the feature cache's float16 and back to its own dtype."""
-    return tensor.to(FEATURE_DTYPE).to(tensor.dtype)
 
 
 def linear_warmup_decay(warmup_steps: int, total_steps: int):

@@ -25,11 +25,12 @@ from bench.data.types import SplitDataset
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, write_model_card
 from bench.leaderboard.records import Predictions, RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard
+from bench.model.classifier import feature_dtype_name
 from bench.runs.dataset import prepare_dataset
 from bench.runs.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
 from bench.runs.lifecycle import ActiveRun, finished_run, record_run
 from bench.runs.phases import PhaseTimes
-from bench.runs.scores import MultilabelScores, Scores, classification_scores, label_targets, multilabel_scores
+from bench.runs.scores import label_targets
 from bench.runtime.devices import lightning_devices
 from bench.runtime.environment import environment, peak_memory_mb
 from bench.runtime.results_folder import check_writable, run_directory
@@ -38,7 +39,7 @@ from bench.training.datamodule import EmotionDataModule
 from bench.training.distributed import distributed_launch
 from bench.training.errors import EvaluationOutOfMemoryError, OutOfMemoryAtBatch
 from bench.training.fitting import FitResult, PreparedRun, fit_classifier, prepare_run
-from bench.training.module import EmotionClassifier
+from bench.training.module import CLASSIFIER_PREFIX, EmotionClassifier
 
 
 def run_experiment(
@@ -215,31 +216,16 @@ def run_metrics(
     gold = label_targets(dataset.test, datamodule.label_ids).astype(np.int64)
     probabilities = module.test_probabilities
     assert probabilities is not None and module.test_indices is not None
-    task_metrics: dict[str, Any] = {}
-    if dataset.multilabel:
-        thresholds = module.thresholds.cpu().numpy()
-        predicted = (probabilities >= thresholds).astype(np.int64)
-        multilabel = multilabel_scores(gold, predicted)
-        scores: Scores | MultilabelScores = multilabel
-        accuracy, confusion = multilabel.exact_match, []
-        task_metrics = {
-            "task": dataset.task,
-            "thresholds": [round(float(value), 4) for value in thresholds],
-            "scores": {"micro_f1": multilabel.micro_f1, "samples_f1": multilabel.samples_f1,
-                       "exact_match": multilabel.exact_match},
-        }
-    else:
-        predicted = probabilities.argmax(axis=1)
-        scores = classification_scores(gold, predicted, len(dataset.labels))
-        accuracy, confusion = scores.accuracy, scores.confusion
+    thresholds = module.thresholds.cpu().numpy() if module.thresholds is not None else None
+    scores = module.task.evaluate(gold, probabilities, thresholds, list(dataset.labels))
     total, trainable = module_parameter_counts(module)
     return RunMetrics(
         macro_f1=scores.macro_f1,
-        accuracy=accuracy,
+        accuracy=scores.accuracy,
         val_macro_f1=best.best_score,
         labels=list(dataset.labels),
-        per_class=scores.per_class(list(dataset.labels)),
-        confusion=confusion,
+        per_class=scores.per_class,
+        confusion=scores.confusion,
         history=module.history,
         timings={
             "train_seconds": timer.seconds,
@@ -254,12 +240,12 @@ def run_metrics(
         predictions=Predictions(
             example_ids=[example.uid for example in dataset.test],
             gold=gold.tolist(),
-            predicted=predicted.tolist(),
+            predicted=scores.predicted.tolist(),
             probabilities=np.round(probabilities, 6).tolist(),
         ),
         checkpoint=str(checkpoint),
         truncated=dict(datamodule.truncated),
-        **task_metrics,
+        **scores.extra,
     )
 
 
@@ -317,19 +303,25 @@ def measure_model_latency(module: EmotionClassifier, datamodule: EmotionDataModu
 def save_artifacts(
     prepared: PreparedRun, run_id: str, state: dict[str, torch.Tensor], phases: PhaseTimes | None = None
 ) -> Path:
-    """Best weights as safetensors, the tokenizer files and ``model.json`` (a folder `bench predict` loads)."""
+    """Best weights as safetensors, the tokenizer files and ``model.json`` (a folder `bench predict` loads).
+
+    The classifier's tensors are saved under its own names (``encoder.*``, ``head.*``), as
+    :class:`~bench.model.classifier.SavedClassifier` loads them.
+    """
     started = time.perf_counter()
     directory = run_directory(prepared.config.results_path, run_id)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_FILE
     temporary = weights.with_suffix(".tmp")
-    save_file({name: tensor.contiguous() for name, tensor in state.items()}, str(temporary))
+    saved = {name.removeprefix(CLASSIFIER_PREFIX): tensor.contiguous() for name, tensor in state.items()}
+    save_file(saved, str(temporary))
     os.replace(temporary, weights)
     prepared.built.tokenizer.save(directory / TOKENIZER_DIR)
     thresholds = state.get("thresholds")
     write_model_card(
         directory, run_id=run_id, config=prepared.config, dataset=prepared.dataset, encoder=prepared.built.encoder,
         thresholds=[round(float(value), 4) for value in thresholds] if thresholds is not None else None,
+        feature_dtype=feature_dtype_name(prepared.module.classifier.feature_dtype),
     )
     if phases is not None:
         phases.add("artefacts", time.perf_counter() - started)
