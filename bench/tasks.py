@@ -77,6 +77,14 @@ class Task:
         """Weights against label imbalance, from the training label targets (``--class-weighted``)."""
         raise NotImplementedError
 
+    def label_prior(self, targets: np.ndarray, num_labels: int) -> np.ndarray:
+        """Each label's frequency in ``targets`` (the training split): the majority baseline's probabilities."""
+        raise NotImplementedError
+
+    def linear_model(self, c: float, max_iter: int) -> Any:
+        """The TF-IDF baseline's scikit-learn logistic regression for this task, with inverse regularisation ``c``."""
+        raise NotImplementedError
+
     def evaluate(
         self, gold: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray | None, labels: Sequence[str]
     ) -> Evaluation:
@@ -146,6 +154,16 @@ class SingleLabel(Task):
         counts = np.bincount(targets.astype(np.int64), minlength=num_labels).astype(float)
         return (counts.sum() / (num_labels * np.maximum(counts, 1))).astype(np.float32)
 
+    def label_prior(self, targets: np.ndarray, num_labels: int) -> np.ndarray:
+        """Class frequencies: the most frequent class (ties: the lowest id) is the majority baseline's answer."""
+        return np.bincount(targets.astype(np.int64), minlength=num_labels) / max(len(targets), 1)
+
+    def linear_model(self, c: float, max_iter: int) -> Any:
+        """A multinomial logistic regression over the classes."""
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=c, max_iter=max_iter)
+
     def evaluate(
         self, gold: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray | None, labels: Sequence[str]
     ) -> Evaluation:
@@ -205,6 +223,17 @@ class MultiLabel(Task):
         """Each label's ``pos_weight``: its negatives over its positives in train."""
         positives = (targets > 0.5).sum(axis=0)
         return ((len(targets) - positives) / np.maximum(positives, 1)).astype(np.float32)
+
+    def label_prior(self, targets: np.ndarray, num_labels: int) -> np.ndarray:
+        """Each label's share of the training texts that carry it."""
+        return (targets > 0.5).mean(axis=0) if len(targets) else np.zeros(num_labels)
+
+    def linear_model(self, c: float, max_iter: int) -> Any:
+        """One binary logistic regression per label (one-vs-rest)."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.multiclass import OneVsRestClassifier
+
+        return OneVsRestClassifier(LogisticRegression(C=c, max_iter=max_iter))
 
     def evaluate(
         self, gold: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray | None, labels: Sequence[str]

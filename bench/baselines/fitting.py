@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 
@@ -26,20 +24,22 @@ from bench.runs.dataset import prepare_dataset
 from bench.runs.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
 from bench.runs.lifecycle import ActiveRun, finished_run, record_run
 from bench.runs.phases import PhaseTimes
-from bench.runs.scores import classification_scores, label_targets, multilabel_scores, tune_thresholds
+from bench.runs.scores import label_targets
 from bench.runtime.environment import environment, peak_memory_mb
 from bench.runtime.results_folder import check_writable
+from bench.tasks import Task, task_named
 
 
 @dataclass
 class FittedBaseline:
-    """A fitted scikit-learn classifier, its validation sweep and how long fitting took."""
+    """A fitted classifier, its validation sweep, how long fitting took and its decision thresholds (if any)."""
 
-    model: Pipeline | DummyClassifier
+    model: Any
     history: list[dict[str, float]]
     val_macro_f1: float
     train_seconds: float
     fits: int
+    thresholds: np.ndarray | None = None
 
 
 def run_baseline(
@@ -75,30 +75,26 @@ def run_baseline(
 def fit_and_score_baseline(
     config: RunConfig, dataset: SplitDataset, run: ActiveRun, *, latency: LatencyPolicy = "once"
 ) -> RunMetrics:
-    """Fit the baseline on train (model selection on validation) and score it on test."""
-    if dataset.multilabel:
-        return fit_and_score_multilabel(config, dataset, run)
+    """Fit the baseline on train (model selection on validation) and score it on test, as its task decides and
+    scores (:mod:`bench.tasks`: argmax, or thresholds tuned on validation, global or per label)."""
+    task = task_named(dataset.task)
     label_ids = {label: index for index, label in enumerate(dataset.labels)}
-    gold = {
-        split: np.array([label_ids[example.label] for example in getattr(dataset, split)])
-        for split in ("train", "validation", "test")
-    }
-    texts = {split: [example.text for example in getattr(dataset, split)] for split in ("train", "validation", "test")}
-    num_labels = len(dataset.labels)
+    splits = ("train", "validation", "test")
+    gold = {split: label_targets(getattr(dataset, split), label_ids).astype(np.int64) for split in splits}
+    texts = {split: [example.text for example in getattr(dataset, split)] for split in splits}
     with run.phases.measure("fit"):
         if config.encoder == "tfidf":
-            fitted = fit_tfidf(config.head_kwargs, texts, gold, num_labels)
+            fitted = fit_tfidf(task, config, texts, gold, dataset.labels)
         else:
-            fitted = fit_majority(texts, gold, num_labels)
+            fitted = fit_majority(task, config, texts, gold, dataset.labels)
+    num_labels = len(dataset.labels)
     started = time.perf_counter()
     probabilities = class_probabilities(fitted.model, texts["test"], num_labels)
     eval_seconds = time.perf_counter() - started
     run.phases.add("test", eval_seconds)
-    predicted = probabilities.argmax(axis=1)
-    scores = classification_scores(gold["test"], predicted, num_labels)
-    parameters = baseline_parameter_count(fitted.model)
+    scores = task.evaluate(gold["test"], probabilities, fitted.thresholds, dataset.labels)
     shape = {"kind": "baseline", "encoder": config.encoder, "params": config.head_params,
-             "train_limit": config.train_limit, "test": dataset.fingerprint}
+             "train_limit": config.train_limit, "test": dataset.fingerprint, "task": task.name}
     with run.phases.measure("latency"):
         latency_figures, source = cached_latency(
             LatencyCache(config.results_path / "cache"),
@@ -110,55 +106,25 @@ def fit_and_score_baseline(
             policy=latency,
         )
     run.update_environment({"latency": source})
-    return baseline_metrics(
-        dataset,
-        scores,
+    parameters = baseline_parameter_count(fitted.model)
+    return RunMetrics(
+        macro_f1=scores.macro_f1,
         accuracy=scores.accuracy,
-        confusion=scores.confusion,
         val_macro_f1=fitted.val_macro_f1,
+        labels=list(dataset.labels),
+        per_class=scores.per_class,
+        confusion=scores.confusion,
         history=fitted.history,
         timings=_timings(len(texts["train"]) * fitted.fits, fitted.train_seconds, eval_seconds, latency_figures),
-        parameters=parameters,
-        gold=gold["test"],
-        predicted=predicted,
-        probabilities=probabilities,
-    )
-
-
-def baseline_metrics(
-    dataset: SplitDataset,
-    test_scores: Any,
-    *,
-    accuracy: float,
-    confusion: list[list[int]],
-    val_macro_f1: float,
-    history: list[dict[str, float]],
-    timings: dict[str, float],
-    parameters: int,
-    gold: np.ndarray,
-    predicted: np.ndarray,
-    probabilities: np.ndarray,
-    **extra: Any,
-) -> RunMetrics:
-    """The leaderboard metrics of a baseline scored on ``dataset``'s test split (``extra``: multi-label fields)."""
-    return RunMetrics(
-        macro_f1=test_scores.macro_f1,
-        accuracy=accuracy,
-        val_macro_f1=val_macro_f1,
-        labels=list(dataset.labels),
-        per_class=test_scores.per_class(list(dataset.labels)),
-        confusion=confusion,
-        history=history,
-        timings=timings,
         total_params=parameters,
         trainable_params=parameters,
         predictions=Predictions(
             example_ids=[example.uid for example in dataset.test],
-            gold=gold.tolist(),
-            predicted=predicted.tolist(),
+            gold=gold["test"].tolist(),
+            predicted=scores.predicted.tolist(),
             probabilities=np.round(probabilities, 6).tolist(),
         ),
-        **extra,
+        **scores.extra,
     )
 
 
@@ -176,9 +142,11 @@ def _timings(
 
 
 def fit_tfidf(
-    params: dict[str, Any], texts: dict[str, list[str]], gold: dict[str, np.ndarray], num_labels: int
+    task: Task, config: RunConfig, texts: dict[str, list[str]], gold: dict[str, np.ndarray], labels: Sequence[str]
 ) -> FittedBaseline:
-    """TF-IDF on train, then one logistic regression per ``C``; keep the best on validation macro-F1."""
+    """TF-IDF on train, then the task's logistic regression per ``C``; keep the best on validation macro-F1
+    (at the decision thresholds tuned on validation where the task has them)."""
+    params = config.head_kwargs
     grid = [float(value) for value in str(params["c_grid"]).split(",")]
     started = time.perf_counter()
     vectorizer = TfidfVectorizer(
@@ -191,48 +159,71 @@ def fit_tfidf(
     train_features = vectorizer.fit_transform(texts["train"])
     validation_features = vectorizer.transform(texts["validation"])
     history: list[dict[str, float]] = []
-    best: tuple[float, LogisticRegression] | None = None
+    best: FittedBaseline | None = None
     for c in grid:
-        classifier = LogisticRegression(C=c, max_iter=int(params["max_iter"]))
+        classifier = task.linear_model(c, int(params["max_iter"]))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
             classifier.fit(train_features, gold["train"])
-        validation = classification_scores(gold["validation"], classifier.predict(validation_features), num_labels)
+        probabilities = class_probabilities(classifier, validation_features, len(labels))
+        thresholds = task.tune_thresholds(gold["validation"], probabilities, config.per_label_threshold)
+        validation = task.evaluate(gold["validation"], probabilities, thresholds, labels)
         history.append({"C": c, "val_macro_f1": validation.macro_f1, "val_accuracy": validation.accuracy})
-        if best is None or validation.macro_f1 > best[0]:
-            best = (validation.macro_f1, classifier)
+        if best is None or validation.macro_f1 > best.val_macro_f1:
+            best = FittedBaseline(classifier, history, validation.macro_f1, 0.0, len(grid), thresholds)
     assert best is not None  # the grid is never empty (format_c_grid)
-    seconds = time.perf_counter() - started
-    return FittedBaseline(make_pipeline(vectorizer, best[1]), history, best[0], seconds, len(grid))
+    best.model = make_pipeline(vectorizer, best.model)
+    best.train_seconds = time.perf_counter() - started
+    return best
 
 
-def fit_majority(texts: dict[str, list[str]], gold: dict[str, np.ndarray], num_labels: int) -> FittedBaseline:
-    """The most frequent training label (ties: the lowest class id), training frequencies as probabilities."""
+def fit_majority(
+    task: Task, config: RunConfig, texts: dict[str, list[str]], gold: dict[str, np.ndarray], labels: Sequence[str]
+) -> FittedBaseline:
+    """The training frequency of each label as every text's probability: the most frequent class (ties: the
+    lowest class id), or for multi-label data every label whose frequency passes the threshold tuned on validation."""
     started = time.perf_counter()
-    model = DummyClassifier(strategy="prior").fit(np.zeros((len(gold["train"]), 1)), gold["train"])
+    model = LabelPrior(task.label_prior(gold["train"], len(labels)))
     seconds = time.perf_counter() - started
-    validation = classification_scores(
-        gold["validation"], class_probabilities(model, texts["validation"], num_labels).argmax(axis=1), num_labels
-    )
-    return FittedBaseline(model, [], validation.macro_f1, seconds, 1)
+    probabilities = class_probabilities(model, texts["validation"], len(labels))
+    thresholds = task.tune_thresholds(gold["validation"], probabilities, config.per_label_threshold)
+    validation = task.evaluate(gold["validation"], probabilities, thresholds, labels)
+    return FittedBaseline(model, [], validation.macro_f1, seconds, 1, thresholds)
 
 
-def class_probabilities(model: Pipeline | DummyClassifier, texts: Sequence[str], num_labels: int) -> np.ndarray:
-    """``(len(texts), num_labels)`` probabilities; classes missing from training get 0."""
-    inputs: Any = list(texts) if isinstance(model, Pipeline) else np.zeros((len(texts), 1))
+@dataclass
+class LabelPrior:
+    """The majority baseline: every text gets each label's training frequency as its probability."""
+
+    frequencies: np.ndarray
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """Class ids of the columns of :meth:`predict_proba` (every label)."""
+        return np.arange(len(self.frequencies))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), labels)`` copies of the training frequencies."""
+        return np.tile(self.frequencies, (len(texts), 1))
+
+
+def class_probabilities(model: Any, inputs: Any, num_labels: int) -> np.ndarray:
+    """``(len(inputs), num_labels)`` probabilities of texts or features; classes missing from training get 0."""
     known = model.predict_proba(inputs)
-    probabilities = np.zeros((len(texts), num_labels), dtype=np.float64)
-    probabilities[:, model.classes_.astype(int)] = known
+    probabilities = np.zeros((known.shape[0], num_labels), dtype=np.float64)
+    classes = model[-1].classes_ if isinstance(model, Pipeline) else model.classes_
+    probabilities[:, np.asarray(classes).astype(int)] = known
     return probabilities
 
 
-def baseline_parameter_count(model: Pipeline | DummyClassifier) -> int:
+def baseline_parameter_count(model: Pipeline | LabelPrior) -> int:
     """Numbers the classifier stores: coefficients and intercepts, or the class prior."""
     if isinstance(model, Pipeline):
         classifier = model[-1]
         parts = classifier.estimators_ if isinstance(classifier, OneVsRestClassifier) else [classifier]
         return int(sum(part.coef_.size + part.intercept_.size for part in parts if hasattr(part, "coef_")))
-    return int(np.asarray(model.class_prior_).size)
+    return int(model.frequencies.size)
 
 
 def measure_baseline_latency(predict: Callable[[Sequence[str]], Any], texts: Sequence[str]) -> dict[str, float]:
@@ -242,88 +233,3 @@ def measure_baseline_latency(predict: Callable[[Sequence[str]], Any], texts: Seq
         return [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)]
 
     return median_latency_ms(predict, {key: batches(size) for key, size in LATENCY_BATCHES.items()}, len)
-
-
-@dataclass
-class LabelPrior:
-    """The multi-label majority baseline: every text gets each label's training frequency as its probability."""
-
-    frequencies: np.ndarray
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """``(len(texts), labels)`` copies of the training frequencies."""
-        return np.tile(self.frequencies, (len(texts), 1))
-
-
-def fit_and_score_multilabel(config: RunConfig, dataset: SplitDataset, run: ActiveRun) -> RunMetrics:
-    """Multi-label baselines: TF-IDF with one logistic regression per label (one-vs-rest), or the label prior.
-
-    The decision threshold (global, or per label with ``per_label_threshold``) is
-    tuned on validation as for trained runs; ``C`` is chosen by validation macro-F1
-    over labels at its tuned thresholds.
-    """
-    label_ids = {label: index for index, label in enumerate(dataset.labels)}
-    splits = ("train", "validation", "test")
-    gold = {split: label_targets(getattr(dataset, split), label_ids).astype(np.int64) for split in splits}
-    texts = {split: [example.text for example in getattr(dataset, split)] for split in splits}
-    started = time.perf_counter()
-    history: list[dict[str, float]] = []
-    if config.encoder == "tfidf":
-        params = config.head_kwargs
-        vectorizer = TfidfVectorizer(
-            analyzer=params["analyzer"], ngram_range=(int(params["ngram_min"]), int(params["ngram_max"])),
-            sublinear_tf=bool(params["sublinear_tf"]), min_df=int(params["min_df"]), dtype=np.float32,
-        )
-        train_features = vectorizer.fit_transform(texts["train"])
-        validation_features = vectorizer.transform(texts["validation"])
-        best: tuple[float, Any, np.ndarray] | None = None
-        grid = [float(value) for value in str(params["c_grid"]).split(",")]
-        for c in grid:
-            classifier = OneVsRestClassifier(LogisticRegression(C=c, max_iter=int(params["max_iter"])))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
-                classifier.fit(train_features, gold["train"])
-            score, thresholds = _tuned(gold["validation"], classifier.predict_proba(validation_features), config)
-            history.append({"C": c, "val_macro_f1": score})
-            if best is None or score > best[0]:
-                best = (score, classifier, thresholds)
-        assert best is not None
-        val_macro_f1, model, thresholds = best[0], make_pipeline(vectorizer, best[1]), best[2]
-        fits = len(grid)
-    else:
-        model = LabelPrior(gold["train"].mean(axis=0))
-        val_macro_f1, thresholds = _tuned(gold["validation"], model.predict_proba(texts["validation"]), config)
-        fits = 1
-    train_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    probabilities = np.asarray(model.predict_proba(texts["test"]), dtype=np.float64)
-    eval_seconds = time.perf_counter() - started
-    predicted = (probabilities >= thresholds).astype(np.int64)
-    scores = multilabel_scores(gold["test"], predicted)
-    run.phases.add("fit", train_seconds)
-    run.phases.add("test", eval_seconds)
-    parameters = baseline_parameter_count(model) if isinstance(model, Pipeline) else int(model.frequencies.size)
-    latency = measure_baseline_latency(model.predict_proba, texts["test"])
-    return baseline_metrics(
-        dataset,
-        scores,
-        accuracy=scores.exact_match,
-        confusion=[],
-        val_macro_f1=val_macro_f1,
-        history=history,
-        timings=_timings(len(texts["train"]) * fits, train_seconds, eval_seconds, latency),
-        parameters=parameters,
-        gold=gold["test"],
-        predicted=predicted,
-        probabilities=probabilities,
-        task=dataset.task,
-        thresholds=[round(float(value), 4) for value in thresholds],
-        scores={"micro_f1": scores.micro_f1, "samples_f1": scores.samples_f1, "exact_match": scores.exact_match},
-    )
-
-
-def _tuned(gold: np.ndarray, probabilities: np.ndarray, config: RunConfig) -> tuple[float, np.ndarray]:
-    """Validation macro-F1 over labels at the thresholds tuned on it, and those thresholds."""
-    thresholds = tune_thresholds(gold, probabilities, config.per_label_threshold)
-    return multilabel_scores(gold, probabilities >= thresholds).macro_f1, thresholds

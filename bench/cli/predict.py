@@ -24,6 +24,7 @@ from bench.leaderboard.export import format_value
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
 from bench.runtime.results_folder import run_directory
+from bench.tasks import MULTI_LABEL, SINGLE_LABEL, task_named
 
 if TYPE_CHECKING:
     from bench.inference.predictor import Predictor
@@ -40,10 +41,6 @@ InputOption = Annotated[
         "--input", "-i", help="File of texts: one per line, or a csv/tsv/jsonl/xlsx table with a text column."
     ),
 ]
-TextColOption = Annotated[
-    str | None, typer.Option("--text-col", help="Text column of a --input table (auto-detected if omitted).")
-]
-DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda[:N] or auto.")]
 _SHOWN_ALTERNATIVES = 2
 
 
@@ -53,17 +50,21 @@ def predict_command(
     run: RunOption = None,
     model: ModelOption = None,
     input_file: InputOption = None,
-    text_col: TextColOption = None,
+    text_col: opt.TextCol = None,
     results: Results = DEFAULT_RESULTS,
     storage: Storage = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per text: text, label, probabilities.")
     ] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per forward pass.")] = DEFAULT_BATCH_SIZE,
-    device: DeviceOption = "cpu",
+    device: opt.Device = "auto",
     plugin: opt.Plugins = None,
 ) -> None:
-    """Label TEXTS (and/or the texts of --input) with a run's best weights (--run) or an exported model (--model)."""
+    """Label TEXTS (and/or the texts of --input) with a run's best weights (--run) or an exported model (--model).
+
+    --text-col names the text column of an --input table; --device is where the model runs (auto: a GPU when
+    there is one), as for training; an ONNX model runs on CPU.
+    """
     if (run is None) == (model is None):
         raise UsageError("give exactly one of --run ID (a recorded run) or --model DIR (an exported model)")
     if text_col is not None and input_file is None:
@@ -93,10 +94,7 @@ def predict_command(
             console.out(json.dumps(record, ensure_ascii=False), highlight=False)
         return
     title = f"{predictor.card.encoder} / {predictor.card.head} · run {predictor.card.run_id}"
-    if predictor.multilabel:
-        console.print(multilabel_table(predictions, title))
-        return
-    console.print(prediction_table(predictions, title))
+    console.print(PREDICTION_TABLES[predictor.task.name](predictions, title))
 
 
 @app.command("export-model")
@@ -141,7 +139,7 @@ def export_model_command(
 def load_predictor(folder: Path, device: str) -> Predictor | OnnxPredictor:
     """ONNX Runtime for a folder with ``model.onnx`` (torch is not imported), else the PyTorch predictor."""
     if is_onnx_folder(folder):
-        if device != "cpu":
+        if device not in ("auto", "cpu"):
             raise UsageError(f"{folder} holds an ONNX model, which runs on CPU; drop --device {device}")
         return OnnxPredictor.load(folder)
     from bench.inference.predictor import Predictor
@@ -159,7 +157,7 @@ def export_onnx_model(
     from bench.runs.dataset import prepare_dataset
 
     test_split = None
-    if quantize and ModelCard.read(folder).task == "multilabel":
+    if quantize and task_named(ModelCard.read(folder).task) is not SINGLE_LABEL:
         raise UsageError("--quantize measures its effect on single-label accuracy; this run is multi-label")
     if quantize:
         dataset = prepare_dataset(RunConfig.from_json(json.dumps(record.config)))
@@ -222,3 +220,7 @@ def multilabel_table(predictions: list[TextPrediction], title: str) -> Table:
         chosen = ", ".join(f"{label} {p:.2f}" for label, p in (prediction.labels or {}).items()) or "(none)"
         add_row(table, str(number), prediction.text, terminal(chosen, style="bold"))
     return table
+
+
+# How each task's predictions are shown (by task name, :mod:`bench.tasks`).
+PREDICTION_TABLES = {SINGLE_LABEL.name: prediction_table, MULTI_LABEL.name: multilabel_table}

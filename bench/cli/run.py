@@ -16,6 +16,7 @@ from bench.escaping import terminal
 from bench.leaderboard.records import RunRecord
 from bench.runs.dataset import fold_configs, prepare_dataset
 from bench.runs.phases import PhaseTimes
+from bench.tasks import task_named
 from bench.training.runner import run_experiment
 from encoders import check_encoder_name
 from heads import resolve_head_params
@@ -81,14 +82,8 @@ def print_run(record: RunRecord) -> None:
     add_row(table, "status", record.status)
     if record.status == "finished" and record.metrics is not None:
         metrics = record.metrics
-        if metrics.task == "multilabel":
-            add_row(table, "test macro-F1 (over labels)", f"{metrics.macro_f1:.4f}")
-            add_row(table, "test micro-F1 / samples-F1", f"{metrics.scores['micro_f1']:.4f} / "
-                                                        f"{metrics.scores['samples_f1']:.4f}")
-            add_row(table, "test exact match", f"{metrics.accuracy:.4f}")
-        else:
-            add_row(table, "test macro-F1", f"{metrics.macro_f1:.4f}")
-            add_row(table, "test accuracy", f"{metrics.accuracy:.4f}")
+        for name, value in task_named(metrics.task).headline(metrics):
+            add_row(table, name, value)
         add_row(table, "val macro-F1 (best epoch)", f"{metrics.val_macro_f1:.4f} (epoch {metrics.best_epoch})")
         add_row(table, "parameters (trainable)", f"{metrics.total_params:,} ({metrics.trainable_params:,})")
         add_row(table, "train samples/s", f"{metrics.timings.get('train_samples_per_second', 0):.1f}")
