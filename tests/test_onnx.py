@@ -181,3 +181,41 @@ def test_onnx_model_refuses_a_gpu_device(trained, tmp_path, capsys) -> None:
                     str(tmp_path / "fp32")], capsys)[0] == 0
     code, _, err = run_cli(["predict", "--model", str(tmp_path / "fp32"), "--device", "cuda", "좋아"], capsys)
     assert code == 2 and "runs on CPU" in err
+
+
+def test_multilabel_onnx_export_predicts_thresholded_sigmoids(tmp_path, capsys) -> None:
+    """A multi-label run exported to ONNX: one sigmoid per label (not a softmax) and every label over its threshold,
+    as the run's own model predicts them."""
+    from bench.data.types import DataOptions
+    from tests.fixtures.data.builders import write_cued_multilabel
+
+    data = write_cued_multilabel(tmp_path / "cued.csv", rows=120)
+    results = tmp_path / "results"
+    record = train_tiny_run(results, data=DataOptions(source=str(data)), epochs=2, lr=3e-3, max_len=16)
+    labels, thresholds = record.metrics.labels, record.metrics.thresholds
+    assert record.metrics.task == "multilabel" and len(thresholds) == len(labels)
+    target = tmp_path / "onnx"
+    code, _, err = run_cli(["export-model", "--results", str(results), "--run", record.run_id, "--format", "onnx",
+                            str(target)], capsys)
+    assert code == 0, err
+    card = ModelCard.read(target)
+    assert card.task == "multilabel" and card.thresholds == thresholds
+    texts = ["0번째 글 눈물 고함 이야기", "좋아", *TEXTS[2:8]]
+    predictor = OnnxPredictor.load(target)
+    ids = predictor.tokenizer.encode_batch(texts, card.max_len)
+    logits = np.concatenate([predictor.logits(np.asarray([row]), np.ones((1, len(row)), dtype=np.int64))
+                             for row in ids])
+    sigmoids = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    np.testing.assert_allclose(predictor.probabilities(texts), sigmoids, atol=1e-5)
+    assert not np.allclose(predictor.probabilities(texts).sum(axis=1), 1.0, atol=1e-3)
+
+    code, out, err = run_cli(["predict", "--model", str(target), "--json", *texts], capsys)
+    assert code == 0, err
+    onnx_rows = [json.loads(line) for line in out.splitlines()]
+    _, out, _ = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--json", *texts], capsys)
+    run_rows = [json.loads(line) for line in out.splitlines()]
+    for onnx_row, run_row, row in zip(onnx_rows, run_rows, sigmoids, strict=True):
+        over = {label for label, p, t in zip(labels, row, thresholds, strict=True) if p >= t}
+        assert set(onnx_row["labels"]) == over == set(run_row["labels"])
+        assert onnx_row["label"] == ",".join(onnx_row["labels"])
+        assert max(abs(onnx_row["probabilities"][k] - run_row["probabilities"][k]) for k in labels) < 1e-4

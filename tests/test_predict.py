@@ -190,3 +190,41 @@ def test_koelectra_export_rebuilds_an_electra_with_a_wordpiece_tokenizer(tmp_pat
     assert all(path.suffix in PORTABLE_SUFFIXES for path in target.rglob("*") if path.is_file())
     texts, stored = _test_texts_and_stored(results, record)
     np.testing.assert_allclose(Predictor.load(target).probabilities(texts), stored, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"epochs": 2, "lr": 3e-3}, {"freeze_encoder": True, "epochs": 3, "lr": 3e-2}],
+    ids=["fine-tuned", "frozen-encoder"],
+)
+def test_bench_predict_on_the_test_texts_reproduces_the_stored_test_scores(tmp_path, capsys, changes) -> None:
+    """Training and serving run one model: `bench predict` on the test texts gives the stored predictions and scores.
+
+    A frozen encoder's features are rounded to the feature cache's float16 in training; the
+    saved model rounds them too, so its probabilities equal the stored ones to the 6 decimals
+    they are stored with (without the rounding they differ by several times that).
+    """
+    results = tmp_path / "results"
+    record = train_tiny_run(results, **changes)
+    texts, stored = _test_texts_and_stored(results, record)
+    with Leaderboard.for_results_dir(results) as board:
+        gold = np.asarray(board.predictions(record.run_id).gold)
+    assert ModelCard.read(run_directory(results, record.run_id)).feature_dtype == (
+        "float16" if changes.get("freeze_encoder") else ""
+    )
+    texts_file = tmp_path / "test.txt"
+    texts_file.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    code, out, err = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--json",
+                              "--input", str(texts_file), "--batch-size", "5"], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    labels = record.metrics.labels
+    probabilities = np.array([[row["probabilities"][label] for label in labels] for row in rows])
+    np.testing.assert_allclose(probabilities, stored, rtol=0, atol=1.5e-6)
+    predicted = np.array([labels.index(row["label"]) for row in rows])
+    assert predicted.tolist() == np.asarray(stored).argmax(axis=1).tolist()
+    from bench.runs.scores import classification_scores
+
+    scores = classification_scores(gold, predicted, len(labels))
+    assert scores.macro_f1 == pytest.approx(record.macro_f1, abs=1e-12)
+    assert scores.accuracy == pytest.approx(record.accuracy, abs=1e-12)
