@@ -7,7 +7,7 @@
 * ``folder:<digest>`` — a local folder (``--encoder-path``): SHA-256 over the name and
   content of every file in it (config, weights, tokenizer; hidden files and ``*.md`` skipped).
   Moving or copying the folder keeps the digest; replacing a file changes it.
-* ``none`` — no registered encoder: the reference rows (TF-IDF, majority).
+* ``none`` — the reference rows of the registry (TF-IDF, majority), and names not registered here.
 
 A folder digest reads every byte once; it is cached in this process and on disk under
 ``<results>/cache/weights/``, keyed by the folder's path and each file's size, inode,
@@ -39,7 +39,7 @@ def weights_identity(
     from encoders.registry import find_encoder, pattern_argument
 
     entry = find_encoder(encoder)
-    if entry is None:
+    if entry is None or entry.reference:
         return NO_WEIGHTS
     if random_init or not entry.pretrained:
         if encoder_path is None:

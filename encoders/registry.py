@@ -82,6 +82,7 @@ class EncoderEntry:
     space: Mapping[str, Param]
     random_space: Mapping[str, Param]
     module: str = field(default="")
+    reference: bool = False
 
     @property
     def pattern_prefix(self) -> str | None:
@@ -128,10 +129,17 @@ def register_encoder(
     from random weights. ``search_space`` defaults to the standard space for its
     weights (:data:`~bench.search_space.PRETRAINED_SPACE` or
     :data:`~bench.search_space.FROM_SCRATCH_SPACE`); ``random_init_search_space``
-    applies with ``--random-init``. A name registered twice is a :class:`UsageError`.
+    applies with ``--random-init``. A name registered twice, or the name of a reference row
+    (:data:`REFERENCE_ROWS`), is a :class:`UsageError`.
     """
 
     def decorate(factory: EncoderFactory) -> EncoderFactory:
+        if factory.__module__.partition(".")[0] != (__package__ or "encoders"):
+            register_package_encoders()  # a plugin: the package's own names are taken first
+        if name in _REGISTRY and _REGISTRY[name].reference:
+            raise UsageError(
+                f"encoder {name!r} is the name of the {name} baseline (a reference row); choose another name"
+            )
         if name in _REGISTRY:
             raise UsageError(f"encoder {name!r} is already registered (by {_REGISTRY[name].module})")
         space = search_space if search_space is not None else PRETRAINED_SPACE if pretrained else FROM_SCRATCH_SPACE
@@ -154,21 +162,58 @@ def register_encoder(
     return decorate
 
 
+def _not_trainable(name: str) -> Callable[..., Any]:
+    def refuse(*args: Any) -> Any:
+        raise UsageError(f"{name!r} is a baseline (a reference row), not an encoder; run it with: bench baseline")
+
+    return refuse
+
+
+def _register_reference(name: str, description: str) -> None:
+    """Register ``name`` as a reference row: a baseline scored like a run, with no weights and nothing to train."""
+    refuse = _not_trainable(name)
+    _REGISTRY[name] = EncoderEntry(
+        name=name, factory=refuse, hub_id=None, description=description, parameter_count=None,
+        tokenizer_factory=refuse, rebuild=refuse, learning_rates=LearningRates(), pretrained=False,
+        space={}, random_space={}, module=__name__, reference=True,
+    )
+
+
+# The reference rows of ``bench baseline``: entries of this registry, registered before any plugin can be.
+REFERENCE_ROWS = {
+    "tfidf": "TF-IDF over character n-grams + logistic regression",
+    "majority": "the most frequent training label (label frequencies as probabilities)",
+}
+for _name, _description in REFERENCE_ROWS.items():
+    _register_reference(_name, _description)
+
+
+def is_reference(name: str) -> bool:
+    """Whether ``name`` is a reference row (a baseline) of the registry rather than an encoder: the one rule."""
+    entry = _REGISTRY.get(name)
+    return entry is not None and entry.reference
+
+
 def register_package_encoders() -> None:
     """Import every module of this package (once), so each family file registers its encoders and tokenizer kinds."""
     plugins.import_package_modules(__package__ or "encoders", [str(Path(__file__).resolve().parent)])
 
 
 def list_encoders() -> list[EncoderEntry]:
-    """All registered encoders (plugins included), by name."""
+    """All registered encoders (plugins included), by name; the reference rows are not encoders."""
+    return [entry for entry in _entries() if not entry.reference]
+
+
+def _entries() -> list[EncoderEntry]:
     register_package_encoders()
     plugins.load_configured()
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 
 
 def find_encoder(name: str) -> EncoderEntry | None:
-    """The entry ``name`` is (or matches, for a pattern such as ``hf:<model-id>``); ``None`` if none."""
-    for entry in list_encoders():
+    """The entry ``name`` is (or matches, for a pattern such as ``hf:<model-id>``), a reference row included;
+    ``None`` if none."""
+    for entry in _entries():
         prefix = entry.pattern_prefix
         if entry.name == name or (prefix is not None and name.startswith(prefix)):
             return entry
@@ -181,6 +226,8 @@ def encoder_entry(name: str) -> EncoderEntry:
     if entry is None:
         known = ", ".join(entry.name for entry in list_encoders())
         raise UsageError(f"unknown encoder {name!r}; choose one of: {known}")
+    if entry.reference:
+        _not_trainable(name)()
     if entry.pattern_prefix is not None and not pattern_argument(name):
         argument = entry.name.removeprefix(entry.pattern_prefix).strip("<>").replace("-", " ")
         raise UsageError(f"encoder {entry.pattern_prefix!r} needs a {argument} after it: {entry.name}")
@@ -202,10 +249,10 @@ def check_encoder_name(name: str) -> None:
 def default_learning_rate(name: str, *, random_init: bool = False) -> float:
     """The encoder learning rate ``name`` trains with by default, for its weights (``random_init``: random weights).
 
-    A name that is no registered encoder (a baseline row) gets the standard :class:`LearningRates`.
+    A reference row (a baseline) or a name that is not registered here gets the standard :class:`LearningRates`.
     """
     entry = find_encoder(name)
-    if entry is None:
+    if entry is None or entry.reference:
         return LearningRates().for_weights("random-init" if random_init else "pretrained")
     return entry.default_lr(random_init=random_init)
 

@@ -292,8 +292,13 @@ def test_child_processes_load_the_same_plugins(tmp_path: Path) -> None:
             "register_encoder('scratch', description='', tokenizer=print, rebuild=print)(print)\n",
             "encoder 'scratch' is already registered (by encoders.scratch)",
         ),
+        (
+            "from encoders import register_encoder\n"
+            "register_encoder('tfidf', description='', tokenizer=print, rebuild=print)(print)\n",
+            "encoder 'tfidf' is the name of the tfidf baseline (a reference row); choose another name",
+        ),
     ],
-    ids=["missing-import", "raises", "duplicate-head", "duplicate-encoder"],
+    ids=["missing-import", "raises", "duplicate-head", "duplicate-encoder", "baseline-name"],
 )
 def test_a_broken_plugin_is_a_one_line_error_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, message: str

@@ -11,9 +11,12 @@ from bench.config import RunConfig, sort_params
 from bench.data.types import DataOptions
 from bench.errors import UsageError
 from bench.leaderboard.records import RunMetrics
+from encoders.registry import REFERENCE_ROWS, is_reference
 
-BASELINES: dict[str, tuple[str, str]] = {"tfidf": ("tfidf", "logreg"), "majority": ("majority", "constant")}
-BASELINE_ENCODERS = frozenset(encoder for encoder, _ in BASELINES.values())
+# Each baseline kind is a reference row of the encoder registry (encoders.registry.REFERENCE_ROWS) and its head.
+_HEADS = {"tfidf": "logreg", "majority": "constant"}
+BASELINES: dict[str, tuple[str, str]] = {kind: (kind, _HEADS[kind]) for kind in REFERENCE_ROWS}
+BASELINE_ENCODERS = frozenset(REFERENCE_ROWS)
 DEFAULT_C_GRID = (0.3, 1.0, 3.0, 10.0)
 TFIDF_SETTINGS: dict[str, Any] = {
     "analyzer": "char_wb",
@@ -28,8 +31,9 @@ _APPLICABLE = frozenset({"train_limit"})
 
 
 def is_baseline(encoder: str) -> bool:
-    """Whether ``encoder`` names a reference row rather than a trainable encoder."""
-    return encoder in BASELINE_ENCODERS
+    """Whether ``encoder`` names a reference row rather than a trainable encoder (the registry decides, so a
+    plugin can never make or take a baseline's name)."""
+    return is_reference(encoder)
 
 
 def baseline_config(
