@@ -17,7 +17,6 @@ from bench.training.errors import NonFiniteLossError
 from encoders.base import EncoderOutput, TextEncoder
 from heads.base import Head
 
-CLASSIFIER_PREFIX = "classifier."  # state keys of the wrapped SavedClassifier
 MULTI_TENSOR_DEVICES = frozenset({"cpu", "cuda"})  # where AdamW's fused and foreach kernels run
 
 
@@ -32,6 +31,8 @@ class EmotionClassifier(L.LightningModule):
     same logits, and the saved model predicts what was tested. ``compile_encoder``
     compiles the encoder's forward with ``torch.compile`` (dynamic shapes).
     """
+
+    classifier: SavedClassifier
 
     def __init__(
         self,
@@ -50,7 +51,12 @@ class EmotionClassifier(L.LightningModule):
         per_label_threshold: bool = False,
     ) -> None:
         super().__init__()
-        self.classifier = SavedClassifier(encoder, head, feature_dtype=FEATURE_DTYPE if freeze_encoder else None)
+        classifier = SavedClassifier(encoder, head, feature_dtype=FEATURE_DTYPE if freeze_encoder else None)
+        # The classifier's encoder and head are this module's children, so the state keys are the saved
+        # model's own (``encoder.*``, ``head.*``); the classifier itself is kept beside them, not registered twice.
+        self.encoder = classifier.encoder
+        self.head = classifier.head
+        self.__dict__["classifier"] = classifier
         self.num_labels = num_labels
         self.lr = lr
         self.head_lr = head_lr if head_lr is not None else lr
@@ -77,16 +83,6 @@ class EmotionClassifier(L.LightningModule):
         """TF32 matrix multiplications on CUDA (fp32 matmuls outside autocast on tensor cores)."""
         if self.trainer.strategy.root_device.type == "cuda":
             torch.set_float32_matmul_precision("high")
-
-    @property
-    def encoder(self) -> TextEncoder:
-        """The classifier's encoder."""
-        return self.classifier.encoder
-
-    @property
-    def head(self) -> Head:
-        """The classifier's head."""
-        return self.classifier.head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Class logits for a padded batch."""

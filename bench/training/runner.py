@@ -39,7 +39,7 @@ from bench.training.datamodule import EmotionDataModule
 from bench.training.distributed import distributed_launch
 from bench.training.errors import EvaluationOutOfMemoryError, OutOfMemoryAtBatch
 from bench.training.fitting import FitResult, PreparedRun, fit_classifier, prepare_run
-from bench.training.module import CLASSIFIER_PREFIX, EmotionClassifier
+from bench.training.module import EmotionClassifier
 
 
 def run_experiment(
@@ -303,18 +303,13 @@ def measure_model_latency(module: EmotionClassifier, datamodule: EmotionDataModu
 def save_artifacts(
     prepared: PreparedRun, run_id: str, state: dict[str, torch.Tensor], phases: PhaseTimes | None = None
 ) -> Path:
-    """Best weights as safetensors, the tokenizer files and ``model.json`` (a folder `bench predict` loads).
-
-    The classifier's tensors are saved under its own names (``encoder.*``, ``head.*``), as
-    :class:`~bench.model.classifier.SavedClassifier` loads them.
-    """
+    """Best weights as safetensors, the tokenizer files and ``model.json`` (a folder `bench predict` loads)."""
     started = time.perf_counter()
     directory = run_directory(prepared.config.results_path, run_id)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_FILE
     temporary = weights.with_suffix(".tmp")
-    saved = {name.removeprefix(CLASSIFIER_PREFIX): tensor.contiguous() for name, tensor in state.items()}
-    save_file(saved, str(temporary))
+    save_file({name: tensor.contiguous() for name, tensor in state.items()}, str(temporary))
     os.replace(temporary, weights)
     prepared.built.tokenizer.save(directory / TOKENIZER_DIR)
     thresholds = state.get("thresholds")
