@@ -125,11 +125,13 @@ def export_graph(predictor: Predictor, path: Path) -> None:
 
 
 def check_parity(predictor: Predictor, onnx: OnnxPredictor) -> float:
-    """Largest probability difference between PyTorch and ONNX Runtime on :data:`PARITY_TEXTS`; fails when labels differ."""
+    """Largest probability difference between PyTorch and ONNX Runtime on :data:`PARITY_TEXTS`; fails when the
+    predicted labels (the task's decision) differ."""
     expected = predictor.probabilities(PARITY_TEXTS)
     actual = onnx.probabilities(PARITY_TEXTS)
     difference = float(np.abs(expected - actual).max())
-    if difference > PARITY_TOLERANCE or (expected.argmax(axis=1) != actual.argmax(axis=1)).any():
+    task, thresholds = predictor.task, predictor.card.thresholds
+    if difference > PARITY_TOLERANCE or (task.decide(expected, thresholds) != task.decide(actual, thresholds)).any():
         raise ResultsError(f"the ONNX graph does not reproduce the model (probabilities differ by up to "
                            f"{difference:.2e}); it was not written")
     return difference
