@@ -121,7 +121,7 @@ def test_compare_runs_and_groups(filled, results_dir: Path, capsys) -> None:
     assert len(keys) == 3
     code, out, _ = run_cli(["compare", weak_key, strong_key[:6], "--results", str(results_dir)], capsys)
     assert code == 0 and "B is significantly better" in out
-    assert [line.split()[-2] for line in out.splitlines() if line.startswith(("A ", "B "))] == ["3", "3"]  # seeds
+    assert [line.split()[-2] for line in out.splitlines() if line.startswith(("A  g-", "B  g-"))] == ["3", "3"]  # seeds
 
     code, out, _ = run_cli(["compare", strong, strong, "--results", str(results_dir)], capsys)
     assert code == 0 and "no significant difference" in out
