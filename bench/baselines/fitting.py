@@ -157,6 +157,7 @@ def baseline_metrics(
             gold=gold.tolist(),
             predicted=predicted.tolist(),
             probabilities=np.round(probabilities, 6).tolist(),
+            texts=[example.text for example in dataset.test],
         ),
         **extra,
     )

@@ -259,6 +259,7 @@ def run_metrics(
             gold=gold.tolist(),
             predicted=predicted.tolist(),
             probabilities=np.round(probabilities, 6).tolist(),
+            texts=[example.text for example in dataset.test],
         ),
         checkpoint=str(checkpoint),
         truncated=dict(datamodule.truncated),
