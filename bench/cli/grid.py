@@ -307,8 +307,8 @@ def print_grid_summary(
     records = point_status(points, board, dataset)
     columns = [Column(""), Column("encoder"), Column("head"), Column("seed", "right", priority=3),
                *(Column(name, priority=2) for name in fields), Column("status"),
-               Column("val macro-F1", "right", priority=1), Column("test macro-F1", "right"), Column("run")]
-    table = FitTable(f"grid results on {dataset.name}", columns)
+               Column("val F1", "right", priority=1), Column("macro-F1", "right"), Column("run")]
+    table = FitTable(f"grid results on {dataset.name} (test macro-F1)", columns)
     best = best_run_id([record for record in records if record is not None])
     for point, record in zip(points, records):
         values = [str(grids.field_value(point, name)) for name in fields]
@@ -333,7 +333,7 @@ def print_grid_summary(
     print_table(console, table)
     text = flag_legend(flag for record in records if record is not None for flag in record.flags)
     if text:
-        console.print(f"★ best unflagged run. {text}.", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"★ best unflagged run. {text}.", highlight=False, markup=False, soft_wrap=not console.is_terminal)
 
 
 def print_outcome(outcome: GridOutcome) -> None:

@@ -12,7 +12,7 @@ from heads.base import Head
 @app.command("heads")
 def heads_command(plugin: opt.Plugins = None) -> None:
     """List the classification heads with their hyperparameters, defaults and `bench tune` ranges."""
-    console.print(terminal("classification heads", style="bold"), soft_wrap=True)
+    console.print(terminal("classification heads", style="bold"), soft_wrap=not console.is_terminal)
     for name, cls in list_heads().items():
         print_head(name, cls)
 
@@ -25,13 +25,13 @@ def print_head(name: str, cls: type[Head]) -> None:
     console.print()
     line = terminal(name, style="bold")
     line.append_text(terminal(f"  {cls.description}"))
-    console.print(line, soft_wrap=True)
+    console.print(line, soft_wrap=not console.is_terminal)
     for title, text in (("hyperparameters (default)", describe_hyperparameters(cls)),
                         ("bench tune searches", describe_space(cls))):
         if text:
-            console.print(terminal(f"  {title}", style="dim"), soft_wrap=True)
+            console.print(terminal(f"  {title}", style="dim"), soft_wrap=not console.is_terminal)
             for entry in text.splitlines():
-                console.print(terminal(f"    {entry}"), soft_wrap=True)
+                console.print(terminal(f"    {entry}"), soft_wrap=not console.is_terminal)
 
 
 def describe_hyperparameters(cls: type[Head]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,9 @@ from bench.escaping import terminal
 from bench.files import write_atomic
 from bench.leaderboard import stats
 from bench.leaderboard.export import FORMATS, TIED_NOTE, export, format_params, format_value
+from bench.leaderboard.mistakes import Mistake, disagreements, misclassified
 from bench.leaderboard.pareto import ParetoPoint, pareto_points
-from bench.leaderboard.records import RUN_STATUSES, RunMetrics, RunRecord
+from bench.leaderboard.records import RUN_STATUSES, Predictions, RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard, database_path, is_stale
 
 View = Annotated[
@@ -92,7 +94,7 @@ def leaderboard_command(
         for section in stats.sections(groups).values():
             print_table(console, group_table(section), wide=wide, columns=chosen)
         if any(group.indistinguishable_from_best for group in groups):
-            console.print(terminal("≈ " + TIED_NOTE.removeprefix("† "), style="dim"), soft_wrap=True)
+            console.print(terminal("≈ " + TIED_NOTE.removeprefix("† "), style="dim"), soft_wrap=not console.is_terminal)
         print_flag_legend(flag for group in groups for flag in group.flags)
         return
     if view == "pareto":
@@ -116,7 +118,7 @@ def print_flag_legend(flags: Iterable[str]) -> None:
     text = flag_legend(flags)
     if text:
         console.print(Text(f"{text}. Flagged runs are never marked best (--include-flagged to allow it).",
-                           style="dim"), soft_wrap=True)
+                           style="dim"), soft_wrap=not console.is_terminal)
 
 
 @app.command("export")
@@ -182,6 +184,62 @@ def show_command(
         print_table(console, history_table(metrics.history))
 
 
+@app.command("errors")
+def errors_command(
+    run: Annotated[str, typer.Argument(help="Run id or a unique prefix of it.")],
+    results: Results = DEFAULT_RESULTS,
+    storage: Storage = None,
+    label: Annotated[
+        str | None, typer.Option("--class", metavar="LABEL", help="Only mistakes whose gold or predicted class is LABEL.")
+    ] = None,
+    gold: Annotated[str | None, typer.Option("--gold", metavar="LABEL", help="Only mistakes on gold class LABEL.")] = None,
+    predicted: Annotated[
+        str | None, typer.Option("--predicted", metavar="LABEL", help="Only mistakes predicted as LABEL.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=0, help="Show at most N mistakes (0: all).")] = 20,
+    wide: Wide = False,
+    columns: Columns = None,
+) -> None:
+    """Misclassified test sentences of a run: gold, predicted and confidence, most confident mistakes first."""
+    chosen = parse_columns(columns)
+    board = require_leaderboard(storage, results)
+    record = board.get_run(run)
+    if record.metrics is None:
+        raise UsageError(f"run {record.run_id} is {record.status}; only finished runs have test predictions")
+    predictions = board.predictions(record.run_id)
+    labels = record.metrics.labels
+    mistakes = misclassified(predictions, labels, gold=gold, predicted=predicted, either=label)
+    total = len(predictions.example_ids)
+    wrong = sum(gold_value != predicted_value for gold_value, predicted_value in zip(predictions.gold,
+                                                                                     predictions.predicted))
+    filtered = gold is not None or predicted is not None or label is not None
+    console.print(terminal(
+        f"run {record.run_id} ({record.encoder} / {record.head}): {wrong} of {total} test examples misclassified"
+        + (f", {len(mistakes)} match the filter" if filtered else ""), style="bold"), soft_wrap=not console.is_terminal)
+    if predictions.texts is None:
+        console.print(terminal(f"run {record.run_id} was recorded before runs stored their test texts: example ids "
+                               "are shown instead (run it again to see the sentences)", style="yellow"), soft_wrap=not console.is_terminal)
+    shown = mistakes[:limit] if limit else mistakes
+    if shown:
+        print_table(console, mistakes_table(shown), wide=wide, columns=chosen)
+    if len(shown) < len(mistakes):
+        console.print(terminal(f"… {len(mistakes) - len(shown)} more (--limit 0 shows all)", style="dim"))
+
+
+def mistakes_table(mistakes: list[Mistake]) -> FitTable:
+    """Misclassified examples: id, gold, predicted, confidence, p(gold) and the text (shortened to fit)."""
+    with_texts = any(mistake.text is not None for mistake in mistakes)
+    columns = [Column("example", priority=0 if not with_texts else 2, detail=with_texts), Column("gold"),
+               Column("predicted"), Column("confidence", "right"), Column("p(gold)", "right", priority=1)]
+    columns += [Column("text", free_text=True, min_width=20)] if with_texts else []
+    table = FitTable(None, columns)
+    for mistake in mistakes:
+        cells = [mistake.example_id, mistake.gold, mistake.predicted, format_value(mistake.confidence, "score"),
+                 format_value(mistake.gold_probability, "score")]
+        table.add_row(*cells, *([mistake.text or "—"] if with_texts else []))
+    return table
+
+
 @app.command("compare")
 def compare_command(
     a: Annotated[
@@ -192,6 +250,9 @@ def compare_command(
     storage: Storage = None,
     resamples: Resamples = stats.DEFAULT_RESAMPLES,
     bootstrap_seed: BootstrapSeed = 0,
+    examples: Annotated[
+        int, typer.Option("--examples", min=0, help="Two runs: show N of the test sentences they label differently.")
+    ] = 5,
 ) -> None:
     """Paired bootstrap of test macro-F1, A − B, on the test examples both were scored on.
 
@@ -239,6 +300,29 @@ def compare_command(
     if folds is not None:
         print_fold_test(folds)
     print_verdict(result.significant, result.difference)
+    if len(side_a.runs) == 1 and len(side_b.runs) == 1:
+        labels = side_a.runs[0].metrics.labels if side_a.runs[0].metrics else []
+        print_disagreements(board.predictions(side_a.run_ids[0]), board.predictions(side_b.run_ids[0]), labels,
+                            examples)
+
+
+def print_disagreements(a: Predictions, b: Predictions, labels: list[str], limit: int) -> None:
+    """How often two runs label a shared test example differently, who is right then, and ``limit`` examples."""
+    shared, found = disagreements(a, b, labels)
+    wins = Counter(item.winner for item in found)
+    console.print(terminal(
+        f"A and B disagree on {len(found)} of {shared} shared test examples: A right on {wins['A']}, "
+        f"B right on {wins['B']}, neither on {wins['neither']}"), soft_wrap=not console.is_terminal)
+    if not found or not limit:
+        return
+    with_texts = any(item.text is not None for item in found)
+    columns = [Column("example", detail=with_texts), Column("gold"), Column("A"), Column("B"), Column("right")]
+    columns += [Column("text", free_text=True, min_width=20)] if with_texts else []
+    table = FitTable(None, columns)
+    for item in found[:limit]:
+        table.add_row(item.example_id, item.gold, item.a, item.b, item.winner,
+                      *([item.text or "—"] if with_texts else []))
+    print_table(console, table)
 
 
 def print_sides(

@@ -107,15 +107,17 @@ class FitTable:
             total += min(natural, max(column.min_width, len(column.name))) if shrink and column.free_text else natural
         return total + 2 * max(len(shown) - 1, 0)  # two spaces between columns, no outer border
 
-    def render(self, shown: Sequence[int]) -> Table:
-        """The rich table of the ``shown`` columns; value columns never wrap."""
+    def render(self, shown: Sequence[int], width: int | None = None) -> Table:
+        """The rich table of the ``shown`` columns; value columns never wrap, free-text columns share what
+        ``width`` leaves them (shortened with an ellipsis)."""
+        limits = self.free_text_widths(shown, width)
         table = Table(show_header=self.show_header, caption=self.caption, caption_justify="left",
                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
         for index in shown:
             column = self.columns[index]
-            if column.free_text:
+            if index in limits:
                 table.add_column(terminal(column.name), justify=column.justify, overflow="ellipsis", no_wrap=True,
-                                 min_width=min(column.min_width, self.natural_width(index)), style=column.style)
+                                 max_width=limits[index], style=column.style)
             else:
                 table.add_column(terminal(column.name), justify=column.justify, no_wrap=True,
                                  min_width=self.natural_width(index), style=column.style)
@@ -123,29 +125,45 @@ class FitTable:
             table.add_row(*(cells[index] for index in shown), style=style)
         return table
 
+    def free_text_widths(self, shown: Sequence[int], width: int | None) -> dict[int, int]:
+        """The width each shown free-text column gets within ``width`` (all they need when ``width`` is None)."""
+        free = [index for index in shown if self.columns[index].free_text]
+        needed = {index: self.natural_width(index) for index in free}
+        if width is None or not free:
+            return needed
+        left = width - self.width([index for index in shown if index not in needed]) - 2 * len(free)
+        if sum(needed.values()) <= left:
+            return needed
+        total = sum(needed.values())
+        return {
+            index: min(needed[index], max(self.columns[index].min_width, len(self.columns[index].name),
+                                          left * needed[index] // total))
+            for index in free
+        }
+
 
 def print_table(
     console: Console, table: FitTable, *, wide: bool = False, columns: Sequence[str] | None = None
 ) -> None:
     """Print ``table`` on ``console`` under its title: fitted to a terminal's width, at full natural width elsewhere."""
     if table.title:
-        console.print(terminal(table.title, style="bold"), soft_wrap=True)
-    if console.is_terminal:
-        shown = table.chosen(console.width, wide=wide, only=columns)
-        console.print(table.render(shown))
+        console.print(terminal(table.title, style="bold"), soft_wrap=not console.is_terminal)
+    shown = table.chosen(console.width if console.is_terminal else None, wide=wide, only=columns)
+    if console.is_terminal and table.width(shown, shrink=True) <= console.width:
+        console.print(table.render(shown, console.width))
         return
-    shown = table.chosen(None, wide=wide, only=columns)
     print_natural(console, table.render(shown))
 
 
 def print_natural(console: Console, renderable: Table) -> None:
-    """Print ``renderable`` at its natural width (not cut to the console's 80 columns when piped)."""
-    if console.is_terminal:
+    """Print ``renderable`` at its natural width: never squeezed to the console's width (80 columns when piped),
+    so no cell is cut or wrapped; a terminal narrower than the table wraps its lines instead."""
+    width = Measurement.get(console, console.options.update_width(10_000), renderable).maximum
+    if width <= console.width:
         console.print(renderable)
         return
-    width = Measurement.get(console, console.options.update_width(10_000), renderable).maximum
-    wide = Console(file=console.file, width=max(width, console.width), color_system=None, force_terminal=False,
-                   highlight=False)
+    wide = Console(file=console.file, width=width, color_system=console.color_system,  # type: ignore[arg-type]
+                   force_terminal=console.is_terminal, highlight=False)
     wide.print(renderable)
 
 
@@ -174,11 +192,11 @@ def flag_legend(flags: Iterable[str]) -> str:
 
 
 def print_fields(console: Console, title: str, fields: Sequence[tuple[str, str | Text]]) -> None:
-    """``name  value`` lines under a bold title, names aligned; a long value runs on (the terminal may wrap it)
-    instead of being cut into a narrow column."""
-    console.print(terminal(title, style="bold"), soft_wrap=True)
+    """``name  value`` lines under a bold title, names aligned; a long value is never cut into a narrow column
+    (a terminal wraps it between words, a pipe keeps it on one line)."""
+    console.print(terminal(title, style="bold"), soft_wrap=not console.is_terminal)
     width = max((len(name) for name, _ in fields), default=0)
     for name, value in fields:
         line = terminal(f"  {name:<{width}}  ", style="bold")
         line.append_text(terminal(value) if isinstance(value, str) else value)
-        console.print(line, soft_wrap=True)
+        console.print(line, soft_wrap=not console.is_terminal)

@@ -235,7 +235,7 @@ def print_best(study: optuna.Study, include_flagged: bool = False) -> None:
         console.print(
             f"{FLAG_MARKER} flagged trials: {', '.join(map(str, flagged))}. "
             + flag_legend(flag for trial in trials for flag in trial.user_attrs.get("flags", [])),
-            highlight=False, markup=False, soft_wrap=True,
+            highlight=False, markup=False, soft_wrap=not console.is_terminal,
         )
     if best is None:
         return
