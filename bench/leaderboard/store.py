@@ -180,7 +180,7 @@ class Leaderboard:
         except ImportError as error:
             raise ResultsError(
                 f"storage URL {self.url} needs a database driver that is not installed ({error.name}); "
-                "PostgreSQL needs psycopg: pip install 'psycopg[binary]'"
+                "PostgreSQL needs psycopg: pip install 'ko-emotion-bench[postgres]'"
             ) from None
         if self._engine.dialect.name == "sqlite":
             _configure_sqlite(self._engine)
