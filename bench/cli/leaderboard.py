@@ -442,8 +442,11 @@ def run_table(records: list[RunRecord], include_flagged: bool = False, wide: boo
     columns = [Column("#", "right"), Column("run"), Column("encoder"), Column("head"),
                Column("seed", "right", priority=4)]
     columns += [Column("fold", "right", priority=4)] if with_folds else []
-    columns += [Column("setting", priority=2, free_text=True)] if with_settings else []
-    columns += [Column("status"), Column("macro-F1", "right"), Column("accuracy", "right", priority=1),
+    columns += [Column("setting", priority=1, free_text=True)] if with_settings else []
+    # When every run finished unflagged the status says nothing new: it is the first to go on a narrow terminal.
+    routine = all(record.status == "finished" and not record.flags for record in records)
+    columns += [Column("status", priority=3 if routine else 0), Column("macro-F1", "right"),
+                Column("accuracy", "right", priority=2),
                 Column("val F1", "right", detail=True), Column("params", "right", detail=True),
                 Column("train s", "right", detail=True)]
     columns += [Column("error", priority=3, free_text=True, min_width=16)] if with_errors else []
@@ -507,9 +510,9 @@ def group_table(groups: list[stats.GroupStats]) -> FitTable:
     settings = stats.distinguishing_settings(groups)
     with_settings = any(settings.values())
     columns = [Column("rank", "right"), Column(""), Column("group"), Column("encoder"), Column("head")]
-    columns += [Column("setting", priority=2, free_text=True)] if with_settings else []
-    columns += [Column("n", "right", priority=3), Column("macro-F1", "right"), Column("95% CI", "right", priority=1),
-                Column("accuracy", "right", priority=1), Column("p vs best", "right", detail=True)]
+    columns += [Column("setting", priority=1, free_text=True)] if with_settings else []
+    columns += [Column("n", "right", priority=4), Column("macro-F1", "right"), Column("95% CI", "right", priority=2),
+                Column("accuracy", "right", priority=3), Column("p vs best", "right", detail=True)]
     table = FitTable(f"{first.dataset} · fingerprint {first.fingerprint[:12]} · test scores, mean ± std over seeds",
                      columns)
     for group in groups:
