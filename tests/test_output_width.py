@@ -231,3 +231,45 @@ def test_grid_summary_keeps_every_value_on_its_line(board_dir: Path, console_mod
         if record.macro_f1 is not None:
             values.append(format_value(record.macro_f1, "score"))
         assert_row(lines, record.run_id, *values)
+
+
+def test_a_narrow_terminal_drops_low_priority_columns_first_and_shortens_only_free_text() -> None:
+    import io
+
+    from rich.console import Console
+
+    from bench.cli.tables import Column, FitTable, print_table
+
+    table = FitTable("t", [Column("id"), Column("name"), Column("seed", "right", priority=2),
+                           Column("note", priority=1, free_text=True, min_width=6), Column("score", "right"),
+                           Column("extra", detail=True)])
+    table.add_row("0123456789ab", LONG_ENCODER, "7", "a long free-text note that cannot fit", "0.7414", "hidden")
+    shown = {}
+    rows = {}
+    for width in (120, 62, 52, 45, 30):
+        out = io.StringIO()
+        print_table(Console(file=out, width=width, force_terminal=True, color_system=None), table)
+        lines = out.getvalue().splitlines()
+        header, row = lines[1].split(), lines[3]
+        shown[width], rows[width] = header, row
+        for value in ("0123456789ab", LONG_ENCODER, "0.7414"):
+            assert value in row, (width, row)  # values are never cut or wrapped, however narrow
+    assert shown[120] == shown[62] == ["id", "name", "seed", "note", "score"]  # detail columns only with --wide
+    assert "cannot fit" in rows[120] and "…" in rows[62]  # free text is shortened before any column goes
+    assert shown[52] == ["id", "name", "note", "score"]  # then the seed (priority 2) goes …
+    assert shown[45] == shown[30] == ["id", "name", "score"]  # … then the note
+
+
+def test_a_confusion_matrix_wider_than_the_terminal_numbers_its_columns(monkeypatch, capsys, results_dir: Path):
+    from bench.cli.app import console
+
+    labels = ("extremely-long-label-one", "extremely-long-label-two", "extremely-long-label-three")
+    gold = [0, 1, 2] * 5
+    with Leaderboard.for_results_dir(results_dir) as board:
+        run_id = record_run(board, make_config(), make_metrics(gold, gold[1:] + gold[:1], labels))
+    monkeypatch.setattr(console, "_force_terminal", True)
+    monkeypatch.setattr(console, "_width", 60)
+    lines = render(capsys, "terminal-60", "show", run_id, "--results", str(results_dir))
+    start = lines.index(line_with(lines, "confusion matrix"))
+    assert lines[start + 1].split() == ["gold", "\\", "predicted", "0", "1", "2"]
+    assert [line.split()[:2] for line in lines[start + 3:start + 6]] == [[str(i), label] for i, label in enumerate(labels)]

@@ -110,6 +110,9 @@ def leaderboard_command(
         return
     for section in stats.sections(sort_runs(records)).values():
         print_table(console, run_table(section, include_flagged, wide), wide=wide, columns=chosen)
+    if any(is_stale(record) for record in records):
+        console.print(terminal("stale: recorded as running, but its process is gone (rerun the same command to "
+                               "resume it)", style="dim"), soft_wrap=not console.is_terminal)
     print_flag_legend(flag for record in records for flag in record.flags)
 
 

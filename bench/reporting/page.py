@@ -128,8 +128,8 @@ def _page(sections: list[Section], unfinished: list[RunRecord], style: PlotStyle
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = [
         "<h1>ko-emotion-bench report</h1>",
-        f'<p class="meta">{finished_runs} finished run(s) in {len(sections)} dataset(s), '
-        f"{len(unfinished)} unfinished · leaderboard <code>{html_text(source)}</code> · generated {generated}</p>",
+        (f'<p class="meta">{finished_runs} finished run(s) in {len(sections)} dataset(s), '
+        f"{len(unfinished)} unfinished · leaderboard <code>{html_text(source)}</code> · generated {generated}</p>"),
     ]
     if len(sections) > 1:
         links = " ".join(f'<a href="#{_anchor(section)}">{html_text(section.dataset)}</a>' for section in sections)
@@ -154,9 +154,9 @@ def _section(section: Section, style: PlotStyle, resamples: int) -> str:
         f"<h2>{html_text(section.dataset)} <small>(fingerprint {html_text(section.fingerprint[:12])})</small></h2>",
         "<h3>Leaderboard</h3>",
         _leaderboard_table(section),
-        f'<p class="note">Groups are runs that differ only in their seed. 95% CI: bootstrap over seeds and test '
+        (f'<p class="note">Groups are runs that differ only in their seed. 95% CI: bootstrap over seeds and test '
         f"examples ({resamples} resamples); p vs best: paired bootstrap against the best group (★). {html_text(TIED_NOTE)} "
-        "Italic rows are reference baselines.</p>",
+        "Italic rows are reference baselines.</p>"),
         _flag_note(section),
         _pareto_block(section, style),
         _per_class_block(section, style),
@@ -225,9 +225,9 @@ def _pareto_block(section: Section, style: PlotStyle) -> str:
         "<h3>Efficiency: macro-F1 vs latency</h3>",
         _figure(image, "Test macro-F1 against latency at batch 1; red points form the Pareto front"),
         _table(header, rows, numeric, {"Run": "ids"}, table_class="pareto"),
-        '<p class="note">A run is Pareto-optimal when no other run is at least as fast and at least as good, '
+        ('<p class="note">A run is Pareto-optimal when no other run is at least as fast and at least as good, '
         "and strictly better in one. Latency is the median forward time per example (baselines: vectorising and "
-        "predicting) on this machine.</p>",
+        "predicting) on this machine.</p>"),
     ])
 
 
