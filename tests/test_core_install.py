@@ -26,8 +26,12 @@ PACKAGES = ("bench", "encoders", "heads")
 # Packages only the dev extra or an optional extra brings; none may arrive with the core install.
 NOT_CORE = ("pytest", "hypothesis", "onnx", "onnxruntime", "mlflow", "wandb", "ray", "psycopg", "optuna-dashboard")
 # pip's words when it cannot reach an index (or find a wheel offline): the test then cannot build the venv.
-OFFLINE = ("NewConnectionError", "Temporary failure in name resolution", "Network is unreachable",
-           "No matching distribution found")
+OFFLINE = (
+    "NewConnectionError",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "No matching distribution found",
+)
 
 pytestmark = pytest.mark.slow
 
@@ -77,9 +81,33 @@ def test_core_install_runs_records_lists_and_exports(core_venv: Path, tmp_path: 
     helped = _run([bench, "--help"], tmp_path)
     assert helped.returncode == 0 and "leaderboard" in helped.stdout and "errors" in helped.stdout
 
-    run = _run([bench, "run", "--encoder", "scratch", "--head", "linear", "--data", "sample", *tiny_config_args(),
-                "--epochs", "1", "--train-limit", "60", "--max-len", "32", "--batch-size", "16", "--device", "cpu",
-                "--no-progress", "--results", str(results)], tmp_path)
+    run = _run(
+        [
+            bench,
+            "run",
+            "--encoder",
+            "scratch",
+            "--head",
+            "linear",
+            "--data",
+            "sample",
+            *tiny_config_args(),
+            "--epochs",
+            "1",
+            "--train-limit",
+            "60",
+            "--max-len",
+            "32",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--results",
+            str(results),
+        ],
+        tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
 
     listed = _run([bench, "leaderboard", "--results", str(results)], tmp_path)
@@ -94,10 +122,31 @@ def test_core_install_runs_records_lists_and_exports(core_venv: Path, tmp_path: 
 
     # Optional integrations name their extra, in one line, exit code 2.
     refusals = {
-        "onnx": [bench, "export-model", str(tmp_path / "model"), "--run", run_id, "--format", "onnx",
-                 "--results", str(results)],
-        "mlflow": [bench, "run", "--encoder", "scratch", "--head", "linear", "--data", "sample", "--logger", "mlflow",
-                   "--results", str(results)],
+        "onnx": [
+            bench,
+            "export-model",
+            str(tmp_path / "model"),
+            "--run",
+            run_id,
+            "--format",
+            "onnx",
+            "--results",
+            str(results),
+        ],
+        "mlflow": [
+            bench,
+            "run",
+            "--encoder",
+            "scratch",
+            "--head",
+            "linear",
+            "--data",
+            "sample",
+            "--logger",
+            "mlflow",
+            "--results",
+            str(results),
+        ],
         "postgres": [bench, "leaderboard", "--storage", "postgresql://bench@127.0.0.1:1/bench"],
     }
     for extra, args in refusals.items():

@@ -33,8 +33,12 @@ def test_mistakes_are_the_wrong_predictions_most_confident_first_and_filter_by_c
 
 
 def test_multilabel_mistakes_show_label_sets_and_old_runs_have_no_texts() -> None:
-    predictions = Predictions(["a", "b", "c"], [[1, 0, 1], [0, 1, 0], [0, 0, 1]], [[1, 0, 0], [0, 1, 0], [0, 0, 0]],
-                              [[0.9, 0.1, 0.4], [0.1, 0.8, 0.1], [0.1, 0.1, 0.2]])
+    predictions = Predictions(
+        ["a", "b", "c"],
+        [[1, 0, 1], [0, 1, 0], [0, 0, 1]],
+        [[1, 0, 0], [0, 1, 0], [0, 0, 0]],
+        [[0.9, 0.1, 0.4], [0.1, 0.8, 0.1], [0.1, 0.1, 0.2]],
+    )
     found = misclassified(predictions, LABELS)
     assert [(m.example_id, m.gold, m.predicted, m.confidence, m.text) for m in found] == [
         ("a", "기쁨+슬픔", "기쁨", None, None),

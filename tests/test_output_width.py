@@ -135,8 +135,9 @@ def test_leaderboard_format_writes_machine_tables(board_dir: Path, capsys) -> No
     assert code == 0 and {row["run_id"] for row in rows} == {record.run_id for record in runs(board_dir)}
     code, out, _ = bench(capsys, "leaderboard", "--results", str(board_dir), "--format", "csv", "--status", "failed")
     assert code == 0 and out.count("\n") == 2 and "failed" in out
-    code, out, _ = bench(capsys, "leaderboard", "--results", str(board_dir), "--format", "md", "--view", "groups",
-                         "--resamples", "20")
+    code, out, _ = bench(
+        capsys, "leaderboard", "--results", str(board_dir), "--format", "md", "--view", "groups", "--resamples", "20"
+    )
     assert code == 0 and out.startswith("### ")
     code, _, err = bench(capsys, "leaderboard", "--results", str(board_dir), "--format", "docx")
     assert code == 2 and "--format must be one of" in err
@@ -150,25 +151,43 @@ def test_show_prints_scores_per_class_and_confusion_on_whole_lines(board_dir: Pa
     assert record.metrics is not None
     for label in LABELS:
         scores = record.metrics.per_class[label]
-        assert_row(lines, f"{label} ", f"{scores.precision:.4f}", f"{scores.recall:.4f}", f"{scores.f1:.4f}",
-                   str(scores.support))
+        assert_row(
+            lines,
+            f"{label} ",
+            f"{scores.precision:.4f}",
+            f"{scores.recall:.4f}",
+            f"{scores.f1:.4f}",
+            str(scores.support),
+        )
     matrix_title = lines.index(line_with(lines, "confusion matrix"))
     for label, row in zip(LABELS, record.metrics.confusion, strict=True):
         line = next(line for line in lines[matrix_title:] if line.startswith(label))
         assert [int(value) for value in line.split()[1:]] == row
 
 
-def test_compare_shows_the_sides_and_the_sentences_they_disagree_on(
-    board_dir: Path, console_mode: str, capsys
-) -> None:
-    records = [record for record in runs(board_dir)
-               if record.head == LONG_HEAD and record.seed == 1 and record.fingerprint == "fp-a"]
+def test_compare_shows_the_sides_and_the_sentences_they_disagree_on(board_dir: Path, console_mode: str, capsys) -> None:
+    records = [
+        record
+        for record in runs(board_dir)
+        if record.head == LONG_HEAD and record.seed == 1 and record.fingerprint == "fp-a"
+    ]
     a, b = sorted(records, key=lambda record: record.encoder)[:2]
-    lines = render(capsys, console_mode, "compare", a.run_id, b.run_id, "--results", str(board_dir),
-                   "--resamples", "100", "--examples", "3")
+    lines = render(
+        capsys,
+        console_mode,
+        "compare",
+        a.run_id,
+        b.run_id,
+        "--results",
+        str(board_dir),
+        "--resamples",
+        "100",
+        "--examples",
+        "3",
+    )
     assert_row(lines, f"A  {a.run_id}", f"{a.encoder} / {a.head}", format_value(a.macro_f1, "score"))
     assert_row(lines, f"B  {b.run_id}", f"{b.encoder} / {b.head}", format_value(b.macro_f1, "score"))
-    summary = " ".join(lines[lines.index(line_with(lines, "A and B disagree on")):][:2])
+    summary = " ".join(lines[lines.index(line_with(lines, "A and B disagree on")) :][:2])
     with Leaderboard.for_results_dir(board_dir) as board:
         pa, pb = board.predictions(a.run_id), board.predictions(b.run_id)
     differ = sum(x != y for x, y in zip(pa.predicted, pb.predicted, strict=True))
@@ -200,8 +219,9 @@ def test_errors_lists_misclassified_sentences_of_a_real_run(board_dir: Path, con
         assert predictions.texts[confident] in first_row  # the whole sentence, never cut when piped
 
     target = labels[predictions.gold[wrong[0]]]
-    lines = render(capsys, console_mode, "errors", record.run_id, "--results", str(board_dir), "--gold", target,
-                   "--limit", "0")
+    lines = render(
+        capsys, console_mode, "errors", record.run_id, "--results", str(board_dir), "--gold", target, "--limit", "0"
+    )
     expected = sum(labels[predictions.gold[i]] == target for i in wrong)
     assert f"{expected} match the filter" in " ".join(lines[:2])
     code, _, err = bench(capsys, "errors", record.run_id, "--results", str(board_dir), "--class", "nope")
@@ -219,8 +239,11 @@ def test_encoders_keep_names_and_ids_whole(console_mode: str, capsys) -> None:
 def test_grid_summary_keeps_every_value_on_its_line(board_dir: Path, console_mode: str, capsys) -> None:
     records = [record for record in runs(board_dir) if record.fingerprint == "fp-a"]
     points = [make_config(encoder=record.encoder, head=record.head, seed=record.seed) for record in records]
-    datasets = SimpleNamespace(name="sample", by_fold={None: SimpleNamespace(fingerprint="fp-a")},
-                               dataset=lambda point: SimpleNamespace(fingerprint="fp-a"))
+    datasets = SimpleNamespace(
+        name="sample",
+        by_fold={None: SimpleNamespace(fingerprint="fp-a")},
+        dataset=lambda point: SimpleNamespace(fingerprint="fp-a"),
+    )
     with Leaderboard.for_results_dir(board_dir) as board:
         print_grid_summary(points, ["lr"], datasets, board)  # type: ignore[arg-type]
     lines = [ANSI.sub("", line).rstrip() for line in capsys.readouterr().out.splitlines()]
@@ -240,9 +263,17 @@ def test_a_narrow_terminal_drops_low_priority_columns_first_and_shortens_only_fr
 
     from bench.cli.tables import Column, FitTable, print_table
 
-    table = FitTable("t", [Column("id"), Column("name"), Column("seed", "right", priority=2),
-                           Column("note", priority=1, free_text=True, min_width=6), Column("score", "right"),
-                           Column("extra", detail=True)])
+    table = FitTable(
+        "t",
+        [
+            Column("id"),
+            Column("name"),
+            Column("seed", "right", priority=2),
+            Column("note", priority=1, free_text=True, min_width=6),
+            Column("score", "right"),
+            Column("extra", detail=True),
+        ],
+    )
     table.add_row("0123456789ab", LONG_ENCODER, "7", "a long free-text note that cannot fit", "0.7414", "hidden")
     shown = {}
     rows = {}
@@ -272,4 +303,6 @@ def test_a_confusion_matrix_wider_than_the_terminal_numbers_its_columns(monkeypa
     lines = render(capsys, "terminal-60", "show", run_id, "--results", str(results_dir))
     start = lines.index(line_with(lines, "confusion matrix"))
     assert lines[start + 1].split() == ["gold", "\\", "predicted", "0", "1", "2"]
-    assert [line.split()[:2] for line in lines[start + 3:start + 6]] == [[str(i), label] for i, label in enumerate(labels)]
+    assert [line.split()[:2] for line in lines[start + 3 : start + 6]] == [
+        [str(i), label] for i, label in enumerate(labels)
+    ]

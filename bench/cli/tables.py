@@ -111,16 +111,34 @@ class FitTable:
         """The rich table of the ``shown`` columns; value columns never wrap, free-text columns share what
         ``width`` leaves them (shortened with an ellipsis)."""
         limits = self.free_text_widths(shown, width)
-        table = Table(show_header=self.show_header, caption=self.caption, caption_justify="left",
-                      box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+        table = Table(
+            show_header=self.show_header,
+            caption=self.caption,
+            caption_justify="left",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            collapse_padding=True,
+        )
         for index in shown:
             column = self.columns[index]
             if index in limits:
-                table.add_column(terminal(column.name), justify=column.justify, overflow="ellipsis", no_wrap=True,
-                                 max_width=limits[index], style=column.style)
+                table.add_column(
+                    terminal(column.name),
+                    justify=column.justify,
+                    overflow="ellipsis",
+                    no_wrap=True,
+                    max_width=limits[index],
+                    style=column.style,
+                )
             else:
-                table.add_column(terminal(column.name), justify=column.justify, no_wrap=True,
-                                 min_width=self.natural_width(index), style=column.style)
+                table.add_column(
+                    terminal(column.name),
+                    justify=column.justify,
+                    no_wrap=True,
+                    min_width=self.natural_width(index),
+                    style=column.style,
+                )
         for cells, style in self.rows:
             table.add_row(*(cells[index] for index in shown), style=style)
         return table
@@ -136,15 +154,15 @@ class FitTable:
             return needed
         total = sum(needed.values())
         return {
-            index: min(needed[index], max(self.columns[index].min_width, len(self.columns[index].name),
-                                          left * needed[index] // total))
+            index: min(
+                needed[index],
+                max(self.columns[index].min_width, len(self.columns[index].name), left * needed[index] // total),
+            )
             for index in free
         }
 
 
-def print_table(
-    console: Console, table: FitTable, *, wide: bool = False, columns: Sequence[str] | None = None
-) -> None:
+def print_table(console: Console, table: FitTable, *, wide: bool = False, columns: Sequence[str] | None = None) -> None:
     """Print ``table`` on ``console`` under its title: fitted to a terminal's width, at full natural width elsewhere."""
     if table.title:
         console.print(terminal(table.title, style="bold"), soft_wrap=not console.is_terminal)
@@ -162,8 +180,13 @@ def print_natural(console: Console, renderable: Table) -> None:
     if width <= console.width:
         console.print(renderable)
         return
-    wide = Console(file=console.file, width=width, color_system=console.color_system,  # type: ignore[arg-type]
-                   force_terminal=console.is_terminal, highlight=False)
+    wide = Console(
+        file=console.file,
+        width=width,
+        color_system=console.color_system,  # type: ignore[arg-type]
+        force_terminal=console.is_terminal,
+        highlight=False,
+    )
     wide.print(renderable)
 
 

@@ -94,15 +94,17 @@ def misclassified(
         if predictions.probabilities and not isinstance(gold_value, (list, tuple)):
             row = predictions.probabilities[position]
             confidence, gold_probability = float(row[int(predicted_value)]), float(row[int(gold_value)])  # type: ignore[arg-type]
-        found.append(Mistake(
-            position=position,
-            example_id=example_id,
-            text=predictions.texts[position] if predictions.texts is not None else None,
-            gold=label_text(gold_value, labels),
-            predicted=label_text(predicted_value, labels),
-            confidence=confidence,
-            gold_probability=gold_probability,
-        ))
+        found.append(
+            Mistake(
+                position=position,
+                example_id=example_id,
+                text=predictions.texts[position] if predictions.texts is not None else None,
+                gold=label_text(gold_value, labels),
+                predicted=label_text(predicted_value, labels),
+                confidence=confidence,
+                gold_probability=gold_probability,
+            )
+        )
     return sorted(found, key=lambda mistake: -(mistake.confidence or 0.0))
 
 
@@ -127,11 +129,13 @@ def disagreements(a: Predictions, b: Predictions, labels: Sequence[str]) -> tupl
         shared += 1
         if a.predicted[position] == b.predicted[other]:
             continue
-        found.append(Disagreement(
-            example_id=example_id,
-            text=texts[text_index[example_id]] if texts is not None else None,
-            gold=label_text(a.gold[position], labels),
-            a=label_text(a.predicted[position], labels),
-            b=label_text(b.predicted[other], labels),
-        ))
+        found.append(
+            Disagreement(
+                example_id=example_id,
+                text=texts[text_index[example_id]] if texts is not None else None,
+                gold=label_text(a.gold[position], labels),
+                a=label_text(a.predicted[position], labels),
+                b=label_text(b.predicted[other], labels),
+            )
+        )
     return shared, found
