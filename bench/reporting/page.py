@@ -92,7 +92,7 @@ def build_report(
         section.mistakes = {
             run.run_id: misclassified(stored[run.run_id], run.metrics.labels)
             for run in best
-            if run.run_id in stored and run.metrics is not None and run.metrics.task != "multilabel"
+            if run.run_id in stored and run.metrics is not None
         }
     unfinished = [record for record in records if record.run_id not in by_id]
     return _page(sections, unfinished, style, board.url, resamples)
