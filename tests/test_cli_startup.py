@@ -60,6 +60,8 @@ def test_commands_that_train_nothing_do_not_import_the_training_stack(results_di
         ["export", "--format", "md", *results],
         ["show", two_runs[0], *results],
         ["compare", two_runs[0], two_runs[1], *results, "--resamples", "50"],
+        ["errors", two_runs[0], *results],
+        ["leaderboard", *results, "--format", "json"],
         ["data", "inspect", "sample"],
     ]
     for args in light:

@@ -134,7 +134,7 @@ def _call(args: list[str]) -> tuple[int, str]:
     return 0, ""
 
 
-COMMANDS = ("baseline", "compare", "data inspect", "encoders", "export", "export-model", "grid", "heads",
+COMMANDS = ("baseline", "compare", "data inspect", "encoders", "errors", "export", "export-model", "grid", "heads",
             "leaderboard", "predict", "report", "run", "show", "tokenize", "tune")
 
 
@@ -163,11 +163,16 @@ def _command(draw: st.DrawFn, world: World, name: str) -> list[str]:
             "--status": st.sampled_from(["finished", "failed", "bogus"]) | odd_text,
             "--resamples": numbers, "--bootstrap-seed": numbers}
     commands: dict[str, tuple[list[st.SearchStrategy[list[str]]], dict[str, st.SearchStrategy[str]], list[str]]] = {
-        "leaderboard": ([], {**read, **view, "--encoder": odd_text, "--head": odd_text}, []),
+        "leaderboard": ([], {**read, **view, "--encoder": odd_text, "--head": odd_text, "--columns": odd_text,
+                             "--format": st.sampled_from(["csv", "md", "json", "pdf"]) | odd_text}, []),
+        "errors": ([st.lists(run_ids, min_size=1, max_size=1)],
+                   {**read, "--class": odd_text, "--gold": odd_text, "--predicted": odd_text, "--limit": numbers,
+                    "--columns": odd_text}, []),
         "export": ([], {**read, **view, "--format": st.sampled_from(["csv", "md", "latex", "html", "json", "pdf"]),
                         "--out": st.one_of(st.builds(world.fresh_dir), paths)}, []),
         "show": ([st.lists(run_ids, min_size=1, max_size=1)], read, []),
-        "compare": ([st.lists(run_ids, min_size=2, max_size=2)], {**read, "--resamples": numbers}, []),
+        "compare": ([st.lists(run_ids, min_size=2, max_size=2)], {**read, "--resamples": numbers, "--examples": numbers},
+                    []),
         "report": ([], {**read, "--out": st.one_of(st.builds(lambda: world.fresh_dir() + ".html"), paths),
                         "--font": paths, "--resamples": st.sampled_from(["1", "5", "0", "-1"])}, []),
         "predict": ([st.lists(odd_text, max_size=3)],
@@ -179,7 +184,7 @@ def _command(draw: st.DrawFn, world: World, name: str) -> list[str]:
         "data inspect": ([st.lists(paths, max_size=1)],
                          {**{k: v for k, v in data.items() if k not in ("--data", "--train-limit")},
                           "--encoder": model["--encoder"], "--max-len": numbers, "--json": st.just("")}, []),
-        "encoders": ([], {}, []),
+        "encoders": ([], {"--columns": odd_text, "--wide": st.just("")}, []),
         "heads": ([], {}, []),
         "tokenize": ([st.lists(odd_text, min_size=1, max_size=2)],
                      {"--encoder": model["--encoder"], "--encoder-path": paths, "--json": st.just("")}, []),
@@ -199,7 +204,7 @@ def _command(draw: st.DrawFn, world: World, name: str) -> list[str]:
         args += draw(positional)
     for option in draw(st.lists(st.sampled_from(sorted(options)), max_size=5, unique=True)) if options else []:
         value = draw(options[option])
-        args += [option] if option == "--json" else [option, value]
+        args += [option] if option in ("--json", "--wide") else [option, value]
     if tail == ["run-refusal"]:
         # Refused before any training: the last occurrence of an option wins, so this one decides.
         args += ["--no-progress", *tiny_config_args(), "--epochs", "1", "--train-limit", "20"]

@@ -150,6 +150,29 @@ def test_report_needs_finished_runs(tmp_path, capsys) -> None:
     assert code == 2 and "--font" in err
 
 
+def test_report_has_an_error_analysis_of_the_best_runs(filled, report_page) -> None:
+    _, rows = filled
+    page = report_page.read_text(encoding="utf-8")
+    with Leaderboard.for_results_dir(filled[0]) as board:
+        stored = board.predictions(rows["trained"].run_id)
+    assert stored.texts is not None
+    run_id = rows["trained"].run_id
+    block = page[page.index(f'id="errors-{run_id}"'):]
+    block = block[:block.index("</details>")]
+    assert f'href="#errors-{run_id}"' in page  # the leaderboard links to it
+    metrics = rows["trained"].metrics
+    assert metrics is not None
+    for label in metrics.labels:
+        assert f'<td class="text">{label}</td>' in block
+    assert '<table class="class-scores">' in block and '<table class="confusion">' in block
+    wrong = [i for i, (g, p) in enumerate(zip(stored.gold, stored.predicted, strict=True)) if g != p]
+    assert f"{len(wrong)} misclassified test example(s)" in block
+    if wrong:
+        confident = max(wrong, key=lambda i: stored.probabilities[i][stored.predicted[i]])
+        first = block[block.index('<table class="mistakes">'):].split("<tr>")[2]  # header row, then the first mistake
+        assert metrics.labels[stored.gold[confident]] in first and metrics.labels[stored.predicted[confident]] in first
+
+
 def _chromium() -> str | None:
     return next((path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None)
 
@@ -171,3 +194,4 @@ def test_report_renders_in_headless_chromium(filled, report_page, tmp_path) -> N
     for name in ("trained", "tfidf", "majority"):
         assert rows[name].run_id in dom
     assert dom.count("data:image/png;base64,") >= 5
+    assert f'id="errors-{rows["trained"].run_id}"' in dom and '<table class="mistakes">' in dom

@@ -59,8 +59,9 @@ def test_a_collapsed_run_is_flagged_and_never_best(capsys, flagged_board: Path):
     code, out, err = bench(capsys, "leaderboard", *where)
     assert code == 0, err
     row = next(line for line in out.splitlines() if collapsed.run_id in line)
-    assert "⚑ collapsed" in row
-    assert "⚑ collapsed: predicts the same class (or label set) for every test example" in out
+    assert "⚑CM" in row  # short symbols keep the row on one line; the legend below says what they mean
+    assert "⚑C collapsed: predicts the same class (or label set) for every test example" in out
+    assert "⚑M below-majority: test macro-F1 not above the majority-class row" in out
 
     code, out, err = bench(capsys, "leaderboard", "--view", "groups", *where)
     assert code == 0, err

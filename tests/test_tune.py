@@ -113,9 +113,9 @@ def test_dry_run_shows_options_given_on_the_command_line_as_fixed(capsys, result
     )
     assert code == 0, err
     for line in ("epochs", "mlp.dropout", "mlp.hidden_dim"):
-        row = next(row for row in out.splitlines() if f" {line} " in row)
+        row = next(row for row in out.splitlines() if row.split()[:1] == [line])
         assert "fixed (command line)" in row, row
-    lr_row = next(row for row in out.splitlines() if " lr " in row)
+    lr_row = next(row for row in out.splitlines() if row.split()[:1] == ["lr"])
     assert "encoder scratch" in lr_row
     assert "tune-scratch-mlp-" in out
     assert not (results_dir / "optuna.db").exists()

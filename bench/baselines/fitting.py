@@ -123,6 +123,7 @@ def fit_and_score_baseline(
             gold=gold["test"].tolist(),
             predicted=scores.predicted.tolist(),
             probabilities=np.round(probabilities, 6).tolist(),
+            texts=[example.text for example in dataset.test],
         ),
         **scores.extra,
     )

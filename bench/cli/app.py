@@ -49,6 +49,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bench.cli.leaderboard",
         "One run: config, scores, per-class precision/recall/F1 and the confusion matrix.",
     ),
+    "errors": (
+        "bench.cli.leaderboard",
+        "Misclassified test sentences of a run: gold, predicted and confidence, most confident mistakes first.",
+    ),
     "compare": (
         "bench.cli.leaderboard",
         "Paired bootstrap of test macro-F1, A − B, on the test examples both were scored on.",

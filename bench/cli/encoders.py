@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from bench.cli.app import app, console
+from bench.cli.leaderboard import Columns, Wide
 from bench.cli.options import EncoderPath, Plugins, TrustRemoteCode
+from bench.cli.tables import Column, FitTable, parse_columns, print_table
 from bench.escaping import terminal
 from encoders import EncoderEntry, EncoderRequest, create_tokenizer, list_encoders
 
@@ -25,24 +27,25 @@ def format_parameter_count(count: int | None) -> str:
 
 
 @app.command("encoders")
-def encoders_command(plugin: Plugins = None) -> None:
+def encoders_command(plugin: Plugins = None, wide: Wide = False, columns: Columns = None) -> None:
     """List the registered encoders with their hub ids, parameter counts and default learning rates."""
-    table = Table(title="encoders")
-    table.add_column("name", style="bold")
-    table.add_column("hub id")
-    table.add_column("parameters", justify="right")
-    table.add_column("default lr")
-    table.add_column("description")
-    for entry in list_encoders():
+    print_table(console, encoders_table(list_encoders()), wide=wide, columns=parse_columns(columns))
+
+
+def encoders_table(entries: Iterable[EncoderEntry]) -> FitTable:
+    """The encoders as a table: names, hub ids and sizes never cut; the description shortened to fit."""
+    table = FitTable("encoders", [
+        Column("name", style="bold"),
+        Column("hub id", priority=1),
+        Column("parameters", "right", priority=2),
+        Column("default lr", priority=4),
+        Column("description", priority=3, free_text=True, min_width=20),
+    ])
+    for entry in entries:
         count = entry.parameter_count() if entry.parameter_count is not None else None
-        table.add_row(
-            terminal(entry.name),
-            terminal(entry.hub_id or "—"),
-            format_parameter_count(count),
-            terminal(describe_learning_rates(entry)),
-            terminal(entry.description),
-        )
-    console.print(table)
+        table.add_row(entry.name, entry.hub_id or "—", format_parameter_count(count), describe_learning_rates(entry),
+                      entry.description)
+    return table
 
 
 def describe_learning_rates(entry: EncoderEntry) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.progress_bar import ProgressBar
@@ -12,12 +12,12 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.cli import options as opt
-from bench.cli.app import add_row, app, console
+from bench.cli.app import app, console
 from bench.cli.parallel import f1_text, number_list, quiet_optuna, run_callbacks, split_list, worker_pool
+from bench.cli.tables import Column, FitTable, flag_legend, flag_symbols, print_table
 from bench.config import RunConfig
 from bench.errors import UsageError
 from bench.escaping import markup, terminal
-from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.stats import best_run_id
 from bench.leaderboard.store import Leaderboard
@@ -37,17 +37,17 @@ Encoders = Annotated[
 Heads = Annotated[str, typer.Option("--heads", help="Comma-separated heads, or all.", rich_help_panel=GRID)]
 Seeds = Annotated[str, typer.Option("--seeds", help="Comma-separated training seeds.", rich_help_panel=GRID)]
 LrList = Annotated[
-    Optional[str], typer.Option("--lr", help="Encoder learning rates, comma-separated.", rich_help_panel=GRID)
+    str | None, typer.Option("--lr", help="Encoder learning rates, comma-separated.", rich_help_panel=GRID)
 ]
-HeadLrList = Annotated[Optional[str], typer.Option("--head-lr", help="Head learning rates.", rich_help_panel=GRID)]
-DropoutList = Annotated[Optional[str], typer.Option("--dropout", help="Head dropouts.", rich_help_panel=GRID)]
-BatchSizeList = Annotated[Optional[str], typer.Option("--batch-size", help="Batch sizes.", rich_help_panel=GRID)]
-EpochsList = Annotated[Optional[str], typer.Option("--epochs", help="Epoch counts.", rich_help_panel=GRID)]
-MaxLenList = Annotated[Optional[str], typer.Option("--max-len", help="Maximum token counts.", rich_help_panel=GRID)]
-WeightDecayList = Annotated[Optional[str], typer.Option("--weight-decay", help="Weight decays.", rich_help_panel=GRID)]
-WarmupList = Annotated[Optional[str], typer.Option("--warmup-ratio", help="Warmup ratios.", rich_help_panel=GRID)]
+HeadLrList = Annotated[str | None, typer.Option("--head-lr", help="Head learning rates.", rich_help_panel=GRID)]
+DropoutList = Annotated[str | None, typer.Option("--dropout", help="Head dropouts.", rich_help_panel=GRID)]
+BatchSizeList = Annotated[str | None, typer.Option("--batch-size", help="Batch sizes.", rich_help_panel=GRID)]
+EpochsList = Annotated[str | None, typer.Option("--epochs", help="Epoch counts.", rich_help_panel=GRID)]
+MaxLenList = Annotated[str | None, typer.Option("--max-len", help="Maximum token counts.", rich_help_panel=GRID)]
+WeightDecayList = Annotated[str | None, typer.Option("--weight-decay", help="Weight decays.", rich_help_panel=GRID)]
+WarmupList = Annotated[str | None, typer.Option("--warmup-ratio", help="Warmup ratios.", rich_help_panel=GRID)]
 HeadParamList = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--head-param",
         help='KEY=V1,V2 head hyperparameter values, for the heads that have KEY (repeatable); KEY=["2,3","3,4"] for values with commas.',
@@ -55,7 +55,7 @@ HeadParamList = Annotated[
     ),
 ]
 EncoderPaths = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--encoder-path",
         help="Local folder of an encoder: ENCODER=PATH (or PATH with one encoder; repeatable).",
@@ -282,9 +282,9 @@ def print_grid_plan(
     """The grid's runs, in the order workers take them, with their leaderboard status."""
     records = point_status(points, board, dataset)
     pending = sum(record is None or record.status != "finished" for record in records)
-    table = Table(title=terminal(f"grid {study}: {len(points)} runs, {pending} to run"))
-    for column in ("#", "encoder", "head", "seed", *fields, "config", "status"):
-        table.add_column(column, justify="right" if column in ("#", "seed") else "left")
+    columns = [Column("#", "right"), Column("encoder"), Column("head"), Column("seed", "right", priority=2),
+               *(Column(name, priority=1) for name in fields), Column("config"), Column("status")]
+    table = FitTable(f"grid {study}: {len(points)} runs, {pending} to run", columns)
     for index, (point, record) in enumerate(zip(points, records)):
         values = [str(grids.field_value(point, name)) for name in fields]
         status = (
@@ -292,8 +292,8 @@ def print_grid_plan(
             if record is None
             else ("to retry: " + record.status if record.status != "finished" else "finished")
         )
-        add_row(table, str(index), point.encoder, point.head, str(point.seed), *values, point.config_hash(), status)
-    console.print(table)
+        table.add_row(str(index), point.encoder, point.head, str(point.seed), *values, point.config_hash(), status)
+    print_table(console, table)
     console.print(
         terminal(f"dataset {dataset.name} ({dataset.fingerprint[:12]}) · leaderboard {board.url} · "
                  f"study storage {redact_url(storage_url)}")
@@ -305,21 +305,21 @@ def print_grid_summary(
 ) -> None:
     """Each point's status and scores from the leaderboard."""
     records = point_status(points, board, dataset)
-    table = Table(title=terminal(f"grid results on {dataset.name}"))
-    for column in ("", "encoder", "head", "seed", *fields, "status", "val macro-F1", "test macro-F1", "run"):
-        table.add_column(column)
+    columns = [Column(""), Column("encoder"), Column("head"), Column("seed", "right", priority=3),
+               *(Column(name, priority=2) for name in fields), Column("status"),
+               Column("val F1", "right", priority=1), Column("macro-F1", "right"), Column("run")]
+    table = FitTable(f"grid results on {dataset.name} (test macro-F1)", columns)
     best = best_run_id([record for record in records if record is not None])
     for point, record in zip(points, records):
         values = [str(grids.field_value(point, name)) for name in fields]
         if record is None:
-            add_row(table, "", point.encoder, point.head, str(point.seed), *values, "not run", "–", "–", "–")
+            table.add_row("", point.encoder, point.head, str(point.seed), *values, "not run", "–", "–", "–")
             continue
         style = {"finished": "green", "running": "yellow"}.get(record.status, "red")
         status = terminal(record.status, style=style)
         if record.flags:
-            status.append(f" {FLAG_MARKER} {', '.join(record.flags)}", style="bold red")
-        add_row(
-            table,
+            status.append(f" {flag_symbols(record.flags)}", style="bold red")
+        table.add_row(
             "★" if record.run_id == best else "",
             point.encoder,
             point.head,
@@ -330,10 +330,10 @@ def print_grid_summary(
             f1_text(record.macro_f1),
             record.run_id,
         )
-    console.print(table)
-    text = legend(flag for record in records if record is not None for flag in record.flags)
+    print_table(console, table)
+    text = flag_legend(flag for record in records if record is not None for flag in record.flags)
     if text:
-        console.print(f"★ best unflagged run. {text}.", highlight=False, markup=False)
+        console.print(f"★ best unflagged run. {text}.", highlight=False, markup=False, soft_wrap=not console.is_terminal)
 
 
 def print_outcome(outcome: GridOutcome) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from bench.cli import options as opt
 from bench.cli.app import app, console
 from bench.escaping import terminal
@@ -14,16 +12,26 @@ from heads.base import Head
 @app.command("heads")
 def heads_command(plugin: opt.Plugins = None) -> None:
     """List the classification heads with their hyperparameters, defaults and `bench tune` ranges."""
-    table = Table(title="classification heads")
-    table.add_column("name", style="bold")
-    table.add_column("description")
-    table.add_column("hyperparameters (default)")
-    table.add_column("bench tune searches")
+    console.print(terminal("classification heads", style="bold"), soft_wrap=not console.is_terminal)
     for name, cls in list_heads().items():
-        table.add_row(
-            terminal(name), terminal(cls.description), terminal(describe_hyperparameters(cls)), terminal(describe_space(cls))
-        )
-    console.print(table)
+        print_head(name, cls)
+
+
+def print_head(name: str, cls: type[Head]) -> None:
+    """One head as a block: name and description, then one line per hyperparameter and per searched range.
+
+    Lines are never cut into columns: a long one runs on (a terminal wraps it, a pipe keeps it whole).
+    """
+    console.print()
+    line = terminal(name, style="bold")
+    line.append_text(terminal(f"  {cls.description}"))
+    console.print(line, soft_wrap=not console.is_terminal)
+    for title, text in (("hyperparameters (default)", describe_hyperparameters(cls)),
+                        ("bench tune searches", describe_space(cls))):
+        if text:
+            console.print(terminal(f"  {title}", style="dim"), soft_wrap=not console.is_terminal)
+            for entry in text.splitlines():
+                console.print(terminal(f"    {entry}"), soft_wrap=not console.is_terminal)
 
 
 def describe_hyperparameters(cls: type[Head]) -> str:

@@ -9,24 +9,25 @@ from typing import Annotated, Any, Optional
 
 import optuna
 import typer
-from rich.table import Table
 
 from bench.cli import options as opt
-from bench.cli.app import add_row, app, console
+from bench.cli.app import app, console
+from bench.cli.leaderboard import IncludeFlagged
 from bench.cli.parallel import explicit, f1_text, number_list, quiet_optuna, run_callbacks, worker_pool
+from bench.cli.tables import Column, FitTable, flag_legend, print_table
 from bench.config import RunConfig
 from bench.data.folds import fold_of
 from bench.errors import UsageError
 from bench.escaping import markup, terminal
-from bench.leaderboard.flags import FLAG_MARKER, legend
+from bench.leaderboard.flags import FLAG_MARKER
 from bench.leaderboard.records import RunRecord
 from bench.runs.dataset import RunDatasets
 from bench.tuning.spaces import RUN_PARAMS, SearchSpace, load_space_file
 from bench.tuning.storage import open_storage, study_storage_url
 from bench.tuning.study import (
     PrunerName,
-    best_trial,
     TuneObjective,
+    best_trial,
     confirm_seeds,
     counted_trials,
     open_tune_study,
@@ -84,9 +85,7 @@ def tune(
     confirm_seeds_: Annotated[
         Optional[str], typer.Option("--confirm-seeds", help="Re-run the best trial with these seeds (comma-separated).")
     ] = None,
-    include_flagged: Annotated[
-        bool, typer.Option("--include-flagged", help="Let flagged trials (collapsed, below the majority row) be best.")
-    ] = False,
+    include_flagged: IncludeFlagged = False,
     worker_index: WorkerIndex = 0,
     **options: Any,
 ) -> None:
@@ -215,12 +214,11 @@ def print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 def print_space(search: SearchSpace, study_name: str, storage_url: str, dataset: RunDatasets) -> None:
     """The search space of a study and where it is stored."""
-    table = Table(title=terminal(f"search space of {study_name}"))
-    for column in ("parameter", "range / value", "from"):
-        table.add_column(column)
+    table = FitTable(f"search space of {study_name}",
+                     [Column("parameter"), Column("range / value", free_text=True, min_width=20), Column("from")])
     for row in search.describe():
-        add_row(table, *row)
-    console.print(table)
+        table.add_row(*row)
+    print_table(console, table)
     console.print(terminal(f"dataset {dataset.name} ({dataset.fingerprint[:12]}) · study storage {redact_url(storage_url)}"))
 
 
@@ -236,33 +234,30 @@ def print_best(study: optuna.Study, include_flagged: bool = False) -> None:
     if flagged:
         console.print(
             f"{FLAG_MARKER} flagged trials: {', '.join(map(str, flagged))}. "
-            + legend(flag for trial in trials for flag in trial.user_attrs.get("flags", [])),
-            highlight=False, markup=False,
+            + flag_legend(flag for trial in trials for flag in trial.user_attrs.get("flags", [])),
+            highlight=False, markup=False, soft_wrap=not console.is_terminal,
         )
     if best is None:
         return
-    table = Table(
-        title=f"best trial {best.number}: val macro-F1 {f1_text(best.value)} · test {f1_text(best.user_attrs.get('test_macro_f1'))}"
-    )
-    table.add_column("parameter")
-    table.add_column("value")
+    title = f"best trial {best.number}: val macro-F1 {f1_text(best.value)} · test {f1_text(best.user_attrs.get('test_macro_f1'))}"
+    table = FitTable(title, [Column("parameter"), Column("value")])
     for name, value in best.params.items():
         table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
-    console.print(table)
+    print_table(console, table)
 
 
 def print_confirmation(records: Sequence[RunRecord]) -> None:
     """The best configuration over several seeds: one row per seed, then mean ± standard deviation."""
-    table = Table(title="best trial, re-run over seeds")
-    for column in ("seed", "status", "val macro-F1", "test macro-F1", "run"):
-        table.add_column(column)
+    table = FitTable("best trial, re-run over seeds",
+                     [Column("seed"), Column("status"), Column("val macro-F1", "right", priority=1),
+                      Column("test macro-F1", "right"), Column("run")])
     for record in records:
         fold = fold_of(record.fingerprint)
         seed = f"{record.seed} · fold {fold[0]}/{fold[1]}" if fold is not None else str(record.seed)
-        add_row(table, seed, record.status, f1_text(record.val_macro_f1), f1_text(record.macro_f1), record.run_id)
+        table.add_row(seed, record.status, f1_text(record.val_macro_f1), f1_text(record.macro_f1), record.run_id)
     scores = [record.macro_f1 for record in records if record.status == "finished" and record.macro_f1 is not None]
     if len(scores) >= 2:
         table.add_row("mean ± sd", "", "", f"{statistics.mean(scores):.4f} ± {statistics.stdev(scores):.4f}", "")
-    console.print(table)
+    print_table(console, table)
     if any(record.status != "finished" for record in records):
         raise SystemExit(1)

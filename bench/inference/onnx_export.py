@@ -9,6 +9,7 @@ its effect on the run's test split.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import shutil
 import warnings
@@ -86,6 +87,9 @@ def export_onnx(
     """
     if quantize and test_split is None:
         raise UsageError("--quantize needs the run's test split to measure its effect")
+    missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"--format onnx needs {' and '.join(missing)}: pip install 'ko-emotion-bench[onnx]'")
     card = check_model_folder(source)
     predictor = Predictor.load(source)
     with staged_folder(target) as staging:

@@ -20,12 +20,16 @@ class ClassScores:
 
 @dataclass
 class Predictions:
-    """Test predictions of one run, aligned by position: class ids, or 0/1 rows for multi-label runs."""
+    """Test predictions of one run, aligned by position: class ids, or 0/1 rows for multi-label runs.
+
+    ``texts`` holds the test sentences (``None`` for runs recorded before they were stored).
+    """
 
     example_ids: list[str]
     gold: list[int] | list[list[int]]
     predicted: list[int] | list[list[int]]
     probabilities: list[list[float]]
+    texts: list[str] | None = None
 
 
 @dataclass

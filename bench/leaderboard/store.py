@@ -85,6 +85,7 @@ predictions_table = sa.Table(
     sa.Column("gold", sa.JSON, nullable=False),
     sa.Column("predicted", sa.JSON, nullable=False),
     sa.Column("probabilities", sa.JSON, nullable=False),
+    sa.Column("texts", sa.JSON(none_as_null=True)),
 )
 
 # Key/value facts about the database itself: ``schema_version`` says which migrations ran.
@@ -95,7 +96,8 @@ meta_table = sa.Table(
     sa.Column("value", sa.String(255), nullable=False),
 )
 # 2: config hashes with resolved defaults and weights identity; predicted_classes and flags columns.
-SCHEMA_VERSION = 2
+# 3: the test texts beside the predictions (``bench errors``; NULL for runs recorded before).
+SCHEMA_VERSION = 3
 _ADDED_COLUMNS = {"predicted_classes": "INTEGER", "flags": "JSON"}
 
 
@@ -178,7 +180,7 @@ class Leaderboard:
         except ImportError as error:
             raise ResultsError(
                 f"storage URL {self.url} needs a database driver that is not installed ({error.name}); "
-                "PostgreSQL needs psycopg: pip install 'psycopg[binary]'"
+                "PostgreSQL needs psycopg: pip install 'ko-emotion-bench[postgres]'"
             ) from None
         if self._engine.dialect.name == "sqlite":
             _configure_sqlite(self._engine)
@@ -443,7 +445,8 @@ class Leaderboard:
     def predictions_many(self, run_ids: Iterable[str], *, probabilities: bool = True) -> dict[str, Predictions]:
         """Test predictions of several runs (full ids) in one query; runs without predictions are absent.
 
-        ``probabilities=False`` skips the largest column (left empty), which statistics do not need.
+        ``probabilities=False`` skips the largest columns (probabilities left empty, texts ``None``), which
+        statistics do not need.
         """
         wanted = list(dict.fromkeys(run_ids))
         return self._transaction(lambda conn: self._load_predictions(conn, wanted, probabilities))
@@ -458,7 +461,7 @@ class Leaderboard:
         table = predictions_table.c
         columns = [table.run_id, table.example_ids, table.gold, table.predicted]
         if probabilities:
-            columns.append(table.probabilities)
+            columns += [table.probabilities, table.texts]
         rows = conn.execute(sa.select(*columns).where(table.run_id.in_(run_ids)))
         return {
             row.run_id: Predictions(
@@ -466,6 +469,7 @@ class Leaderboard:
                 gold=list(row.gold),
                 predicted=list(row.predicted),
                 probabilities=list(row.probabilities) if probabilities else [],
+                texts=list(row.texts) if probabilities and row.texts is not None else None,
             )
             for row in rows
         }
@@ -527,9 +531,10 @@ class Leaderboard:
     def _migrate(self, conn: Connection) -> None:
         """Bring a leaderboard written by an older version up to :data:`SCHEMA_VERSION` (in one transaction).
 
-        Adds the ``predicted_classes`` and ``flags`` columns (filled from stored
-        predictions) and recomputes every config hash under the current identity
-        rules. Run ids never change. Rows that now share a configuration keep one
+        Adds the ``texts`` column of the predictions (empty for the runs already
+        recorded) and, from schema 1, the ``predicted_classes`` and ``flags`` columns
+        (filled from stored predictions) and recomputes every config hash under the
+        current identity rules. Run ids never change. Rows that now share a configuration keep one
         row (finished first, then the most recent) and flag the others ``duplicate``
         under their old hash; a row whose weights folder is gone keeps its old hash
         and is flagged ``legacy-identity``.
@@ -537,6 +542,15 @@ class Leaderboard:
         version = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
         if version is not None and int(version) >= SCHEMA_VERSION:
             return
+        if "texts" not in {column["name"] for column in sa.inspect(conn).get_columns("predictions")}:
+            conn.exec_driver_sql("ALTER TABLE predictions ADD COLUMN texts JSON")
+        if version is None or int(version) < 2:
+            self._rehash(conn)
+        conn.execute(sa.delete(meta_table).where(meta_table.c.key == "schema_version"))
+        conn.execute(sa.insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+    def _rehash(self, conn: Connection) -> None:
+        """Schema 2: the ``predicted_classes`` and ``flags`` columns, config hashes under the current rules."""
         present = {column["name"] for column in sa.inspect(conn).get_columns("runs")}
         for name, kind in _ADDED_COLUMNS.items():
             if name not in present:
@@ -574,8 +588,6 @@ class Leaderboard:
         for run_id, values in updates.items():
             values["flags"] = list(dict.fromkeys(values["flags"])) or None
             conn.execute(sa.update(runs_table).where(runs_table.c.run_id == run_id).values(**values))
-        conn.execute(sa.delete(meta_table).where(meta_table.c.key == "schema_version"))
-        conn.execute(sa.insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION)))
 
     def _transaction(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
         """Run ``work`` in one transaction, retrying while the database is locked or a key raced."""
@@ -683,6 +695,7 @@ def _predictions_row(predictions: Predictions) -> dict[str, Any]:
         "gold": list(predictions.gold),
         "predicted": list(predictions.predicted),
         "probabilities": list(predictions.probabilities),
+        "texts": list(predictions.texts) if predictions.texts is not None else None,
     }
 
 

@@ -2,14 +2,15 @@
 
 Per dataset fingerprint: the leaderboard of seed groups with bootstrap confidence
 intervals, macro-F1 against latency with the Pareto front, a per-class F1 heat map,
-confusion matrices and learning curves. Plots are inline PNG, the style sheet is
+confusion matrices, an error analysis of the best runs (per-class scores, confusion
+matrix, misclassified sentences) and learning curves. Plots are inline PNG, the style sheet is
 inline and there is no script, so the page works offline and can be mailed as one file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
@@ -18,8 +19,9 @@ from bench.baselines import is_baseline
 from bench.errors import ResultsError
 from bench.escaping import html_text
 from bench.leaderboard import stats
-from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.export import MISSING, TIED_MARK, TIED_NOTE, format_params, format_value
+from bench.leaderboard.flags import FLAG_MARKER, legend
+from bench.leaderboard.mistakes import Mistake, misclassified
 from bench.leaderboard.pareto import ParetoPoint, pareto_points
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
@@ -29,6 +31,8 @@ from bench.reporting.fonts import find_hangul_font
 
 MAX_CONFUSIONS = 6
 MAX_CURVES = 8
+MAX_ERROR_RUNS = 3  # configurations whose best run gets an error analysis
+MAX_MISTAKES = 10  # misclassified examples shown per run
 _NAME_LIMIT = 48
 _LATENCY = "latency_ms_batch1"
 
@@ -42,6 +46,7 @@ class Section:
     groups: list[stats.GroupStats]
     runs: dict[str, RunRecord]
     points: list[ParetoPoint]
+    mistakes: dict[str, list[Mistake]] = field(default_factory=dict)
 
     def best_run(self, group: stats.GroupStats) -> RunRecord:
         """The group's run with the highest test macro-F1."""
@@ -81,6 +86,14 @@ def build_report(
         )
         for fingerprint, section in stats.sections(groups).items()
     ]
+    for section in sections:
+        best = [section.best_run(group) for group in section.groups[:MAX_ERROR_RUNS]]
+        stored = board.predictions_many(run.run_id for run in best)
+        section.mistakes = {
+            run.run_id: misclassified(stored[run.run_id], run.metrics.labels)
+            for run in best
+            if run.run_id in stored and run.metrics is not None
+        }
     unfinished = [record for record in records if record.run_id not in by_id]
     return _page(sections, unfinished, style, board.url, resamples)
 
@@ -100,6 +113,8 @@ td.text, th.text { text-align: left; }
 tr.best td { font-weight: bold; } tr.baseline td { color: #555; font-style: italic; }
 tr.flagged td { color: #a33; }
 td.ids { font-family: ui-monospace, monospace; font-size: 0.85em; color: #555; }
+details.errors { margin: 0.6em 0; } details.errors summary { cursor: pointer; font-weight: 600; }
+table.mistakes td.text:last-child { max-width: 40em; }
 .note, .meta { color: #555; font-size: 0.9em; }
 .figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 figure { margin: 0; } figcaption { font-size: 0.85em; color: #555; text-align: center; }
@@ -113,8 +128,8 @@ def _page(sections: list[Section], unfinished: list[RunRecord], style: PlotStyle
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = [
         "<h1>ko-emotion-bench report</h1>",
-        f'<p class="meta">{finished_runs} finished run(s) in {len(sections)} dataset(s), '
-        f"{len(unfinished)} unfinished · leaderboard <code>{html_text(source)}</code> · generated {generated}</p>",
+        (f'<p class="meta">{finished_runs} finished run(s) in {len(sections)} dataset(s), '
+        f"{len(unfinished)} unfinished · leaderboard <code>{html_text(source)}</code> · generated {generated}</p>"),
     ]
     if len(sections) > 1:
         links = " ".join(f'<a href="#{_anchor(section)}">{html_text(section.dataset)}</a>' for section in sections)
@@ -139,13 +154,14 @@ def _section(section: Section, style: PlotStyle, resamples: int) -> str:
         f"<h2>{html_text(section.dataset)} <small>(fingerprint {html_text(section.fingerprint[:12])})</small></h2>",
         "<h3>Leaderboard</h3>",
         _leaderboard_table(section),
-        f'<p class="note">Groups are runs that differ only in their seed. 95% CI: bootstrap over seeds and test '
+        (f'<p class="note">Groups are runs that differ only in their seed. 95% CI: bootstrap over seeds and test '
         f"examples ({resamples} resamples); p vs best: paired bootstrap against the best group (★). {html_text(TIED_NOTE)} "
-        "Italic rows are reference baselines.</p>",
+        "Italic rows are reference baselines.</p>"),
         _flag_note(section),
         _pareto_block(section, style),
         _per_class_block(section, style),
         _confusion_block(section, style),
+        _errors_block(section),
         _curves_block(section, style),
         "</section>",
     ]
@@ -176,7 +192,10 @@ def _leaderboard_table(section: Section) -> str:
         classes = " ".join(name for name, on in (("best", group.best), ("baseline", is_baseline(group.encoder)),
                                                  ("flagged", bool(group.flags))) if on)
         rows.append((classes, cells))
-    return _table(header, rows, numeric, {"Runs": "ids"}, table_class="leaderboard")
+    table = _table(header, rows, numeric, {"Runs": "ids"}, table_class="leaderboard")
+    for run_id in section.mistakes:  # the run ids of the error analysis link to it
+        table = table.replace(html_text(run_id), f'<a href="#errors-{html_text(run_id)}">{html_text(run_id)}</a>', 1)
+    return table
 
 
 def _flag_note(section: Section) -> str:
@@ -206,9 +225,9 @@ def _pareto_block(section: Section, style: PlotStyle) -> str:
         "<h3>Efficiency: macro-F1 vs latency</h3>",
         _figure(image, "Test macro-F1 against latency at batch 1; red points form the Pareto front"),
         _table(header, rows, numeric, {"Run": "ids"}, table_class="pareto"),
-        '<p class="note">A run is Pareto-optimal when no other run is at least as fast and at least as good, '
+        ('<p class="note">A run is Pareto-optimal when no other run is at least as fast and at least as good, '
         "and strictly better in one. Latency is the median forward time per example (baselines: vectorising and "
-        "predicting) on this machine.</p>",
+        "predicting) on this machine.</p>"),
     ])
 
 
@@ -254,6 +273,55 @@ def _confusion_block(section: Section, style: PlotStyle) -> str:
         "<h3>Confusion matrices</h3>",
         f'<p class="note">Best seed of the top {shown} configuration(s); colour is the share of the gold row.</p>',
         f'<div class="figures">{"".join(images)}</div>',
+    ])
+
+
+def _errors_block(section: Section) -> str:
+    """Per best run of the top configurations: per-class scores, the confusion matrix as numbers and the
+    most confident mistakes (with their sentences where the run stored them)."""
+    names = _group_names(section)
+    parts = []
+    for group in section.groups[:MAX_ERROR_RUNS]:
+        run = section.best_run(group)
+        if run.run_id not in section.mistakes or run.metrics is None:
+            continue
+        metrics, mistakes = run.metrics, section.mistakes[run.run_id]
+        per_class = [("", [label, f"{scores.precision:.4f}", f"{scores.recall:.4f}", f"{scores.f1:.4f}",
+                           str(scores.support)])
+                     for label, scores in ((label, metrics.per_class[label]) for label in metrics.labels
+                                           if label in metrics.per_class)]
+        block = [
+            (f'<details class="errors" id="errors-{html_text(run.run_id)}"><summary>{html_text(names[group.key])} '
+             f"— run <code>{html_text(run.run_id)}</code>: {len(mistakes)} misclassified test example(s)</summary>"),
+            _table(["Class", "Precision", "Recall", "F1", "Support"], per_class,
+                   {"Precision", "Recall", "F1", "Support"}, {}, table_class="class-scores"),
+        ]
+        if metrics.confusion and len(metrics.confusion) == len(metrics.labels):
+            rows = [("", [label, *map(str, row)]) for label, row in zip(metrics.labels, metrics.confusion, strict=True)]
+            block.append(_table(["gold \\ predicted", *metrics.labels], rows, set(metrics.labels), {},
+                                table_class="confusion"))
+        if mistakes:
+            rows = [("", [mistake.gold, mistake.predicted, format_value(mistake.confidence, "score"),
+                          mistake.text if mistake.text is not None else mistake.example_id])
+                    for mistake in mistakes[:MAX_MISTAKES]]
+            texts = all(mistake.text is not None for mistake in mistakes)
+            block.append(_table(["Gold", "Predicted", "Confidence", "Sentence" if texts else "Example id"], rows,
+                                {"Confidence"}, {}, table_class="mistakes"))
+            more = f"bench errors {run.run_id} lists all {len(mistakes)}" if len(mistakes) > MAX_MISTAKES else ""
+            note = "Most confident mistakes first." + (f" <code>{html_text(more)}</code>." if more else "")
+            if not texts:
+                note += " This run was recorded before runs stored their test sentences: example ids instead."
+            block.append(f'<p class="note">{note}</p>')
+        block.append("</details>")
+        parts.append("\n".join(block))
+    if not parts:
+        return ""
+    return "\n".join([
+        "<h3>Error analysis</h3>",
+        (f'<p class="note">Best seed of the top {len(parts)} configuration(s): scores per class, confusion matrix '
+         "(rows gold, columns predicted) and misclassified test examples. Also on the command line: "
+         "<code>bench show RUN</code>, <code>bench errors RUN</code>.</p>"),
+        *parts,
     ])
 
 

@@ -242,6 +242,7 @@ def run_metrics(
             gold=gold.tolist(),
             predicted=scores.predicted.tolist(),
             probabilities=np.round(probabilities, 6).tolist(),
+            texts=[example.text for example in dataset.test],
         ),
         checkpoint=str(checkpoint),
         truncated=dict(datamodule.truncated),

@@ -75,7 +75,7 @@ def open_storage(
         except ImportError as error:
             raise ResultsError(
                 f"storage {shown} needs a database driver that is not installed ({error.name}); "
-                "for PostgreSQL: pip install 'psycopg[binary]'"
+                "for PostgreSQL: pip install 'ko-emotion-bench[postgres]'"
             ) from None
         except (SQLAlchemyError, optuna.exceptions.StorageInternalError, RuntimeError) as error:
             # Workers starting together race to create the tables; a second attempt finds them.
