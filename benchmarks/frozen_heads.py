@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.context import SEED, Context, Settings, timed_process
-from benchmarks.pretrained import _shown, check_same_tokens, job_args, peer_command
+from benchmarks.pretrained import _shown, check_same_tokens, job_args, on_cpu_only, peer_command
 from benchmarks.report import Part, ratio_row
 from benchmarks.trainer import FROZEN_LR, write_job_data
 
@@ -68,6 +68,7 @@ def measure(context: Context) -> Part:
         "(whole processes)", (five, f"{len(heads)} Trainer runs"), (grid_wall, "bench grid, feature cache"),
         target=TARGET, higher_is_better=False,
     ))
+    part.rows = on_cpu_only(context, part.rows)
     part.figures = {
         "bench_grid_seconds": grid_wall, "five_trainer_seconds": five, "tokens_per_sentence": tokens / sentences,
         "bench_encoded_sentences": sentences, "trainer_encoded_sentences": trainer_passes,

@@ -208,13 +208,18 @@ def test_gpu_script_dry_run_writes_its_section(tmp_path: Path):
     text = output.read_text(encoding="utf-8")
     section = text[text.index("\n## "):]
     assert "· tiny dry run ·" in section and "GPU: none" in section
-    assert "- load during each part: gpu: load " in section
+    assert "- load during each part: gpu: load " in section and "; pretrained: load " in section
     for figure in ("kobert-base MFU, bf16, batch 32", "koelectra-base MFU, bf16, batch 32",
                    "five heads, frozen KoELECTRA-base", "DDP training samples/s", "grid 2 encoders × 5 heads"):
         row = next(line for line in section.splitlines() if line.startswith(f"| {figure}"))
         assert "dry run: tiny encoders on the CPU" in row and row.endswith("| – |"), row
     assert "**No GPU: a dry run with tiny encoders on the CPU; the GPU figures are not measured.**" in section
     assert "| kobert | 32 |" in section and "| koelectra | 32 |" in section
+    # e5-small fine-tuning and five frozen heads against the Trainer (a tiny stand-in in the dry run)
+    for figure in ("fine-tuning end to end, wall s (hf:xlm-roberta-stand-in", "fine-tuning training samples/s",
+                   "5 heads, frozen hf:xlm-roberta-stand-in"):
+        row = next(line for line in section.splitlines() if line.startswith(f"| {figure}"))
+        assert "(Trainer" in row and "failed" not in row, row
 
 
 def test_gpu_script_rejects_unknown_options():
