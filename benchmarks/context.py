@@ -78,12 +78,16 @@ class Settings:
                 f"{_on(self.token_cache)}, compile {_on(self.compile)}"
             )
         if not parts or set(parts) & PRETRAINED_PARTS:
-            folder = self.pretrained_dir or f"converted by {CONVERTER.relative_to(ROOT)}"
+            if self.tiny and self.pretrained_dir is None:
+                encoder = "a tiny XLM-RoBERTa stand-in (random weights, benchmarks/standin.py)"
+            else:
+                folder = self.pretrained_dir or f"converted by {CONVERTER.relative_to(ROOT)}"
+                encoder = f"{self.pretrained_encoder} with its pretrained weights ({folder})"
             train = self.pretrained_sentences * 8 // 10
             lines.append(
-                f"pretrained parts: {self.pretrained_encoder} with its pretrained weights ({folder}); "
-                f"{train:,} training sentences of {self.data.name}, {self.pretrained_epochs} epochs, batch "
-                f"{self.batch_size}, max_len {self.max_len}, fp32, device {self.device}"
+                f"pretrained parts: {encoder}; up to {train:,} training sentences of {self.data.name}, "
+                f"{plural(self.pretrained_epochs, 'epoch')}, batch {self.batch_size}, max_len {self.max_len}, "
+                f"device {self.device} (fp32 on a CPU, bf16 on a GPU)"
             )
         return lines
 
@@ -94,6 +98,11 @@ def quick_settings(settings: Settings) -> Settings:
         settings, warmup=2, steps=8, heads_train_limit=300, job_sentences=400, one_by_one=5000, repeats=3, quick=True,
         pretrained_sentences=400, pretrained_epochs=1,
     )
+
+
+def plural(count: int, noun: str) -> str:
+    """``"1 epoch"``, ``"2 epochs"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _on(flag: bool) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.context import SEED, Context, Settings, timed_process
+from benchmarks.context import SEED, Context, Settings, plural, timed_process
 from benchmarks.pretrained import _shown, check_same_tokens, job_args, on_cpu_only, peer_command
 from benchmarks.report import Part, ratio_row
 from benchmarks.trainer import FROZEN_LR, write_job_data
@@ -64,7 +64,7 @@ def measure(context: Context) -> Part:
     ) * len(heads)
     part = Part(NAME)
     part.rows.append(ratio_row(
-        f"{len(heads)} heads, frozen {context.pretrained_encoder}, {settings.pretrained_epochs} epochs, wall s "
+        f"{len(heads)} heads, frozen {context.pretrained_encoder}, {plural(settings.pretrained_epochs, 'epoch')}, wall s "
         "(whole processes)", (five, f"{len(heads)} Trainer runs"), (grid_wall, "bench grid, feature cache"),
         target=TARGET, higher_is_better=False,
     ))

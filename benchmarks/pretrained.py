@@ -21,7 +21,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.context import SEED, Context, Settings, bench_command, timed_process
+from benchmarks.context import SEED, Context, Settings, bench_command, plural, timed_process
 from benchmarks.report import Part, Row, ratio_row
 from benchmarks.trainer import PEER, SAME_TOKENS_TOLERANCE, bench_token_count, write_job_data
 
@@ -142,7 +142,7 @@ def measure(context: Context) -> Part:
     sizes = encoder_sizes(folder)
     n_matmul, n_total = sizes["matmul_parameters"], sizes["parameters"]
     train_examples = int(peer["train_examples"])
-    job = f"{encoder}, {train_examples:,} train, {settings.pretrained_epochs} epochs, whole process"
+    job = f"{encoder}, {train_examples:,} train, {plural(settings.pretrained_epochs, 'epoch')}, whole process"
     share = bench_wall / peer_wall
     part = Part(NAME)
     part.rows += [
@@ -151,7 +151,7 @@ def measure(context: Context) -> Part:
             share <= END_TO_END_TARGET),
         ratio_row("fine-tuning training samples/s (training steps)", (peer["train_samples_per_second"], "Trainer"),
                   (timings["train_samples_per_second"], "bench run"), target=SAMPLES_TARGET),
-        ratio_row(f"validation s ({settings.pretrained_epochs} passes)", (peer["validation_seconds"], "Trainer"),
+        ratio_row("validation s (one pass per epoch)", (peer["validation_seconds"], "Trainer"),
                   (timings.get("validation_seconds", float("nan")), "bench run"), target=None,
                   higher_is_better=False, digits=2),
         ratio_row("test s (one pass)", (peer["test_seconds"], "Trainer"),
@@ -175,7 +175,7 @@ def measure(context: Context) -> Part:
         f"({train_examples:,} / {int(peer['validation_examples'])} / {int(peer['test_examples'])} on the Trainer "
         f"side); {encoder} from `{folder.name}` with its pretrained weights ({n_total / 1e6:.1f} M parameters, "
         f"{n_matmul / 1e6:.1f} M of them in matrix multiplications), linear head, batch {settings.batch_size}, "
-        f"{settings.pretrained_epochs} epochs, max length {settings.max_len}, lr {settings.job_lr:g}, 10 % warmup "
+        f"{plural(settings.pretrained_epochs, 'epoch')}, max length {settings.max_len}, lr {settings.job_lr:g}, 10 % warmup "
         "then linear decay, weight decay 0.01, clipping 1.0, seed 1."),
         "",
         f"- bench run: `{_shown(bench_command() + run_args)}`",

@@ -286,7 +286,7 @@ def test_pretrained_parts_run_both_sides_on_a_stand_in_encoder(tmp_path: Path, c
     assert out.startswith("running pretrained, frozen-heads, ceiling: about ")
     section = output.read_text(encoding="utf-8")
     section = section[section.index("\n## "):]
-    assert "pretrained parts: e5-small with its pretrained weights" in section
+    assert "pretrained parts: a tiny XLM-RoBERTa stand-in (random weights" in section
     assert "- load during each part: pretrained: load " in section and "frozen-heads: load " in section
     rows = {line.split(" | ")[0].removeprefix("| "): line for line in section.splitlines() if line.startswith("| ")}
     fine_tuning = next(row for figure, row in rows.items() if figure.startswith("fine-tuning end to end, wall s"))
