@@ -11,9 +11,11 @@ multiplications only (N: its non-embedding matmul parameters, :mod:`benchmarks.f
   processes, with the sentences each side encodes (bench grid: every sentence once; the Trainer: every
   training and validation sentence each epoch and the test sentences, per run).
 
-Run after the ``pretrained`` and ``frozen-heads`` parts it reads. Also measured: the same GEMM at the
-shapes one fine-tuning step multiplies (batch × mean length rows, hidden × intermediate), the rate a
-small CPU matmul reaches — what stops a 2-core CPU short of the large-GEMM peak.
+Run after the ``pretrained`` and ``frozen-heads`` parts it reads. Also measured, to show what stops
+training short of the peak: the same GEMM at the shapes one fine-tuning step multiplies (batch × mean
+length rows, hidden × intermediate), the rate a small CPU matmul reaches, and one fused AdamW step over
+as many weights as the model has (embeddings included); together they give the samples/s a training
+step could reach before attention, norms, activations and data movement.
 """
 
 from __future__ import annotations
@@ -48,6 +50,22 @@ def gemm_flops_per_second(rows: int, inner: int, columns: int, repeats: int) -> 
         torch.mm(left, right, out=out)
         best = min(best, time.perf_counter() - started)
     return 2.0 * rows * inner * columns / best
+
+
+def optimizer_step_seconds(parameters: int, repeats: int) -> float:
+    """Seconds of the fastest of ``repeats`` fused AdamW steps over ``parameters`` fp32 weights (warm)."""
+    import torch
+
+    weights = torch.nn.Parameter(torch.zeros(parameters))
+    weights.grad = torch.full((parameters,), 1e-3)
+    optimizer = torch.optim.AdamW([weights], lr=5e-5, weight_decay=0.01, fused=True)
+    optimizer.step()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        optimizer.step()
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def measure(context: Context) -> Part:
@@ -89,16 +107,27 @@ def measure(context: Context) -> Part:
             f"{figures['trainer_train_samples_per_second']:,.1f} ({theirs:.1%})."),
         ]
         if step_gemm is not None:
-            part.rows.append(Row(
-                f"fp32 matmul at a training step's shape ({rows} × {hidden} · {hidden} × {intermediate}), "
-                "share of the peak", "–", f"{step_gemm / 1e9:,.1f} GFLOP/s ({step_gemm / peak:.1%})",
-            ))
+            optimizer = optimizer_step_seconds(int(figures["parameters"]), min(repeats, 3))
+            # One sample's share of a step: its matmuls at the step's GEMM rate, its share of the optimizer step.
+            floor_rate = 1.0 / (per_sample / step_gemm + optimizer / settings.batch_size)
+            part.rows += [
+                Row(f"fp32 matmul at a training step's shape ({rows} × {hidden} · {hidden} × {intermediate}), "
+                    "share of the peak", "–", f"{step_gemm / 1e9:,.1f} GFLOP/s ({step_gemm / peak:.1%})"),
+                Row(f"fused AdamW step over all {figures['parameters'] / 1e6:.1f} M parameters, s", "–",
+                    f"{optimizer:.3f}"),
+                Row("training samples/s those two allow (forward + backward at the step-shape GEMM rate, plus the "
+                    "optimizer step)", f"{figures['trainer_train_samples_per_second']:,.1f} (Trainer)",
+                    f"{figures['bench_train_samples_per_second']:,.1f} (bench run)",
+                    f"{figures['bench_train_samples_per_second'] / floor_rate:.0%} of {floor_rate:,.1f}"),
+            ]
             part.details.append(
                 f"What stops it: one step multiplies about {rows} token rows (batch {settings.batch_size} × "
                 f"{per_sentence:.1f} tokens) by {hidden} × {intermediate} weights; torch.mm at that shape reaches "
-                f"{step_gemm / 1e9:,.1f} GFLOP/s, {step_gemm / peak:.1%} of the large-GEMM peak, and the backward "
-                "pass, attention, layer norms, GELU and the optimizer's update of every parameter (embeddings "
-                f"included, {figures['parameters'] / 1e6:.1f} M) add work the model FLOPs do not count."
+                f"{step_gemm / 1e9:,.1f} GFLOP/s, {step_gemm / peak:.1%} of the large-GEMM peak. AdamW updates every "
+                f"parameter each step, embeddings included ({figures['parameters'] / 1e6:.1f} M; a fused step takes "
+                f"{optimizer:.3f} s here), work the model FLOPs do not count. At the step-shape rate plus the "
+                f"optimizer step a training sample costs {1 / floor_rate * 1000:.1f} ms: {floor_rate:,.1f} samples/s "
+                "before attention, layer norms, GELU, dropout and data movement, which add more."
             )
     else:
         part.rows.append(Row("fine-tuning model FLOP/s, share of the matmul peak", "–",

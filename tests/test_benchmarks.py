@@ -293,7 +293,7 @@ def test_pretrained_parts_run_both_sides_on_a_stand_in_encoder(tmp_path: Path, c
     assert "(Trainer script)" in fine_tuning and "(bench run)" in fine_tuning and "≤ 0.9× Trainer" in fine_tuning
     expected = ("fine-tuning training samples/s", "validation s", "test s", "`bench predict --model` start-up",
                 "5 heads, frozen", "fp32 matmul peak", "fine-tuning model FLOP/s, share of the matmul peak",
-                "five frozen heads, encoder model FLOP/s")
+                "five frozen heads, encoder model FLOP/s", "fused AdamW step over all", "training samples/s those two allow")
     for figure in expected:
         row = next((row for name, row in rows.items() if name.startswith(figure)), None)
         assert row is not None and "failed" not in row, (figure, list(rows))
