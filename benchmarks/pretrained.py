@@ -78,15 +78,18 @@ def check_same_tokens(context: Context, data: Path, peer_tokens: int) -> int:
 
 def encoder_sizes(folder: Path) -> dict[str, int]:
     """The encoder's parameters in matrix multiplications (N of the FLOPs formula), all its parameters and shape."""
+    import torch
     from transformers import AutoConfig, AutoModel
 
     from benchmarks.flops import EncoderShape
 
     config = AutoConfig.from_pretrained(folder)
     shape = EncoderShape.from_config(config)
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        model = AutoModel.from_config(config)
     return {
         "matmul_parameters": shape.matmul_parameters,
-        "parameters": sum(parameter.numel() for parameter in AutoModel.from_config(config).parameters()),
+        "parameters": sum(parameter.numel() for parameter in model.parameters()),
         "hidden_size": shape.hidden, "intermediate_size": shape.intermediate,
     }
 
