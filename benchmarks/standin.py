@@ -15,8 +15,11 @@ SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")  # XLM-R's ids 0-3,
 STANDIN_ENCODER = "hf:xlm-roberta-stand-in"  # the name bench runs the stand-in under (it is not e5-small)
 
 
-def make_standin_folder(folder: Path, texts: Sequence[str], *, vocab_size: int = 1000, max_len: int = 128) -> Path:
-    """Write the stand-in model into ``folder`` (created) and return it."""
+def make_standin_folder(folder: Path, texts: Sequence[str], *, pieces: int = 1000, max_len: int = 128) -> Path:
+    """Write the stand-in model into ``folder`` (created) and return it.
+
+    The vocabulary holds every character of ``texts`` (so none is unknown) and about ``pieces`` longer pieces.
+    """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel
@@ -27,7 +30,10 @@ def make_standin_folder(folder: Path, texts: Sequence[str], *, vocab_size: int =
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), unk_token="<unk>")
+    characters = len(set("".join(texts)))
+    trainer = trainers.UnigramTrainer(
+        vocab_size=characters + pieces + len(SPECIAL_TOKENS), special_tokens=list(SPECIAL_TOKENS), unk_token="<unk>"
+    )
     tokenizer.train_from_iterator(texts, trainer)
     bos, eos = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
     tokenizer.post_processor = processors.TemplateProcessing(
