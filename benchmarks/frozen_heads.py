@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.context import SEED, Context, Settings, plural, timed_process
-from benchmarks.pretrained import _shown, check_same_tokens, job_args, on_cpu_only, peer_command
+from benchmarks.pretrained import _shown, check_same_tokens, encoder_sizes, job_args, on_cpu_only, peer_command
 from benchmarks.report import Part, ratio_row
 from benchmarks.trainer import FROZEN_LR, write_job_data
 
@@ -72,6 +72,7 @@ def measure(context: Context) -> Part:
     part.figures = {
         "bench_grid_seconds": grid_wall, "five_trainer_seconds": five, "tokens_per_sentence": tokens / sentences,
         "bench_encoded_sentences": sentences, "trainer_encoded_sentences": trainer_passes,
+        "matmul_parameters": encoder_sizes(context.pretrained_folder)["matmul_parameters"],
     }
     scores = {record.head: record.macro_f1 for record in finished}
     part.details = [
