@@ -41,7 +41,7 @@ CPU_MEASUREMENTS = {
     "inference": "benchmarks.inference",
     "onnx": "benchmarks.onnx_runtime",
 }
-# Issue 23's real workload (a pretrained encoder, about 25 minutes): run with --only, in this order.
+# Issue 23's real workload (a pretrained encoder, about 20 minutes): run with --only, in this order.
 PRETRAINED_MEASUREMENTS = {
     "pretrained": "benchmarks.pretrained",
     "frozen-heads": "benchmarks.frozen_heads",

