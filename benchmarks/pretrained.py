@@ -192,7 +192,9 @@ def measure(context: Context) -> Part:
         (f"Same work: the job file is {tokens:,} tokens as bench tokenises it and {int(peer['tokens']):,} as the "
         f"Trainer script does ({peer['unknown_share']:.1%} unknown tokens), {tokens / sentences:.1f} per sentence; "
         f"test macro-F1 {record.metrics.macro_f1:.4f} (bench run) and {peer['test_macro_f1']:.4f} (Trainer); "
-        f"the splits differ (each side's own stratified 80/10/10), the sizes do not."),
+        f"the splits differ (each side's own stratified 80/10/10), the sizes do not. torch threads: "
+        f"{record.environment.get('threads', '?')} (bench run, `--threads`, default every core this process may "
+        f"use) and {peer.get('threads', '?')} (Trainer script, torch's default, which follows OMP_NUM_THREADS)."),
         "",
         "| phase (s) | bench run | Trainer script |",
         "|---|---|---|",

@@ -232,6 +232,7 @@ def main() -> None:
         "train_samples_per_second": len(train_set) * args.epochs / timer.seconds,
         "test_macro_f1": scores["test_macro_f1"],
         **phases,
+        "threads": torch.get_num_threads(),
         "process_seconds": time.perf_counter() - PROCESS_STARTED,
     }
     args.output.write_text(json.dumps(figures, indent=1), encoding="utf-8")
