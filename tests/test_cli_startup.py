@@ -89,3 +89,18 @@ def test_the_help_list_matches_each_command_and_names_every_one(capsys):
 def test_a_mistyped_command_suggests_the_right_one(capsys):
     code, out, err = bench(capsys, "leaderbord")
     assert code == 2 and "Did you mean 'leaderboard'" in err
+
+
+def test_predict_with_a_pytorch_model_folder_imports_only_what_prediction_needs(results_dir: Path, tmp_path: Path):
+    """``bench predict --model`` (safetensors folder) loads torch and the encoder, never the training stack."""
+    from bench.cli import main
+    from tests.tiny_runs import train_tiny_run
+
+    record = train_tiny_run(results_dir)
+    folder = tmp_path / "model"
+    main(["export-model", "--results", str(results_dir), "--run", record.run_id, str(folder)])
+    assert (folder / "model.safetensors").is_file()
+    loaded = loaded_modules(["predict", "--model", str(folder), "오늘은 정말 기쁜 하루였다."])
+    assert "torch" in loaded  # the check sees the modules prediction does import
+    heavy = loaded & {"lightning", "lightning_fabric", "pytorch_lightning", "optuna", "sklearn", "pandas"}
+    assert not heavy, f"bench predict --model imported {sorted(heavy)}"

@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from bench.baselines import is_baseline
 from bench.cli import options as opt
 from bench.cli.app import add_row, app, console, warn
 from bench.cli.options import DEFAULT_RESULTS, Results, Storage, require_leaderboard
 from bench.data.hygiene import is_blank
 from bench.errors import ResultsError, UsageError
 from bench.escaping import terminal
-from bench.inference.inputs import read_texts
 from bench.inference.model_files import export_model
 from bench.inference.onnx_runtime import OnnxPredictor, is_onnx_folder
 from bench.inference.predictions import DEFAULT_BATCH_SIZE, TextPrediction
@@ -69,7 +67,11 @@ def predict_command(
         raise UsageError("give exactly one of --run ID (a recorded run) or --model DIR (an exported model)")
     if text_col is not None and input_file is None:
         raise UsageError("--text-col applies to an --input table")
-    inputs = list(texts or []) + (read_texts(input_file, text_col) if input_file is not None else [])
+    inputs = list(texts or [])
+    if input_file is not None:
+        from bench.inference.inputs import read_texts  # lazy: the table readers load pandas
+
+        inputs += read_texts(input_file, text_col)
     if not inputs:
         raise UsageError("nothing to classify: give texts as arguments or a file with --input FILE")
     blank = [number for number, text in enumerate(inputs, start=1) if is_blank(text)]
@@ -180,6 +182,8 @@ def export_onnx_model(
 
 def finished_run_folder(board: Leaderboard, results: Path, run: str) -> tuple[RunRecord, Path]:
     """A finished, trained run and its folder under ``results/runs``; one-line errors otherwise."""
+    from bench.baselines import is_baseline  # lazy: it loads the run configuration (pandas); --model needs neither
+
     record = board.get_run(run)
     if is_baseline(record.encoder):
         raise UsageError(

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bench.data.split import TRAIN_VALIDATION, assign_parts, assign_splits
 from bench.data.types import DataOptions
 from bench.errors import DataError, UsageError
+
+if TYPE_CHECKING:  # imported where frames are built: bench.config (every command) imports this module
+    import pandas as pd
 
 FOLD_SUFFIX = re.compile(r"-fold(\d+)of(\d+)$")
 
@@ -51,6 +53,8 @@ def fold_parts(strata: pd.DataFrame, fixed: pd.Series, options: DataOptions) -> 
     ``strata`` has the splitter's columns (``uid``, ``label`` as stratum, ``group``);
     ``fixed`` is each row's split without folds.
     """
+    import pandas as pd
+
     assert options.folds is not None
     pool = pd.Series(True, index=strata.index) if options.folds_test else fixed != "test"
     parts = pd.Series(0, index=strata.index)
@@ -60,6 +64,8 @@ def fold_parts(strata: pd.DataFrame, fixed: pd.Series, options: DataOptions) -> 
 
 def fold_splits(strata: pd.DataFrame, parts: pd.Series, options: DataOptions, where: str) -> pd.Series:
     """Each row's split in fold ``options.fold``; :class:`DataError` when the fold's held-out part is empty."""
+    import pandas as pd
+
     assert options.folds is not None and options.fold is not None
     held_out = parts == options.fold
     if not held_out.any():

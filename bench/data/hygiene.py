@@ -7,12 +7,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from bench.data.readers import describe_rows
 from bench.data.types import Example
 from bench.errors import DataError
+
+if TYPE_CHECKING:  # the frames come from the readers; bench predict checks texts without pandas
+    import pandas as pd
 
 BLANK_ROW = "blank row"
 MISSING_LABEL = "missing label"
@@ -59,6 +60,8 @@ def drop_unusable_rows(
     if missing.any() and not drop_missing_labels:
         found = sorted(set(frame["label"][markers]))
         shown = f" (found {', '.join(map(repr, found))}, a missing-value marker)" if found else ""
+        from bench.data.readers import describe_rows  # the readers load pandas; is_blank alone needs none
+
         raise DataError(f"{path}: {describe_rows(frame.index[missing])}: no label in column {label_column!r}{shown}")
     frame = _drop(frame, missing, MISSING_LABEL, dropped)
     return _drop(frame, blank_mask(frame["text"]), EMPTY_TEXT, dropped)

@@ -14,11 +14,13 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bench.data.types import Example, SplitDataset
 from bench.errors import UsageError
+
+if TYPE_CHECKING:  # the frames come from the callers; importing bench.config stays free of pandas
+    import pandas as pd
 
 SPLITS = ("train", "validation", "test")
 TRAIN_VALIDATION_TEST = (8, 1, 1)

@@ -1,13 +1,16 @@
 """The Hugging Face Trainer doing the benchmark's job, as a Hugging Face user would write it.
 
 Reads a csv (``text``, ``label``), splits it 80/10/10 stratified, tokenises with the folder's fast tokenizer
-(``AutoTokenizer`` on the encoder folder), builds ``ElectraForSequenceClassification`` from the folder's
-``config.json`` with random weights, trains with ``Trainer`` (``DataCollatorWithPadding``,
-``train_sampling_strategy="group_by_length"``, AdamW, linear warmup then decay, gradient clipping 1.0,
-fp32 on CPU, bf16 on a GPU), evaluates on validation after the epoch and on test at the end, and writes
-its figures as JSON, with the token count of the whole file and the share of ``[UNK]`` tokens, so a
-benchmark can check that both sides train on the same tokens. ``--freeze-encoder`` trains the
-classification head only.
+(``AutoTokenizer`` on the encoder folder), builds ``AutoModelForSequenceClassification`` from the folder
+(``ElectraForSequenceClassification`` for a KoELECTRA folder, ``XLMRobertaForSequenceClassification`` for
+e5-small): random weights from ``config.json``, or the folder's weights with ``--pretrained``. With
+``--head NAME`` the model is ``AutoModel`` with the project's head module ``NAME`` (from ``heads/``) on its
+pooler output (else its first token), as ``bench`` builds it. Trains with ``Trainer``
+(``DataCollatorWithPadding``, ``train_sampling_strategy="group_by_length"``, AdamW, linear warmup then decay,
+gradient clipping 1.0, fp32 on CPU, bf16 on a GPU), evaluates on validation after each epoch and on test at
+the end, and writes its figures as JSON, with the token count of the whole file and the share of unknown
+tokens, so a benchmark can check that both sides train on the same tokens. ``--freeze-encoder`` trains the
+classification head only (the encoder still runs forward on every batch: the Trainer has no feature cache).
 
     python benchmarks/peers/hf_trainer.py --data job.csv --model-dir ../shared/models/koelectra-small-v3 \\
         --output figures.json
@@ -19,22 +22,24 @@ import time
 
 PROCESS_STARTED = time.perf_counter()
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from sklearn.metrics import f1_score  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from transformers import (  # noqa: E402
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import f1_score
+from sklearn.model_selection import train_test_split
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
-    ElectraConfig,
-    ElectraForSequenceClassification,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -46,12 +51,23 @@ MAX_UNKNOWN_SHARE = 0.05  # more means the tokenizer does not fit the text (and 
 
 
 class StepTimer(TrainerCallback):
-    """Seconds spent in training steps (validation excluded), as ``bench run`` counts its training time."""
+    """Seconds spent in training steps (validation excluded), as ``bench run`` counts its training time, and in
+    the validation passes after each epoch."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.steps = 0
+        self.validation_seconds = 0.0
         self._started = 0.0
+        self._epoch_ended: float | None = None
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._epoch_ended = time.perf_counter()
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._epoch_ended is not None:  # a validation pass inside train(), not the test pass after it
+            self.validation_seconds += time.perf_counter() - self._epoch_ended
+            self._epoch_ended = None
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._started = time.perf_counter()
@@ -59,6 +75,46 @@ class StepTimer(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.seconds += time.perf_counter() - self._started
         self.steps += 1
+
+
+class EncoderWithHead(nn.Module):
+    """``AutoModel`` with one of the project's heads, as ``bench`` composes them; returns the Trainer's loss."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        from encoders.base import EncoderOutput
+
+        outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        pooled = getattr(outputs, "pooler_output", None)
+        vector = pooled if pooled is not None else outputs.last_hidden_state[:, 0]
+        logits = self.head(EncoderOutput(outputs.last_hidden_state, attention_mask.bool(), vector))
+        if labels is None:
+            return {"logits": logits}
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+def build_model(args: argparse.Namespace, num_labels: int) -> tuple[nn.Module, nn.Module]:
+    """The classifier and its encoder part (what ``--freeze-encoder`` freezes)."""
+    config = AutoConfig.from_pretrained(args.model_dir, num_labels=num_labels)
+    for pair in args.config:
+        key, value = pair.split("=", 1)
+        setattr(config, key, int(value))
+    if args.head is None:
+        auto = AutoModelForSequenceClassification
+        model = auto.from_pretrained(args.model_dir, config=config) if args.pretrained else auto.from_config(config)
+        return model, model.base_model
+    from heads import create_head  # the project's heads (the benchmark puts the checkout on the import path)
+
+    encoder = AutoModel.from_pretrained(args.model_dir, config=config) if args.pretrained else AutoModel.from_config(
+        config
+    )
+    return EncoderWithHead(encoder, create_head(args.head, int(config.hidden_size), num_labels)), encoder
 
 
 def training_arguments(args: argparse.Namespace, output_dir: str) -> TrainingArguments:
@@ -91,7 +147,7 @@ def main() -> None:
     """Read, split, tokenise, train, evaluate; write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="csv with text and label columns")
-    parser.add_argument("--model-dir", type=Path, required=True, help="folder with config.json and vocab.txt")
+    parser.add_argument("--model-dir", type=Path, required=True, help="encoder folder: config.json and tokenizer files (weights with --pretrained)")
     parser.add_argument("--output", type=Path, required=True, help="JSON file for the figures")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--eval-batch-size", type=int, default=64)
@@ -102,6 +158,8 @@ def main() -> None:
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--freeze-encoder", action="store_true", help="train the classification head only")
+    parser.add_argument("--pretrained", action="store_true", help="the folder's weights (default: random weights)")
+    parser.add_argument("--head", help="one of the project's heads on AutoModel (default: the model's own head)")
     parser.add_argument("--config", action="append", default=[], help="KEY=INT config override (tiny runs)")
     args = parser.parse_args()
     phases: dict[str, float] = {"imports_seconds": IMPORTED - PROCESS_STARTED}
@@ -136,13 +194,9 @@ def main() -> None:
 
     started = time.perf_counter()
     set_seed(args.seed)
-    config = ElectraConfig.from_pretrained(args.model_dir, num_labels=len(labels))
-    for pair in args.config:
-        key, value = pair.split("=", 1)
-        setattr(config, key, int(value))
-    model = ElectraForSequenceClassification(config)
+    model, encoder = build_model(args, len(labels))
     if args.freeze_encoder:
-        for parameter in model.electra.parameters():
+        for parameter in encoder.parameters():
             parameter.requires_grad = False
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
@@ -174,9 +228,11 @@ def main() -> None:
         "validation_examples": len(validation_set),
         "test_examples": len(test_set),
         "train_seconds": timer.seconds,
+        "validation_seconds": timer.validation_seconds,
         "train_samples_per_second": len(train_set) * args.epochs / timer.seconds,
         "test_macro_f1": scores["test_macro_f1"],
         **phases,
+        "threads": torch.get_num_threads(),
         "process_seconds": time.perf_counter() - PROCESS_STARTED,
     }
     args.output.write_text(json.dumps(figures, indent=1), encoding="utf-8")
