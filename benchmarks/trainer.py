@@ -122,7 +122,7 @@ def bare_loop_samples_per_second(settings: Settings, data: Path, work: Path) -> 
     import torch
     from torch.optim.lr_scheduler import LambdaLR
 
-    from bench.cli.options import parse_pairs
+    from bench.config import parse_pairs
     from bench.config import RunConfig, sort_params
     from bench.data import load_dataset
     from bench.data.types import DataOptions

@@ -30,20 +30,12 @@ WORKER_DROPPED_OPTIONS = frozenset(
 )
 
 
-def split_list(text: str, option: str) -> list[str]:
-    """``"a, b,c"`` → ``["a", "b", "c"]``; an empty item is a :class:`UsageError`."""
-    items = [item.strip() for item in text.split(",")]
-    if not all(items):
-        raise UsageError(f"{option} expects a comma-separated list, got {text!r}")
-    return items
-
-
 def number_list(text: str | None, option: str, kind: type[int | float]) -> tuple[Any, ...] | None:
     """A comma list of ints or floats, ``None`` when the option was not given."""
     if text is None:
         return None
     values = []
-    for item in split_list(text, option):
+    for item in opt.split_list(text, option):
         try:
             values.append(kind(item))
         except ValueError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import optuna
 import typer
@@ -21,12 +21,13 @@ from bench.escaping import markup, terminal
 from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.records import RunRecord
 from bench.runs.dataset import RunDatasets
+from bench.runs.preparation import prepare
 from bench.tuning.spaces import RUN_PARAMS, SearchSpace, load_space_file
 from bench.tuning.storage import open_storage, study_storage_url
 from bench.tuning.study import (
     PrunerName,
-    best_trial,
     TuneObjective,
+    best_trial,
     confirm_seeds,
     counted_trials,
     open_tune_study,
@@ -37,7 +38,6 @@ from bench.urls import redact_url
 from encoders import check_encoder_name
 from heads import head_class, resolve_head_params
 
-D = opt.DEFAULTS
 WorkerIndex = Annotated[int, typer.Option("--worker-index", hidden=True)]
 
 
@@ -45,16 +45,13 @@ WorkerIndex = Annotated[int, typer.Option("--worker-index", hidden=True)]
 @opt.with_options(
     opt.DATA_OPTIONS,
     opt.FOLD_OPTIONS,
-    opt.ENCODER_OPTIONS,
-    opt.HYPERPARAMETER_OPTIONS,
-    opt.TRAINING_OPTIONS,
+    opt.RUN_OPTIONS,
+    opt.PLUGIN_OPTIONS,
     opt.RESULTS_OPTIONS,
     opt.STUDY_OPTIONS,
 )
 def tune(
     ctx: typer.Context,
-    encoder: opt.Encoder = D.encoder,
-    head: opt.Head = D.head,
     trials: Annotated[
         int,
         typer.Option(
@@ -64,7 +61,7 @@ def tune(
         ),
     ] = 20,
     space: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--space",
             help="YAML/JSON file overriding the search space (name: {low, high, log} | [choices] | value | null).",
@@ -78,11 +75,11 @@ def tune(
         ),
     ] = "median",
     study: Annotated[
-        Optional[str], typer.Option("--study", help="Study name (default tune-<encoder>-<head>-<dataset fingerprint>).")
+        str | None, typer.Option("--study", help="Study name (default tune-<encoder>-<head>-<dataset fingerprint>).")
     ] = None,
     sampler_seed: Annotated[int, typer.Option("--sampler-seed", help="Seed of the TPE sampler.")] = 0,
     confirm_seeds_: Annotated[
-        Optional[str], typer.Option("--confirm-seeds", help="Re-run the best trial with these seeds (comma-separated).")
+        str | None, typer.Option("--confirm-seeds", help="Re-run the best trial with these seeds (comma-separated).")
     ] = None,
     include_flagged: Annotated[
         bool, typer.Option("--include-flagged", help="Let flagged trials (collapsed, below the majority row) be best.")
@@ -100,9 +97,10 @@ def tune(
     quiet_optuna()
     opt.reject_renamed_leaderboard(options["leaderboard"])
     seeds = number_list(confirm_seeds_, "--confirm-seeds", int) or ()
-    base = opt.run_config({"encoder": encoder, "head": head, **options})
-    check_encoder_name(base.encoder)
-    resolve_head_params(base.head, base.head_kwargs)
+    base = opt.run_config(options)
+    encoder, head = base.encoder, base.head
+    check_encoder_name(encoder)
+    resolve_head_params(head, base.head_kwargs)
     if base.devices > 1 and pruner != "none":
         raise UsageError(f"--devices {base.devices} runs ranks the pruning callback cannot stop; add --pruner none")
     if base.data.folds is not None:
@@ -118,12 +116,14 @@ def tune(
     base = base.with_updates(threads=workers.threads)
     results = base.results_path
     storage_url = study_storage_url(options["study_storage"], options["storage"], results)
-    dataset = RunDatasets.of_config(base)
+    prepared = prepare(
+        base, options["storage"], plugin_specs=options["plugin"], check_names=False, open_board=not options["dry_run"]
+    )
+    dataset, board = prepared.datasets, prepared.leaderboard
     study_name = study or tune_study_name(encoder, head, dataset.fingerprint)
-    if options["dry_run"]:
+    if board is None:
         print_space(search, study_name, storage_url, dataset)
         return
-    board = opt.open_leaderboard(options["storage"], results)
     optuna_storage = open_storage(storage_url)
     study_ = open_tune_study(
         optuna_storage, study_name, base, dataset, pruner=pruner, sampler_seed=sampler_seed, worker=worker_index
@@ -184,7 +184,7 @@ def explicit_space_values(ctx: typer.Context, base: RunConfig) -> dict[str, Any]
     if explicit(ctx, "dropout"):
         fixed[head.trial_param("dropout")] = base.head_kwargs["dropout"]
     if explicit(ctx, "head_param"):
-        for name in opt.parse_pairs(ctx.params["head_param"], "--head-param"):
+        for name in opt.head_param_values(ctx.params["head_param"]):
             fixed[head.trial_param(name)] = base.head_kwargs[name]
     return fixed
 

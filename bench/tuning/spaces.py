@@ -5,9 +5,9 @@ pretrained weights and for random weights), and each head declares the range of
 each hyperparameter. A YAML/JSON file (``--space``) overrides any parameter, and
 an option given explicitly on the command line fixes one.
 
-Parameter names are Optuna's: ``lr``, ``head_lr``, ``weight_decay``,
-``warmup_ratio``, ``batch_size``, ``epochs``, ``max_len``, and ``<head>.<name>``
-for a head's own (``bilstm.dropout``, ``bilstm.lstm_hidden``, ...).
+Parameter names are Optuna's: the run settings' own names (those with a declared
+range, :data:`RUN_PARAMS`), and ``head.<name>`` for a head's own (``head.dropout``,
+``head.lstm_hidden``, ...).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from typing import Any
 import yaml
 
 from bench.errors import UsageError
-from bench.search_space import Param
+from bench.search_space import Param, standard_space
 from encoders import encoder_entry
 from heads import head_class
 
 __all__ = ["RUN_PARAMS", "Param", "SearchSpace", "encoder_space", "load_space_file"]
 
-# RunConfig fields every encoder's space covers.
-RUN_PARAMS = ("lr", "head_lr", "weight_decay", "warmup_ratio", "batch_size", "epochs", "max_len")
+# RunConfig fields with a declared tune range: every encoder's space covers them.
+RUN_PARAMS = tuple(standard_space())
 
 
 def encoder_space(encoder: str, *, random_init: bool = False) -> dict[str, Param]:
