@@ -12,6 +12,7 @@ from rich.text import Text
 
 from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
+from bench.cli.config_file import ConfigFile
 from bench.cli.parallel import f1_text, number_list, quiet_optuna, run_callbacks, worker_pool
 from bench.config import SETTINGS, RunConfig
 from bench.errors import UsageError
@@ -124,6 +125,7 @@ def setting_list(name: str, text: str | None) -> tuple[Any, ...] | None:
 )
 def grid(
     ctx: typer.Context,
+    config: ConfigFile = None,
     encoders: Encoders = "scratch",
     heads: Heads = "all",
     seeds: Seeds = str(D.seed),
@@ -175,7 +177,9 @@ def grid(
         if any(codes):
             raise SystemExit(1)
         return
-    study = open_grid_study(open_storage(storage_url, retry_dead_workers=True), study_name, points, dataset)
+    study = open_grid_study(
+        open_storage(storage_url, retry_dead_workers=True), study_name, points, dataset, config_file=config
+    )
     progress = options["progress"]
     display = GridDisplay(points, fields, finished_points(points, board, dataset), progress)
     console.print(

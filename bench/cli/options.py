@@ -27,7 +27,6 @@ from bench.leaderboard.store import (
     check_storage_url,
     database_exists,
     database_path,
-    sqlite_file,
     sqlite_url,
 )
 from bench.settings import DATA, MODEL, STORAGE

@@ -67,9 +67,10 @@ def command_args(ctx: typer.Context, drop: set[str] | frozenset[str], extra: Seq
 
 
 def explicit(ctx: typer.Context, name: str) -> bool:
-    """Whether option ``name`` was given on the command line (or in the environment), per click's parameter source."""
+    """Whether option ``name`` was given on the command line, in the environment or in the ``--config`` file,
+    per click's parameter source."""
     source = ctx.get_parameter_source(name)
-    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT", "DEFAULT_MAP")
 
 
 def run_callbacks(progress: bool) -> Callable[[], list[L.Callback]]:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
+from bench.cli.config_file import ConfigFile
 from bench.cli.parallel import explicit, f1_text, number_list, quiet_optuna, run_callbacks, worker_pool
 from bench.config import RunConfig
 from bench.data.folds import fold_of
@@ -52,6 +53,7 @@ WorkerIndex = Annotated[int, typer.Option("--worker-index", hidden=True)]
 )
 def tune(
     ctx: typer.Context,
+    config: ConfigFile = None,
     trials: Annotated[
         int,
         typer.Option(
