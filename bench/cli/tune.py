@@ -23,7 +23,7 @@ from bench.leaderboard.flags import FLAG_MARKER, legend
 from bench.leaderboard.records import RunRecord
 from bench.runs.dataset import RunDatasets
 from bench.runs.preparation import prepare
-from bench.tuning.spaces import RUN_PARAMS, SearchSpace, load_space_file
+from bench.tuning.spaces import HEAD_PREFIX, RUN_PARAMS, SearchSpace, load_space_file, shown_name
 from bench.tuning.storage import open_storage, study_storage_url
 from bench.tuning.study import (
     PrunerName,
@@ -37,7 +37,7 @@ from bench.tuning.study import (
 )
 from bench.urls import redact_url
 from encoders import check_encoder_name
-from heads import head_class, resolve_head_params
+from heads import resolve_head_params
 
 WorkerIndex = Annotated[int, typer.Option("--worker-index", hidden=True)]
 
@@ -182,12 +182,11 @@ def tune(
 def explicit_space_values(ctx: typer.Context, base: RunConfig) -> dict[str, Any]:
     """Search-space names fixed by options given on the command line, with their values."""
     fixed = {name: getattr(base, name) for name in RUN_PARAMS if explicit(ctx, name)}
-    head = head_class(base.head)
     if explicit(ctx, "dropout"):
-        fixed[head.trial_param("dropout")] = base.head_kwargs["dropout"]
+        fixed[HEAD_PREFIX + "dropout"] = base.head_kwargs["dropout"]
     if explicit(ctx, "head_param"):
         for name in opt.head_param_values(ctx.params["head_param"]):
-            fixed[head.trial_param(name)] = base.head_kwargs[name]
+            fixed[HEAD_PREFIX + name] = base.head_kwargs[name]
     return fixed
 
 
@@ -195,7 +194,8 @@ def format_params(study: optuna.Study, number: int) -> str:
     """The sampled parameters of trial ``number``, as ``name=value`` pairs."""
     trial = next(trial for trial in study.get_trials(deepcopy=False) if trial.number == number)
     return " ".join(
-        f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}" for name, value in trial.params.items()
+        f"{shown_name(name)}={value:.3g}" if isinstance(value, float) else f"{shown_name(name)}={value}"
+        for name, value in trial.params.items()
     )
 
 
@@ -249,7 +249,7 @@ def print_best(study: optuna.Study, include_flagged: bool = False) -> None:
     table.add_column("parameter")
     table.add_column("value")
     for name, value in best.params.items():
-        table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
+        table.add_row(shown_name(name), f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
 
 
