@@ -256,7 +256,11 @@ class RunConfig:
         head_params = self.canonical_head_params() if resolve_defaults else self.head_params
         values["head_params"] = [list(pair) for pair in head_params]
         values["data"] = {key: value for key, value in values["data"].items() if key not in _FOLD_FIELDS}
-        return {key: values[key] for key in sorted(values) if key not in NOT_IN_HASH}
+        return {
+            key: values[key]
+            for key in sorted(values)
+            if key not in NOT_IN_HASH and not (key in OMITTED_AT_DEFAULT and values[key] == OMITTED_AT_DEFAULT[key])
+        }
 
     def config_hash(self) -> str:
         """SHA-256 (hex, 16 chars) of :meth:`identity` in canonical JSON."""
@@ -356,3 +360,7 @@ def json_or_text(text: str) -> Any:
 SETTINGS: dict[str, Setting] = {field.name: declaration(field) for field in fields(RunConfig)}  # type: ignore[misc]
 # Fields left out of the run identity (and the config hash).
 NOT_IN_HASH = frozenset(name for name, declared in SETTINGS.items() if declared is None or not declared.identity)
+# Fields left out of the identity while they hold their default (``identity_at_default=False``), with that default.
+OMITTED_AT_DEFAULT: dict[str, Any] = {
+    field.name: field.default for field in fields(RunConfig) if not SETTINGS[field.name].identity_at_default  # type: ignore[union-attr]
+}

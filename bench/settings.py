@@ -36,7 +36,9 @@ class Setting:
 
     ``flags`` are its command-line flags (``("--warmup-ratio",)``; a switch spells both sides,
     ``("--bucketing/--no-bucketing",)``); none for a setting the program sets itself.
-    ``identity``: the setting changes what a run computes, so it is part of the config hash.
+    ``identity``: the setting changes what a run computes, so it is part of the config hash;
+    ``identity_at_default=False`` leaves it out of the hash while it holds its default, so that adding a
+    setting keeps the hash (and the leaderboard rows) of every run recorded before it existed.
     ``grid``: ``bench grid`` takes a comma-separated list of values under the same flag.
     ``search`` is the standard ``bench tune`` range for pretrained weights, ``search_scratch`` the one
     for random weights (default: ``search``). ``check`` tests a value (``None`` is never checked);
@@ -49,6 +51,7 @@ class Setting:
     flags: tuple[str, ...] = ()
     panel: str = TRAIN
     identity: bool = True
+    identity_at_default: bool = True
     grid: bool = False
     search: Param | None = None
     search_scratch: Param | None = None

@@ -56,6 +56,16 @@ def test_identity_grid_lists_and_tune_ranges_follow_the_declarations():
     assert PRETRAINED_SPACE["warmup_ratio"] == SETTINGS["warmup_ratio"].search  # type: ignore[union-attr]
 
 
+def test_a_setting_added_later_keeps_earlier_hashes_at_its_default(monkeypatch):
+    import bench.config
+
+    before = RunConfig(encoder="scratch")
+    monkeypatch.setattr(bench.config, "OMITTED_AT_DEFAULT", {"warmup_ratio": 0.1})
+    assert "warmup_ratio" not in before.identity()
+    assert "warmup_ratio" in RunConfig(encoder="scratch", warmup_ratio=0.2).identity()
+    assert before.config_hash() != RunConfig(encoder="scratch", warmup_ratio=0.2).config_hash()
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
