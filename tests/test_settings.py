@@ -196,7 +196,13 @@ def test_tune_config_fixes_the_file_s_settings(capsys, tmp_path: Path, results_d
     code, out, err = bench(capsys, "tune", "--config", str(path), "--dry-run", "--results", str(results_dir))
     assert code == 0, err + out
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") >= 3}
-    assert "fixed" in rows["epochs"] and "fixed" in rows["max_len"] and "fixed" not in rows["lr"]
+    assert "fixed (--config)" in rows["epochs"] and "fixed (--config)" in rows["max_len"]
+    assert "fixed" not in rows["lr"]
+    code, out, err = bench(capsys, "tune", "--config", str(path), "--epochs", "2", "--dry-run",
+                           "--results", str(results_dir))
+    assert code == 0, err + out
+    epochs = next(line for line in out.splitlines() if " epochs " in line)
+    assert "2" in epochs and "fixed (command line)" in epochs
 
 
 def test_the_example_grid_file_is_valid(capsys, results_dir: Path):

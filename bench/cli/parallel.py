@@ -73,6 +73,12 @@ def explicit(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT", "DEFAULT_MAP")
 
 
+def from_config_file(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` took its value from the ``--config`` file."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "DEFAULT_MAP"
+
+
 def run_callbacks(progress: bool) -> Callable[[], list[L.Callback]]:
     """Fresh Lightning callbacks for each run: Rich's progress bar on a terminal."""
     return lambda: [RichProgressBar(leave=False)] if progress and console.is_terminal else []

@@ -14,7 +14,15 @@ from rich.table import Table
 from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
 from bench.cli.config_file import ConfigFile
-from bench.cli.parallel import explicit, f1_text, number_list, quiet_optuna, run_callbacks, worker_pool
+from bench.cli.parallel import (
+    explicit,
+    f1_text,
+    from_config_file,
+    number_list,
+    quiet_optuna,
+    run_callbacks,
+    worker_pool,
+)
 from bench.config import RunConfig
 from bench.data.folds import fold_of
 from bench.errors import UsageError
@@ -113,7 +121,8 @@ def tune(
             )
         pruner = "none"
     overrides = load_space_file(space) if space else {}
-    search = SearchSpace.build(encoder, head, overrides, explicit_space_values(ctx, base), random_init=base.random_init)
+    fixed, from_file = explicit_space_values(ctx, base)
+    search = SearchSpace.build(encoder, head, overrides, fixed, random_init=base.random_init, from_file=from_file)
     workers = worker_pool(options, base.devices)
     base = base.with_updates(threads=workers.threads)
     results = base.results_path
@@ -179,15 +188,20 @@ def tune(
         print_confirmation(records)
 
 
-def explicit_space_values(ctx: typer.Context, base: RunConfig) -> dict[str, Any]:
-    """Search-space names fixed by options given on the command line, with their values."""
+def explicit_space_values(ctx: typer.Context, base: RunConfig) -> tuple[dict[str, Any], set[str]]:
+    """Search-space names fixed by options given on the command line or in the ``--config`` file, with their
+    values, and the names the file fixed."""
+    options = {name: name for name in RUN_PARAMS}
+    options[HEAD_PREFIX + "dropout"] = "dropout"
     fixed = {name: getattr(base, name) for name in RUN_PARAMS if explicit(ctx, name)}
     if explicit(ctx, "dropout"):
         fixed[HEAD_PREFIX + "dropout"] = base.head_kwargs["dropout"]
     if explicit(ctx, "head_param"):
         for name in opt.head_param_values(ctx.params["head_param"]):
             fixed[HEAD_PREFIX + name] = base.head_kwargs[name]
-    return fixed
+            options[HEAD_PREFIX + name] = "head_param"
+    from_file = {name for name in fixed if from_config_file(ctx, options[name])}
+    return fixed, from_file
 
 
 def format_params(study: optuna.Study, number: int) -> str:

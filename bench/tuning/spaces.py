@@ -14,7 +14,7 @@ Parameter names are the run settings' own (those with a declared range,
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,11 +131,12 @@ class SearchSpace:
         explicit: Mapping[str, Any],
         *,
         random_init: bool = False,
+        from_file: Collection[str] = (),
     ) -> SearchSpace:
         """The space for ``encoder`` + ``head`` with a ``--space`` file's entries and explicit options applied.
 
-        ``explicit`` (Optuna name → value, from options given on the command line)
-        wins over the file. ``None`` values in the file leave the parameter out.
+        ``explicit`` (name → value, from options given on the command line or, for the names in
+        ``from_file``, in the ``--config`` file) wins over the ``--space`` file. ``None`` values in the file leave the parameter out.
         """
         head_type = head_class(head)
         file_overrides, explicit = _current_spelling(head, file_overrides), _current_spelling(head, explicit)
@@ -154,7 +155,7 @@ class SearchSpace:
                 space.fixed[name], space.fixed_by[name] = value, "--space"
         for name, value in explicit.items():
             space.overrides.pop(name, None)
-            space.fixed[name], space.fixed_by[name] = value, "command line"
+            space.fixed[name], space.fixed_by[name] = value, "--config" if name in from_file else "command line"
         return space
 
     def _declared(self) -> dict[str, tuple[Param, str]]:
