@@ -315,7 +315,7 @@ def validate(config: RunConfig) -> None:
     """Raise :class:`UsageError` naming the first invalid setting (each field's declared check), then the
     checks that relate two settings."""
     for name, declared in SETTINGS.items():
-        problem = declared.problem(getattr(config, name))
+        problem = declared.problem(getattr(config, name)) if declared is not None else None
         if problem is not None:
             raise UsageError(problem)
     checks: list[tuple[bool, str]] = [
@@ -358,9 +358,12 @@ def json_or_text(text: str) -> Any:
 
 # Every field's declaration, in field order.
 SETTINGS: dict[str, Setting] = {field.name: declaration(field) for field in fields(RunConfig)}  # type: ignore[misc]
-# Fields left out of the run identity (and the config hash).
-NOT_IN_HASH = frozenset(name for name, declared in SETTINGS.items() if declared is None or not declared.identity)
+# Fields left out of the run identity (and the config hash). A field without a declaration (which
+# tests/test_settings.py refuses) counts as part of the identity.
+NOT_IN_HASH = frozenset(name for name, declared in SETTINGS.items() if declared is not None and not declared.identity)
 # Fields left out of the identity while they hold their default (``identity_at_default=False``), with that default.
 OMITTED_AT_DEFAULT: dict[str, Any] = {
-    field.name: field.default for field in fields(RunConfig) if not SETTINGS[field.name].identity_at_default  # type: ignore[union-attr]
+    field.name: field.default
+    for field in fields(RunConfig)
+    if (declared := SETTINGS[field.name]) is not None and not declared.identity_at_default
 }

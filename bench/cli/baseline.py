@@ -11,6 +11,7 @@ from bench.baselines import BASELINES, DEFAULT_C_GRID, baseline_config, chosen_c
 from bench.baselines.fitting import run_baseline
 from bench.cli import options as opt
 from bench.cli.app import app, console
+from bench.config import SETTINGS
 from bench.errors import UsageError
 from bench.escaping import terminal
 from bench.leaderboard.export import format_value
@@ -54,6 +55,9 @@ def baseline(
                         per_label_threshold=per_label_threshold)
         for name in dict.fromkeys(kind or list(BASELINES))
     ]
+    problem = SETTINGS["threads"].problem(options["threads"])  # type: ignore[union-attr]
+    if problem is not None:
+        raise UsageError(problem)
     set_threads(options["threads"] or opt.default_threads())
     # Unusable splits are refused before the leaderboard is touched.
     prepared = prepare(configs[0], options["storage"], check_names=False)
