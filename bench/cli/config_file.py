@@ -1,6 +1,6 @@
 """``--config FILE`` of ``bench grid`` and ``bench tune``: a TOML or YAML file of option values.
 
-The keys are the command's option names (``warmup-ratio`` or ``warmup_ratio``, ``bucketing = false``),
+The keys are the command's option names (``max-len`` or ``max_len``, ``bucketing = false``),
 so every declared setting works in the file without more code. The file's values become the command's
 defaults (click's ``default_map``): an option given on the command line overrides the file.
 """
@@ -57,7 +57,7 @@ def option_defaults(command: Any, ctx: typer.Context, path: Path, data: dict[str
         param = params.get(_key(str(key)))
         if param is None or param.name is None:
             raise UsageError(f"--config file {path}: unknown key {key!r} (the keys are the options of bench "
-                             f"{command.name}, e.g. warmup_ratio)")
+                             f"{command.name}, e.g. max_len or max-len)")
         converted = _option_value(param, value, path, str(key))
         try:
             param.get_runtime_param().coerce(converted, param=param, ctx=ctx)
@@ -106,7 +106,7 @@ ConfigFile = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="TOML or YAML file of option values (keys: the option names, e.g. warmup_ratio = [0.0, 0.1]); "
+        help="TOML or YAML file of option values (keys: the option names, e.g. epochs = 2 or max-len = 64; a list for a comma-separated option); "
         "options on the command line override it.",
         callback=_load,
         is_eager=True,
