@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,18 @@ from bench.data.folds import check_fold_options
 from bench.data.types import DataOptions
 from bench.errors import UsageError
 from bench.runtime.devices import DEVICE_HELP, is_device_name
-
-# Fields that say where or how fast a run happens, not what it computes. ``encoder_path`` is
-# where the weights lie; what they are is ``weights`` (see bench/weights.py). ``devices`` splits
-# the same global batch over data-parallel ranks. The caches and
-# torch.compile give the same numbers up to floating-point noise (the frozen-encoder path
-# rounds features to float16 with or without the feature cache); ``bucketing`` is hashed:
-# it changes which examples share a batch, hence the training trajectory.
-_NOT_IN_HASH = frozenset(
-    {
-        "results_dir", "encoder_path", "device", "devices", "num_workers", "threads", "oom_retry", "study", "trial",
-        "token_cache", "feature_cache", "compile", "loggers", "logger_dir", "mlflow_uri",
-    }
+from bench.search_space import Param
+from bench.settings import (
+    MODEL,
+    SPEED,
+    STORAGE,
+    TRACKING,
+    Setting,
+    at_least,
+    declaration,
+    in_unit_interval,
+    positive,
+    setting,
 )
 
 # Data fields of the fold scheme: described by the dataset fingerprint, not the config hash.
@@ -33,10 +32,34 @@ _FOLD_FIELDS = frozenset({"folds", "fold", "folds_test"})
 # The fields the weights identity is computed from.
 _WEIGHT_FIELDS = ("encoder", "encoder_path", "random_init")
 
+# Settings marked ``identity=False`` say where or how fast a run happens, not what it computes.
+# ``encoder_path`` is where the weights lie; what they are is ``weights`` (see bench/weights.py).
+# ``devices`` splits the same global batch over data-parallel ranks. The caches and torch.compile
+# give the same numbers up to floating-point noise (the frozen-encoder path rounds features to
+# float16 with or without the feature cache); ``bucketing`` is hashed: it changes which examples
+# share a batch, hence the training trajectory.
+_PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
+
+
+def _path_text(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _pairs(values: list[str] | None) -> tuple[tuple[str, Any], ...]:
+    return sort_params(parse_pairs(values, "--encoder-config"))
+
+
+def _trackers(names: list[str] | None) -> tuple[str, ...]:
+    from bench.tracking import check_trackers  # checks the tracker packages: only when a config is built
+
+    unique = tuple(dict.fromkeys(names or ()))
+    check_trackers(unique)
+    return unique
+
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines one training run.
+    """Everything that defines one training run; each field is declared once (:mod:`bench.settings`).
 
     ``head_params`` holds the head's own hyperparameters (``dropout`` among
     them) as sorted ``(name, value)`` pairs so the config stays hashable; the
@@ -53,46 +76,141 @@ class RunConfig:
     global batch, split evenly over them.
     """
 
-    encoder: str = "scratch"
-    head: str = "linear"
-    head_params: tuple[tuple[str, Any], ...] = ()
-    data: DataOptions = field(default_factory=DataOptions)
-    encoder_path: str | None = None
-    random_init: bool = False
-    freeze_encoder: bool = False
-    trust_remote_code: bool = False
-    encoder_config: tuple[tuple[str, Any], ...] = ()
-    epochs: int = 3
-    train_limit: int | None = None
-    max_len: int = 128
-    batch_size: int = 32
-    lr: float | None = None
-    head_lr: float | None = None
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    grad_clip: float = 1.0
-    class_weighted: bool = False
-    per_label_threshold: bool = False
-    patience: int | None = None
-    seed: int = 1
-    precision: str = "auto"
-    device: str = "auto"
-    devices: int = 1
-    num_workers: int | None = None
-    threads: int | None = None
-    bucketing: bool = True
-    token_cache: bool = True
-    feature_cache: bool = True
-    compile: bool = False
-    oom_retry: bool = False
-    results_dir: str = "results"
-    study: str | None = None
-    trial: int | None = None
-    weights: str | None = None
+    encoder: str = setting(
+        "scratch", "--encoder", "-e", panel=MODEL, help="Encoder name or hf:<model-id> (`bench encoders` lists them)."
+    )
+    head: str = setting(
+        "linear", "--head", "-h", panel=MODEL, help="Head name (`bench heads` lists them with their hyperparameters)."
+    )
+    head_params: tuple[tuple[str, Any], ...] = setting(
+        (), help="The head's hyperparameters, set with --head-param head.NAME=VALUE (or NAME=VALUE)."
+    )
+    data: DataOptions = setting(default_factory=DataOptions, help="The data options (bench.data.types.DataOptions).")  # noqa: RUF009 (a dataclasses.field)
+    encoder_path: str | None = setting(
+        None, "--encoder-path", panel=MODEL, identity=False, cli_type=Path | None, convert=_path_text,
+        help="Local HF-style folder instead of the hub.",
+    )
+    random_init: bool = setting(
+        False, "--random-init", panel=MODEL, help="Random weights from the config (tokenizer still real)."
+    )
+    freeze_encoder: bool = setting(False, "--freeze-encoder", panel=MODEL, help="Train the head only.")
+    trust_remote_code: bool = setting(
+        False, "--trust-remote-code", panel=MODEL, help="Allow hub code for hf: encoders (off by default)."
+    )
+    encoder_config: tuple[tuple[str, Any], ...] = setting(
+        (), "--encoder-config", panel=MODEL, cli_type=list[str] | None, convert=_pairs,
+        help="KEY=VALUE override of the encoder's config (repeatable).",
+    )
+    epochs: int = setting(
+        3, "--epochs", help="Training epochs.", grid=True, search=Param.integer(2, 5),
+        search_scratch=Param.integer(4, 12), check=at_least(1), requirement="must be at least 1",
+    )
+    train_limit: int | None = setting(
+        None, "--train-limit", help="Train on a stratified subset of N examples.", check=at_least(1),
+        requirement="must be at least 1",
+    )
+    max_len: int = setting(
+        128, "--max-len", help="Maximum tokens per text.", grid=True, search=Param.choice(64, 128),
+        check=at_least(8), requirement="must be at least 8",
+    )
+    batch_size: int = setting(
+        32, "--batch-size", help="Training batch size.", grid=True, search=Param.choice(16, 32, 64),
+        search_scratch=Param.choice(32, 64), check=at_least(1), requirement="must be at least 1",
+    )
+    lr: float | None = setting(
+        None, "--lr", grid=True, search=Param.real(1e-5, 1e-4, log=True), search_scratch=Param.real(1e-4, 2e-3, log=True),
+        check=positive, requirement="must be a positive number",
+        help="Encoder learning rate (default: the encoder's own for its weights: pretrained, --random-init or from "
+        "scratch; `bench encoders` lists them).",
+    )
+    head_lr: float | None = setting(
+        None, "--head-lr", help="Head learning rate (default: --lr).", grid=True,
+        search=Param.real(1e-5, 1e-3, log=True), search_scratch=Param.real(1e-4, 3e-3, log=True),
+        check=positive, requirement="must be a positive number",
+    )
+    weight_decay: float = setting(
+        0.01, "--weight-decay", help="AdamW weight decay (not on biases/norms).", grid=True,
+        search=Param.real(0.0, 0.1), check=at_least(0), requirement="must be >= 0",
+    )
+    warmup_ratio: float = setting(
+        0.1, "--warmup-ratio", help="Share of steps with linear warmup.", grid=True, search=Param.real(0.0, 0.2),
+        check=in_unit_interval, requirement="must be in [0, 1)",
+    )
+    grad_clip: float = setting(
+        1.0, "--grad-clip", help="Gradient norm clipping (0 = off).", check=at_least(0), requirement="must be >= 0"
+    )
+    class_weighted: bool = setting(
+        False, "--class-weighted", help="Inverse-frequency class weights in the loss (multi-label: BCE pos_weight)."
+    )
+    per_label_threshold: bool = setting(
+        False, "--per-label-threshold",
+        help="Multi-label: tune one decision threshold per label on validation (default: one for all).",
+    )
+    patience: int | None = setting(
+        None, "--patience", help="Early stopping after N epochs without improvement.", check=at_least(1),
+        requirement="must be at least 1",
+    )
+    seed: int = setting(1, "--seed", help="Training seed.")
+    precision: str = setting(
+        "auto", "--precision", check=lambda value: value in _PRECISIONS,
+        requirement="must be auto, 32, bf16-mixed or 16-mixed",
+        help="auto (bf16-mixed on a capable GPU, else 32), 32, bf16-mixed, 16-mixed.",
+    )
+    device: str = setting(
+        "auto", "--device", identity=False, help="auto, cpu or cuda[:N].", check=is_device_name,
+        requirement=f"must be {DEVICE_HELP}",
+    )
+    devices: int = setting(
+        1, "--devices", identity=False, check=at_least(1), requirement="must be at least 1",
+        help="Data-parallel devices (DDP) for each run; --batch-size is the global batch, split over them.",
+    )
+    num_workers: int | None = setting(
+        None, "--num-workers", identity=False, check=at_least(0), requirement="must be >= 0",
+        help="DataLoader worker processes (default: none on CPU, a few on a GPU).",
+    )
+    threads: int | None = setting(
+        None, "--threads", panel=SPEED, identity=False, check=at_least(1), requirement="must be >= 1",
+        help="CPU threads of each training process (default: the cores available divided by the local worker processes).",
+    )
+    bucketing: bool = setting(
+        True, "--bucketing/--no-bucketing", panel=SPEED,
+        help="Batch texts of similar length (less padding; changes batch composition, so it is part of the run's identity).",
+    )
+    token_cache: bool = setting(
+        True, "--token-cache/--no-token-cache", panel=SPEED, identity=False,
+        help="Reuse token ids cached under <results>/cache/tokens.",
+    )
+    feature_cache: bool = setting(
+        True, "--feature-cache/--no-feature-cache", panel=SPEED, identity=False,
+        help="With --freeze-encoder: run the encoder once and train the head from its cached outputs (<results>/cache/features).",
+    )
+    compile: bool = setting(
+        False, "--compile", panel=SPEED, identity=False, help="torch.compile the encoder (pays off on GPUs for long runs)."
+    )
+    oom_retry: bool = setting(
+        False, "--oom-retry", identity=False,
+        help="On GPU out-of-memory, retry with half the batch and twice the gradient accumulation (same effective batch).",
+    )
+    results_dir: str = setting(
+        "results", "--results", panel=STORAGE, identity=False, option="results", cli_type=Path, convert=str,
+        help="Results directory: leaderboard.db, runs, cache, logs.",
+    )
+    study: str | None = setting(None, identity=False, help="The Optuna study a trial belongs to (set by bench tune).")
+    trial: int | None = setting(None, identity=False, help="The trial's number in its study (set by bench tune).")
+    weights: str | None = setting(None, help="The weights identity (bench.weights), computed when left out.")
     # Experiment trackers (bench.tracking): where a run is also reported, not what it computes.
-    loggers: tuple[str, ...] = ()
-    logger_dir: str | None = None
-    mlflow_uri: str | None = None
+    loggers: tuple[str, ...] = setting(
+        (), "--logger", panel=TRACKING, identity=False, cli_type=list[str] | None, convert=_trackers,
+        help="Also report each run to tensorboard, mlflow, wandb or csv (repeatable).",
+    )
+    logger_dir: str | None = setting(
+        None, "--logger-dir", panel=TRACKING, identity=False, cli_type=Path | None, convert=_path_text,
+        help="Folder for TensorBoard/CSV/W&B files and the default MLflow store (default: <results>/trackers).",
+    )
+    mlflow_uri: str | None = setting(
+        None, "--mlflow-uri", panel=TRACKING, identity=False,
+        help="MLflow tracking server or store (default: MLFLOW_TRACKING_URI, else sqlite:///<logger-dir>/mlflow.db).",
+    )
 
     def __post_init__(self) -> None:
         if self.lr is None:
@@ -138,7 +256,11 @@ class RunConfig:
         head_params = self.canonical_head_params() if resolve_defaults else self.head_params
         values["head_params"] = [list(pair) for pair in head_params]
         values["data"] = {key: value for key, value in values["data"].items() if key not in _FOLD_FIELDS}
-        return {key: values[key] for key in sorted(values) if key not in _NOT_IN_HASH}
+        return {
+            key: values[key]
+            for key in sorted(values)
+            if key not in NOT_IN_HASH and not (key in OMITTED_AT_DEFAULT and values[key] == OMITTED_AT_DEFAULT[key])
+        }
 
     def config_hash(self) -> str:
         """SHA-256 (hex, 16 chars) of :meth:`identity` in canonical JSON."""
@@ -190,23 +312,13 @@ def sort_params(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 
 def validate(config: RunConfig) -> None:
-    """Raise :class:`UsageError` naming the first invalid hyperparameter."""
+    """Raise :class:`UsageError` naming the first invalid setting (each field's declared check), then the
+    checks that relate two settings."""
+    for name, declared in SETTINGS.items():
+        problem = declared.problem(getattr(config, name)) if declared is not None else None
+        if problem is not None:
+            raise UsageError(problem)
     checks: list[tuple[bool, str]] = [
-        (config.epochs >= 1, f"--epochs must be at least 1, got {config.epochs}"),
-        (config.batch_size >= 1, f"--batch-size must be at least 1, got {config.batch_size}"),
-        (config.max_len >= 8, f"--max-len must be at least 8, got {config.max_len}"),
-        (_positive(config.lr), f"--lr must be a positive number, got {config.lr}"),
-        (config.head_lr is None or _positive(config.head_lr), f"--head-lr must be a positive number, got {config.head_lr}"),
-        (config.weight_decay >= 0, f"--weight-decay must be >= 0, got {config.weight_decay}"),
-        (0 <= config.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {config.warmup_ratio}"),
-        (config.grad_clip >= 0, f"--grad-clip must be >= 0, got {config.grad_clip}"),
-        (config.train_limit is None or config.train_limit >= 1, f"--train-limit must be at least 1, got {config.train_limit}"),
-        (config.patience is None or config.patience >= 1, f"--patience must be at least 1, got {config.patience}"),
-        (config.num_workers is None or config.num_workers >= 0, f"--num-workers must be >= 0, got {config.num_workers}"),
-        (config.threads is None or config.threads >= 1, f"--threads must be >= 1, got {config.threads}"),
-        (config.precision in {"auto", "32", "bf16-mixed", "16-mixed"}, f"--precision must be auto, 32, bf16-mixed or 16-mixed, got {config.precision!r}"),
-        (is_device_name(config.device), f"--device must be {DEVICE_HELP}, got {config.device!r}"),
-        (config.devices >= 1, f"--devices must be at least 1, got {config.devices}"),
         (config.devices < 1 or config.batch_size % config.devices == 0, f"--batch-size {config.batch_size} is not divisible by --devices {config.devices} (the batch is global, split evenly over the devices)"),
         (config.devices == 1 or ":" not in config.device, f"--device {config.device} names one GPU; with --devices {config.devices} choose GPUs with CUDA_VISIBLE_DEVICES or --gpus"),
     ]
@@ -219,5 +331,39 @@ def validate(config: RunConfig) -> None:
         raise UsageError(f"--dropout must be in [0, 1), got {dropout}")
 
 
-def _positive(value: float) -> bool:
-    return math.isfinite(value) and value > 0
+def parse_pairs(pairs: list[str] | None, option: str) -> dict[str, Any]:
+    """``["k=v", ...]`` → dict; values parsed as JSON where they are JSON (numbers, lists), else strings."""
+    return {key: json_or_text(raw) for key, raw in split_pairs(pairs, option)}
+
+
+def split_pairs(pairs: list[str] | None, option: str, form: str = "KEY=VALUE") -> list[tuple[str, str]]:
+    """``["k=v", ...]`` → ``[("k", "v"), ...]``; :class:`UsageError` naming ``option`` and ``form`` for a pair
+    without a key."""
+    split = []
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} expects {form}, got {pair!r}")
+        split.append((key.strip(), raw))
+    return split
+
+
+def json_or_text(text: str) -> Any:
+    """``text`` parsed as JSON where it is JSON (numbers, lists, true/false), else the text itself."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+# Every field's declaration, in field order.
+SETTINGS: dict[str, Setting] = {field.name: declaration(field) for field in fields(RunConfig)}  # type: ignore[misc]
+# Fields left out of the run identity (and the config hash). A field without a declaration (which
+# tests/test_settings.py refuses) counts as part of the identity.
+NOT_IN_HASH = frozenset(name for name, declared in SETTINGS.items() if declared is not None and not declared.identity)
+# Fields left out of the identity while they hold their default (``identity_at_default=False``), with that default.
+OMITTED_AT_DEFAULT: dict[str, Any] = {
+    field.name: field.default
+    for field in fields(RunConfig)
+    if (declared := SETTINGS[field.name]) is not None and not declared.identity_at_default
+}

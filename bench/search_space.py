@@ -1,9 +1,9 @@
 """Search-space ranges shared by heads, encoders and ``bench tune``.
 
 A :class:`Param` is one searched hyperparameter (a float or int range, or a
-choice). Heads declare one per hyperparameter, encoder registry entries one
-per training setting; ``bench tune`` samples them. The standard encoder
-spaces below are what an encoder gets unless it registers its own.
+choice). Heads declare one per hyperparameter, run settings one each
+(:mod:`bench.settings`), encoder registry entries may register their own;
+``bench tune`` samples them.
 """
 
 from __future__ import annotations
@@ -54,22 +54,24 @@ class Param:
         return f"[{self.low:g}, {self.high:g}]{extra}"
 
 
-# Pretrained base-size transformers (KoBERT, KoELECTRA-base, any hf: model): the usual fine-tuning ranges.
-PRETRAINED_SPACE: dict[str, Param] = {
-    "lr": Param.real(1e-5, 1e-4, log=True),
-    "head_lr": Param.real(1e-5, 1e-3, log=True),
-    "weight_decay": Param.real(0.0, 0.1),
-    "warmup_ratio": Param.real(0.0, 0.2),
-    "batch_size": Param.choice(16, 32, 64),
-    "epochs": Param.integer(2, 5),
-    "max_len": Param.choice(64, 128),
-}
+def standard_space(*, random_init: bool = False) -> dict[str, Param]:
+    """The ``bench tune`` ranges the run settings declare (:mod:`bench.settings`): the usual fine-tuning
+    ranges of pretrained base-size transformers, or (``random_init``) those of random weights — large
+    learning rates, many epochs. An encoder gets these unless it registers its own."""
+    from bench.config import SETTINGS  # the settings declare their ranges with Param, defined above
 
-# Random weights (an encoder trained from scratch, or --random-init): large learning rates, many epochs.
-FROM_SCRATCH_SPACE: dict[str, Param] = {
-    **PRETRAINED_SPACE,
-    "lr": Param.real(1e-4, 2e-3, log=True),
-    "head_lr": Param.real(1e-4, 3e-3, log=True),
-    "batch_size": Param.choice(32, 64),
-    "epochs": Param.integer(4, 12),
-}
+    spaces = {
+        name: (declared.search_scratch or declared.search) if random_init else declared.search
+        for name, declared in SETTINGS.items()
+        if declared is not None
+    }
+    return {name: space for name, space in spaces.items() if space is not None}
+
+
+def __getattr__(name: str) -> dict[str, Param]:
+    """``PRETRAINED_SPACE`` and ``FROM_SCRATCH_SPACE``: :func:`standard_space` for each kind of weights."""
+    if name == "PRETRAINED_SPACE":
+        return standard_space()
+    if name == "FROM_SCRATCH_SPACE":
+        return standard_space(random_init=True)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,8 +20,8 @@ import time measured in a separate process.
 from __future__ import annotations
 
 import json
-import time
 import sys
+import time
 from pathlib import Path
 
 from benchmarks.context import SEED, Context, Settings, bench_command, timed_process
@@ -126,8 +126,7 @@ def bare_loop_samples_per_second(settings: Settings, data: Path, work: Path) -> 
     import torch
     from torch.optim.lr_scheduler import LambdaLR
 
-    from bench.cli.options import parse_pairs
-    from bench.config import RunConfig, sort_params
+    from bench.config import RunConfig, parse_pairs, sort_params
     from bench.data import load_dataset
     from bench.data.types import DataOptions
     from bench.runtime.devices import torch_device

@@ -71,7 +71,7 @@ def test_inspect_errors_are_one_line_with_exit_code_2(tmp_path: Path, capsys: py
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--max-len", "0"], "--max-len must be at least 1"),
+    (["--max-len", "0"], "--max-len must be at least 8"),  # the same check as a run's --max-len
     (["--encoder-path", "x"], "--encoder-path needs --encoder"),
     (["--labels", "nine"], "--labels must be one of major6, merged5, minor"),
 ])

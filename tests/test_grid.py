@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench.cli.grid import head_param_lists
+from bench.cli.options import head_param_values
 from bench.cli.parallel import number_list
 from bench.config import RunConfig
 from bench.data.types import DataReport, SplitDataset
@@ -88,10 +88,14 @@ def test_list_options_parse_numbers_json_and_values_with_commas():
         number_list("1,x", "--seeds", int)
     with pytest.raises(UsageError, match="comma-separated list"):
         number_list("1,,2", "--seeds", int)
-    parsed = head_param_lists(["hidden_dim=128,256", 'kernel_sizes=["2,3","3,4,5"]', "activation=gelu"])
+    parsed = head_param_values(
+        ["hidden_dim=128,256", 'kernel_sizes=["2,3","3,4,5"]', "head.activation=gelu"], lists=True
+    )
     assert parsed == {"hidden_dim": (128, 256), "kernel_sizes": ("2,3", "3,4,5"), "activation": ("gelu",)}
     with pytest.raises(UsageError, match="KEY=V1,V2"):
-        head_param_lists(["hidden_dim"])
+        head_param_values(["hidden_dim"], lists=True)
+    # One parser: bench run's single values keep commas inside a value, and head.NAME is NAME.
+    assert head_param_values(["head.kernel_sizes=2,3", "dropout=0.2"]) == {"kernel_sizes": "2,3", "dropout": 0.2}
 
 
 # ------------------------------------------------------------------------------------------ claiming

@@ -189,7 +189,8 @@ def check_every_command(found: dict[str, tuple[int, str]], model: Path) -> None:
     assert "finished" in found["run"][1]
     assert "2 ran" in found["grid"][1]
     tune = found["tune"][1]
-    assert "meanmax.scale" in tune and "[0.5, 2]" in tune and "[0.0001, 0.002] log" in tune
+    # head parameters are spelled head.NAME
+    assert "head.scale" in tune and "[0.5, 2]" in tune and "[0.0001, 0.002] log" in tune
     card = json.loads((model / "model.json").read_text(encoding="utf-8"))
     assert card["encoder"] == "char-gru" and card["model_type"] == "CharGRU"
     assert card["encoder_config"] == {"hidden_size": 24}

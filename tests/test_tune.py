@@ -65,7 +65,7 @@ def test_explicit_options_and_space_files_fix_or_replace_parameters(tmp_path: Pa
     described = {name: (value, origin) for name, value, origin in space.describe()}
     assert described["epochs"] == ("1", "fixed (command line)")
     assert described["warmup_ratio"] == ("0.05", "fixed (--space)")
-    assert described["mlp.hidden_dim"] == ("{64}", "--space")
+    assert described["head.hidden_dim"] == ("{64}", "--space")  # the file's earlier spelling, mlp.hidden_dim
     assert described["max_len"][1] == "encoder scratch"
 
 
@@ -91,7 +91,7 @@ def test_bad_space_files_are_one_line_errors(tmp_path: Path, text: str, suffix: 
 
 
 def test_unknown_space_parameters_are_named():
-    with pytest.raises(UsageError, match="unknown parameter 'bilstm.dropout'.*linear.dropout"):
+    with pytest.raises(UsageError, match="unknown parameter 'bilstm.dropout'.*head.dropout"):
         SearchSpace.build("scratch", "linear", {"bilstm.dropout": Param.real(0, 0.1)}, {})
 
 
@@ -112,7 +112,7 @@ def test_dry_run_shows_options_given_on_the_command_line_as_fixed(capsys, result
         "--dry-run",
     )
     assert code == 0, err
-    for line in ("epochs", "mlp.dropout", "mlp.hidden_dim"):
+    for line in ("epochs", "head.dropout", "head.hidden_dim"):
         row = next(row for row in out.splitlines() if row.split()[:1] == [line])
         assert "fixed (command line)" in row, row
     lr_row = next(row for row in out.splitlines() if row.split()[:1] == ["lr"])

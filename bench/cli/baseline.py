@@ -11,11 +11,12 @@ from bench.baselines import BASELINES, DEFAULT_C_GRID, baseline_config, chosen_c
 from bench.baselines.fitting import run_baseline
 from bench.cli import options as opt
 from bench.cli.app import app, console
+from bench.config import SETTINGS
 from bench.errors import UsageError
 from bench.escaping import terminal
 from bench.leaderboard.export import format_value
 from bench.leaderboard.records import RunRecord
-from bench.runs.dataset import prepare_dataset
+from bench.runs.preparation import prepare
 from bench.runtime.threads import set_threads
 
 D = opt.DEFAULTS
@@ -54,9 +55,14 @@ def baseline(
                         per_label_threshold=per_label_threshold)
         for name in dict.fromkeys(kind or list(BASELINES))
     ]
+    problem = SETTINGS["threads"].problem(options["threads"])  # type: ignore[union-attr]
+    if problem is not None:
+        raise UsageError(problem)
     set_threads(options["threads"] or opt.default_threads())
-    dataset = prepare_dataset(configs[0])  # refuses unusable splits before the leaderboard is touched
-    board = opt.open_leaderboard(options["storage"], results)
+    # Unusable splits are refused before the leaderboard is touched.
+    prepared = prepare(configs[0], options["storage"], check_names=False)
+    board, dataset = prepared.leaderboard, prepared.datasets.first
+    assert board is not None
     records = [run_baseline(config, board, dataset=dataset, rerun=rerun) for config in configs]
     console.print(baseline_table(records))
     if any(record.status != "finished" for record in records):

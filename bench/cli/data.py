@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,6 +12,7 @@ from rich.text import Text
 
 from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
+from bench.config import SETTINGS
 from bench.data import SplitDataset, inspect_dataset, load_dataset
 from bench.data.split import SPLITS
 from bench.errors import UsageError
@@ -27,10 +28,12 @@ app.add_typer(data_app, name="data")
 
 Source = Annotated[str, typer.Argument(
     help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR, file:PATH.")]
-InspectEncoder = Annotated[Optional[str], typer.Option(
-    "--encoder", "-e", help="Also count tokens with this encoder's tokenizer.", rich_help_panel=opt.MODEL)]
-InspectMaxLen = Annotated[int, typer.Option(
-    "--max-len", help="Token budget: the share of texts longer than this is reported.", rich_help_panel=opt.MODEL)]
+# The same --encoder and --max-len as a run's (bench.config declares them): the encoder whose tokenizer
+# counts the tokens (only characters are counted without one), and the token budget of a text.
+InspectEncoder = Annotated[str | None, typer.Option(
+    *SETTINGS["encoder"].flags, help=f"{SETTINGS['encoder'].help} Counts tokens with its tokenizer.",  # type: ignore[union-attr]
+    rich_help_panel=opt.MODEL)]
+InspectMaxLen = opt.setting_option("max_len")
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 
 
@@ -56,8 +59,9 @@ def inspect(
     plugin: opt.Plugins = None,
 ) -> None:
     """Load SOURCE as a run would and show rows and labels per split, dropped rows and text lengths."""
-    if max_len < 1:
-        raise UsageError(f"--max-len must be at least 1, got {max_len}")
+    problem = SETTINGS["max_len"].problem(max_len)  # type: ignore[union-attr]
+    if problem is not None:
+        raise UsageError(problem)
     options = opt.data_options({**locals(), "data": source})
     dataset = load_dataset(options)
     tokenizer = _tokenizer(encoder, encoder_path, dataset) if encoder or encoder_path else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -13,21 +12,24 @@ from rich.text import Text
 
 from bench.cli import options as opt
 from bench.cli.app import app, console
-from bench.cli.parallel import f1_text, number_list, quiet_optuna, run_callbacks, split_list, worker_pool
+from bench.cli.config_file import ConfigFile
+from bench.cli.parallel import f1_text, number_list, quiet_optuna, run_callbacks, worker_pool
 from bench.cli.tables import Column, FitTable, flag_legend, flag_symbols, print_table
-from bench.config import RunConfig
+from bench.config import SETTINGS, RunConfig
 from bench.errors import UsageError
 from bench.escaping import markup, terminal
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.stats import best_run_id
 from bench.leaderboard.store import Leaderboard
 from bench.runs.dataset import RunDatasets, fold_configs
+from bench.runs.preparation import prepare
 from bench.tuning import grid as grids
 from bench.tuning.grid_worker import GridEvent, GridOutcome, GridWorker, finished_points, open_grid_study
 from bench.tuning.storage import open_storage, study_storage_url
 from bench.urls import redact_url
 
 D = opt.DEFAULTS
+DEFAULTS_BY_NAME = vars(D)
 GRID = "Grid"
 
 Encoders = Annotated[
@@ -36,16 +38,7 @@ Encoders = Annotated[
 ]
 Heads = Annotated[str, typer.Option("--heads", help="Comma-separated heads, or all.", rich_help_panel=GRID)]
 Seeds = Annotated[str, typer.Option("--seeds", help="Comma-separated training seeds.", rich_help_panel=GRID)]
-LrList = Annotated[
-    str | None, typer.Option("--lr", help="Encoder learning rates, comma-separated.", rich_help_panel=GRID)
-]
-HeadLrList = Annotated[str | None, typer.Option("--head-lr", help="Head learning rates.", rich_help_panel=GRID)]
 DropoutList = Annotated[str | None, typer.Option("--dropout", help="Head dropouts.", rich_help_panel=GRID)]
-BatchSizeList = Annotated[str | None, typer.Option("--batch-size", help="Batch sizes.", rich_help_panel=GRID)]
-EpochsList = Annotated[str | None, typer.Option("--epochs", help="Epoch counts.", rich_help_panel=GRID)]
-MaxLenList = Annotated[str | None, typer.Option("--max-len", help="Maximum token counts.", rich_help_panel=GRID)]
-WeightDecayList = Annotated[str | None, typer.Option("--weight-decay", help="Weight decays.", rich_help_panel=GRID)]
-WarmupList = Annotated[str | None, typer.Option("--warmup-ratio", help="Warmup ratios.", rich_help_panel=GRID)]
 HeadParamList = Annotated[
     list[str] | None,
     typer.Option(
@@ -62,33 +55,6 @@ EncoderPaths = Annotated[
         rich_help_panel=opt.MODEL,
     ),
 ]
-
-
-def head_param_lists(pairs: Sequence[str] | None) -> dict[str, tuple[Any, ...]]:
-    """``["k=v1,v2", 'k2=["a,b","c"]']`` → ``{"k": (v1, v2), "k2": ("a,b", "c")}``; values parsed as JSON where they are."""
-    parsed: dict[str, tuple[Any, ...]] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip() or not raw.strip():
-            raise UsageError(f"--head-param expects KEY=V1,V2,..., got {pair!r}")
-        try:
-            whole = json.loads(raw)
-        except json.JSONDecodeError:
-            whole = None
-        items = (
-            whole
-            if isinstance(whole, list)
-            else [_json_or_text(item) for item in split_list(raw, f"--head-param {key}")]
-        )
-        parsed[key.strip()] = tuple(items)
-    return parsed
-
-
-def _json_or_text(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def encoder_path_map(values: Sequence[str] | None, encoders: Sequence[str]) -> dict[str, str]:
@@ -122,31 +88,17 @@ def progress_line(done: int, total: int, label: str) -> Table:
     return line
 
 
-# The single-value options of `bench run` that a grid lists several values for, at their `bench run` defaults
-# (the grid's axes then set them per point).
-SINGLE_RUN_DEFAULTS: dict[str, Any] = {option.name: option.default for option in opt.HYPERPARAMETER_OPTIONS}
-
-
 def grid_axes(values: dict[str, Any]) -> grids.GridAxes:
     """The axes of a grid from the ``bench grid`` options (comma lists)."""
-    encoders = grids.resolve_encoders(split_list(values["encoders"], "--encoders"))
-    lists = {
-        # Without --lr each encoder trains with its own default learning rate (None).
-        "lr": number_list(values["lr"], "--lr", float) or (None,),
-        "head_lr": number_list(values["head_lr"], "--head-lr", float),
-        "batch_size": number_list(values["batch_size"], "--batch-size", int),
-        "epochs": number_list(values["epochs"], "--epochs", int),
-        "max_len": number_list(values["max_len"], "--max-len", int),
-        "weight_decay": number_list(values["weight_decay"], "--weight-decay", float),
-        "warmup_ratio": number_list(values["warmup_ratio"], "--warmup-ratio", float),
-    }
-    head_params = head_param_lists(values["head_param"])
+    encoders = grids.resolve_encoders(opt.split_list(values["encoders"], "--encoders"))
+    lists = {name: setting_list(name, values[name]) for name in opt.GRID_LISTS}
+    head_params = opt.head_param_values(values["head_param"], lists=True)
     dropouts = number_list(values["dropout"], "--dropout", float)
     if dropouts is not None:
         head_params["dropout"] = dropouts
     return grids.GridAxes(
         encoders=encoders,
-        heads=grids.resolve_heads(split_list(values["heads"], "--heads")),
+        heads=grids.resolve_heads(opt.split_list(values["heads"], "--heads")),
         seeds=number_list(values["seeds"], "--seeds", int) or (),
         hyperparameters={name: choices for name, choices in lists.items() if choices is not None},
         head_params=head_params,
@@ -154,24 +106,30 @@ def grid_axes(values: dict[str, Any]) -> grids.GridAxes:
     )
 
 
+def setting_list(name: str, text: str | None) -> tuple[Any, ...] | None:
+    """The values of grid list option ``name``, ``None`` when not given. A setting whose default is ``None``
+    (``--lr``: each encoder's own) is resolved per point when not given, so its axis is then ``(None,)``."""
+    declared, default = SETTINGS[name], DEFAULTS_BY_NAME[name]
+    assert declared is not None
+    values = number_list(text, declared.flag, int if isinstance(default, int) else float)
+    return (None,) if values is None and default is None else values
+
+
 # ---------------------------------------------------------------------------------------------- grid
 
 
 @app.command()
-@opt.with_options(opt.DATA_OPTIONS, opt.FOLD_OPTIONS, opt.ENCODER_OPTIONS, opt.TRAINING_OPTIONS, opt.RESULTS_OPTIONS, opt.STUDY_OPTIONS)
+@opt.with_options(
+    opt.GRID_LIST_OPTIONS, opt.DATA_OPTIONS, opt.FOLD_OPTIONS, opt.GRID_SINGLE_OPTIONS, opt.PLUGIN_OPTIONS,
+    opt.RESULTS_OPTIONS, opt.STUDY_OPTIONS,
+)
 def grid(
     ctx: typer.Context,
+    config: ConfigFile = None,
     encoders: Encoders = "scratch",
     heads: Heads = "all",
     seeds: Seeds = str(D.seed),
-    lr: LrList = None,
-    head_lr: HeadLrList = None,
     dropout: DropoutList = None,
-    batch_size: BatchSizeList = None,
-    epochs: EpochsList = None,
-    max_len: MaxLenList = None,
-    weight_decay: WeightDecayList = None,
-    warmup_ratio: WarmupList = None,
     head_param: HeadParamList = None,
     encoder_path: EncoderPaths = None,
     **options: Any,
@@ -188,15 +146,19 @@ def grid(
     opt.reject_renamed_leaderboard(options["leaderboard"])
     values = {**locals(), **options}
     axes = grid_axes(values)
-    base = opt.run_config({**values, **SINGLE_RUN_DEFAULTS, "encoder": axes.encoders[0], "head": axes.heads[0]})
+    axis_names = (*opt.GRID_LISTS, *opt.GRID_AXES, "dropout", "head_param")
+    singles = {name: value for name, value in values.items() if name not in axis_names}
+    base = opt.run_config({**singles, "encoder": axes.encoders[0], "head": axes.heads[0]})
     workers = worker_pool(options, base.devices)
     base = base.with_updates(threads=workers.threads)
     points = [fold for point in grids.expand_grid(base, axes) for fold in fold_configs(point)]
     results = base.results_path
     storage_url = study_storage_url(options["study_storage"], options["storage"], results)
-    dataset = RunDatasets.of_config(base)
+    # expand_grid checked every axis' names; every fold's data is checked before the leaderboard is opened.
+    prepared = prepare(base, options["storage"], plugin_specs=options["plugin"], check_names=False)
+    dataset, board = prepared.datasets, prepared.leaderboard
+    assert board is not None
     study_name = grids.grid_study_name(points, dataset.fingerprint)
-    board = opt.open_leaderboard(options["storage"], results)
     fields = grids.varying_fields(points)
     if options["dry_run"]:
         print_grid_plan(points, fields, dataset, board, study_name, storage_url)
@@ -215,7 +177,9 @@ def grid(
         if any(codes):
             raise SystemExit(1)
         return
-    study = open_grid_study(open_storage(storage_url, retry_dead_workers=True), study_name, points, dataset)
+    study = open_grid_study(
+        open_storage(storage_url, retry_dead_workers=True), study_name, points, dataset, config_file=config
+    )
     progress = options["progress"]
     display = GridDisplay(points, fields, finished_points(points, board, dataset), progress)
     console.print(

@@ -30,20 +30,12 @@ WORKER_DROPPED_OPTIONS = frozenset(
 )
 
 
-def split_list(text: str, option: str) -> list[str]:
-    """``"a, b,c"`` → ``["a", "b", "c"]``; an empty item is a :class:`UsageError`."""
-    items = [item.strip() for item in text.split(",")]
-    if not all(items):
-        raise UsageError(f"{option} expects a comma-separated list, got {text!r}")
-    return items
-
-
 def number_list(text: str | None, option: str, kind: type[int | float]) -> tuple[Any, ...] | None:
     """A comma list of ints or floats, ``None`` when the option was not given."""
     if text is None:
         return None
     values = []
-    for item in split_list(text, option):
+    for item in opt.split_list(text, option):
         try:
             values.append(kind(item))
         except ValueError:
@@ -75,9 +67,16 @@ def command_args(ctx: typer.Context, drop: set[str] | frozenset[str], extra: Seq
 
 
 def explicit(ctx: typer.Context, name: str) -> bool:
-    """Whether option ``name`` was given on the command line (or in the environment), per click's parameter source."""
+    """Whether option ``name`` was given on the command line, in the environment or in the ``--config`` file,
+    per click's parameter source."""
     source = ctx.get_parameter_source(name)
-    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT", "DEFAULT_MAP")
+
+
+def from_config_file(ctx: typer.Context, name: str) -> bool:
+    """Whether option ``name`` took its value from the ``--config`` file."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "DEFAULT_MAP"
 
 
 def run_callbacks(progress: bool) -> Callable[[], list[L.Callback]]:

@@ -14,44 +14,32 @@ from bench.cli.app import add_row, app, console
 from bench.data.folds import fold_of
 from bench.escaping import terminal
 from bench.leaderboard.records import RunRecord
-from bench.runs.dataset import fold_configs, prepare_dataset
-from bench.runs.phases import PhaseTimes
+from bench.runs.dataset import fold_configs
+from bench.runs.preparation import prepare
 from bench.tasks import task_named
 from bench.training.runner import run_experiment
-from encoders import check_encoder_name
-from heads import resolve_head_params
-
-D = opt.DEFAULTS
 
 
 @app.command()
-@opt.with_options(
-    opt.DATA_OPTIONS, opt.FOLD_OPTIONS, opt.ENCODER_OPTIONS, opt.HYPERPARAMETER_OPTIONS, opt.TRAINING_OPTIONS,
-    opt.RESULTS_OPTIONS,
-)
+@opt.with_options(opt.DATA_OPTIONS, opt.FOLD_OPTIONS, opt.RUN_OPTIONS, opt.PLUGIN_OPTIONS, opt.RESULTS_OPTIONS)
 def run(
-    encoder: opt.Encoder = D.encoder,
-    head: opt.Head = D.head,
     rerun: Annotated[bool, typer.Option("--rerun", help="Train again even if this configuration has finished.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar while training.")] = True,
     **options: Any,
 ) -> None:
     """Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard (one run per fold with --folds)."""
-    config = opt.run_config({"encoder": encoder, "head": head, **options})
-    check_encoder_name(config.encoder)  # refused inputs leave no results folder behind
-    resolve_head_params(config.head, config.head_kwargs)
+    config = opt.run_config(options)
     if config.threads is None:
         config = config.with_updates(threads=opt.default_threads(config.devices))
-    prepared = []
-    for fold in fold_configs(config):  # every fold's splits are checked before the leaderboard is touched
-        phases = PhaseTimes()
-        with phases.measure("data_load"):
-            prepared.append((fold, prepare_dataset(fold), phases))
-    leaderboard = opt.open_leaderboard(options["storage"], config.results_path)
+    # Refused inputs and unusable splits of any fold leave no results folder behind.
+    prepared = prepare(config, options["storage"], plugin_specs=options["plugin"])
     records = []
-    for fold, dataset, phases in prepared:
+    for fold in fold_configs(config):
         callbacks = [RichProgressBar(leave=True)] if progress and console.is_terminal else []
-        record = run_experiment(fold, leaderboard, dataset=dataset, callbacks=callbacks, rerun=rerun, phases=phases)
+        record = run_experiment(
+            fold, prepared.leaderboard, dataset=prepared.datasets.dataset(fold), callbacks=callbacks, rerun=rerun,
+            phases=prepared.phases[fold.data.fold],
+        )
         print_run(record)
         records.append(record)
     if len(records) > 1:

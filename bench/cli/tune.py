@@ -5,15 +5,24 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import optuna
 import typer
 
 from bench.cli import options as opt
 from bench.cli.app import app, console
+from bench.cli.config_file import ConfigFile
 from bench.cli.leaderboard import IncludeFlagged
-from bench.cli.parallel import explicit, f1_text, number_list, quiet_optuna, run_callbacks, worker_pool
+from bench.cli.parallel import (
+    explicit,
+    f1_text,
+    from_config_file,
+    number_list,
+    quiet_optuna,
+    run_callbacks,
+    worker_pool,
+)
 from bench.cli.tables import Column, FitTable, flag_legend, print_table
 from bench.config import RunConfig
 from bench.data.folds import fold_of
@@ -22,7 +31,8 @@ from bench.escaping import markup, terminal
 from bench.leaderboard.flags import FLAG_MARKER
 from bench.leaderboard.records import RunRecord
 from bench.runs.dataset import RunDatasets
-from bench.tuning.spaces import RUN_PARAMS, SearchSpace, load_space_file
+from bench.runs.preparation import prepare
+from bench.tuning.spaces import HEAD_PREFIX, RUN_PARAMS, SearchSpace, load_space_file, shown_name
 from bench.tuning.storage import open_storage, study_storage_url
 from bench.tuning.study import (
     PrunerName,
@@ -36,9 +46,8 @@ from bench.tuning.study import (
 )
 from bench.urls import redact_url
 from encoders import check_encoder_name
-from heads import head_class, resolve_head_params
+from heads import resolve_head_params
 
-D = opt.DEFAULTS
 WorkerIndex = Annotated[int, typer.Option("--worker-index", hidden=True)]
 
 
@@ -46,16 +55,14 @@ WorkerIndex = Annotated[int, typer.Option("--worker-index", hidden=True)]
 @opt.with_options(
     opt.DATA_OPTIONS,
     opt.FOLD_OPTIONS,
-    opt.ENCODER_OPTIONS,
-    opt.HYPERPARAMETER_OPTIONS,
-    opt.TRAINING_OPTIONS,
+    opt.RUN_OPTIONS,
+    opt.PLUGIN_OPTIONS,
     opt.RESULTS_OPTIONS,
     opt.STUDY_OPTIONS,
 )
 def tune(
     ctx: typer.Context,
-    encoder: opt.Encoder = D.encoder,
-    head: opt.Head = D.head,
+    config: ConfigFile = None,
     trials: Annotated[
         int,
         typer.Option(
@@ -65,7 +72,7 @@ def tune(
         ),
     ] = 20,
     space: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--space",
             help="YAML/JSON file overriding the search space (name: {low, high, log} | [choices] | value | null).",
@@ -79,11 +86,11 @@ def tune(
         ),
     ] = "median",
     study: Annotated[
-        Optional[str], typer.Option("--study", help="Study name (default tune-<encoder>-<head>-<dataset fingerprint>).")
+        str | None, typer.Option("--study", help="Study name (default tune-<encoder>-<head>-<dataset fingerprint>).")
     ] = None,
     sampler_seed: Annotated[int, typer.Option("--sampler-seed", help="Seed of the TPE sampler.")] = 0,
     confirm_seeds_: Annotated[
-        Optional[str], typer.Option("--confirm-seeds", help="Re-run the best trial with these seeds (comma-separated).")
+        str | None, typer.Option("--confirm-seeds", help="Re-run the best trial with these seeds (comma-separated).")
     ] = None,
     include_flagged: IncludeFlagged = False,
     worker_index: WorkerIndex = 0,
@@ -99,9 +106,10 @@ def tune(
     quiet_optuna()
     opt.reject_renamed_leaderboard(options["leaderboard"])
     seeds = number_list(confirm_seeds_, "--confirm-seeds", int) or ()
-    base = opt.run_config({"encoder": encoder, "head": head, **options})
-    check_encoder_name(base.encoder)
-    resolve_head_params(base.head, base.head_kwargs)
+    base = opt.run_config(options)
+    encoder, head = base.encoder, base.head
+    check_encoder_name(encoder)
+    resolve_head_params(head, base.head_kwargs)
     if base.devices > 1 and pruner != "none":
         raise UsageError(f"--devices {base.devices} runs ranks the pruning callback cannot stop; add --pruner none")
     if base.data.folds is not None:
@@ -112,17 +120,20 @@ def tune(
             )
         pruner = "none"
     overrides = load_space_file(space) if space else {}
-    search = SearchSpace.build(encoder, head, overrides, explicit_space_values(ctx, base), random_init=base.random_init)
+    fixed, from_file = explicit_space_values(ctx, base)
+    search = SearchSpace.build(encoder, head, overrides, fixed, random_init=base.random_init, from_file=from_file)
     workers = worker_pool(options, base.devices)
     base = base.with_updates(threads=workers.threads)
     results = base.results_path
     storage_url = study_storage_url(options["study_storage"], options["storage"], results)
-    dataset = RunDatasets.of_config(base)
+    prepared = prepare(
+        base, options["storage"], plugin_specs=options["plugin"], check_names=False, open_board=not options["dry_run"]
+    )
+    dataset, board = prepared.datasets, prepared.leaderboard
     study_name = study or tune_study_name(encoder, head, dataset.fingerprint)
-    if options["dry_run"]:
+    if board is None:
         print_space(search, study_name, storage_url, dataset)
         return
-    board = opt.open_leaderboard(options["storage"], results)
     optuna_storage = open_storage(storage_url)
     study_ = open_tune_study(
         optuna_storage, study_name, base, dataset, pruner=pruner, sampler_seed=sampler_seed, worker=worker_index
@@ -176,23 +187,28 @@ def tune(
         print_confirmation(records)
 
 
-def explicit_space_values(ctx: typer.Context, base: RunConfig) -> dict[str, Any]:
-    """Search-space names fixed by options given on the command line, with their values."""
+def explicit_space_values(ctx: typer.Context, base: RunConfig) -> tuple[dict[str, Any], set[str]]:
+    """Search-space names fixed by options given on the command line or in the ``--config`` file, with their
+    values, and the names the file fixed."""
+    options = {name: name for name in RUN_PARAMS}
+    options[HEAD_PREFIX + "dropout"] = "dropout"
     fixed = {name: getattr(base, name) for name in RUN_PARAMS if explicit(ctx, name)}
-    head = head_class(base.head)
     if explicit(ctx, "dropout"):
-        fixed[head.trial_param("dropout")] = base.head_kwargs["dropout"]
+        fixed[HEAD_PREFIX + "dropout"] = base.head_kwargs["dropout"]
     if explicit(ctx, "head_param"):
-        for name in opt.parse_pairs(ctx.params["head_param"], "--head-param"):
-            fixed[head.trial_param(name)] = base.head_kwargs[name]
-    return fixed
+        for name in opt.head_param_values(ctx.params["head_param"]):
+            fixed[HEAD_PREFIX + name] = base.head_kwargs[name]
+            options[HEAD_PREFIX + name] = "head_param"
+    from_file = {name for name in fixed if from_config_file(ctx, options[name])}
+    return fixed, from_file
 
 
 def format_params(study: optuna.Study, number: int) -> str:
     """The sampled parameters of trial ``number``, as ``name=value`` pairs."""
     trial = next(trial for trial in study.get_trials(deepcopy=False) if trial.number == number)
     return " ".join(
-        f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}" for name, value in trial.params.items()
+        f"{shown_name(name)}={value:.3g}" if isinstance(value, float) else f"{shown_name(name)}={value}"
+        for name, value in trial.params.items()
     )
 
 
@@ -242,7 +258,7 @@ def print_best(study: optuna.Study, include_flagged: bool = False) -> None:
     title = f"best trial {best.number}: val macro-F1 {f1_text(best.value)} · test {f1_text(best.user_attrs.get('test_macro_f1'))}"
     table = FitTable(title, [Column("parameter"), Column("value")])
     for name, value in best.params.items():
-        table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
+        table.add_row(shown_name(name), f"{value:.4g}" if isinstance(value, float) else str(value))
     print_table(console, table)
 
 

@@ -9,6 +9,7 @@ from bench.data import limit_train, load_dataset
 from bench.data.folds import fold_of, fold_scheme
 from bench.data.types import SplitDataset
 from bench.errors import DataError
+from bench.runs.phases import PhaseTimes
 
 # What a run does with each split, for the message that refuses one.
 SPLIT_PURPOSES = {"train": "train on", "validation": "choose the best epoch on", "test": "test on"}
@@ -63,9 +64,17 @@ class RunDatasets:
     by_fold: dict[int | None, SplitDataset]
 
     @classmethod
-    def of_config(cls, config: RunConfig) -> RunDatasets:
-        """Load and check the dataset of every fold of ``config`` (:func:`prepare_dataset`) before anything runs."""
-        return cls({fold.data.fold: prepare_dataset(fold) for fold in fold_configs(config)})
+    def of_config(cls, config: RunConfig, phases: dict[int | None, PhaseTimes] | None = None) -> RunDatasets:
+        """Load and check the dataset of every fold of ``config`` (:func:`prepare_dataset`) before anything runs;
+        ``phases`` receives each fold's data-load time."""
+        by_fold = {}
+        for fold in fold_configs(config):
+            times = PhaseTimes()
+            with times.measure("data_load"):
+                by_fold[fold.data.fold] = prepare_dataset(fold)
+            if phases is not None:
+                phases[fold.data.fold] = times
+        return cls(by_fold)
 
     @classmethod
     def coerce(cls, datasets: SplitDataset | RunDatasets) -> RunDatasets:

@@ -9,20 +9,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.config import RunConfig, sort_params
+from bench.config import SETTINGS, RunConfig, sort_params
 from bench.errors import UsageError
 from encoders import check_encoder_name, list_encoders
 from heads import head_class, list_heads, resolve_head_params
 
-# RunConfig fields a grid may list several values for, with the option that sets them.
+# RunConfig fields a grid may list several values for (declared ``grid=True``), with the option that sets them.
 GRID_FIELDS: dict[str, str] = {
-    "lr": "--lr",
-    "head_lr": "--head-lr",
-    "weight_decay": "--weight-decay",
-    "warmup_ratio": "--warmup-ratio",
-    "batch_size": "--batch-size",
-    "epochs": "--epochs",
-    "max_len": "--max-len",
+    name: declared.flag for name, declared in SETTINGS.items() if declared is not None and declared.grid
 }
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import lightning as L
 import optuna
@@ -58,9 +59,15 @@ class GridRunFailed(Exception):
 
 
 def open_grid_study(
-    storage: optuna.storages.BaseStorage, name: str, points: Sequence[RunConfig], dataset: SplitDataset | RunDatasets
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    points: Sequence[RunConfig],
+    dataset: SplitDataset | RunDatasets,
+    *,
+    config_file: Path | None = None,
 ) -> optuna.Study:
-    """Create or load the study of a grid and describe the grid in its user attributes."""
+    """Create or load the study of a grid and describe the grid in its user attributes (with the ``--config``
+    file's name and content, when the grid was given one)."""
     study = optuna.create_study(
         storage=storage,
         study_name=name,
@@ -68,9 +75,12 @@ def open_grid_study(
         sampler=optuna.samplers.RandomSampler(seed=0),
         load_if_exists=True,
     )
-    describe_study(
-        study, {"kind": "grid", "points": len(points), "dataset": dataset.name, "fingerprint": dataset.fingerprint}
-    )
+    attributes: dict[str, Any] = {
+        "kind": "grid", "points": len(points), "dataset": dataset.name, "fingerprint": dataset.fingerprint
+    }
+    if config_file is not None:
+        attributes["config_file"] = {"path": str(config_file), "content": config_file.read_text(encoding="utf-8")}
+    describe_study(study, attributes)
     return study
 
 

@@ -5,15 +5,16 @@ pretrained weights and for random weights), and each head declares the range of
 each hyperparameter. A YAML/JSON file (``--space``) overrides any parameter, and
 an option given explicitly on the command line fixes one.
 
-Parameter names are Optuna's: ``lr``, ``head_lr``, ``weight_decay``,
-``warmup_ratio``, ``batch_size``, ``epochs``, ``max_len``, and ``<head>.<name>``
-for a head's own (``bilstm.dropout``, ``bilstm.lstm_hidden``, ...).
+Parameter names are the run settings' own (those with a declared range,
+:data:`RUN_PARAMS`) and ``head.<name>`` for a head's own (``head.dropout``,
+``head.lstm_hidden``, ...); a ``--space`` file may still use the earlier
+``<head>.<name>``, which is also the name Optuna stores the value under.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,18 @@ from typing import Any
 import yaml
 
 from bench.errors import UsageError
-from bench.search_space import Param
+from bench.search_space import Param, standard_space
 from encoders import encoder_entry
 from heads import head_class
 
-__all__ = ["RUN_PARAMS", "Param", "SearchSpace", "encoder_space", "load_space_file"]
+__all__ = ["HEAD_PREFIX", "RUN_PARAMS", "Param", "SearchSpace", "encoder_space", "load_space_file", "shown_name"]
 
-# RunConfig fields every encoder's space covers.
-RUN_PARAMS = ("lr", "head_lr", "weight_decay", "warmup_ratio", "batch_size", "epochs", "max_len")
+# How a head's hyperparameter is named in a space: ``head.NAME``, as everywhere. Optuna itself stores it as
+# ``<head>.NAME`` (Head.trial_param), so that one study may search several heads whose same-named
+# hyperparameters have different ranges.
+HEAD_PREFIX = "head."
+# RunConfig fields with a declared tune range: every encoder's space covers them.
+RUN_PARAMS = tuple(standard_space())
 
 
 def encoder_space(encoder: str, *, random_init: bool = False) -> dict[str, Param]:
@@ -126,14 +131,16 @@ class SearchSpace:
         explicit: Mapping[str, Any],
         *,
         random_init: bool = False,
+        from_file: Collection[str] = (),
     ) -> SearchSpace:
         """The space for ``encoder`` + ``head`` with a ``--space`` file's entries and explicit options applied.
 
-        ``explicit`` (Optuna name → value, from options given on the command line)
-        wins over the file. ``None`` values in the file leave the parameter out.
+        ``explicit`` (name → value, from options given on the command line or, for the names in
+        ``from_file``, in the ``--config`` file) wins over the ``--space`` file. ``None`` values in the file leave the parameter out.
         """
         head_type = head_class(head)
-        known = {*RUN_PARAMS, *(head_type.trial_param(name) for name in head_type.defaults)}
+        file_overrides, explicit = _current_spelling(head, file_overrides), _current_spelling(head, explicit)
+        known = {*RUN_PARAMS, *(HEAD_PREFIX + name for name in head_type.defaults)}
         unknown = sorted(set(file_overrides) - known)
         if unknown:
             raise UsageError(
@@ -148,7 +155,7 @@ class SearchSpace:
                 space.fixed[name], space.fixed_by[name] = value, "--space"
         for name, value in explicit.items():
             space.overrides.pop(name, None)
-            space.fixed[name], space.fixed_by[name] = value, "command line"
+            space.fixed[name], space.fixed_by[name] = value, "--config" if name in from_file else "command line"
         return space
 
     def _declared(self) -> dict[str, tuple[Param, str]]:
@@ -158,7 +165,7 @@ class SearchSpace:
             name: (param, origin)
             for name, param in encoder_space(self.encoder, random_init=self.random_init).items()
         }
-        head_space = head_class(self.head).search_space()
+        head_space = _current_spelling(self.head, head_class(self.head).search_space())
         declared.update({name: (param, f"head {self.head}") for name, param in head_space.items()})
         return declared
 
@@ -170,12 +177,15 @@ class SearchSpace:
 
     def sample(self, trial: Any) -> dict[str, Any]:
         """RunConfig updates for one trial: searched fields, fixed file values, and ``head_params`` (a dict)."""
-        prefix = head_class(self.head).trial_param("")
-        values = {name: param.suggest(trial, name) for name, param in self.searched().items()}
+        head_type = head_class(self.head)
+        values = {
+            name: param.suggest(trial, head_type.trial_param(name.removeprefix(HEAD_PREFIX)) if name.startswith(HEAD_PREFIX) else name)
+            for name, param in self.searched().items()
+        }
         values.update({name: value for name, value in self.fixed.items() if value is not None})
         updates: dict[str, Any] = {name: value for name, value in values.items() if name in RUN_PARAMS}
         updates["head_params"] = {
-            name.removeprefix(prefix): value for name, value in values.items() if name.startswith(prefix)
+            name.removeprefix(HEAD_PREFIX): value for name, value in values.items() if name.startswith(HEAD_PREFIX)
         }
         return updates
 
@@ -196,3 +206,19 @@ class SearchSpace:
                 param, origin = declared[name]
                 rows.append((name, param.describe(), origin))
         return rows
+
+
+def _current_spelling(head: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with the earlier spelling of a head parameter, ``<head>.NAME`` (``bilstm.dropout``), read as
+    ``head.NAME``; space files written for earlier versions keep working."""
+    prefix = f"{head}."
+    return {
+        HEAD_PREFIX + name.removeprefix(prefix) if name.startswith(prefix) else name: value
+        for name, value in values.items()
+    }
+
+
+def shown_name(optuna_name: str) -> str:
+    """How an Optuna parameter name is shown: a head's ``<head>.NAME`` as ``head.NAME`` (run settings have no dot)."""
+    _, dot, name = optuna_name.partition(".")
+    return HEAD_PREFIX + name if dot else optuna_name
