@@ -69,6 +69,7 @@ GRID_PANEL = "Grid"
 Encoder = setting_option("encoder")
 Head = setting_option("head")
 EncoderPath = setting_option("encoder_path")
+Device = setting_option("device")
 TrustRemoteCode = setting_option("trust_remote_code")
 PerLabelThreshold = setting_option("per_label_threshold")
 TrainLimit = setting_option("train_limit")
