@@ -54,6 +54,7 @@ class Task:
     description: str
     uses_thresholds: bool  # whether the decision needs thresholds tuned on validation
     target_ndim: int  # dimensions of a run's stored gold/predicted targets: 1 (class ids) or 2 (0/1 rows)
+    accuracy_name: str  # what :attr:`Evaluation.accuracy` measures, for reports
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, labels)`` in float32 from logits ``(N, labels)``."""
@@ -155,6 +156,7 @@ class SingleLabel(Task):
     description = "one label per text"
     uses_thresholds = False
     target_ndim = 1
+    accuracy_name = "accuracy"
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Row-wise softmax in float32."""
@@ -261,6 +263,7 @@ class MultiLabel(Task):
     description = "any number of labels per text"
     uses_thresholds = True
     target_ndim = 2
+    accuracy_name = "exact match"
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Element-wise logistic function in float32."""
