@@ -3,7 +3,8 @@
 A task owns everything that differs between one label per text and any number of
 labels per text: the training loss, logits → probabilities, the decision
 (argmax, or every label at or over its threshold), the thresholds tuned on
-validation, the test scores and the headline figures shown for a run. Training,
+validation, the test scores and the headline figures shown for a run, and how the
+leaderboard bootstraps, flags and describes a run's stored test predictions. Training,
 the baselines, both predictors and the CLI look the task up by name
 (:func:`task_named`, the ``task`` of a dataset, a run's metrics or a model card)
 instead of branching on it.
