@@ -3,7 +3,8 @@
 A task owns everything that differs between one label per text and any number of
 labels per text: the training loss, logits → probabilities, the decision
 (argmax, or every label at or over its threshold), the thresholds tuned on
-validation, the test scores and the headline figures shown for a run. Training,
+validation, the test scores and the headline figures shown for a run, and how the
+leaderboard bootstraps, flags and describes a run's stored test predictions. Training,
 the baselines, both predictors and the CLI look the task up by name
 (:func:`task_named`, the ``task`` of a dataset, a run's metrics or a model card)
 instead of branching on it.
@@ -15,6 +16,7 @@ torch and :meth:`Task.evaluate` scikit-learn when called.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -52,6 +54,8 @@ class Task:
     name: str
     description: str
     uses_thresholds: bool  # whether the decision needs thresholds tuned on validation
+    target_ndim: int  # dimensions of a run's stored gold/predicted targets: 1 (class ids) or 2 (0/1 rows)
+    accuracy_name: str  # what :attr:`Evaluation.accuracy` measures, for reports
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, labels)`` in float32 from logits ``(N, labels)``."""
@@ -117,6 +121,34 @@ class Task:
     def _prediction(self, text: str, probabilities: dict[str, float], chosen: dict[str, float]) -> TextPrediction:
         raise NotImplementedError
 
+    def replicate_macro_f1(
+        self, gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray, num_labels: int
+    ) -> np.ndarray:
+        """Macro-F1 of each run's stored predictions under each bootstrap weighting of the examples: ``(R, B)``."""
+        raise NotImplementedError
+
+    def majority_reference(self, gold: Sequence[Any], num_labels: int) -> float | None:
+        """Test macro-F1 of the majority answer, computed from the gold targets (``None`` where it is not)."""
+        raise NotImplementedError
+
+    def labels_predicted(self, predicted: Sequence[Any]) -> int:
+        """Number of different labels the stored test predictions use at least once."""
+        raise NotImplementedError
+
+    def target_names(self, target: Any, labels: Sequence[str]) -> list[str]:
+        """The label names of one stored target (a class id, or a 0/1 row); out-of-range ids as numbers."""
+        raise NotImplementedError
+
+    def describe_target(self, target: Any, labels: Sequence[str]) -> str:
+        """One stored target as text for a report."""
+        raise NotImplementedError
+
+    def mistake_confidence(
+        self, probabilities: Sequence[float], predicted: Any, gold: Any
+    ) -> tuple[float | None, float | None]:
+        """The probability given the (wrong) prediction and the one given the gold target, where they are one number."""
+        raise NotImplementedError
+
 
 class SingleLabel(Task):
     """One class per text: softmax, argmax, cross-entropy (optionally class-weighted), macro-F1 and accuracy."""
@@ -124,6 +156,8 @@ class SingleLabel(Task):
     name = "single"
     description = "one label per text"
     uses_thresholds = False
+    target_ndim = 1
+    accuracy_name = "accuracy"
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Row-wise softmax in float32."""
@@ -185,6 +219,42 @@ class SingleLabel(Task):
     def _prediction(self, text: str, probabilities: dict[str, float], chosen: dict[str, float]) -> TextPrediction:
         return TextPrediction(text, next(iter(chosen)), probabilities)
 
+    def replicate_macro_f1(
+        self, gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray, num_labels: int
+    ) -> np.ndarray:
+        """Macro-F1 over all ``num_labels`` classes (:func:`bench.leaderboard.stats.replicate_macro_f1`)."""
+        from bench.leaderboard.stats import replicate_macro_f1
+
+        return replicate_macro_f1(gold, predicted, weights, num_labels)
+
+    def majority_reference(self, gold: Sequence[Any], num_labels: int) -> float | None:
+        """Macro-F1 over ``num_labels`` classes of answering the most frequent test class for every example."""
+        if not len(gold) or num_labels < 1:
+            return None
+        count = Counter(int(value) for value in gold).most_common(1)[0][1]
+        precision, recall = count / len(gold), 1.0
+        return 2 * precision * recall / (precision + recall) / num_labels
+
+    def labels_predicted(self, predicted: Sequence[Any]) -> int:
+        """Distinct predicted classes."""
+        return len({int(value) for value in predicted})
+
+    def target_names(self, target: Any, labels: Sequence[str]) -> list[str]:
+        """The class's label."""
+        return [_label_name(int(target), labels)]
+
+    def describe_target(self, target: Any, labels: Sequence[str]) -> str:
+        """The class's label."""
+        return _label_name(int(target), labels)
+
+    def mistake_confidence(
+        self, probabilities: Sequence[float], predicted: Any, gold: Any
+    ) -> tuple[float | None, float | None]:
+        """The probabilities of the predicted and of the gold class (``None`` without stored probabilities)."""
+        if not len(probabilities):
+            return None, None
+        return float(probabilities[int(predicted)]), float(probabilities[int(gold)])
+
 
 class MultiLabel(Task):
     """Any number of labels per text: one sigmoid per label, BCE (optionally ``pos_weight``), thresholds tuned
@@ -193,6 +263,8 @@ class MultiLabel(Task):
     name = "multilabel"
     description = "any number of labels per text"
     uses_thresholds = True
+    target_ndim = 2
+    accuracy_name = "exact match"
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Element-wise logistic function in float32."""
@@ -271,6 +343,36 @@ class MultiLabel(Task):
     def _prediction(self, text: str, probabilities: dict[str, float], chosen: dict[str, float]) -> TextPrediction:
         return TextPrediction(text, ",".join(chosen), probabilities, chosen)
 
+    def replicate_macro_f1(
+        self, gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray, num_labels: int
+    ) -> np.ndarray:
+        """Macro-F1 over the labels of the 0/1 rows (:func:`bench.leaderboard.stats.replicate_multilabel_macro_f1`)."""
+        from bench.leaderboard.stats import replicate_multilabel_macro_f1
+
+        return replicate_multilabel_macro_f1(gold, predicted, weights)
+
+    def majority_reference(self, gold: Sequence[Any], num_labels: int) -> float | None:
+        """None: the reference of label sets is the label-prior (majority) row, when recorded."""
+        return None
+
+    def labels_predicted(self, predicted: Sequence[Any]) -> int:
+        """Labels predicted for at least one example."""
+        return len({label for row in predicted for label, on in enumerate(row) if on})
+
+    def target_names(self, target: Any, labels: Sequence[str]) -> list[str]:
+        """The labels set in the row."""
+        return [_label_name(index, labels) for index, on in enumerate(target) if on]
+
+    def describe_target(self, target: Any, labels: Sequence[str]) -> str:
+        """The labels set in the row joined by ``+`` (``∅`` for none)."""
+        return "+".join(self.target_names(target, labels)) or "∅"
+
+    def mistake_confidence(
+        self, probabilities: Sequence[float], predicted: Any, gold: Any
+    ) -> tuple[float | None, float | None]:
+        """None for both: a label set has no single probability."""
+        return None, None
+
 
 SINGLE_LABEL = SingleLabel()
 MULTI_LABEL = MultiLabel()
@@ -283,3 +385,17 @@ def task_named(name: str) -> Task:
         return TASKS[name]
     except KeyError:
         raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(TASKS)}") from None
+
+
+def task_of(targets: Sequence[Any] | np.ndarray) -> Task:
+    """The task whose stored targets look like ``targets`` (gold or predictions of one run: class ids, or 0/1
+    rows); for stored predictions, which do not carry their run's task. Empty targets count as single-label."""
+    ndim = np.asarray(targets).ndim
+    for task in TASKS.values():
+        if task.target_ndim == ndim:
+            return task
+    raise ValueError(f"targets with {ndim} dimensions belong to no task; known tasks: {', '.join(TASKS)}")
+
+
+def _label_name(index: int, labels: Sequence[str]) -> str:
+    return labels[index] if 0 <= index < len(labels) else str(index)

@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("onnxruntime", reason="ONNX Runtime is not installed (pip install 'ko-emotion-bench[onnx]')")
 pytest.importorskip("onnx", reason="onnx is not installed (pip install 'ko-emotion-bench[onnx]')")
 
+from bench.data.types import DataOptions  # noqa: E402
 from bench.inference.model_files import (  # noqa: E402
     MODEL_CARD,
     TOKENIZER_DIR,
@@ -27,6 +28,7 @@ from bench.inference.onnx_runtime import ONNX_FILE, OnnxPredictor  # noqa: E402
 from bench.inference.predictor import Predictor, SavedClassifier  # noqa: E402
 from heads import create_head, resolve_head_params  # noqa: E402
 from tests.conftest import ROOT, run_cli  # noqa: E402
+from tests.fixtures.data.builders import write_cued_multilabel  # noqa: E402
 from tests.test_encoders import build  # noqa: E402
 from tests.test_tokenizers import korean_sentences  # noqa: E402
 from tests.tiny_runs import train_tiny_run  # noqa: E402
@@ -127,6 +129,23 @@ def test_export_model_onnx_with_quantisation_reports_its_effect(trained, tmp_pat
     rows = [json.loads(line) for line in out.splitlines()]
     assert [row["text"] for row in rows] == TEXTS[:3]
     assert all(abs(sum(row["probabilities"].values()) - 1) < 1e-5 for row in rows)
+
+
+def test_quantisation_of_a_multilabel_run_is_scored_by_its_task(tmp_path, capsys) -> None:
+    """Label sets at the tuned thresholds: the fp32 graph reproduces the run's macro-F1 over labels and exact match."""
+    data = write_cued_multilabel(tmp_path / "cued.csv")
+    results = tmp_path / "results"
+    record = train_tiny_run(results, data=DataOptions(source=str(data)), max_len=16, lr=3e-3)
+    assert record.metrics is not None and record.metrics.task == "multilabel"
+    code, out, err = run_cli(["export-model", "--results", str(results), "--run", record.run_id, "--format", "onnx",
+                              "--quantize", str(tmp_path / "int8")], capsys)
+    assert code == 0, err
+    assert "texts): exact match" in " ".join(out.split())
+    effect = ModelCard.read(tmp_path / "int8").onnx["quantization_effect"]
+    assert effect["examples"] == int(record.environment["test_examples"])
+    assert effect["macro_f1_fp32"] == pytest.approx(record.macro_f1, abs=1e-6)
+    assert effect["accuracy_fp32"] == pytest.approx(record.accuracy, abs=1e-6)
+    assert 0 <= effect["same_label"] <= 1
 
 
 def test_predict_uses_the_onnx_graph_and_agrees_with_the_run(trained, tmp_path, capsys) -> None:

@@ -157,21 +157,21 @@ def export_onnx_model(
     from bench.inference.model_files import ModelCard
     from bench.inference.onnx_export import export_onnx
     from bench.runs.dataset import prepare_dataset
+    from bench.runs.scores import label_targets
 
     test_split = None
-    if quantize and task_named(ModelCard.read(folder).task) is not SINGLE_LABEL:
-        raise UsageError("--quantize measures its effect on single-label accuracy; this run is multi-label")
     if quantize:
         dataset = prepare_dataset(RunConfig.from_json(json.dumps(record.config)))
-        test_split = ([example.text for example in dataset.test],
-                      [dataset.labels.index(example.label) for example in dataset.test])
+        label_ids = {label: index for index, label in enumerate(dataset.labels)}
+        test_split = ([example.text for example in dataset.test], label_targets(dataset.test, label_ids))
     exported = export_onnx(folder, target, scores=scores, quantize=quantize, test_split=test_split)
     console.print(f"ONNX Runtime reproduces PyTorch: probabilities within {exported.parity_max_difference:.1e}",
                   markup=False, highlight=False)
     effect = exported.quantization
     if effect is not None:
         console.print(
-            f"int8 dynamic quantisation on the test split ({effect.examples} texts): accuracy "
+            f"int8 dynamic quantisation on the test split ({effect.examples} texts): "
+            f"{task_named(ModelCard.read(target).task).accuracy_name} "
             f"{effect.accuracy_fp32:.4f} → {effect.accuracy_int8:.4f} ({effect.accuracy_change:+.4f}), macro-F1 "
             f"{effect.macro_f1_fp32:.4f} → {effect.macro_f1_int8:.4f} ({effect.macro_f1_change:+.4f}); "
             f"same label for {effect.same_label:.1%}",

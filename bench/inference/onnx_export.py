@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 
 from bench.errors import ResultsError, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, check_model_folder, staged_folder
@@ -78,12 +77,12 @@ def export_onnx(
     *,
     scores: dict[str, float] | None = None,
     quantize: bool = False,
-    test_split: tuple[Sequence[str], Sequence[int]] | None = None,
+    test_split: tuple[Sequence[str], np.ndarray] | None = None,
 ) -> OnnxExport:
     """Write the saved model in ``source`` into the new or empty folder ``target`` as ``model.onnx``.
 
     With ``quantize`` the graph's weights are int8 (dynamic quantisation) and ``test_split``
-    (texts, class ids) measures what that costs.
+    (texts, gold targets: class ids, or 0/1 rows for a multi-label model) measures what that costs.
     """
     if quantize and test_split is None:
         raise UsageError("--quantize needs the run's test split to measure its effect")
@@ -142,15 +141,21 @@ def check_parity(predictor: Predictor, onnx: OnnxPredictor) -> float:
 
 
 def quantize_graph(
-    folder: Path, fp32: OnnxPredictor, test_split: tuple[Sequence[str], Sequence[int]]
+    folder: Path, fp32: OnnxPredictor, test_split: tuple[Sequence[str], np.ndarray]
 ) -> QuantizationEffect:
-    """Replace ``folder/model.onnx`` by its int8 dynamic quantisation; the scores of both on ``test_split``."""
+    """Replace ``folder/model.onnx`` by its int8 dynamic quantisation; the scores of both on ``test_split``.
+
+    Both graphs are decided and scored by the model's task (:meth:`bench.tasks.Task.evaluate`): accuracy is
+    exact match for multi-label models, and ``same_label`` counts texts whose whole label set is unchanged.
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     texts, gold = list(test_split[0]), np.asarray(test_split[1])
     if not texts:
         raise UsageError("the run's test split is empty; --quantize has nothing to measure on")
-    before = fp32.probabilities(texts).argmax(axis=1)
+    task, labels = fp32.task, fp32.labels
+    thresholds = np.asarray(fp32.card.thresholds) if task.uses_thresholds else None
+    before = task.evaluate(gold, fp32.probabilities(texts), thresholds, labels)
     graph = folder / ONNX_FILE
     fp32_graph = folder / "model.fp32.onnx"
     graph.rename(fp32_graph)
@@ -160,13 +165,13 @@ def quantize_graph(
     finally:
         logging.disable(logging.NOTSET)
     fp32_graph.unlink()
-    after = OnnxPredictor.load(folder).probabilities(texts).argmax(axis=1)
-    labels = list(range(len(fp32.labels)))
+    after = task.evaluate(gold, OnnxPredictor.load(folder).probabilities(texts), thresholds, labels)
+    same = (before.predicted == after.predicted).reshape(len(texts), -1).all(axis=1)
     return QuantizationEffect(
         examples=len(texts),
-        accuracy_fp32=float((before == gold).mean()),
-        accuracy_int8=float((after == gold).mean()),
-        macro_f1_fp32=float(f1_score(gold, before, labels=labels, average="macro", zero_division=0)),
-        macro_f1_int8=float(f1_score(gold, after, labels=labels, average="macro", zero_division=0)),
-        same_label=float((before == after).mean()),
+        accuracy_fp32=before.accuracy,
+        accuracy_int8=after.accuracy,
+        macro_f1_fp32=before.macro_f1,
+        macro_f1_int8=after.macro_f1,
+        same_label=float(same.mean()),
     )

@@ -6,8 +6,11 @@ Flagged runs are listed with a marker and never chosen as "best" unless asked fo
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from bench.tasks import task_of
 
 COLLAPSED = "collapsed"
 BELOW_MAJORITY = "below-majority"
@@ -27,26 +30,21 @@ _TOLERANCE = 1e-9
 
 def predicted_class_count(predicted: Sequence[int] | Sequence[Sequence[int]]) -> int:
     """Number of distinct classes among the test predictions (multi-label 0/1 rows: labels predicted at least once)."""
-    if predicted and isinstance(predicted[0], (list, tuple)):
-        return len({label for row in predicted for label, on in enumerate(row) if on})  # type: ignore[arg-type]
-    return len(set(predicted))  # type: ignore[arg-type]
+    return task_of(predicted).labels_predicted(predicted)
 
 
 def distinct_predictions(predicted: Sequence[int] | Sequence[Sequence[int]]) -> int:
     """Number of different predictions (a class, or a multi-label 0/1 row) over the test examples."""
-    return len({tuple(row) if isinstance(row, (list, tuple)) else row for row in predicted})
+    return len(np.unique(np.asarray(predicted), axis=0))
 
 
 def majority_macro_f1(gold: Sequence[int] | Sequence[Sequence[int]], num_labels: int) -> float | None:
     """Macro-F1 over ``num_labels`` classes of predicting the most frequent test class for every example.
 
-    ``None`` for multi-label gold rows (their reference is the label-prior row, when recorded).
+    ``None`` for multi-label gold rows (their reference is the label-prior row, when recorded); see
+    :meth:`bench.tasks.Task.majority_reference`.
     """
-    if not gold or num_labels < 1 or isinstance(gold[0], (list, tuple)):
-        return None
-    count = Counter(gold).most_common(1)[0][1]  # type: ignore[arg-type]
-    precision, recall = count / len(gold), 1.0
-    return 2 * precision * recall / (precision + recall) / num_labels
+    return task_of(gold).majority_reference(gold, num_labels)
 
 
 def run_flags(macro_f1: float | None, distinct: int | None, majority_f1: float | None) -> list[str]:

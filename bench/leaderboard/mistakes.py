@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bench.errors import UsageError
 from bench.leaderboard.records import Predictions
+from bench.tasks import task_of
 
 
 @dataclass(frozen=True)
@@ -43,18 +44,6 @@ class Disagreement:
         return "A" if self.a == self.gold else ("B" if self.b == self.gold else "neither")
 
 
-def label_text(value: int | Sequence[int], labels: Sequence[str]) -> str:
-    """A class id as its label; a multi-label 0/1 row as its labels joined by ``+`` (``∅`` for none)."""
-    if isinstance(value, (list, tuple)):
-        names = [_name(index, labels) for index, on in enumerate(value) if on]
-        return "+".join(names) or "∅"
-    return _name(int(value), labels)  # type: ignore[arg-type]
-
-
-def _name(index: int, labels: Sequence[str]) -> str:
-    return labels[index] if 0 <= index < len(labels) else str(index)
-
-
 def check_label(option: str, label: str | None, labels: Sequence[str]) -> None:
     """A one-line error when ``label`` (given with ``option``) is not one of the run's ``labels``."""
     if label is not None and label not in labels:
@@ -76,42 +65,35 @@ def misclassified(
     """
     for option, value in (("--gold", gold), ("--predicted", predicted), ("--class", either)):
         check_label(option, value, labels)
+    task = task_of(predictions.gold)
     found: list[Mistake] = []
     for position, (example_id, gold_value, predicted_value) in enumerate(
         zip(predictions.example_ids, predictions.gold, predictions.predicted, strict=True)
     ):
         if gold_value == predicted_value:
             continue
-        gold_names = _names(gold_value, labels)
-        predicted_names = _names(predicted_value, labels)
+        gold_names = set(task.target_names(gold_value, labels))
+        predicted_names = set(task.target_names(predicted_value, labels))
         if gold is not None and gold not in gold_names:
             continue
         if predicted is not None and predicted not in predicted_names:
             continue
         if either is not None and either not in gold_names | predicted_names:
             continue
-        confidence = gold_probability = None
-        if predictions.probabilities and not isinstance(gold_value, (list, tuple)):
-            row = predictions.probabilities[position]
-            confidence, gold_probability = float(row[int(predicted_value)]), float(row[int(gold_value)])  # type: ignore[arg-type]
+        row = predictions.probabilities[position] if predictions.probabilities else []
+        confidence, gold_probability = task.mistake_confidence(row, predicted_value, gold_value)
         found.append(
             Mistake(
                 position=position,
                 example_id=example_id,
                 text=predictions.texts[position] if predictions.texts is not None else None,
-                gold=label_text(gold_value, labels),
-                predicted=label_text(predicted_value, labels),
+                gold=task.describe_target(gold_value, labels),
+                predicted=task.describe_target(predicted_value, labels),
                 confidence=confidence,
                 gold_probability=gold_probability,
             )
         )
     return sorted(found, key=lambda mistake: -(mistake.confidence or 0.0))
-
-
-def _names(value: int | Sequence[int], labels: Sequence[str]) -> set[str]:
-    if isinstance(value, (list, tuple)):
-        return {_name(index, labels) for index, on in enumerate(value) if on}
-    return {_name(int(value), labels)}  # type: ignore[arg-type]
 
 
 def disagreements(a: Predictions, b: Predictions, labels: Sequence[str]) -> tuple[int, list[Disagreement]]:
@@ -120,6 +102,7 @@ def disagreements(a: Predictions, b: Predictions, labels: Sequence[str]) -> tupl
     texts = a.texts if a.texts is not None else b.texts
     text_positions = a if a.texts is not None else b
     text_index = {example_id: position for position, example_id in enumerate(text_positions.example_ids)}
+    task = task_of(a.gold)
     shared = 0
     found: list[Disagreement] = []
     for position, example_id in enumerate(a.example_ids):
@@ -133,9 +116,9 @@ def disagreements(a: Predictions, b: Predictions, labels: Sequence[str]) -> tupl
             Disagreement(
                 example_id=example_id,
                 text=texts[text_index[example_id]] if texts is not None else None,
-                gold=label_text(a.gold[position], labels),
-                a=label_text(a.predicted[position], labels),
-                b=label_text(b.predicted[other], labels),
+                gold=task.describe_target(a.gold[position], labels),
+                a=task.describe_target(a.predicted[position], labels),
+                b=task.describe_target(b.predicted[other], labels),
             )
         )
     return shared, found

@@ -23,6 +23,7 @@ from bench.config import RunConfig
 from bench.data.folds import fold_of, fold_scheme
 from bench.errors import ResultsError, UsageError
 from bench.leaderboard.records import Predictions, RunRecord
+from bench.tasks import task_of
 
 DEFAULT_RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -395,7 +396,7 @@ def align_predictions(runs: Sequence[Predictions]) -> tuple[list[str], np.ndarra
             position = {example_id: index for index, example_id in enumerate(run.example_ids)}
             columns.append(np.array([position[example_id] for example_id in shared]))
     gold_rows = [np.asarray(run.gold, dtype=np.int64)[index] for run, index in zip(runs, columns, strict=True)]
-    if len({rows.ndim for rows in gold_rows}) > 1:
+    if len({task_of(rows).name for rows in gold_rows}) > 1:
         raise UsageError("multi-label and single-label runs cannot be compared: their scores mean different things")
     golds = np.stack(gold_rows)
     mismatch = np.nonzero((golds != golds[0]).reshape(len(runs), len(shared), -1).any(axis=(0, 2)))[0]
@@ -445,10 +446,8 @@ def replicate_macro_f1(gold: np.ndarray, predicted: np.ndarray, weights: np.ndar
 
 
 def replicate_scores(gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray, num_classes: int) -> np.ndarray:
-    """:func:`replicate_macro_f1`, or for multi-label 0/1 rows :func:`replicate_multilabel_macro_f1`."""
-    if gold.ndim == 2:
-        return replicate_multilabel_macro_f1(gold, predicted, weights)
-    return replicate_macro_f1(gold, predicted, weights, num_classes)
+    """Macro-F1 ``(R, B)`` of the runs' task (:meth:`bench.tasks.Task.replicate_macro_f1`, told by the gold targets)."""
+    return task_of(gold).replicate_macro_f1(gold, predicted, weights, num_classes)
 
 
 def replicate_multilabel_macro_f1(gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np.ndarray:
