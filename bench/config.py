@@ -27,6 +27,10 @@ _NOT_IN_HASH = frozenset(
     }
 )
 
+# Fields added after runs were recorded, with the value every earlier run had: left out of the hash at
+# that value, so the runs recorded before them keep their identity.
+_HASHED_UNLESS = {"layer_lr_decay": 1.0, "reinit_layers": 0}
+
 # Data fields of the fold scheme: described by the dataset fingerprint, not the config hash.
 _FOLD_FIELDS = frozenset({"folds", "fold", "folds_test"})
 
@@ -70,6 +74,10 @@ class RunConfig:
     head_lr: float | None = None
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
+    # Fine-tuning a pretrained encoder (bench.training.finetuning): encoder layer i from the top trains at
+    # lr × layer_lr_decay**i (embeddings lowest); the top reinit_layers layers start from random weights.
+    layer_lr_decay: float = 1.0
+    reinit_layers: int = 0
     grad_clip: float = 1.0
     class_weighted: bool = False
     per_label_threshold: bool = False
@@ -138,7 +146,11 @@ class RunConfig:
         head_params = self.canonical_head_params() if resolve_defaults else self.head_params
         values["head_params"] = [list(pair) for pair in head_params]
         values["data"] = {key: value for key, value in values["data"].items() if key not in _FOLD_FIELDS}
-        return {key: values[key] for key in sorted(values) if key not in _NOT_IN_HASH}
+        return {
+            key: values[key]
+            for key in sorted(values)
+            if key not in _NOT_IN_HASH and not (key in _HASHED_UNLESS and values[key] == _HASHED_UNLESS[key])
+        }
 
     def config_hash(self) -> str:
         """SHA-256 (hex, 16 chars) of :meth:`identity` in canonical JSON."""
@@ -199,6 +211,9 @@ def validate(config: RunConfig) -> None:
         (config.head_lr is None or _positive(config.head_lr), f"--head-lr must be a positive number, got {config.head_lr}"),
         (config.weight_decay >= 0, f"--weight-decay must be >= 0, got {config.weight_decay}"),
         (0 <= config.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {config.warmup_ratio}"),
+        (_fraction(config.layer_lr_decay), f"--layer-lr-decay must be in (0, 1], got {config.layer_lr_decay}"),
+        (config.reinit_layers >= 0, f"--reinit-layers must be >= 0, got {config.reinit_layers}"),
+        (config.reinit_layers == 0 or not config.freeze_encoder, "--reinit-layers needs a trained encoder, not --freeze-encoder (re-initialised layers would stay random)"),
         (config.grad_clip >= 0, f"--grad-clip must be >= 0, got {config.grad_clip}"),
         (config.train_limit is None or config.train_limit >= 1, f"--train-limit must be at least 1, got {config.train_limit}"),
         (config.patience is None or config.patience >= 1, f"--patience must be at least 1, got {config.patience}"),
@@ -217,6 +232,10 @@ def validate(config: RunConfig) -> None:
     dropout = dict(config.head_params).get("dropout")
     if dropout is not None and not 0 <= float(dropout) < 1:
         raise UsageError(f"--dropout must be in [0, 1), got {dropout}")
+
+
+def _fraction(value: float) -> bool:
+    return math.isfinite(value) and 0 < value <= 1
 
 
 def _positive(value: float) -> bool:
