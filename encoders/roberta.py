@@ -67,7 +67,7 @@ KLUE_CONFIG: dict[str, object] = {
     "layer_norm_eps": 1e-5,
 }
 # Fine-tuning e5-small: a small model that takes a larger rate than base-size encoders (see docs/pretrained.md).
-E5_LEARNING_RATES = LearningRates(pretrained=5e-5)
+E5_LEARNING_RATES = LearningRates(pretrained=1e-4)
 
 
 def _auto_tokenizer(request: EncoderRequest, hub_id: str, prefix: str = "") -> HFTokenizer:
