@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,16 @@ class RunConfig:
     warmup_ratio: float = setting(
         0.1, "--warmup-ratio", help="Share of steps with linear warmup.", grid=True, search=Param.real(0.0, 0.2),
         check=in_unit_interval, requirement="must be in [0, 1)",
+    )
+    layer_lr_decay: float = setting(
+        1.0, "--layer-lr-decay", identity_at_default=False, grid=True, search=Param.real(0.7, 1.0),
+        check=lambda value: math.isfinite(value) and 0 < value <= 1, requirement="must be in (0, 1]",
+        help="Layer-wise learning-rate decay: encoder layer i from the top trains at lr × decay^i, the embeddings "
+        "lowest (1 = off).",
+    )
+    reinit_layers: int = setting(
+        0, "--reinit-layers", identity_at_default=False, check=at_least(0), requirement="must be >= 0",
+        help="Re-initialise the top N encoder layers before fine-tuning (0 = off).",
     )
     grad_clip: float = setting(
         1.0, "--grad-clip", help="Gradient norm clipping (0 = off).", check=at_least(0), requirement="must be >= 0"
@@ -319,6 +330,7 @@ def validate(config: RunConfig) -> None:
         if problem is not None:
             raise UsageError(problem)
     checks: list[tuple[bool, str]] = [
+        (config.reinit_layers == 0 or not config.freeze_encoder, "--reinit-layers needs a trained encoder, not --freeze-encoder (re-initialised layers would stay random)"),
         (config.devices < 1 or config.batch_size % config.devices == 0, f"--batch-size {config.batch_size} is not divisible by --devices {config.devices} (the batch is global, split evenly over the devices)"),
         (config.devices == 1 or ":" not in config.device, f"--device {config.device} names one GPU; with --devices {config.devices} choose GPUs with CUDA_VISIBLE_DEVICES or --gpus"),
     ]

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench.errors import UsageError
 from encoders.tokenization import Encoding, TextTokenizer  # noqa: F401  (re-exported; tokenizers need no torch)
 
 
@@ -43,6 +44,21 @@ class TextEncoder(nn.Module, ABC):
     @abstractmethod
     def architecture(self) -> dict[str, Any]:
         """What rebuilding this module needs (sizes, config), as a JSON object; never weights or paths."""
+
+    def max_tokens(self) -> int | None:
+        """The longest input (special tokens included) the module takes; ``None`` when it has no limit."""
+        return None
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """The parameters from the bottom (embeddings) to the top layer, for layer-wise learning rates.
+
+        Every parameter is in exactly one group; an encoder without layers is one group.
+        """
+        return [list(self.parameters())]
+
+    def reinitialise_top_layers(self, count: int) -> None:
+        """Give the top ``count`` layers fresh random weights; encoders without layers cannot."""
+        raise UsageError(f"{type(self).__name__} has no layers to re-initialise (--reinit-layers {count})")
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from huggingface_hub import constants as hub_constants
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import HFValidationError
+from torch import nn
 from transformers import (
     CONFIG_MAPPING,
     AutoConfig,
@@ -46,24 +47,30 @@ _PROVENANCE_KEYS = ("_name_or_path", "transformers_version")
 
 
 class HFTokenizer(TextTokenizer):
-    """A Hugging Face (fast) tokenizer behind the :class:`TextTokenizer` interface."""
+    """A Hugging Face (fast) tokenizer behind the :class:`TextTokenizer` interface.
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, *, trust_remote_code: bool = False) -> None:
+    ``prefix`` is put before every (first) text, e.g. the ``query: `` that E5 models were trained with.
+    """
+
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, *, trust_remote_code: bool = False, prefix: str = ""
+    ) -> None:
         if tokenizer.pad_token_id is None:
             raise EncoderUnavailableError(f"tokenizer {tokenizer.name_or_path!r} has no padding token")
         self.hf = tokenizer
         self.trust_remote_code = trust_remote_code
+        self.prefix = prefix
         self.pad_id = tokenizer.pad_token_id
         self.vocab_size = len(tokenizer)
 
     def tokenize(self, text: str) -> list[str]:
-        """Pieces of ``text`` without special tokens."""
-        return self.hf.tokenize(text)
+        """Pieces of ``text`` (after the prefix) without special tokens."""
+        return self.hf.tokenize(self.prefix + text)
 
     def encode(self, text: str, pair: str | None = None, max_len: int | None = None) -> Encoding:
         """Ids of ``text`` (and ``pair``) with special tokens; pairs are truncated longest-first."""
         encoded = self.hf(
-            text,
+            self.prefix + text,
             pair,
             truncation=max_len is not None,
             max_length=max_len,
@@ -76,7 +83,7 @@ class HFTokenizer(TextTokenizer):
     def encode_batch(self, texts: Sequence[str], max_len: int) -> list[list[int]]:
         """Ids of many texts through the tokenizer's parallel batch path."""
         encoded = self.hf(
-            list(texts), truncation=True, max_length=max_len, return_token_type_ids=False, return_attention_mask=False
+            [self.prefix + text for text in texts], truncation=True, max_length=max_len, return_token_type_ids=False, return_attention_mask=False
         )
         return encoded["input_ids"]
 
@@ -84,7 +91,10 @@ class HFTokenizer(TextTokenizer):
         """Write the tokenizer files and the bench marker into ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
         self.hf.save_pretrained(directory)
-        write_tokenizer_marker(directory, HF_TOKENIZER_KIND, {"trust_remote_code": self.trust_remote_code})
+        settings: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        if self.prefix:
+            settings["prefix"] = self.prefix
+        write_tokenizer_marker(directory, HF_TOKENIZER_KIND, settings)
 
 
 def _load_saved_hf_tokenizer(directory: Path, marker: dict[str, Any]) -> HFTokenizer:
@@ -93,27 +103,104 @@ def _load_saved_hf_tokenizer(directory: Path, marker: dict[str, Any]) -> HFToken
         tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         raise EncoderUnavailableError(f"cannot load the tokenizer saved in {directory}: {_one_line(error)}") from None
-    return HFTokenizer(tokenizer, trust_remote_code=trust_remote_code)
+    return HFTokenizer(tokenizer, trust_remote_code=trust_remote_code, prefix=str(marker.get("prefix", "")))
 
 
 register_tokenizer_loader(HF_TOKENIZER_KIND, _load_saved_hf_tokenizer)
 
 
-class HFEncoder(TextEncoder):
-    """A ``transformers`` encoder; the sentence vector is its pooler output, else the first token's state."""
+SentencePooling = Literal["pooler", "first", "mean"]
 
-    def __init__(self, model: PreTrainedModel) -> None:
+
+class HFEncoder(TextEncoder):
+    """A ``transformers`` encoder.
+
+    The sentence vector is (``pooling``) its pooler output, else the first token's state (``"pooler"``),
+    the first token's state (``"first"``), or the mean of the real tokens' states (``"mean"``, E5).
+    Only ``input_ids`` and ``attention_mask`` reach the model: RoBERTa-family models number positions
+    from their padding index themselves, and token types stay the model's default (type 0).
+    ``train_word_embeddings=False`` keeps the word embedding matrix fixed while the rest trains (for
+    large multilingual vocabularies, whose dense gradient and AdamW update cost more than the layers).
+    """
+
+    def __init__(
+        self, model: PreTrainedModel, *, pooling: SentencePooling = "pooler", train_word_embeddings: bool = True
+    ) -> None:
         super().__init__()
         self.model = model
+        self.pooling = pooling
         self.hidden_size = int(model.config.hidden_size)
+        if not train_word_embeddings:
+            model.get_input_embeddings().weight.requires_grad_(False)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderOutput:
         """Encode a right-padded batch."""
         outputs = self.model(input_ids=input_ids, attention_mask=attention_mask)
         token_states = outputs.last_hidden_state
-        pooled = getattr(outputs, "pooler_output", None)
-        sentence_vector = pooled if pooled is not None else token_states[:, 0]
+        pooled = getattr(outputs, "pooler_output", None) if self.pooling == "pooler" else None
+        if self.pooling == "mean":
+            weights = attention_mask.unsqueeze(-1).to(token_states.dtype)
+            sentence_vector = (token_states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+        else:
+            sentence_vector = pooled if pooled is not None else token_states[:, 0]
         return EncoderOutput(token_states, attention_mask.bool(), sentence_vector)
+
+    def max_tokens(self) -> int | None:
+        """``max_position_embeddings``, less the padding index + 1 for RoBERTa-family position numbering."""
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        if not isinstance(positions, int) or positions < 1:
+            return None
+        embeddings = getattr(self.model, "embeddings", None)
+        padding_index = getattr(embeddings, "padding_idx", None)
+        if isinstance(padding_index, int) and hasattr(embeddings, "create_position_ids_from_input_ids"):
+            positions -= padding_index + 1
+        return positions
+
+    def _layers(self) -> nn.ModuleList | None:
+        """The stack of transformer layers (``encoder.layer`` of BERT, ELECTRA, RoBERTa …), if the model has one."""
+        layers = getattr(getattr(self.model, "encoder", None), "layer", None)
+        return layers if isinstance(layers, nn.ModuleList) and len(layers) > 0 else None
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Embeddings (with ELECTRA's projection), then each layer; what lies above (the pooler) joins the top layer."""
+        layers = self._layers()
+        if layers is None:
+            return super().layer_groups()
+        layer_of = {id(parameter): index for index, layer in enumerate(layers) for parameter in layer.parameters()}
+        groups: list[list[nn.Parameter]] = [[] for _ in range(len(layers) + 1)]
+        for name, parameter in self.model.named_parameters():
+            if id(parameter) in layer_of:
+                groups[layer_of[id(parameter)] + 1].append(parameter)
+            elif name.startswith("embeddings"):
+                groups[0].append(parameter)
+            else:
+                groups[-1].append(parameter)
+        return groups
+
+    def reinitialise_top_layers(self, count: int) -> None:
+        """Draw the top ``count`` layers (and the pooler above them) afresh, as BERT initialises them.
+
+        Linear weights ~ N(0, ``initializer_range``), biases 0, LayerNorms 1 and 0.
+        """
+        if count == 0:
+            return
+        layers = self._layers()
+        if layers is None:
+            super().reinitialise_top_layers(count)
+            return
+        if count > len(layers):
+            raise UsageError(f"--reinit-layers {count} is more than the encoder's {len(layers)} layers")
+        std = float(getattr(self.model.config, "initializer_range", 0.02))
+        modules = [*layers[len(layers) - count :], getattr(self.model, "pooler", None)]
+        with torch.no_grad():
+            for module in (item for top in modules if top is not None for item in top.modules()):
+                if isinstance(module, nn.Linear):
+                    module.weight.normal_(0.0, std)
+                    if module.bias is not None:
+                        module.bias.zero_()
+                elif isinstance(module, nn.LayerNorm):
+                    module.weight.fill_(1.0)
+                    module.bias.zero_()
 
     def architecture(self) -> dict[str, Any]:
         """The model's ``transformers`` config (with its ``model_type``), without where it was loaded from."""

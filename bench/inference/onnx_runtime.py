@@ -31,10 +31,15 @@ class BatchTokenizer(Protocol):
 
 
 class TokenizerFile:
-    """A Hugging Face fast tokenizer read from its ``tokenizer.json`` with the ``tokenizers`` library alone."""
+    """A Hugging Face fast tokenizer read from its ``tokenizer.json`` with the ``tokenizers`` library alone.
 
-    def __init__(self, path: Path) -> None:
+    ``prefix`` goes before every text, as the saved tokenizer's marker says (e5-small's ``query: ``).
+    """
+
+    def __init__(self, path: Path, prefix: str = "") -> None:
         from tokenizers import Tokenizer
+
+        self.prefix = prefix
 
         try:
             self._tokenizer = Tokenizer.from_file(str(path))
@@ -45,7 +50,7 @@ class TokenizerFile:
     def encode_batch(self, texts: Sequence[str], max_len: int) -> list[list[int]]:
         """Ids of ``texts`` with the tokenizer's special tokens, truncated to ``max_len``."""
         self._tokenizer.enable_truncation(max_len)
-        return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
+        return [encoding.ids for encoding in self._tokenizer.encode_batch([self.prefix + text for text in texts])]
 
 
 def is_onnx_folder(directory: Path) -> bool:
@@ -62,7 +67,7 @@ def load_batch_tokenizer(directory: Path) -> BatchTokenizer:
         path = directory / HF_TOKENIZER_FILE
         if not path.is_file():
             raise ResultsError(f"{directory} lacks {HF_TOKENIZER_FILE}; an ONNX folder needs a fast tokenizer")
-        return TokenizerFile(path)
+        return TokenizerFile(path, str(marker.get("prefix", "")))
     import encoders.spm  # noqa: F401  (registers the sentencepiece loader, torch-free)
 
     return load_tokenizer(directory, marker=marker)

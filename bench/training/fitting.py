@@ -29,6 +29,7 @@ from bench.tasks import task_named
 from bench.training.callbacks import BestWeights, FailureStage, TrainingTimer
 from bench.training.datamodule import EmotionDataModule
 from bench.training.errors import EvaluationOutOfMemoryError
+from bench.training.finetuning import prepare_encoder
 from bench.training.module import EmotionClassifier
 from encoders import EncoderRequest, create_encoder
 from encoders.base import BuiltEncoder
@@ -76,6 +77,7 @@ def prepare_run(
             config_overrides=config.encoder_config,
         )
     )
+    prepare_encoder(built.encoder, config)
     head = create_head(config.head, built.encoder.hidden_size, len(dataset.labels), config.head_kwargs)
     module = EmotionClassifier(
         built.encoder,
@@ -85,6 +87,7 @@ def prepare_run(
         head_lr=config.head_lr,
         weight_decay=config.weight_decay,
         warmup_ratio=config.warmup_ratio,
+        layer_lr_decay=config.layer_lr_decay,
         class_weights=class_weights(dataset) if config.class_weighted else None,
         freeze_encoder=config.freeze_encoder,
         compile_encoder=config.compile,

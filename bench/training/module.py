@@ -14,6 +14,7 @@ from bench.model.classifier import FEATURE_DTYPE, SavedClassifier
 from bench.tasks import SINGLE_LABEL, Task
 from bench.training.collectives import gather_objects
 from bench.training.errors import NonFiniteLossError
+from bench.training.finetuning import optimizer_groups
 from encoders.base import EncoderOutput, TextEncoder
 from heads.base import Head
 
@@ -44,6 +45,7 @@ class EmotionClassifier(L.LightningModule):
         head_lr: float | None = None,
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
+        layer_lr_decay: float = 1.0,
         class_weights: torch.Tensor | None = None,
         freeze_encoder: bool = False,
         compile_encoder: bool = False,
@@ -62,6 +64,7 @@ class EmotionClassifier(L.LightningModule):
         self.head_lr = head_lr if head_lr is not None else lr
         self.weight_decay = weight_decay
         self.warmup_ratio = warmup_ratio
+        self.layer_lr_decay = layer_lr_decay
         self.freeze_encoder = freeze_encoder
         self.task = task
         self.per_label_threshold = per_label_threshold
@@ -165,19 +168,15 @@ class EmotionClassifier(L.LightningModule):
         self.test_probabilities = self.task.probabilities(logits.numpy())
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """AdamW groups: encoder and head each with and without weight decay (none on biases and norms)."""
-        groups: list[dict[str, Any]] = []
-        for module, lr in ((self.encoder, self.lr), (self.head, self.head_lr)):
-            decay, no_decay = [], []
-            for name, parameter in module.named_parameters():
-                if not parameter.requires_grad:
-                    continue
-                (no_decay if parameter.ndim < 2 or "norm" in name.lower() else decay).append(parameter)
-            groups += [
-                {"params": decay, "lr": lr, "weight_decay": self.weight_decay},
-                {"params": no_decay, "lr": lr, "weight_decay": 0.0},
-            ]
-        return [group for group in groups if group["params"]]
+        """AdamW groups (:func:`~bench.training.finetuning.optimizer_groups`): encoder layers and head."""
+        return optimizer_groups(
+            self.encoder,
+            self.head,
+            lr=self.lr,
+            head_lr=self.head_lr,
+            weight_decay=self.weight_decay,
+            layer_lr_decay=self.layer_lr_decay,
+        )
 
     def configure_optimizers(self) -> dict[str, Any]:
         groups = self.parameter_groups()
