@@ -88,7 +88,12 @@ class RunConfig:
     )
     data: DataOptions = setting(default_factory=DataOptions, help="The data options (bench.data.types.DataOptions).")  # noqa: RUF009 (a dataclasses.field)
     encoder_path: str | None = setting(
-        None, "--encoder-path", panel=MODEL, identity=False, cli_type=Path | None, convert=_path_text,
+        None,
+        "--encoder-path",
+        panel=MODEL,
+        identity=False,
+        cli_type=Path | None,
+        convert=_path_text,
         help="Local HF-style folder instead of the hub.",
     )
     random_init: bool = setting(
@@ -99,52 +104,105 @@ class RunConfig:
         False, "--trust-remote-code", panel=MODEL, help="Allow hub code for hf: encoders (off by default)."
     )
     encoder_config: tuple[tuple[str, Any], ...] = setting(
-        (), "--encoder-config", panel=MODEL, cli_type=list[str] | None, convert=_pairs,
+        (),
+        "--encoder-config",
+        panel=MODEL,
+        cli_type=list[str] | None,
+        convert=_pairs,
         help="KEY=VALUE override of the encoder's config (repeatable).",
     )
     epochs: int = setting(
-        3, "--epochs", help="Training epochs.", grid=True, search=Param.integer(2, 5),
-        search_scratch=Param.integer(4, 12), check=at_least(1), requirement="must be at least 1",
+        3,
+        "--epochs",
+        help="Training epochs.",
+        grid=True,
+        search=Param.integer(2, 5),
+        search_scratch=Param.integer(4, 12),
+        check=at_least(1),
+        requirement="must be at least 1",
     )
     train_limit: int | None = setting(
-        None, "--train-limit", help="Train on a stratified subset of N examples.", check=at_least(1),
+        None,
+        "--train-limit",
+        help="Train on a stratified subset of N examples.",
+        check=at_least(1),
         requirement="must be at least 1",
     )
     max_len: int = setting(
-        128, "--max-len", help="Maximum tokens per text.", grid=True, search=Param.choice(64, 128),
-        check=at_least(8), requirement="must be at least 8",
+        128,
+        "--max-len",
+        help="Maximum tokens per text.",
+        grid=True,
+        search=Param.choice(64, 128),
+        check=at_least(8),
+        requirement="must be at least 8",
     )
     batch_size: int = setting(
-        32, "--batch-size", help="Training batch size.", grid=True, search=Param.choice(16, 32, 64),
-        search_scratch=Param.choice(32, 64), check=at_least(1), requirement="must be at least 1",
+        32,
+        "--batch-size",
+        help="Training batch size.",
+        grid=True,
+        search=Param.choice(16, 32, 64),
+        search_scratch=Param.choice(32, 64),
+        check=at_least(1),
+        requirement="must be at least 1",
     )
     lr: float | None = setting(
-        None, "--lr", grid=True, search=Param.real(1e-5, 1e-4, log=True), search_scratch=Param.real(1e-4, 2e-3, log=True),
-        check=positive, requirement="must be a positive number",
+        None,
+        "--lr",
+        grid=True,
+        search=Param.real(1e-5, 1e-4, log=True),
+        search_scratch=Param.real(1e-4, 2e-3, log=True),
+        check=positive,
+        requirement="must be a positive number",
         help="Encoder learning rate (default: the encoder's own for its weights: pretrained, --random-init or from "
         "scratch; `bench encoders` lists them).",
     )
     head_lr: float | None = setting(
-        None, "--head-lr", help="Head learning rate (default: --lr).", grid=True,
-        search=Param.real(1e-5, 1e-3, log=True), search_scratch=Param.real(1e-4, 3e-3, log=True),
-        check=positive, requirement="must be a positive number",
+        None,
+        "--head-lr",
+        help="Head learning rate (default: --lr).",
+        grid=True,
+        search=Param.real(1e-5, 1e-3, log=True),
+        search_scratch=Param.real(1e-4, 3e-3, log=True),
+        check=positive,
+        requirement="must be a positive number",
     )
     weight_decay: float = setting(
-        0.01, "--weight-decay", help="AdamW weight decay (not on biases/norms).", grid=True,
-        search=Param.real(0.0, 0.1), check=at_least(0), requirement="must be >= 0",
+        0.01,
+        "--weight-decay",
+        help="AdamW weight decay (not on biases/norms).",
+        grid=True,
+        search=Param.real(0.0, 0.1),
+        check=at_least(0),
+        requirement="must be >= 0",
     )
     warmup_ratio: float = setting(
-        0.1, "--warmup-ratio", help="Share of steps with linear warmup.", grid=True, search=Param.real(0.0, 0.2),
-        check=in_unit_interval, requirement="must be in [0, 1)",
+        0.1,
+        "--warmup-ratio",
+        help="Share of steps with linear warmup.",
+        grid=True,
+        search=Param.real(0.0, 0.2),
+        check=in_unit_interval,
+        requirement="must be in [0, 1)",
     )
     layer_lr_decay: float = setting(
-        1.0, "--layer-lr-decay", identity_at_default=False, grid=True, search=Param.real(0.7, 1.0),
-        check=lambda value: math.isfinite(value) and 0 < value <= 1, requirement="must be in (0, 1]",
+        1.0,
+        "--layer-lr-decay",
+        identity_at_default=False,
+        grid=True,
+        search=Param.real(0.7, 1.0),
+        check=lambda value: math.isfinite(value) and 0 < value <= 1,
+        requirement="must be in (0, 1]",
         help="Layer-wise learning-rate decay: encoder layer i from the top trains at lr × decay^i, the embeddings "
         "lowest (1 = off).",
     )
     reinit_layers: int = setting(
-        0, "--reinit-layers", identity_at_default=False, check=at_least(0), requirement="must be >= 0",
+        0,
+        "--reinit-layers",
+        identity_at_default=False,
+        check=at_least(0),
+        requirement="must be >= 0",
         help="Re-initialise the top N encoder layers before fine-tuning (0 = off).",
     )
     grad_clip: float = setting(
@@ -154,56 +212,99 @@ class RunConfig:
         False, "--class-weighted", help="Inverse-frequency class weights in the loss (multi-label: BCE pos_weight)."
     )
     per_label_threshold: bool = setting(
-        False, "--per-label-threshold",
+        False,
+        "--per-label-threshold",
         help="Multi-label: tune one decision threshold per label on validation (default: one for all).",
     )
     patience: int | None = setting(
-        None, "--patience", help="Early stopping after N epochs without improvement.", check=at_least(1),
+        None,
+        "--patience",
+        help="Early stopping after N epochs without improvement.",
+        check=at_least(1),
         requirement="must be at least 1",
     )
     seed: int = setting(1, "--seed", help="Training seed.")
     precision: str = setting(
-        "auto", "--precision", check=lambda value: value in _PRECISIONS,
+        "auto",
+        "--precision",
+        check=lambda value: value in _PRECISIONS,
         requirement="must be auto, 32, bf16-mixed or 16-mixed",
         help="auto (bf16-mixed on a capable GPU, else 32), 32, bf16-mixed, 16-mixed.",
     )
     device: str = setting(
-        "auto", "--device", identity=False, help="auto, cpu or cuda[:N].", check=is_device_name,
+        "auto",
+        "--device",
+        identity=False,
+        help="auto, cpu or cuda[:N].",
+        check=is_device_name,
         requirement=f"must be {DEVICE_HELP}",
     )
     devices: int = setting(
-        1, "--devices", identity=False, check=at_least(1), requirement="must be at least 1",
+        1,
+        "--devices",
+        identity=False,
+        check=at_least(1),
+        requirement="must be at least 1",
         help="Data-parallel devices (DDP) for each run; --batch-size is the global batch, split over them.",
     )
     num_workers: int | None = setting(
-        None, "--num-workers", identity=False, check=at_least(0), requirement="must be >= 0",
+        None,
+        "--num-workers",
+        identity=False,
+        check=at_least(0),
+        requirement="must be >= 0",
         help="DataLoader worker processes (default: none on CPU, a few on a GPU).",
     )
     threads: int | None = setting(
-        None, "--threads", panel=SPEED, identity=False, check=at_least(1), requirement="must be >= 1",
+        None,
+        "--threads",
+        panel=SPEED,
+        identity=False,
+        check=at_least(1),
+        requirement="must be >= 1",
         help="CPU threads of each training process (default: the cores available divided by the local worker processes).",
     )
     bucketing: bool = setting(
-        True, "--bucketing/--no-bucketing", panel=SPEED,
+        True,
+        "--bucketing/--no-bucketing",
+        panel=SPEED,
         help="Batch texts of similar length (less padding; changes batch composition, so it is part of the run's identity).",
     )
     token_cache: bool = setting(
-        True, "--token-cache/--no-token-cache", panel=SPEED, identity=False,
+        True,
+        "--token-cache/--no-token-cache",
+        panel=SPEED,
+        identity=False,
         help="Reuse token ids cached under <results>/cache/tokens.",
     )
     feature_cache: bool = setting(
-        True, "--feature-cache/--no-feature-cache", panel=SPEED, identity=False,
+        True,
+        "--feature-cache/--no-feature-cache",
+        panel=SPEED,
+        identity=False,
         help="With --freeze-encoder: run the encoder once and train the head from its cached outputs (<results>/cache/features).",
     )
     compile: bool = setting(
-        False, "--compile", panel=SPEED, identity=False, help="torch.compile the encoder (pays off on GPUs for long runs)."
+        False,
+        "--compile",
+        panel=SPEED,
+        identity=False,
+        help="torch.compile the encoder (pays off on GPUs for long runs).",
     )
     oom_retry: bool = setting(
-        False, "--oom-retry", identity=False,
+        False,
+        "--oom-retry",
+        identity=False,
         help="On GPU out-of-memory, retry with half the batch and twice the gradient accumulation (same effective batch).",
     )
     results_dir: str = setting(
-        "results", "--results", panel=STORAGE, identity=False, option="results", cli_type=Path, convert=str,
+        "results",
+        "--results",
+        panel=STORAGE,
+        identity=False,
+        option="results",
+        cli_type=Path,
+        convert=str,
         help="Results directory: leaderboard.db, runs, cache, logs.",
     )
     study: str | None = setting(None, identity=False, help="The Optuna study a trial belongs to (set by bench tune).")
@@ -211,15 +312,28 @@ class RunConfig:
     weights: str | None = setting(None, help="The weights identity (bench.weights), computed when left out.")
     # Experiment trackers (bench.tracking): where a run is also reported, not what it computes.
     loggers: tuple[str, ...] = setting(
-        (), "--logger", panel=TRACKING, identity=False, cli_type=list[str] | None, convert=_trackers,
+        (),
+        "--logger",
+        panel=TRACKING,
+        identity=False,
+        cli_type=list[str] | None,
+        convert=_trackers,
         help="Also report each run to tensorboard, mlflow, wandb or csv (repeatable).",
     )
     logger_dir: str | None = setting(
-        None, "--logger-dir", panel=TRACKING, identity=False, cli_type=Path | None, convert=_path_text,
+        None,
+        "--logger-dir",
+        panel=TRACKING,
+        identity=False,
+        cli_type=Path | None,
+        convert=_path_text,
         help="Folder for TensorBoard/CSV/W&B files and the default MLflow store (default: <results>/trackers).",
     )
     mlflow_uri: str | None = setting(
-        None, "--mlflow-uri", panel=TRACKING, identity=False,
+        None,
+        "--mlflow-uri",
+        panel=TRACKING,
+        identity=False,
         help="MLflow tracking server or store (default: MLFLOW_TRACKING_URI, else sqlite:///<logger-dir>/mlflow.db).",
     )
 
@@ -330,9 +444,18 @@ def validate(config: RunConfig) -> None:
         if problem is not None:
             raise UsageError(problem)
     checks: list[tuple[bool, str]] = [
-        (config.reinit_layers == 0 or not config.freeze_encoder, "--reinit-layers needs a trained encoder, not --freeze-encoder (re-initialised layers would stay random)"),
-        (config.devices < 1 or config.batch_size % config.devices == 0, f"--batch-size {config.batch_size} is not divisible by --devices {config.devices} (the batch is global, split evenly over the devices)"),
-        (config.devices == 1 or ":" not in config.device, f"--device {config.device} names one GPU; with --devices {config.devices} choose GPUs with CUDA_VISIBLE_DEVICES or --gpus"),
+        (
+            config.reinit_layers == 0 or not config.freeze_encoder,
+            "--reinit-layers needs a trained encoder, not --freeze-encoder (re-initialised layers would stay random)",
+        ),
+        (
+            config.devices < 1 or config.batch_size % config.devices == 0,
+            f"--batch-size {config.batch_size} is not divisible by --devices {config.devices} (the batch is global, split evenly over the devices)",
+        ),
+        (
+            config.devices == 1 or ":" not in config.device,
+            f"--device {config.device} names one GPU; with --devices {config.devices} choose GPUs with CUDA_VISIBLE_DEVICES or --gpus",
+        ),
     ]
     for ok, message in checks:
         if not ok:

@@ -334,7 +334,8 @@ class MultiLabel(Task):
     def check_thresholds(self, thresholds: Sequence[Any], num_labels: int) -> str | None:
         """One finite number per label."""
         numbers = isinstance(thresholds, list) and all(
-            isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value) for value in thresholds
+            isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+            for value in thresholds
         )
         if numbers and len(thresholds) == num_labels:
             return None

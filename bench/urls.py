@@ -114,7 +114,7 @@ def _userinfo(before_query: str) -> str | None:
 def _redact_unparsed(url: str) -> str:
     before_query, mark, query = url.partition("?")
     scheme = match.group(0) if (match := _SCHEME.match(before_query)) else ""
-    rest = before_query[len(scheme):]
+    rest = before_query[len(scheme) :]
     if "@" in rest:
         userinfo, _, host = rest.rpartition("@")
         user = userinfo.split(":", 1)[0] if ":" in userinfo else userinfo

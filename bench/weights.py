@@ -32,9 +32,7 @@ _SKIPPED_SUFFIXES = (".md",)
 _CHUNK = 1 << 20
 
 
-def weights_identity(
-    encoder: str, encoder_path: str | None, random_init: bool, cache_dir: Path | None = None
-) -> str:
+def weights_identity(encoder: str, encoder_path: str | None, random_init: bool, cache_dir: Path | None = None) -> str:
     """The weights identity of an encoder request (see the module docstring)."""
     from encoders.registry import find_encoder, pattern_argument
 

@@ -79,46 +79,75 @@ def measure(context: Context) -> Part:
     threads = torch.get_num_threads()
     context.say(f"fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s ({size}³, {threads} threads)")
     part = Part(NAME, figures={"peak_flops": peak})
-    part.rows.append(Row(f"fp32 matmul peak, GFLOP/s (torch.mm {size}³, best of {repeats}, {threads} threads)",
-                         "–", f"{peak / 1e9:,.1f}"))
-    part.details = [(f"Peak: `torch.mm` of two {size} × {size} fp32 matrices, fastest of {repeats} after a warm-up, "
-                    f"{threads} torch threads: {peak / 1e9:,.1f} GFLOP/s.")]
+    part.rows.append(
+        Row(
+            f"fp32 matmul peak, GFLOP/s (torch.mm {size}³, best of {repeats}, {threads} threads)",
+            "–",
+            f"{peak / 1e9:,.1f}",
+        )
+    )
+    part.details = [
+        (
+            f"Peak: `torch.mm` of two {size} × {size} fp32 matrices, fastest of {repeats} after a warm-up, "
+            f"{threads} torch threads: {peak / 1e9:,.1f} GFLOP/s."
+        )
+    ]
 
     pretrained = context.parts.get("pretrained")
     figures = pretrained.figures if pretrained is not None else {}
     if "matmul_parameters" in figures:
         n, per_sentence = figures["matmul_parameters"], figures["tokens_per_sentence"]
         per_sample = 6 * n * per_sentence
-        ours, theirs = (figures[f"{side}_train_samples_per_second"] * per_sample / peak for side in ("bench", "trainer"))
+        ours, theirs = (
+            figures[f"{side}_train_samples_per_second"] * per_sample / peak for side in ("bench", "trainer")
+        )
         implied = peak / per_sample
-        part.rows.append(Row(
-            "fine-tuning model FLOP/s, share of the matmul peak (6 × N × tokens/s)", f"{theirs:.1%} (Trainer)",
-            f"{ours:.1%} (bench run)", f"{ours / theirs:.2f}×", f"≥ {SHARE_TARGET:.0%} of peak", ours >= SHARE_TARGET,
-        ))
+        part.rows.append(
+            Row(
+                "fine-tuning model FLOP/s, share of the matmul peak (6 × N × tokens/s)",
+                f"{theirs:.1%} (Trainer)",
+                f"{ours:.1%} (bench run)",
+                f"{ours / theirs:.2f}×",
+                f"≥ {SHARE_TARGET:.0%} of peak",
+                ours >= SHARE_TARGET,
+            )
+        )
         hidden, intermediate = figures.get("hidden_size"), figures.get("intermediate_size")
         rows = round(settings.batch_size * per_sentence)
         step_gemm = gemm_flops_per_second(rows, int(hidden), int(intermediate), repeats) if hidden else None
         part.details += [
             "",
-            (f"Fine-tuning: N = {n / 1e6:.1f} M matmul parameters, {per_sentence:.1f} tokens per sentence: "
-            f"{per_sample / 1e9:.2f} GFLOP per training sample; at the peak that is {implied:,.1f} samples/s, "
-            f"{SHARE_TARGET:.0%} of it {SHARE_TARGET * implied:,.1f}; bench run trains at "
-            f"{figures['bench_train_samples_per_second']:,.1f} ({ours:.1%}), the Trainer at "
-            f"{figures['trainer_train_samples_per_second']:,.1f} ({theirs:.1%})."),
+            (
+                f"Fine-tuning: N = {n / 1e6:.1f} M matmul parameters, {per_sentence:.1f} tokens per sentence: "
+                f"{per_sample / 1e9:.2f} GFLOP per training sample; at the peak that is {implied:,.1f} samples/s, "
+                f"{SHARE_TARGET:.0%} of it {SHARE_TARGET * implied:,.1f}; bench run trains at "
+                f"{figures['bench_train_samples_per_second']:,.1f} ({ours:.1%}), the Trainer at "
+                f"{figures['trainer_train_samples_per_second']:,.1f} ({theirs:.1%})."
+            ),
         ]
         if step_gemm is not None:
             optimizer = optimizer_step_seconds(int(figures["parameters"]), min(repeats, 3))
             # One sample's share of a step: its matmuls at the step's GEMM rate, its share of the optimizer step.
             floor_rate = 1.0 / (per_sample / step_gemm + optimizer / settings.batch_size)
             part.rows += [
-                Row(f"fp32 matmul at a training step's shape ({rows} × {hidden} · {hidden} × {intermediate}), "
-                    "share of the peak", "–", f"{step_gemm / 1e9:,.1f} GFLOP/s ({step_gemm / peak:.1%})"),
-                Row(f"fused AdamW step over all {figures['parameters'] / 1e6:.1f} M parameters, s", "–",
-                    f"{optimizer:.3f}"),
-                Row("training samples/s those two allow (forward + backward at the step-shape GEMM rate, plus the "
-                    "optimizer step)", f"{figures['trainer_train_samples_per_second']:,.1f} (Trainer)",
+                Row(
+                    f"fp32 matmul at a training step's shape ({rows} × {hidden} · {hidden} × {intermediate}), "
+                    "share of the peak",
+                    "–",
+                    f"{step_gemm / 1e9:,.1f} GFLOP/s ({step_gemm / peak:.1%})",
+                ),
+                Row(
+                    f"fused AdamW step over all {figures['parameters'] / 1e6:.1f} M parameters, s",
+                    "–",
+                    f"{optimizer:.3f}",
+                ),
+                Row(
+                    "training samples/s those two allow (forward + backward at the step-shape GEMM rate, plus the "
+                    "optimizer step)",
+                    f"{figures['trainer_train_samples_per_second']:,.1f} (Trainer)",
                     f"{figures['bench_train_samples_per_second']:,.1f} (bench run)",
-                    f"{figures['bench_train_samples_per_second'] / floor_rate:.0%} of {floor_rate:,.1f}"),
+                    f"{figures['bench_train_samples_per_second'] / floor_rate:.0%} of {floor_rate:,.1f}",
+                ),
             ]
             part.details.append(
                 f"What stops it: one step multiplies about {rows} token rows (batch {settings.batch_size} × "
@@ -130,23 +159,36 @@ def measure(context: Context) -> Part:
                 "before attention, layer norms, GELU, dropout and data movement, which add more."
             )
     else:
-        part.rows.append(Row("fine-tuning model FLOP/s, share of the matmul peak", "–",
-                             "– (run with the pretrained part)", target=f"≥ {SHARE_TARGET:.0%} of peak"))
+        part.rows.append(
+            Row(
+                "fine-tuning model FLOP/s, share of the matmul peak",
+                "–",
+                "– (run with the pretrained part)",
+                target=f"≥ {SHARE_TARGET:.0%} of peak",
+            )
+        )
 
     frozen = context.parts.get("frozen-heads")
     if frozen is not None and "bench_grid_seconds" in frozen.figures:
         per_sentence = 2 * frozen.figures["matmul_parameters"] * frozen.figures["tokens_per_sentence"]
         ours = frozen.figures["bench_encoded_sentences"] * per_sentence / frozen.figures["bench_grid_seconds"] / peak
-        theirs = (frozen.figures["trainer_encoded_sentences"] * per_sentence
-                  / frozen.figures["five_trainer_seconds"] / peak)
-        part.rows.append(Row(
-            "five frozen heads, encoder model FLOP/s over the whole processes, share of the peak (2 × N × tokens/s)",
-            f"{theirs:.1%} (5 Trainer runs)", f"{ours:.1%} (bench grid)", f"{ours / theirs:.2f}×",
-        ))
+        theirs = (
+            frozen.figures["trainer_encoded_sentences"] * per_sentence / frozen.figures["five_trainer_seconds"] / peak
+        )
+        part.rows.append(
+            Row(
+                "five frozen heads, encoder model FLOP/s over the whole processes, share of the peak (2 × N × tokens/s)",
+                f"{theirs:.1%} (5 Trainer runs)",
+                f"{ours:.1%} (bench grid)",
+                f"{ours / theirs:.2f}×",
+            )
+        )
         part.details += [
             "",
-            ("Five frozen heads: bench grid encodes each sentence once, so its share is low by design — it does "
-            "less work, not slower work; the Trainer runs repeat the encoder's forward pass "
-            f"{frozen.figures['trainer_encoded_sentences'] / frozen.figures['bench_encoded_sentences']:.0f}× as often."),
+            (
+                "Five frozen heads: bench grid encodes each sentence once, so its share is low by design — it does "
+                "less work, not slower work; the Trainer runs repeat the encoder's forward pass "
+                f"{frozen.figures['trainer_encoded_sentences'] / frozen.figures['bench_encoded_sentences']:.0f}× as often."
+            ),
         ]
     return part

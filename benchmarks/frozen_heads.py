@@ -38,8 +38,19 @@ def measure(context: Context) -> Part:
     data = write_job_data(context, settings.pretrained_sentences)
     heads = list(list_heads())
     results = work / "frozen-heads-grid"
-    grid_args = ["grid", "--encoders", context.pretrained_encoder, "--heads", "all", "--seeds", str(SEED),
-                 "--freeze-encoder", "--lr", str(FROZEN_LR), *job_args(context, data, results)]
+    grid_args = [
+        "grid",
+        "--encoders",
+        context.pretrained_encoder,
+        "--heads",
+        "all",
+        "--seeds",
+        str(SEED),
+        "--freeze-encoder",
+        "--lr",
+        str(FROZEN_LR),
+        *job_args(context, data, results),
+    ]
     grid_wall = context.bench(grid_args)
     with Leaderboard.for_results_dir(results) as board:
         finished = board.runs(status="finished")
@@ -63,27 +74,40 @@ def measure(context: Context) -> Part:
         + int(peer["test_examples"])
     ) * len(heads)
     part = Part(NAME)
-    part.rows.append(ratio_row(
-        f"{len(heads)} heads, frozen {context.pretrained_encoder}, {plural(settings.pretrained_epochs, 'epoch')}, wall s "
-        "(whole processes)", (five, f"{len(heads)} Trainer runs"), (grid_wall, "bench grid, feature cache"),
-        target=TARGET, higher_is_better=False,
-    ))
+    part.rows.append(
+        ratio_row(
+            f"{len(heads)} heads, frozen {context.pretrained_encoder}, {plural(settings.pretrained_epochs, 'epoch')}, wall s "
+            "(whole processes)",
+            (five, f"{len(heads)} Trainer runs"),
+            (grid_wall, "bench grid, feature cache"),
+            target=TARGET,
+            higher_is_better=False,
+        )
+    )
     part.rows = on_cpu_only(context, part.rows)
     part.figures = {
-        "bench_grid_seconds": grid_wall, "five_trainer_seconds": five, "tokens_per_sentence": tokens / sentences,
-        "bench_encoded_sentences": sentences, "trainer_encoded_sentences": trainer_passes,
+        "bench_grid_seconds": grid_wall,
+        "five_trainer_seconds": five,
+        "tokens_per_sentence": tokens / sentences,
+        "bench_encoded_sentences": sentences,
+        "trainer_encoded_sentences": trainer_passes,
         "matmul_parameters": encoder_sizes(context.pretrained_folder)["matmul_parameters"],
     }
     scores = {record.head: record.macro_f1 for record in finished}
     part.details = [
         f"- bench grid: `{_shown(['bench', *grid_args])}` — encodes the {sentences:,} sentences once",
-        (f"- Trainer: `{_shown(peer_command(context, data, work / 'figures.json', lr=FROZEN_LR, head='HEAD', frozen=True))}`"
-         f" for each head — the frozen encoder runs forward over {trainer_passes:,} sentences in the five runs"),
+        (
+            f"- Trainer: `{_shown(peer_command(context, data, work / 'figures.json', lr=FROZEN_LR, head='HEAD', frozen=True))}`"
+            f" for each head — the frozen encoder runs forward over {trainer_passes:,} sentences in the five runs"
+        ),
         "",
         "| head | Trainer run, s | test macro-F1, Trainer | test macro-F1, bench grid |",
         "|---|---|---|---|",
-        *(f"| {head} | {walls[head]:.1f} | {peers[head]['test_macro_f1']:.4f} | "
-          f"{scores[head] if scores.get(head) is not None else float('nan'):.4f} |" for head in heads),
+        *(
+            f"| {head} | {walls[head]:.1f} | {peers[head]['test_macro_f1']:.4f} | "
+            f"{scores[head] if scores.get(head) is not None else float('nan'):.4f} |"
+            for head in heads
+        ),
         f"| **all** | **{five:.1f}** | | bench grid **{grid_wall:.1f}** |",
     ]
     return part

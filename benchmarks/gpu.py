@@ -22,8 +22,8 @@ from pathlib import Path
 from benchmarks.context import Context, Settings
 from benchmarks.flops import peak_tflops
 from benchmarks.report import NOT_MEASURED, Part, Row, ratio_row
-from benchmarks.training import TrainingMeasure, torch_device, train_step
 from benchmarks.trainer import tiny_overrides, write_job_data
+from benchmarks.training import TrainingMeasure, torch_device, train_step
 
 NAME = "gpu"
 MFU_TARGET = 0.35
@@ -92,25 +92,41 @@ def mfu(context: Context, part: Part, gpus: int) -> None:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
             share = result.tflops / peak if peak else None
-            context.say(f"{encoder} batch {batch}: {result.samples_per_second:,.0f} samples/s, "
-                        f"{result.tflops:.1f} TFLOP/s" + (f", MFU {share:.1%}" if share is not None else ""))
+            context.say(
+                f"{encoder} batch {batch}: {result.samples_per_second:,.0f} samples/s, "
+                f"{result.tflops:.1f} TFLOP/s" + (f", MFU {share:.1%}" if share is not None else "")
+            )
             part.details.append(
                 f"| {encoder} | {batch} | {result.samples_per_second:,.0f} | {result.mean_padded_length:.1f} "
                 f"| {result.tflops:.2f} | {'–' if share is None else f'{share:.1%}'} |"
             )
-            part.rows.append(Row(
-                f"{encoder}-base MFU, bf16, batch {batch}", "–",
-                f"{share:.1%}" if share is not None else f"{NOT_MEASURED} ({result.tflops:.4f} TFLOP/s)",
-                target=f"≥ {MFU_TARGET:.0%}", reached=None if share is None else share >= MFU_TARGET,
-            ))
+            part.rows.append(
+                Row(
+                    f"{encoder}-base MFU, bf16, batch {batch}",
+                    "–",
+                    f"{share:.1%}" if share is not None else f"{NOT_MEASURED} ({result.tflops:.4f} TFLOP/s)",
+                    target=f"≥ {MFU_TARGET:.0%}",
+                    reached=None if share is None else share >= MFU_TARGET,
+                )
+            )
     part.details.append("")
 
 
 def grid_args(context: Context, data: Path, results: Path) -> list[str]:
     """Options of every ``bench grid``/``bench run`` of this part."""
     settings = context.settings
-    args = ["--data", str(data), "--random-init", "--results", str(results), "--device", settings.device,
-            "--epochs", "1", "--no-progress"]
+    args = [
+        "--data",
+        str(data),
+        "--random-init",
+        "--results",
+        str(results),
+        "--device",
+        settings.device,
+        "--epochs",
+        "1",
+        "--no-progress",
+    ]
     for pair in tiny_overrides(settings):
         args += ["--encoder-config", pair]
     return args
@@ -127,18 +143,38 @@ def five_heads(context: Context, part: Part, gpus: int) -> None:
     walls = {}
     for cache in ("--feature-cache", "--no-feature-cache"):
         results = context.work_dir / f"gpu-heads{cache}"
-        walls[cache] = context.bench([
-            "grid", "--encoders", "koelectra", "--heads", "all", "--seeds", "1", "--freeze-encoder",
-            cache, "--lr", "1e-3", "--batch-size", str(GRID_BATCH), "--encoder-path",
-            str(settings.models / "koelectra-base-v3"), "--train-limit", str(train_limit(settings)),
-            *grid_args(context, data_file(context), results),
-        ])
+        walls[cache] = context.bench(
+            [
+                "grid",
+                "--encoders",
+                "koelectra",
+                "--heads",
+                "all",
+                "--seeds",
+                "1",
+                "--freeze-encoder",
+                cache,
+                "--lr",
+                "1e-3",
+                "--batch-size",
+                str(GRID_BATCH),
+                "--encoder-path",
+                str(settings.models / "koelectra-base-v3"),
+                "--train-limit",
+                str(train_limit(settings)),
+                *grid_args(context, data_file(context), results),
+            ]
+        )
         context.say(f"five heads {cache}: {walls[cache]:.1f} s")
-    part.rows.append(ratio_row(
-        f"five heads, frozen KoELECTRA-base, one bench grid, wall s ({train_limit(settings):,} train)",
-        (walls["--no-feature-cache"], "no feature cache"), (walls["--feature-cache"], "feature cache"),
-        target=FIVE_HEADS_TARGET, higher_is_better=False,
-    ))
+    part.rows.append(
+        ratio_row(
+            f"five heads, frozen KoELECTRA-base, one bench grid, wall s ({train_limit(settings):,} train)",
+            (walls["--no-feature-cache"], "no feature cache"),
+            (walls["--feature-cache"], "feature cache"),
+            target=FIVE_HEADS_TARGET,
+            higher_is_better=False,
+        )
+    )
 
 
 def train_limit(settings: Settings) -> int:
@@ -158,11 +194,24 @@ def ddp(context: Context, part: Part, gpus: int) -> None:
     rates = {}
     for count in (1, devices):
         results = context.work_dir / f"gpu-ddp-{count}"
-        context.bench([
-            "run", "--encoder", "koelectra", "--head", "linear", "--encoder-path",
-            str(settings.models / "koelectra-base-v3"), "--batch-size", str(GRID_BATCH * count), "--devices",
-            str(count), "--train-limit", str(train_limit(settings)), *grid_args(context, data_file(context), results),
-        ])
+        context.bench(
+            [
+                "run",
+                "--encoder",
+                "koelectra",
+                "--head",
+                "linear",
+                "--encoder-path",
+                str(settings.models / "koelectra-base-v3"),
+                "--batch-size",
+                str(GRID_BATCH * count),
+                "--devices",
+                str(count),
+                "--train-limit",
+                str(train_limit(settings)),
+                *grid_args(context, data_file(context), results),
+            ]
+        )
         board = Leaderboard.for_results_dir(results)
         (record,) = board.runs(status="finished")
         board.close()
@@ -170,10 +219,14 @@ def ddp(context: Context, part: Part, gpus: int) -> None:
         rates[count] = record.metrics.timings["train_samples_per_second"]
         context.say(f"DDP {count} device(s): {rates[count]:,.0f} samples/s")
     where = f"{devices} GPUs" if gpus else f"{devices} CPU ranks (dry run)"
-    part.rows.append(ratio_row(
-        f"DDP training samples/s, KoELECTRA-base, {GRID_BATCH} per device, {where}",
-        (rates[1], "1 device"), (rates[devices], f"{devices} devices"), target=None,
-    ))
+    part.rows.append(
+        ratio_row(
+            f"DDP training samples/s, KoELECTRA-base, {GRID_BATCH} per device, {where}",
+            (rates[1], "1 device"),
+            (rates[devices], f"{devices} devices"),
+            target=None,
+        )
+    )
 
 
 def grid(context: Context, part: Part, gpus: int) -> None:
@@ -181,10 +234,21 @@ def grid(context: Context, part: Part, gpus: int) -> None:
     settings = context.settings
     seeds = "1" if settings.tiny else "1,2,3"
     command = [
-        "grid", "--encoders", "kobert,koelectra", "--heads", "all", "--seeds", seeds,
-        "--batch-size", str(GRID_BATCH), "--train-limit", str(train_limit(settings)),
-        "--encoder-path", f"kobert={settings.models / 'kobert'}",
-        "--encoder-path", f"koelectra={settings.models / 'koelectra-base-v3'}",
+        "grid",
+        "--encoders",
+        "kobert,koelectra",
+        "--heads",
+        "all",
+        "--seeds",
+        seeds,
+        "--batch-size",
+        str(GRID_BATCH),
+        "--train-limit",
+        str(train_limit(settings)),
+        "--encoder-path",
+        f"kobert={settings.models / 'kobert'}",
+        "--encoder-path",
+        f"koelectra={settings.models / 'koelectra-base-v3'}",
         *grid_args(context, data_file(context), context.work_dir / "gpu-grid"),
     ]
     if gpus > 1:
@@ -192,8 +256,11 @@ def grid(context: Context, part: Part, gpus: int) -> None:
     wall = context.bench(command)
     runs = 2 * 5 * len(seeds.split(","))
     context.say(f"grid of {runs} runs: {wall:.1f} s")
-    part.rows.append(Row(
-        f"grid 2 encoders × 5 heads × {len(seeds.split(','))} seeds, random init, {train_limit(settings):,} train, "
-        f"1 epoch, batch {GRID_BATCH}, wall s", "–",
-        f"{wall:,.1f}",
-    ))
+    part.rows.append(
+        Row(
+            f"grid 2 encoders × 5 heads × {len(seeds.split(','))} seeds, random init, {train_limit(settings):,} train, "
+            f"1 epoch, batch {GRID_BATCH}, wall s",
+            "–",
+            f"{wall:,.1f}",
+        )
+    )

@@ -44,10 +44,21 @@ def measure(context: Context) -> Part:
     options = DataOptions(source=str(settings.data))
     limited = limit_train(context.dataset, settings.heads_train_limit, options.split_seed)
     base = RunConfig(
-        encoder=settings.encoder, encoder_path=str(settings.model_dir), random_init=True, freeze_encoder=True,
-        data=options, train_limit=settings.heads_train_limit, epochs=settings.heads_epochs,
-        max_len=settings.max_len, batch_size=settings.batch_size, lr=1e-3, seed=SEED, device=settings.device,
-        bucketing=settings.bucketing, token_cache=settings.token_cache, compile=settings.compile,
+        encoder=settings.encoder,
+        encoder_path=str(settings.model_dir),
+        random_init=True,
+        freeze_encoder=True,
+        data=options,
+        train_limit=settings.heads_train_limit,
+        epochs=settings.heads_epochs,
+        max_len=settings.max_len,
+        batch_size=settings.batch_size,
+        lr=1e-3,
+        seed=SEED,
+        device=settings.device,
+        bucketing=settings.bucketing,
+        token_cache=settings.token_cache,
+        compile=settings.compile,
     )
     modes = {"feature cache": True, "no feature cache": False}
     runs: dict[str, list[HeadRun]] = {mode: [] for mode in modes}
@@ -65,11 +76,16 @@ def measure(context: Context) -> Part:
     cached, live = runs["feature cache"], runs["no feature cache"]
     cached_seconds, live_seconds = sum(run.seconds for run in cached), sum(run.seconds for run in live)
     part = Part(NAME)
-    part.rows.append(ratio_row(
-        f"five-head frozen-encoder comparison in one process, wall s ({len(limited.train):,} train, "
-        f"{settings.heads_epochs} epoch{'s' if settings.heads_epochs > 1 else ''})",
-        (live_seconds, "no feature cache"), (cached_seconds, "feature cache"), target=TARGET, higher_is_better=False,
-    ))
+    part.rows.append(
+        ratio_row(
+            f"five-head frozen-encoder comparison in one process, wall s ({len(limited.train):,} train, "
+            f"{settings.heads_epochs} epoch{'s' if settings.heads_epochs > 1 else ''})",
+            (live_seconds, "no feature cache"),
+            (cached_seconds, "feature cache"),
+            target=TARGET,
+            higher_is_better=False,
+        )
+    )
     part.figures = {"cached_seconds": cached_seconds, "live_seconds": live_seconds}
     part.details = [
         "Wall s per `run_experiment` (the first cached run includes the encoder pass); test macro-F1 of both "

@@ -50,9 +50,17 @@ def exported_model(context: Context) -> tuple[Path, Path]:
         results = context.work_dir / "inference-run"
         overrides = tuple((key, int(value)) for key, value in (pair.split("=") for pair in tiny_overrides(settings)))
         config = RunConfig(
-            encoder=settings.encoder, encoder_path=str(settings.model_dir), random_init=True,
-            encoder_config=overrides, data=DataOptions(source=str(write_job_data(context))), train_limit=64,
-            epochs=1, max_len=settings.max_len, batch_size=settings.batch_size, seed=SEED, device=settings.device,
+            encoder=settings.encoder,
+            encoder_path=str(settings.model_dir),
+            random_init=True,
+            encoder_config=overrides,
+            data=DataOptions(source=str(write_job_data(context))),
+            train_limit=64,
+            epochs=1,
+            max_len=settings.max_len,
+            batch_size=settings.batch_size,
+            seed=SEED,
+            device=settings.device,
             results_dir=str(results),
         )
         record = run_experiment(config, Leaderboard.for_results_dir(results))
@@ -142,24 +150,47 @@ def measure(context: Context) -> Part:
         context.say(f"start-up {name}: {seconds:.2f} s")
     part = Part(NAME)
     part.rows += [
-        ratio_row(f"inference sentences/s at batch {BATCH} ({len(texts):,} test sentences)",
-                  (plain_rate, "plain transformers loop"), (ours_rate, "bench predict"), target=None),
-        Row("inference latency at batch 1, ms (median)", f"{plain_latency * 1000:.1f} (plain transformers loop)",
-            f"{ours_latency * 1000:.1f} (bench predict)", f"{plain_latency / ours_latency:.2f}×"),
+        ratio_row(
+            f"inference sentences/s at batch {BATCH} ({len(texts):,} test sentences)",
+            (plain_rate, "plain transformers loop"),
+            (ours_rate, "bench predict"),
+            target=None,
+        ),
+        Row(
+            "inference latency at batch 1, ms (median)",
+            f"{plain_latency * 1000:.1f} (plain transformers loop)",
+            f"{ours_latency * 1000:.1f} (bench predict)",
+            f"{plain_latency / ours_latency:.2f}×",
+        ),
     ]
     for name in ("bench --help", "bench leaderboard"):
         seconds = startup_seconds[name]
-        part.rows.append(Row(f"start-up: `{name}`, s ({timed})", "–", f"{seconds:.2f}",
-                             target=f"≤ {STARTUP_TARGET:g} s", reached=seconds <= STARTUP_TARGET))
-    part.rows.append(Row(f"start-up: `bench predict --model`, one sentence, s ({timed})", "–",
-                         f"{startup_seconds['bench predict --model (one sentence)']:.2f}"))
-    part.figures = {"predict_per_second": ours_rate, "plain_per_second": plain_rate,
-                    **{f"startup {name}": seconds for name, seconds in startup_seconds.items()}}
+        part.rows.append(
+            Row(
+                f"start-up: `{name}`, s ({timed})",
+                "–",
+                f"{seconds:.2f}",
+                target=f"≤ {STARTUP_TARGET:g} s",
+                reached=seconds <= STARTUP_TARGET,
+            )
+        )
+    part.rows.append(
+        Row(
+            f"start-up: `bench predict --model`, one sentence, s ({timed})",
+            "–",
+            f"{startup_seconds['bench predict --model (one sentence)']:.2f}",
+        )
+    )
+    part.figures = {
+        "predict_per_second": ours_rate,
+        "plain_per_second": plain_rate,
+        **{f"startup {name}": seconds for name, seconds in startup_seconds.items()},
+    }
     part.details = [
         f"Batch {BATCH}: the same {len(texts):,} test sentences, two passes each, alternating; `bench predict` sorts "
         "by length before batching, the plain loop keeps input order. Batch 1: median over "
         f"{LATENCY_SENTENCES} sentences, tokenisation included. Start-up, whole processes, {timed}, s: "
-        + ", ".join(f"`{name}` {seconds:.2f}" for name, seconds in startup_seconds.items()) + ".",
+        + ", ".join(f"`{name}` {seconds:.2f}" for name, seconds in startup_seconds.items())
+        + ".",
     ]
     return part
-

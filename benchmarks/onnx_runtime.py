@@ -47,8 +47,9 @@ def estimate_seconds(settings: Settings) -> float:
     return 120 + (1 if settings.quick else 3) * 3 * 8
 
 
-def build_model_folders(work: Path, kobert: Path, test_texts: Sequence[str], test_labels: Sequence[int],
-                        labels: Sequence[str]) -> dict[str, Path]:
+def build_model_folders(
+    work: Path, kobert: Path, test_texts: Sequence[str], test_labels: Sequence[int], labels: Sequence[str]
+) -> dict[str, Path]:
     """The KoBERT-base + linear model as a safetensors folder and as fp32 and int8 ONNX folders."""
     import torch
 
@@ -62,9 +63,17 @@ def build_model_folders(work: Path, kobert: Path, test_texts: Sequence[str], tes
     built = create_encoder(EncoderRequest("kobert", path=kobert, random_init=True))
     params = resolve_head_params("linear", {})
     model = SavedClassifier(built.encoder, create_head("linear", built.encoder.hidden_size, len(labels), params))
-    card = ModelCard(run_id="benchmark", encoder="kobert", **architecture_fields(built.encoder),
-                     head="linear", head_params=params, labels=list(labels), max_len=64, dataset="benchmark",
-                     fingerprint="benchmark")
+    card = ModelCard(
+        run_id="benchmark",
+        encoder="kobert",
+        **architecture_fields(built.encoder),
+        head="linear",
+        head_params=params,
+        labels=list(labels),
+        max_len=64,
+        dataset="benchmark",
+        fingerprint="benchmark",
+    )
     folders = {name: work / name for name in BACKENDS}
     save_model_folder(folders["pytorch"], model.eval(), built.tokenizer, card)
     export_onnx(folders["pytorch"], folders["onnx-fp32"])
@@ -83,8 +92,17 @@ def median_seconds(action: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def onnx_figures(work: Path, kobert: Path, texts: Sequence[str], gold: Sequence[int], labels: Sequence[str], *,
-                 repeats: int = 20, batches: int = 2, startups: int = 3) -> list[BackendFigures]:
+def onnx_figures(
+    work: Path,
+    kobert: Path,
+    texts: Sequence[str],
+    gold: Sequence[int],
+    labels: Sequence[str],
+    *,
+    repeats: int = 20,
+    batches: int = 2,
+    startups: int = 3,
+) -> list[BackendFigures]:
     """Latency at batch 1 (median of ``repeats`` sentences), throughput at batch 64 (best of ``batches``) and the
     start-up of ``bench predict --model`` (median of ``startups``), for PyTorch and ONNX Runtime fp32 and int8."""
     import torch
@@ -118,32 +136,57 @@ def measure(context: Context) -> Part:
     dataset = context.dataset
     texts = [example.text for example in dataset.test][: 256 if settings.quick else 1024]
     gold = [dataset.labels.index(example.label) for example in dataset.test][: len(texts)]
-    figures = onnx_figures(context.work_dir / "onnx", kobert, texts, gold, dataset.labels,
-                           repeats=5 if settings.quick else 20, batches=1 if settings.quick else 2,
-                           startups=1 if settings.quick else 3)
+    figures = onnx_figures(
+        context.work_dir / "onnx",
+        kobert,
+        texts,
+        gold,
+        dataset.labels,
+        repeats=5 if settings.quick else 20,
+        batches=1 if settings.quick else 2,
+        startups=1 if settings.quick else 3,
+    )
     by_name = {row.name: row for row in figures}
     torch_row = by_name["pytorch"]
     for row in figures:
-        context.say(f"onnx: {row.name} {row.latency_batch1_ms:.1f} ms at batch 1, {row.throughput_batch64:.1f} "
-                    f"sentences/s at batch {BATCH}, start-up {row.startup_s:.2f} s")
+        context.say(
+            f"onnx: {row.name} {row.latency_batch1_ms:.1f} ms at batch 1, {row.throughput_batch64:.1f} "
+            f"sentences/s at batch {BATCH}, start-up {row.startup_s:.2f} s"
+        )
     part = Part(NAME)
     for name in BACKENDS[1:]:
         row = by_name[name]
         part.rows += [
-            ratio_row(f"KoBERT-base latency at batch 1, ms: ONNX Runtime {name[5:]} vs PyTorch",
-                      (torch_row.latency_batch1_ms, "PyTorch"), (row.latency_batch1_ms, f"ONNX Runtime {name[5:]}"),
-                      target=TARGET_LATENCY_SPEEDUP, higher_is_better=False),
-            ratio_row(f"KoBERT-base sentences/s at batch {BATCH}: ONNX Runtime {name[5:]} vs PyTorch",
-                      (torch_row.throughput_batch64, "PyTorch"), (row.throughput_batch64, f"ONNX Runtime {name[5:]}"),
-                      target=None),
+            ratio_row(
+                f"KoBERT-base latency at batch 1, ms: ONNX Runtime {name[5:]} vs PyTorch",
+                (torch_row.latency_batch1_ms, "PyTorch"),
+                (row.latency_batch1_ms, f"ONNX Runtime {name[5:]}"),
+                target=TARGET_LATENCY_SPEEDUP,
+                higher_is_better=False,
+            ),
+            ratio_row(
+                f"KoBERT-base sentences/s at batch {BATCH}: ONNX Runtime {name[5:]} vs PyTorch",
+                (torch_row.throughput_batch64, "PyTorch"),
+                (row.throughput_batch64, f"ONNX Runtime {name[5:]}"),
+                target=None,
+            ),
         ]
-    part.rows += [Row(f"start-up: `bench predict --model` ({row.name} folder), s", "–", f"{row.startup_s:.2f}")
-                  for row in figures]
-    part.figures = {f"{row.name} {key}": value for row in figures
-                    for key, value in (("latency_ms", row.latency_batch1_ms), ("per_second", row.throughput_batch64),
-                                       ("startup_s", row.startup_s))}
-    part.details = [f"KoBERT-base architecture, random weights, linear head; {len(texts)} test sentences; batch 1: "
-                    "median over single sentences, tokenisation included; int8 is ONNX Runtime dynamic quantisation."]
+    part.rows += [
+        Row(f"start-up: `bench predict --model` ({row.name} folder), s", "–", f"{row.startup_s:.2f}") for row in figures
+    ]
+    part.figures = {
+        f"{row.name} {key}": value
+        for row in figures
+        for key, value in (
+            ("latency_ms", row.latency_batch1_ms),
+            ("per_second", row.throughput_batch64),
+            ("startup_s", row.startup_s),
+        )
+    }
+    part.details = [
+        f"KoBERT-base architecture, random weights, linear head; {len(texts)} test sentences; batch 1: "
+        "median over single sentences, tokenisation included; int8 is ONNX Runtime dynamic quantisation."
+    ]
     return part
 
 

@@ -45,9 +45,21 @@ def job_args(context: Context, data: Path, results: Path) -> list[str]:
     """The options ``bench run`` and ``bench grid`` take for the pretrained job."""
     settings = context.settings
     return [
-        "--data", str(data), "--encoder-path", str(context.pretrained_folder),
-        "--epochs", str(settings.pretrained_epochs), "--batch-size", str(settings.batch_size),
-        "--max-len", str(settings.max_len), "--results", str(results), "--device", settings.device, "--no-progress",
+        "--data",
+        str(data),
+        "--encoder-path",
+        str(context.pretrained_folder),
+        "--epochs",
+        str(settings.pretrained_epochs),
+        "--batch-size",
+        str(settings.batch_size),
+        "--max-len",
+        str(settings.max_len),
+        "--results",
+        str(results),
+        "--device",
+        settings.device,
+        "--no-progress",
     ]
 
 
@@ -57,10 +69,25 @@ def peer_command(
     """The Trainer script on the pretrained folder (``head``: the project's head on AutoModel)."""
     settings = context.settings
     command = [
-        sys.executable, str(PEER), "--data", str(data), "--model-dir", str(context.pretrained_folder),
-        "--output", str(output), "--batch-size", str(settings.batch_size),
-        "--epochs", str(settings.pretrained_epochs), "--max-len", str(settings.max_len), "--lr", str(lr),
-        "--seed", str(SEED), "--pretrained",
+        sys.executable,
+        str(PEER),
+        "--data",
+        str(data),
+        "--model-dir",
+        str(context.pretrained_folder),
+        "--output",
+        str(output),
+        "--batch-size",
+        str(settings.batch_size),
+        "--epochs",
+        str(settings.pretrained_epochs),
+        "--max-len",
+        str(settings.max_len),
+        "--lr",
+        str(lr),
+        "--seed",
+        str(SEED),
+        "--pretrained",
     ]
     return command + (["--head", head] if head else []) + (["--freeze-encoder"] if frozen else [])
 
@@ -90,7 +117,8 @@ def encoder_sizes(folder: Path) -> dict[str, int]:
     return {
         "matmul_parameters": shape.matmul_parameters,
         "parameters": sum(parameter.numel() for parameter in model.parameters()),
-        "hidden_size": shape.hidden, "intermediate_size": shape.intermediate,
+        "hidden_size": shape.hidden,
+        "intermediate_size": shape.intermediate,
     }
 
 
@@ -100,8 +128,9 @@ def on_cpu_only(context: Context, rows: list[Row]) -> list[Row]:
 
     if torch_device(context.settings.device).type == "cpu":
         return rows
-    return [replace(row, target="– (targets are for a CPU)", reached=None) if row.target != "–" else row
-            for row in rows]
+    return [
+        replace(row, target="– (targets are for a CPU)", reached=None) if row.target != "–" else row for row in rows
+    ]
 
 
 def fastest_process(command: list[str], repeats: int) -> float:
@@ -119,8 +148,18 @@ def measure(context: Context) -> Part:
     sentences = sum(1 for _ in data.open(encoding="utf-8")) - 1
 
     results = work / "pretrained-bench-run"
-    run_args = ["run", "--encoder", encoder, "--head", "linear", "--lr", str(settings.job_lr), "--seed", str(SEED),
-                *job_args(context, data, results)]
+    run_args = [
+        "run",
+        "--encoder",
+        encoder,
+        "--head",
+        "linear",
+        "--lr",
+        str(settings.job_lr),
+        "--seed",
+        str(SEED),
+        *job_args(context, data, results),
+    ]
     bench_wall = context.bench(run_args)
     with Leaderboard.for_results_dir(results) as board:
         (record,) = board.runs(status="finished")
@@ -149,61 +188,110 @@ def measure(context: Context) -> Part:
     share = bench_wall / peer_wall
     part = Part(NAME)
     part.rows += [
-        Row(f"fine-tuning end to end, wall s ({job})", f"{peer_wall:,.1f} (Trainer script)",
-            f"{bench_wall:,.1f} (bench run)", f"{share:.2f}×", f"≤ {END_TO_END_TARGET:g}× Trainer",
-            share <= END_TO_END_TARGET),
-        ratio_row("fine-tuning training samples/s (training steps)", (peer["train_samples_per_second"], "Trainer"),
-                  (timings["train_samples_per_second"], "bench run"), target=SAMPLES_TARGET),
-        ratio_row("validation s (one pass per epoch)", (peer["validation_seconds"], "Trainer"),
-                  (timings.get("validation_seconds", float("nan")), "bench run"), target=None,
-                  higher_is_better=False, digits=2),
-        ratio_row("test s (one pass)", (peer["test_seconds"], "Trainer"),
-                  (timings.get("test_seconds", timings.get("eval_seconds", float("nan"))), "bench run"),
-                  target=None, higher_is_better=False, digits=2),
-        Row("`bench predict --model` start-up, PyTorch folder, one sentence, s",
-            f"{floor:.2f} (floor: {FLOOR_IMPORTS})", f"{startup:.2f}", f"{startup / floor:.2f}× floor",
-            f"≤ {STARTUP_TARGET:g} s", startup <= STARTUP_TARGET),
+        Row(
+            f"fine-tuning end to end, wall s ({job})",
+            f"{peer_wall:,.1f} (Trainer script)",
+            f"{bench_wall:,.1f} (bench run)",
+            f"{share:.2f}×",
+            f"≤ {END_TO_END_TARGET:g}× Trainer",
+            share <= END_TO_END_TARGET,
+        ),
+        ratio_row(
+            "fine-tuning training samples/s (training steps)",
+            (peer["train_samples_per_second"], "Trainer"),
+            (timings["train_samples_per_second"], "bench run"),
+            target=SAMPLES_TARGET,
+        ),
+        ratio_row(
+            "validation s (one pass per epoch)",
+            (peer["validation_seconds"], "Trainer"),
+            (timings.get("validation_seconds", float("nan")), "bench run"),
+            target=None,
+            higher_is_better=False,
+            digits=2,
+        ),
+        ratio_row(
+            "test s (one pass)",
+            (peer["test_seconds"], "Trainer"),
+            (timings.get("test_seconds", timings.get("eval_seconds", float("nan"))), "bench run"),
+            target=None,
+            higher_is_better=False,
+            digits=2,
+        ),
+        Row(
+            "`bench predict --model` start-up, PyTorch folder, one sentence, s",
+            f"{floor:.2f} (floor: {FLOOR_IMPORTS})",
+            f"{startup:.2f}",
+            f"{startup / floor:.2f}× floor",
+            f"≤ {STARTUP_TARGET:g} s",
+            startup <= STARTUP_TARGET,
+        ),
     ]
     part.rows = on_cpu_only(context, part.rows)
     part.figures = {
-        "bench_run_seconds": bench_wall, "trainer_seconds": peer_wall,
+        "bench_run_seconds": bench_wall,
+        "trainer_seconds": peer_wall,
         "bench_train_samples_per_second": timings["train_samples_per_second"],
         "trainer_train_samples_per_second": peer["train_samples_per_second"],
-        "bench_tokens": tokens, "trainer_tokens": peer["tokens"], "tokens_per_sentence": tokens / sentences,
-        **sizes, "startup_seconds": startup,
+        "bench_tokens": tokens,
+        "trainer_tokens": peer["tokens"],
+        "tokens_per_sentence": tokens / sentences,
+        **sizes,
+        "startup_seconds": startup,
         "startup_floor_seconds": floor,
     }
     part.details = [
-        (f"Job: {sentences:,} sentences of {settings.data.name}, evenly spread by label, split 80/10/10 "
-        f"({train_examples:,} / {int(peer['validation_examples'])} / {int(peer['test_examples'])} on the Trainer "
-        f"side); {encoder} from `{folder.name}` with its pretrained weights ({n_total / 1e6:.1f} M parameters, "
-        f"{n_matmul / 1e6:.1f} M of them in matrix multiplications), linear head, batch {settings.batch_size}, "
-        f"{plural(settings.pretrained_epochs, 'epoch')}, max length {settings.max_len}, lr {settings.job_lr:g}, 10 % warmup "
-        "then linear decay, weight decay 0.01, clipping 1.0, seed 1."),
+        (
+            f"Job: {sentences:,} sentences of {settings.data.name}, evenly spread by label, split 80/10/10 "
+            f"({train_examples:,} / {int(peer['validation_examples'])} / {int(peer['test_examples'])} on the Trainer "
+            f"side); {encoder} from `{folder.name}` with its pretrained weights ({n_total / 1e6:.1f} M parameters, "
+            f"{n_matmul / 1e6:.1f} M of them in matrix multiplications), linear head, batch {settings.batch_size}, "
+            f"{plural(settings.pretrained_epochs, 'epoch')}, max length {settings.max_len}, lr {settings.job_lr:g}, 10 % warmup "
+            "then linear decay, weight decay 0.01, clipping 1.0, seed 1."
+        ),
         "",
         f"- bench run: `{_shown(bench_command() + run_args)}`",
-        (f"- Trainer script: `{_shown(peer_line)}` (`AutoModelForSequenceClassification.from_pretrained`, "
-        "`AutoTokenizer`, `DataCollatorWithPadding`, `group_by_length`, eval each epoch, fp32 on a CPU, bf16 on a GPU)"),
-        (f"- predict: `bench predict --model <exported run> \"{STARTUP_SENTENCE}\"`, fastest of {repeats}; floor: "
-        f"`python -c \"{FLOOR_IMPORTS}\"` — the predictor imports no Lightning, optuna, scikit-learn or pandas "
-        "(tests/test_cli_startup.py), so what is left above the floor is bench's own modules, reading the "
-        "weights and tokenizer, and one forward pass."),
+        (
+            f"- Trainer script: `{_shown(peer_line)}` (`AutoModelForSequenceClassification.from_pretrained`, "
+            "`AutoTokenizer`, `DataCollatorWithPadding`, `group_by_length`, eval each epoch, fp32 on a CPU, bf16 on a GPU)"
+        ),
+        (
+            f'- predict: `bench predict --model <exported run> "{STARTUP_SENTENCE}"`, fastest of {repeats}; floor: '
+            f'`python -c "{FLOOR_IMPORTS}"` — the predictor imports no Lightning, optuna, scikit-learn or pandas '
+            "(tests/test_cli_startup.py), so what is left above the floor is bench's own modules, reading the "
+            "weights and tokenizer, and one forward pass."
+        ),
         "",
-        (f"Same work: the job file is {tokens:,} tokens as bench tokenises it and {int(peer['tokens']):,} as the "
-        f"Trainer script does ({peer['unknown_share']:.1%} unknown tokens), {tokens / sentences:.1f} per sentence; "
-        f"test macro-F1 {record.metrics.macro_f1:.4f} (bench run) and {peer['test_macro_f1']:.4f} (Trainer); "
-        f"the splits differ (each side's own stratified 80/10/10), the sizes do not. torch threads: "
-        f"{record.environment.get('threads', '?')} (bench run, `--threads`, default every core this process may "
-        f"use) and {peer.get('threads', '?')} (Trainer script, torch's default, which follows OMP_NUM_THREADS)."),
+        (
+            f"Same work: the job file is {tokens:,} tokens as bench tokenises it and {int(peer['tokens']):,} as the "
+            f"Trainer script does ({peer['unknown_share']:.1%} unknown tokens), {tokens / sentences:.1f} per sentence; "
+            f"test macro-F1 {record.metrics.macro_f1:.4f} (bench run) and {peer['test_macro_f1']:.4f} (Trainer); "
+            f"the splits differ (each side's own stratified 80/10/10), the sizes do not. torch threads: "
+            f"{record.environment.get('threads', '?')} (bench run, `--threads`, default every core this process may "
+            f"use) and {peer.get('threads', '?')} (Trainer script, torch's default, which follows OMP_NUM_THREADS)."
+        ),
         "",
         "| phase (s) | bench run | Trainer script |",
         "|---|---|---|",
         f"| imports | – | {peer['imports_seconds']:.1f} |",
-        *(f"| {key.removesuffix('_seconds').replace('_', ' ')} | {value:.1f} | – |"
-          for key, value in timings.items() if key.endswith("_seconds")),
-        *(f"| {key.removesuffix('_seconds').replace('_', ' ')} | – | {peer[key]:.1f} |"
-          for key in ("read_seconds", "split_seconds", "tokenize_seconds", "setup_seconds",
-                      "train_and_validation_seconds", "train_seconds", "validation_seconds", "test_seconds")),
+        *(
+            f"| {key.removesuffix('_seconds').replace('_', ' ')} | {value:.1f} | – |"
+            for key, value in timings.items()
+            if key.endswith("_seconds")
+        ),
+        *(
+            f"| {key.removesuffix('_seconds').replace('_', ' ')} | – | {peer[key]:.1f} |"
+            for key in (
+                "read_seconds",
+                "split_seconds",
+                "tokenize_seconds",
+                "setup_seconds",
+                "train_and_validation_seconds",
+                "train_seconds",
+                "validation_seconds",
+                "test_seconds",
+            )
+        ),
         f"| **whole process** | **{bench_wall:.1f}** | **{peer_wall:.1f}** |",
     ]
     return part

@@ -43,8 +43,13 @@ class Part:
 
 
 def ratio_row(
-    figure: str, baseline: tuple[float, str], ours: tuple[float, str], *, target: float | None,
-    higher_is_better: bool = True, digits: int = 1,
+    figure: str,
+    baseline: tuple[float, str],
+    ours: tuple[float, str],
+    *,
+    target: float | None,
+    higher_is_better: bool = True,
+    digits: int = 1,
 ) -> Row:
     """A row comparing two measured numbers; the ratio is ours/baseline (or baseline/ours for times)."""
     base_value, base_label = baseline

@@ -40,15 +40,28 @@ def make_standin_folder(folder: Path, texts: Sequence[str], *, pieces: int = 100
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
     )
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=max_len,
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+        model_max_length=max_len,
     )
     folder.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(folder)
     config = XLMRobertaConfig(
-        vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=max_len + 2, pad_token_id=tokenizer.token_to_id("<pad>"),
-        bos_token_id=bos, eos_token_id=eos,
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_len + 2,
+        pad_token_id=tokenizer.token_to_id("<pad>"),
+        bos_token_id=bos,
+        eos_token_id=eos,
     )
     torch.manual_seed(0)
     XLMRobertaModel(config).save_pretrained(folder)

@@ -65,13 +65,15 @@ def measure(context: Context) -> Part:
             f"· token-cache read {result.cached:,.0f}/s"
         )
         kobert = name == "kobert"
-        part.rows.append(Row(
-            f"{label} tokenizer sentences/s ({len(texts):,} sentences)",
-            f"{result.one_by_one:,.0f} (one by one)",
-            f"{result.batch:,.0f} (batch); {result.cached:,.0f} (token cache)",
-            f"{result.batch / result.one_by_one:.2f}×",
-            f"≥ {KOBERT_TARGET:,}/s" if kobert else "–",
-            result.batch >= KOBERT_TARGET if kobert else None,
-        ))
+        part.rows.append(
+            Row(
+                f"{label} tokenizer sentences/s ({len(texts):,} sentences)",
+                f"{result.one_by_one:,.0f} (one by one)",
+                f"{result.batch:,.0f} (batch); {result.cached:,.0f} (token cache)",
+                f"{result.batch / result.one_by_one:.2f}×",
+                f"≥ {KOBERT_TARGET:,}/s" if kobert else "–",
+                result.batch >= KOBERT_TARGET if kobert else None,
+            )
+        )
         part.figures[f"{name}_batch_per_second"] = result.batch
     return part

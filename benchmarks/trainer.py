@@ -37,13 +37,23 @@ NOTEBOOKS_TARGET = 2.0  # bench run end-to-end throughput against the notebooks'
 SAME_TOKENS_TOLERANCE = 0.01  # the two sides' token counts of the job file may differ this much (special tokens)
 # ``<phase>_seconds`` timings of a run's row that follow one another, in order; the others happen within one.
 SEQUENTIAL_PHASES = (
-    "data_load", "leaderboard_start", "model_build", "tokenize", "fit", "test", "artefacts_wait", "latency",
+    "data_load",
+    "leaderboard_start",
+    "model_build",
+    "tokenize",
+    "fit",
+    "test",
+    "artefacts_wait",
+    "latency",
 )
 LEGACY_PHASES = ("train", "eval")  # a runner that records only training steps and the test pass
 PEER_PHASES = ("imports", "read", "split", "tokenize", "setup", "train_and_validation", "test")  # the Trainer script's
 NESTED_PHASES = {
-    "first_step": "within fit", "train": "training steps, within fit", "validation": "within fit",
-    "eval": "the test pass", "artefacts": "written in the background",
+    "first_step": "within fit",
+    "train": "training steps, within fit",
+    "validation": "within fit",
+    "eval": "the test pass",
+    "artefacts": "written in the background",
 }
 
 
@@ -72,10 +82,21 @@ def tiny_overrides(settings: Settings) -> list[str]:
 def bench_args(settings: Settings, data: Path, results: Path) -> list[str]:
     """The options both ``bench run`` and ``bench grid`` take for the job."""
     args = [
-        "--data", str(data), "--encoder-path", str(settings.model_dir), "--random-init",
-        "--epochs", str(settings.job_epochs), "--batch-size", str(settings.batch_size),
-        "--max-len", str(settings.max_len), "--results", str(results),
-        "--device", settings.device,
+        "--data",
+        str(data),
+        "--encoder-path",
+        str(settings.model_dir),
+        "--random-init",
+        "--epochs",
+        str(settings.job_epochs),
+        "--batch-size",
+        str(settings.batch_size),
+        "--max-len",
+        str(settings.max_len),
+        "--results",
+        str(results),
+        "--device",
+        settings.device,
     ]
     for pair in tiny_overrides(settings):
         args += ["--encoder-config", pair]
@@ -85,10 +106,24 @@ def bench_args(settings: Settings, data: Path, results: Path) -> list[str]:
 def peer_command(settings: Settings, data: Path, output: Path, *, frozen: bool) -> list[str]:
     """The Trainer script's command line for the job."""
     command = [
-        sys.executable, str(PEER), "--data", str(data), "--model-dir", str(settings.model_dir),
-        "--output", str(output), "--batch-size", str(settings.batch_size), "--epochs", str(settings.job_epochs),
-        "--max-len", str(settings.max_len), "--lr", str(FROZEN_LR if frozen else settings.job_lr),
-        "--seed", str(SEED),
+        sys.executable,
+        str(PEER),
+        "--data",
+        str(data),
+        "--model-dir",
+        str(settings.model_dir),
+        "--output",
+        str(output),
+        "--batch-size",
+        str(settings.batch_size),
+        "--epochs",
+        str(settings.job_epochs),
+        "--max-len",
+        str(settings.max_len),
+        "--lr",
+        str(FROZEN_LR if frozen else settings.job_lr),
+        "--seed",
+        str(SEED),
     ]
     for pair in tiny_overrides(settings):
         command += ["--config", pair]
@@ -134,9 +169,17 @@ def bare_loop_samples_per_second(settings: Settings, data: Path, work: Path) -> 
     from bench.training.module import linear_warmup_decay
 
     config = RunConfig(
-        encoder=settings.encoder, head="linear", encoder_path=str(settings.model_dir), random_init=True,
-        lr=settings.job_lr, seed=SEED, epochs=1, batch_size=settings.batch_size, max_len=settings.max_len,
-        results_dir=str(work / "bare-loop"), device=settings.device,
+        encoder=settings.encoder,
+        head="linear",
+        encoder_path=str(settings.model_dir),
+        random_init=True,
+        lr=settings.job_lr,
+        seed=SEED,
+        epochs=1,
+        batch_size=settings.batch_size,
+        max_len=settings.max_len,
+        results_dir=str(work / "bare-loop"),
+        device=settings.device,
         encoder_config=sort_params(parse_pairs(tiny_overrides(settings), "--encoder-config")),
     )
     prepared = prepare_run(config, load_dataset(DataOptions(source=str(data))))
@@ -176,12 +219,24 @@ def measure(context: Context) -> Part:
     data = write_job_data(context)
     imports = import_seconds()
     lightning_imports = import_seconds("lightning")
-    context.say(f"imports of bench run (fresh interpreter): {imports:.1f} s, of which Lightning {lightning_imports:.1f} s")
+    context.say(
+        f"imports of bench run (fresh interpreter): {imports:.1f} s, of which Lightning {lightning_imports:.1f} s"
+    )
 
     results = work / "trainer-bench-run"
     run_command = [
-        *bench_command(), "run", "--encoder", settings.encoder, "--head", "linear",
-        "--lr", str(settings.job_lr), "--seed", str(SEED), "--no-progress", *bench_args(settings, data, results),
+        *bench_command(),
+        "run",
+        "--encoder",
+        settings.encoder,
+        "--head",
+        "linear",
+        "--lr",
+        str(settings.job_lr),
+        "--seed",
+        str(SEED),
+        "--no-progress",
+        *bench_args(settings, data, results),
     ]
     bench_wall = timed_process(run_command)
     board = Leaderboard.for_results_dir(results)
@@ -207,15 +262,27 @@ def measure(context: Context) -> Part:
 
     grid_results = work / "trainer-bench-grid"
     grid_command = [
-        *bench_command(), "grid", "--encoders", settings.encoder, "--heads", "all", "--seeds", str(SEED),
-        "--freeze-encoder", "--lr", str(FROZEN_LR), "--no-progress", *bench_args(settings, data, grid_results),
+        *bench_command(),
+        "grid",
+        "--encoders",
+        settings.encoder,
+        "--heads",
+        "all",
+        "--seeds",
+        str(SEED),
+        "--freeze-encoder",
+        "--lr",
+        str(FROZEN_LR),
+        "--no-progress",
+        *bench_args(settings, data, grid_results),
     ]
     grid_wall = timed_process(grid_command)
     context.say(f"bench grid, five heads, frozen encoder: {grid_wall:.1f} s")
     frozen_walls = []
     for index in range(5):
-        frozen_walls.append(timed_process(peer_command(settings, data, work / f"trainer-frozen-{index}.json",
-                                                       frozen=True)))
+        frozen_walls.append(
+            timed_process(peer_command(settings, data, work / f"trainer-frozen-{index}.json", frozen=True))
+        )
         context.say(f"Trainer run {index + 1}/5, frozen encoder: {frozen_walls[-1]:.1f} s")
     five_trainer = sum(frozen_walls)
 
@@ -226,44 +293,67 @@ def measure(context: Context) -> Part:
     share = bench_wall / peer_wall
     part.rows += [
         Row(
-            f"one run end to end, wall s ({job})", f"{peer_wall:,.1f} (Trainer script)",
+            f"one run end to end, wall s ({job})",
+            f"{peer_wall:,.1f} (Trainer script)",
             f"{bench_wall:,.1f} (bench run)",
-            f"{share:.2f}×", f"≤ {END_TO_END_TARGET:g}× Trainer", share <= END_TO_END_TARGET,
+            f"{share:.2f}×",
+            f"≤ {END_TO_END_TARGET:g}× Trainer",
+            share <= END_TO_END_TARGET,
         ),
         ratio_row(
-            "training samples/s (same job)", (peer["train_samples_per_second"], "Trainer"),
-            (timings["train_samples_per_second"], "bench run"), target=SAMPLES_TARGET,
+            "training samples/s (same job)",
+            (peer["train_samples_per_second"], "Trainer"),
+            (timings["train_samples_per_second"], "bench run"),
+            target=SAMPLES_TARGET,
         ),
         ratio_row(
             "training samples/s: a bare PyTorch loop over bench run's batches (no framework; the ceiling)",
-            (peer["train_samples_per_second"], "Trainer"), (bare, "bare loop"), target=None,
+            (peer["train_samples_per_second"], "Trainer"),
+            (bare, "bare loop"),
+            target=None,
         ),
         ratio_row(
-            "five heads, frozen encoder, wall s (whole processes)", (five_trainer, "5 Trainer runs"),
-            (grid_wall, "bench grid, feature cache"), target=FIVE_HEADS_TARGET, higher_is_better=False,
+            "five heads, frozen encoder, wall s (whole processes)",
+            (five_trainer, "5 Trainer runs"),
+            (grid_wall, "bench grid, feature cache"),
+            target=FIVE_HEADS_TARGET,
+            higher_is_better=False,
         ),
     ]
     notebooks = context.parts.get("training")
     if notebooks is not None:
-        part.rows.append(ratio_row(
-            "bench run end-to-end samples/s against the notebooks' training-only samples/s",
-            (notebooks.figures["notebooks_samples_per_second"], "notebooks, training only"),
-            (end_to_end_throughput, "bench run, whole process"), target=NOTEBOOKS_TARGET,
-        ))
+        part.rows.append(
+            ratio_row(
+                "bench run end-to-end samples/s against the notebooks' training-only samples/s",
+                (notebooks.figures["notebooks_samples_per_second"], "notebooks, training only"),
+                (end_to_end_throughput, "bench run, whole process"),
+                target=NOTEBOOKS_TARGET,
+            )
+        )
     else:
-        part.rows.append(Row(
-            "bench run end-to-end samples/s against the notebooks' training-only samples/s",
-            "– (run with the training part)", f"{end_to_end_throughput:,.1f}", target=f"≥ {NOTEBOOKS_TARGET:g}×",
-        ))
+        part.rows.append(
+            Row(
+                "bench run end-to-end samples/s against the notebooks' training-only samples/s",
+                "– (run with the training part)",
+                f"{end_to_end_throughput:,.1f}",
+                target=f"≥ {NOTEBOOKS_TARGET:g}×",
+            )
+        )
     part.figures = {
-        "bench_run_seconds": bench_wall, "trainer_seconds": peer_wall, "bench_grid_seconds": grid_wall,
-        "five_trainer_seconds": five_trainer, "bench_train_samples_per_second": timings["train_samples_per_second"],
+        "bench_run_seconds": bench_wall,
+        "trainer_seconds": peer_wall,
+        "bench_grid_seconds": grid_wall,
+        "five_trainer_seconds": five_trainer,
+        "bench_train_samples_per_second": timings["train_samples_per_second"],
         "trainer_train_samples_per_second": peer["train_samples_per_second"],
-        "bare_loop_train_samples_per_second": bare, "lightning_import_seconds": lightning_imports,
-        "bench_tokens": our_tokens, "trainer_tokens": peer["tokens"],
+        "bare_loop_train_samples_per_second": bare,
+        "lightning_import_seconds": lightning_imports,
+        "bench_tokens": our_tokens,
+        "trainer_tokens": peer["tokens"],
     }
-    part.details = details(settings, bench_wall, imports, timings, peer_wall, peer, run_command, command,
-                           grid_command, frozen_walls)
+    part.details = details(
+        settings, bench_wall, imports, timings, peer_wall, peer, run_command, command, grid_command, frozen_walls
+    )
     part.details[2:2] = [
         f"Same work: the job file is {our_tokens:,} tokens as bench tokenises it and {int(peer['tokens']):,} as the "
         f"Trainer script does ({peer['unknown_share']:.1%} unknown tokens); test macro-F1 after the epoch "
@@ -280,8 +370,15 @@ def measure(context: Context) -> Part:
 
 
 def details(
-    settings: Settings, bench_wall: float, imports: float, timings: dict[str, float], peer_wall: float,
-    peer: dict[str, float], run_command: list[str], peer_line: list[str], grid_command: list[str],
+    settings: Settings,
+    bench_wall: float,
+    imports: float,
+    timings: dict[str, float],
+    peer_wall: float,
+    peer: dict[str, float],
+    run_command: list[str],
+    peer_line: list[str],
+    grid_command: list[str],
     frozen_walls: list[float],
 ) -> list[str]:
     """Commands, the Trainer's exact settings and both fixed-cost breakdowns."""
@@ -302,9 +399,9 @@ def details(
         f"- bench run: `{_shown(run_command)}`",
         f"- Trainer script: `{_shown(peer_line)}` — `Trainer` with `TrainingArguments(per_device_train_batch_size="
         f"{settings.batch_size}, per_device_eval_batch_size=64, num_train_epochs={settings.job_epochs}, learning_rate="
-        f"{settings.job_lr:g}, weight_decay=0.01, lr_scheduler_type=\"linear\", warmup_steps=0.1, max_grad_norm=1.0, "
-        "train_sampling_strategy=\"group_by_length\", eval_strategy=\"epoch\", save_strategy=\"no\", "
-        "logging_strategy=\"no\", bf16=<on a GPU>, use_cpu=<without a GPU>, dataloader_num_workers=0, seed=1)`, "
+        f'{settings.job_lr:g}, weight_decay=0.01, lr_scheduler_type="linear", warmup_steps=0.1, max_grad_norm=1.0, '
+        'train_sampling_strategy="group_by_length", eval_strategy="epoch", save_strategy="no", '
+        'logging_strategy="no", bf16=<on a GPU>, use_cpu=<without a GPU>, dataloader_num_workers=0, seed=1)`, '
         "`AutoTokenizer.from_pretrained(folder)` (fast), `DataCollatorWithPadding`, "
         "`ElectraForSequenceClassification` from config.json (random weights; its own classification head)",
         f"- five heads: `{_shown(grid_command)}` against five Trainer runs with `--freeze-encoder` "
@@ -317,8 +414,11 @@ def details(
         f"| imports (fresh interpreter) | {imports:.1f} | {peer['imports_seconds']:.1f} |",
         f"| read + split + tokenise | – | {peer_prepare:.1f} |",
         *(f"| {phase.replace('_', ' ')} | {recorded[phase]:.1f} | – |" for phase in top),
-        *(f"| ({phase.replace('_', ' ')}: {NESTED_PHASES.get(phase, 'recorded')}) | {recorded[phase]:.1f} | – |"
-          for phase in sorted(recorded) if phase not in top),
+        *(
+            f"| ({phase.replace('_', ' ')}: {NESTED_PHASES.get(phase, 'recorded')}) | {recorded[phase]:.1f} | – |"
+            for phase in sorted(recorded)
+            if phase not in top
+        ),
         f"| model + Trainer set-up | – | {peer['setup_seconds']:.1f} |",
         f"| train + validation | – | {peer['train_and_validation_seconds']:.1f} |",
         f"| (training steps only, step callback) | – | {peer['train_seconds']:.1f} |",

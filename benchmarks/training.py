@@ -89,10 +89,14 @@ class NotebookDataset:
             input_ids[: len(ids)] = torch.tensor(ids, dtype=torch.long)
             attention_mask = torch.zeros(max_len, dtype=torch.long)
             attention_mask[: len(ids)] = 1
-            self.items.append({
-                "index": index, "input_ids": input_ids, "attention_mask": attention_mask,
-                "labels": label_ids[example.label],
-            })
+            self.items.append(
+                {
+                    "index": index,
+                    "input_ids": input_ids,
+                    "attention_mask": attention_mask,
+                    "labels": label_ids[example.label],
+                }
+            )
 
     def __len__(self) -> int:
         return len(self.items)
@@ -102,7 +106,11 @@ class NotebookDataset:
 
 
 def build_classifier(
-    encoder: str, model_dir: Path, num_labels: int, *, compile_encoder: bool,
+    encoder: str,
+    model_dir: Path,
+    num_labels: int,
+    *,
+    compile_encoder: bool,
     overrides: tuple[tuple[str, object], ...] = (),
 ) -> tuple[EmotionClassifier, EncoderShape]:
     """The benchmark model: the encoder architecture with random weights (seeded) and a linear head."""
@@ -167,10 +175,15 @@ def train_step(pipeline: Pipeline, device: torch.device) -> None:
     synchronize()
     mask = batch["attention_mask"]
     samples, length = int(mask.shape[0]), int(mask.shape[1])
-    pipeline.records.append(StepRecord(
-        time.perf_counter() - started, samples, samples * length, int(mask.sum()),
-        pipeline.shape.training_flops(samples, length),
-    ))
+    pipeline.records.append(
+        StepRecord(
+            time.perf_counter() - started,
+            samples,
+            samples * length,
+            int(mask.sum()),
+            pipeline.shape.training_flops(samples, length),
+        )
+    )
 
 
 def torch_device(device: str) -> torch.device:
@@ -185,7 +198,10 @@ def torch_device(device: str) -> torch.device:
 
 
 def our_pipeline(
-    dataset: SplitDataset, settings: Settings, work_dir: Path, device: torch.device,
+    dataset: SplitDataset,
+    settings: Settings,
+    work_dir: Path,
+    device: torch.device,
     overrides: tuple[tuple[str, object], ...] = (),
 ) -> tuple[Pipeline, float, list[str], str]:
     """Our data path and training setup: the pipeline, its preparation seconds, notes, precision."""
@@ -200,9 +216,16 @@ def our_pipeline(
 
     def datamodule() -> EmotionDataModule:
         return EmotionDataModule(
-            dataset, tokenizer, max_len=settings.max_len, batch_size=settings.batch_size, seed=SEED,
-            num_workers=None, bucketing=settings.bucketing, cache_dir=work_dir / "cache",
-            token_cache=settings.token_cache, device_type=device.type,
+            dataset,
+            tokenizer,
+            max_len=settings.max_len,
+            batch_size=settings.batch_size,
+            seed=SEED,
+            num_workers=None,
+            bucketing=settings.bucketing,
+            cache_dir=work_dir / "cache",
+            token_cache=settings.token_cache,
+            device_type=device.type,
         )
 
     started = time.perf_counter()
@@ -216,14 +239,21 @@ def our_pipeline(
         notes.append(f"token-cache hit: {time.perf_counter() - started:.3f} s")
     precision = resolve_precision("auto", "cpu" if device.type == "cpu" else "gpu")
     module, shape = build_classifier(
-        settings.encoder, settings.model_dir, len(dataset.labels), compile_encoder=settings.compile,
+        settings.encoder,
+        settings.model_dir,
+        len(dataset.labels),
+        compile_encoder=settings.compile,
         overrides=overrides,
     )
     module = module.to(device).train()
     cuda = device.type == "cuda"
     pipeline = Pipeline(
-        module, shape, torch.optim.AdamW(module.parameter_groups(), fused=cuda or None),
-        endless(data.train_dataloader()), autocast=autocast_dtype(precision), tf32=cuda,
+        module,
+        shape,
+        torch.optim.AdamW(module.parameter_groups(), fused=cuda or None),
+        endless(data.train_dataloader()),
+        autocast=autocast_dtype(precision),
+        tf32=cuda,
     )
     return pipeline, prepare, notes, precision
 
@@ -271,10 +301,14 @@ def measure(context: Context) -> Part:
         )
     notebook_measure, ours_measure = measures
     part = Part(NAME)
-    part.rows.append(ratio_row(
-        f"training samples/s ({settings.encoder}, batch {settings.batch_size})",
-        (notebook_measure.samples_per_second, "notebooks"), (ours_measure.samples_per_second, ""), target=TARGET,
-    ))
+    part.rows.append(
+        ratio_row(
+            f"training samples/s ({settings.encoder}, batch {settings.batch_size})",
+            (notebook_measure.samples_per_second, "notebooks"),
+            (ours_measure.samples_per_second, ""),
+            target=TARGET,
+        )
+    )
     part.figures = {
         "notebooks_samples_per_second": notebook_measure.samples_per_second,
         "ours_samples_per_second": ours_measure.samples_per_second,

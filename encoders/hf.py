@@ -83,7 +83,11 @@ class HFTokenizer(TextTokenizer):
     def encode_batch(self, texts: Sequence[str], max_len: int) -> list[list[int]]:
         """Ids of many texts through the tokenizer's parallel batch path."""
         encoded = self.hf(
-            [self.prefix + text for text in texts], truncation=True, max_length=max_len, return_token_type_ids=False, return_attention_mask=False
+            [self.prefix + text for text in texts],
+            truncation=True,
+            max_length=max_len,
+            return_token_type_ids=False,
+            return_attention_mask=False,
         )
         return encoded["input_ids"]
 

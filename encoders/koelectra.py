@@ -118,6 +118,4 @@ def _register(name: str, description: str, search_space: dict[str, Param]) -> No
 
 
 _register("koelectra", "KoELECTRA-base v3 discriminator: 768 hidden, 12 layers, WordPiece 35,000", PRETRAINED_SPACE)
-_register(
-    "koelectra-small", "KoELECTRA-small v3 discriminator: 256 hidden, 12 layers, WordPiece 35,000", SMALL_SPACE
-)
+_register("koelectra-small", "KoELECTRA-small v3 discriminator: 256 hidden, 12 layers, WordPiece 35,000", SMALL_SPACE)

@@ -173,9 +173,19 @@ def _register_reference(name: str, description: str) -> None:
     """Register ``name`` as a reference row: a baseline scored like a run, with no weights and nothing to train."""
     refuse = _not_trainable(name)
     _REGISTRY[name] = EncoderEntry(
-        name=name, factory=refuse, hub_id=None, description=description, parameter_count=None,
-        tokenizer_factory=refuse, rebuild=refuse, learning_rates=LearningRates(), pretrained=False,
-        space={}, random_space={}, module=__name__, reference=True,
+        name=name,
+        factory=refuse,
+        hub_id=None,
+        description=description,
+        parameter_count=None,
+        tokenizer_factory=refuse,
+        rebuild=refuse,
+        learning_rates=LearningRates(),
+        pretrained=False,
+        space={},
+        random_space={},
+        module=__name__,
+        reference=True,
     )
 
 

@@ -19,8 +19,8 @@ from typing import Any, Literal
 import sentencepiece
 
 from bench.errors import EncoderUnavailableError
-from encoders.tokenization import Encoding, TextTokenizer
 from encoders.registry import register_tokenizer_loader, write_tokenizer_marker
+from encoders.tokenization import Encoding, TextTokenizer
 
 SENTENCEPIECE_KIND = "sentencepiece"
 Preprocessing = Literal["kobert", "whitespace"]

@@ -72,4 +72,3 @@ class TextCNNHead(Head):
             windows = mask_from_lengths((lengths - width + 1).clamp(min=1), activations.size(1))
             pooled.append(masked_max(activations, windows))
         return self.classifier(self.dropout(torch.cat(pooled, dim=1)))
-

@@ -112,4 +112,3 @@ def make_record(
         val_macro_f1=0.5,
         metrics=metrics,
     )
-

@@ -216,8 +216,20 @@ def test_a_text_far_longer_than_max_len_is_truncated_and_counted(capsys, tmp_pat
     path = write_table(tmp_path / "long.csv", rows)
     results = tmp_path / "results"
     code, out, err = bench(
-        capsys, "run", "--data", str(path), *tiny_config_args(), "--epochs", "1", "--max-len", "16",
-        "--batch-size", "16", "--results", str(results), "--no-progress",
+        capsys,
+        "run",
+        "--data",
+        str(path),
+        *tiny_config_args(),
+        "--epochs",
+        "1",
+        "--max-len",
+        "16",
+        "--batch-size",
+        "16",
+        "--results",
+        str(results),
+        "--no-progress",
     )
     assert code == 0, err + out
     assert "texts cut to --max-len" in out

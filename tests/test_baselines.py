@@ -83,15 +83,26 @@ def test_rows_rank_and_compare_like_runs(recorded, capsys) -> None:
     results, rows = recorded
     code, out, _ = run_cli(["leaderboard", "--results", str(results), "--view", "groups", "--resamples", "200"], capsys)
     assert code == 0 and "tfidf" in out and "majority" in out
-    code, out, _ = run_cli(["compare", rows["tfidf"].run_id, rows["majority"].run_id, "--results", str(results),
-                         "--resamples", "200"], capsys)
+    code, out, _ = run_cli(
+        ["compare", rows["tfidf"].run_id, rows["majority"].run_id, "--results", str(results), "--resamples", "200"],
+        capsys,
+    )
     assert code == 0 and "A is significantly better" in out
 
 
 def test_recorded_rows_are_reused_unless_rerun(recorded, capsys) -> None:
     results, rows = recorded
-    args = ["baseline", "--results", str(results), "--train-limit", str(TRAIN_LIMIT), "--c-grid", C_GRID,
-            "--kind", "majority"]
+    args = [
+        "baseline",
+        "--results",
+        str(results),
+        "--train-limit",
+        str(TRAIN_LIMIT),
+        "--c-grid",
+        C_GRID,
+        "--kind",
+        "majority",
+    ]
     assert run_cli(args, capsys)[0] == 0
     with Leaderboard.for_results_dir(results) as board:
         assert board.get_run(rows["majority"].run_id).attempts == 1

@@ -147,12 +147,35 @@ def test_trainer_peer_script_trains_and_reports(tmp_path: Path):
     data = tmp_path / "job.csv"
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(data, index=False)
     output = tmp_path / "figures.json"
-    tiny = [arg for pair in ("num_hidden_layers=2", "hidden_size=32", "num_attention_heads=2",
-                             "intermediate_size=64", "embedding_size=32") for arg in ("--config", pair)]
+    tiny = [
+        arg
+        for pair in (
+            "num_hidden_layers=2",
+            "hidden_size=32",
+            "num_attention_heads=2",
+            "intermediate_size=64",
+            "embedding_size=32",
+        )
+        for arg in ("--config", pair)
+    ]
     subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "peers" / "hf_trainer.py"), "--data", str(data), "--model-dir",
-         str(SHARED / "models" / "koelectra-small-v3"), "--output", str(output), "--batch-size", "8", *tiny],
-        check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "peers" / "hf_trainer.py"),
+            "--data",
+            str(data),
+            "--model-dir",
+            str(SHARED / "models" / "koelectra-small-v3"),
+            "--output",
+            str(output),
+            "--batch-size",
+            "8",
+            *tiny,
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
     )
     figures = json.loads(output.read_text(encoding="utf-8"))
     assert (figures["train_examples"], figures["validation_examples"], figures["test_examples"]) == (96, 12, 12)
@@ -170,15 +193,30 @@ def test_trainer_peer_refuses_a_tokenizer_that_does_not_fit_the_text(tmp_path: P
     model = tmp_path / "model"
     model.mkdir()
     (model / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]) + "\n")
-    (model / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "tokenizer_class": "BertTokenizer"}))
+    (model / "tokenizer_config.json").write_text(
+        json.dumps({"do_lower_case": False, "tokenizer_class": "BertTokenizer"})
+    )
     (model / "config.json").write_text(json.dumps({"model_type": "electra", "vocab_size": 7}))
     data = tmp_path / "job.csv"
-    pd.DataFrame([(f"문장 {index}", label) for index in range(20) for label in ("기쁨", "슬픔")],
-                 columns=["text", "label"]).to_csv(data, index=False)
+    pd.DataFrame(
+        [(f"문장 {index}", label) for index in range(20) for label in ("기쁨", "슬픔")], columns=["text", "label"]
+    ).to_csv(data, index=False)
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "peers" / "hf_trainer.py"), "--data", str(data), "--model-dir",
-         str(model), "--output", str(tmp_path / "figures.json")],
-        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300, check=False,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "peers" / "hf_trainer.py"),
+            "--data",
+            str(data),
+            "--model-dir",
+            str(model),
+            "--output",
+            str(tmp_path / "figures.json"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+        check=False,
     )
     assert done.returncode != 0 and "of the tokens to its unknown token" in done.stderr
     assert not (tmp_path / "figures.json").exists()
@@ -189,8 +227,10 @@ def test_bare_loop_trains_on_bench_runs_batches(tmp_path: Path):
     import pandas as pd
 
     data = tmp_path / "job.csv"
-    pd.DataFrame([(f"문장 {index} 번째 예시입니다", label) for index in range(40) for label in ("기쁨", "슬픔")],
-                 columns=["text", "label"]).to_csv(data, index=False)
+    pd.DataFrame(
+        [(f"문장 {index} 번째 예시입니다", label) for index in range(40) for label in ("기쁨", "슬픔")],
+        columns=["text", "label"],
+    ).to_csv(data, index=False)
     settings = Settings(models=SHARED / "models", tiny=True, batch_size=8, device="cpu")
     assert bare_loop_samples_per_second(settings, data, tmp_path) > 0
 
@@ -200,38 +240,65 @@ def test_gpu_script_dry_run_writes_its_section(tmp_path: Path):
     output = tmp_path / "BENCHMARKS.md"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [str(ROOT / "benchmarks" / "gpu.sh"), "--venv", str(Path(sys.executable).parents[1]), "--dry-run",
-         "--output", str(output), "--work-dir", str(tmp_path / "work")],
-        capture_output=True, text=True, env=env, timeout=900, check=False,
+        [
+            str(ROOT / "benchmarks" / "gpu.sh"),
+            "--venv",
+            str(Path(sys.executable).parents[1]),
+            "--dry-run",
+            "--output",
+            str(output),
+            "--work-dir",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     text = output.read_text(encoding="utf-8")
-    section = text[text.index("\n## "):]
+    section = text[text.index("\n## ") :]
     assert "· tiny dry run ·" in section and "GPU: none" in section
     assert "- load during each part: gpu: load " in section and "; pretrained: load " in section
-    for figure in ("kobert-base MFU, bf16, batch 32", "koelectra-base MFU, bf16, batch 32",
-                   "five heads, frozen KoELECTRA-base", "DDP training samples/s", "grid 2 encoders × 5 heads"):
+    for figure in (
+        "kobert-base MFU, bf16, batch 32",
+        "koelectra-base MFU, bf16, batch 32",
+        "five heads, frozen KoELECTRA-base",
+        "DDP training samples/s",
+        "grid 2 encoders × 5 heads",
+    ):
         row = next(line for line in section.splitlines() if line.startswith(f"| {figure}"))
         assert "dry run: tiny encoders on the CPU" in row and row.endswith("| – |"), row
     assert "**No GPU: a dry run with tiny encoders on the CPU; the GPU figures are not measured.**" in section
     assert "| kobert | 32 |" in section and "| koelectra | 32 |" in section
     # e5-small fine-tuning and five frozen heads against the Trainer (a tiny stand-in in the dry run)
-    for figure in ("fine-tuning end to end, wall s (hf:xlm-roberta-stand-in", "fine-tuning training samples/s",
-                   "5 heads, frozen hf:xlm-roberta-stand-in"):
+    for figure in (
+        "fine-tuning end to end, wall s (hf:xlm-roberta-stand-in",
+        "fine-tuning training samples/s",
+        "5 heads, frozen hf:xlm-roberta-stand-in",
+    ):
         row = next(line for line in section.splitlines() if line.startswith(f"| {figure}"))
         assert "Trainer" in row and "failed" not in row, row
 
 
 def test_gpu_script_rejects_unknown_options():
-    done = subprocess.run([str(ROOT / "benchmarks" / "gpu.sh"), "--bogus"], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run([str(ROOT / "benchmarks" / "gpu.sh"), "--bogus"], capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "unknown option --bogus" in done.stderr
 
 
 PEER_FIGURES = {
-    "train_examples": 1000, "validation_examples": 125, "test_examples": 125, "train_seconds": 20.0,
-    "imports_seconds": 8.0, "read_seconds": 0.5, "split_seconds": 0.1, "tokenize_seconds": 0.4, "setup_seconds": 1.0,
-    "train_and_validation_seconds": 22.0, "test_seconds": 1.0,
+    "train_examples": 1000,
+    "validation_examples": 125,
+    "test_examples": 125,
+    "train_seconds": 20.0,
+    "imports_seconds": 8.0,
+    "read_seconds": 0.5,
+    "split_seconds": 0.1,
+    "tokenize_seconds": 0.4,
+    "setup_seconds": 1.0,
+    "train_and_validation_seconds": 22.0,
+    "test_seconds": 1.0,
 }
 
 
@@ -242,20 +309,40 @@ PEER_FIGURES = {
         ({"train_seconds": 20.0, "eval_seconds": 2.0, "train_samples_per_second": 50.0}, ["train", "eval"], 18.0),
         # a runner that records its phases one after the other, some within others
         (
-            {"data_load_seconds": 1.0, "tokenize_seconds": 0.5, "fit_seconds": 25.0, "first_step_seconds": 0.4,
-             "train_seconds": 20.0, "validation_seconds": 3.0, "test_seconds": 1.5, "latency_seconds": 2.0},
-            ["data load", "tokenize", "fit", "test", "latency"], 10.0,
+            {
+                "data_load_seconds": 1.0,
+                "tokenize_seconds": 0.5,
+                "fit_seconds": 25.0,
+                "first_step_seconds": 0.4,
+                "train_seconds": 20.0,
+                "validation_seconds": 3.0,
+                "test_seconds": 1.5,
+                "latency_seconds": 2.0,
+            },
+            ["data load", "tokenize", "fit", "test", "latency"],
+            10.0,
         ),
     ],
 )
 def test_fixed_costs_sum_sequential_phases_and_show_nested_ones_apart(timings, sequential, rest):
     from benchmarks.trainer import details
 
-    lines = details(Settings(), 50.0, 10.0, timings, 40.0, PEER_FIGURES, ["bench", "run"], ["python", "hf_trainer.py"],
-                    ["bench", "grid"], [8.0] * 5)
+    lines = details(
+        Settings(),
+        50.0,
+        10.0,
+        timings,
+        40.0,
+        PEER_FIGURES,
+        ["bench", "run"],
+        ["python", "hf_trainer.py"],
+        ["bench", "grid"],
+        [8.0] * 5,
+    )
     table = [line for line in lines if line.startswith("| ")]
-    assert [row.split(" | ")[0].removeprefix("| ") for row in table if row.endswith("| – |")
-            and not row.startswith("| (")][: len(sequential)] == sequential
+    assert [
+        row.split(" | ")[0].removeprefix("| ") for row in table if row.endswith("| – |") and not row.startswith("| (")
+    ][: len(sequential)] == sequential
     peer_rest = 40.0 - 8.0 - 0.5 - 0.1 - 0.4 - 1.0 - 22.0 - 1.0
     assert f"| rest (process − imports − the phases above) | {rest:.1f} | {peer_rest:.1f} |" in lines
     nested = [row for row in table if row.startswith("| (")]
@@ -270,7 +357,9 @@ def korean_job_file(path: Path, per_label: int = 40) -> Path:
     import pandas as pd
 
     words = {"기쁨": "정말 기쁜", "슬픔": "너무 슬픈", "분노": "몹시 화나는"}
-    rows = [(f"오늘은 {words[label]} 하루였다 {index}번째 이야기", label) for index in range(per_label) for label in words]
+    rows = [
+        (f"오늘은 {words[label]} 하루였다 {index}번째 이야기", label) for index in range(per_label) for label in words
+    ]
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
     return path
 
@@ -279,21 +368,41 @@ def test_pretrained_parts_run_both_sides_on_a_stand_in_encoder(tmp_path: Path, c
     """issue 23's parts in a tiny dry run: bench and the Trainer script on one stand-in XLM-R folder."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     data, output = korean_job_file(tmp_path / "job.csv"), tmp_path / "BENCHMARKS.md"
-    args = ["--only", "pretrained,frozen-heads,ceiling", "--tiny", "--device", "cpu", "--data", str(data),
-            "--output", str(output), "--work-dir", str(tmp_path / "work")]
+    args = [
+        "--only",
+        "pretrained,frozen-heads,ceiling",
+        "--tiny",
+        "--device",
+        "cpu",
+        "--data",
+        str(data),
+        "--output",
+        str(output),
+        "--work-dir",
+        str(tmp_path / "work"),
+    ]
     assert main(args) == 0, capsys.readouterr().out[-3000:]
     out = capsys.readouterr().out
     assert out.startswith("running pretrained, frozen-heads, ceiling: about ")
     section = output.read_text(encoding="utf-8")
-    section = section[section.index("\n## "):]
+    section = section[section.index("\n## ") :]
     assert "pretrained parts: a tiny XLM-RoBERTa stand-in (random weights" in section
     assert "- load during each part: pretrained: load " in section and "frozen-heads: load " in section
     rows = {line.split(" | ")[0].removeprefix("| "): line for line in section.splitlines() if line.startswith("| ")}
     fine_tuning = next(row for figure, row in rows.items() if figure.startswith("fine-tuning end to end, wall s"))
     assert "(Trainer script)" in fine_tuning and "(bench run)" in fine_tuning and "≤ 0.9× Trainer" in fine_tuning
-    expected = ("fine-tuning training samples/s", "validation s", "test s", "`bench predict --model` start-up",
-                "5 heads, frozen", "fp32 matmul peak", "fine-tuning model FLOP/s, share of the matmul peak",
-                "five frozen heads, encoder model FLOP/s", "fused AdamW step over all", "training samples/s those two allow")
+    expected = (
+        "fine-tuning training samples/s",
+        "validation s",
+        "test s",
+        "`bench predict --model` start-up",
+        "5 heads, frozen",
+        "fp32 matmul peak",
+        "fine-tuning model FLOP/s, share of the matmul peak",
+        "five frozen heads, encoder model FLOP/s",
+        "fused AdamW step over all",
+        "training samples/s those two allow",
+    )
     for figure in expected:
         row = next((row for name, row in rows.items() if name.startswith(figure)), None)
         assert row is not None and "failed" not in row, (figure, list(rows))
@@ -308,8 +417,7 @@ def test_pretrained_parts_run_both_sides_on_a_stand_in_encoder(tmp_path: Path, c
         assert f"| {head} | " in section
 
 
-def test_pretrained_parts_without_the_converter_or_a_folder_are_a_one_line_error(tmp_path: Path, capsys,
-                                                                                  monkeypatch):
+def test_pretrained_parts_without_the_converter_or_a_folder_are_a_one_line_error(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.setattr("benchmarks.context.CONVERTER", tmp_path / "missing.py")
     data, output = korean_job_file(tmp_path / "job.csv"), tmp_path / "BENCHMARKS.md"
     assert main(["--only", "pretrained", "--data", str(data), "--output", str(output)]) == 2

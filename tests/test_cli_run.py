@@ -25,8 +25,23 @@ def test_every_encoder_and_head_runs_and_is_exported(capsys, results_dir):
     for encoder, extra in ENCODERS.items():
         for head in HEADS:
             code, out, err = bench(
-                capsys, "run", "--encoder", encoder, "--head", head, *extra, "--random-init", *tiny_config_args(),
-                "--train-limit", "300", "--epochs", "1", "--max-len", "48", "--results", str(results_dir),
+                capsys,
+                "run",
+                "--encoder",
+                encoder,
+                "--head",
+                head,
+                *extra,
+                "--random-init",
+                *tiny_config_args(),
+                "--train-limit",
+                "300",
+                "--epochs",
+                "1",
+                "--max-len",
+                "48",
+                "--results",
+                str(results_dir),
                 "--no-progress",
             )
             assert code == 0, f"{encoder}/{head}: {err}{out}"

@@ -38,8 +38,9 @@ def test_inspect_json_reports_rows_labels_and_drops(tmp_path: Path, capsys: pyte
 
 def test_inspect_json_passes_data_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     directory = write_aihub_dir(tmp_path / "aihub", ".xlsx")
-    summary = inspect_json(capsys, f"aihub:{directory}", "--labels", "merged5", "--text-field", "dialogue",
-                           "--split-seed", "3")
+    summary = inspect_json(
+        capsys, f"aihub:{directory}", "--labels", "merged5", "--text-field", "dialogue", "--split-seed", "3"
+    )
     options = DataOptions(source=f"aihub:{directory}", label_scheme="merged5", text_field="dialogue", split_seed=3)
     assert summary == inspect_dataset(load_dataset(options), None, 128)
     assert summary["classes"] == ["기쁨", "당황", "분노", "불안", "슬픔"]
@@ -54,8 +55,9 @@ def test_inspect_renders_tables(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_inspect_counts_tokens_with_a_real_tokenizer(capsys: pytest.CaptureFixture[str]) -> None:
     folder = shared_path("models/koelectra-small-v3")
-    summary = inspect_json(capsys, "sample", "--encoder", "koelectra-small", "--encoder-path", str(folder),
-                           "--max-len", "12")
+    summary = inspect_json(
+        capsys, "sample", "--encoder", "koelectra-small", "--encoder-path", str(folder), "--max-len", "12"
+    )
     tokens = summary["length"]["tokens"]
     assert summary["max_len"] == 12
     assert tokens["max"] >= tokens["p95"] >= tokens["mean"] > 2
@@ -70,11 +72,14 @@ def test_inspect_errors_are_one_line_with_exit_code_2(tmp_path: Path, capsys: py
     assert capsys.readouterr().err == f"error: {path}: only one label ('a'); classification needs at least two\n"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--max-len", "0"], "--max-len must be at least 8"),  # the same check as a run's --max-len
-    (["--encoder-path", "x"], "--encoder-path needs --encoder"),
-    (["--labels", "nine"], "--labels must be one of major6, merged5, minor"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-len", "0"], "--max-len must be at least 8"),  # the same check as a run's --max-len
+        (["--encoder-path", "x"], "--encoder-path needs --encoder"),
+        (["--labels", "nine"], "--labels must be one of major6, merged5, minor"),
+    ],
+)
 def test_inspect_usage_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["data", "inspect", "sample", *args])

@@ -106,8 +106,11 @@ def test_a_column_that_makes_one_dialogue_is_an_error(tmp_path: Path, marker: st
     rows = multi_turn_rows(40, unlabelled=())
     for index, row in enumerate(rows):
         row[0] = "1" if marker == "id filled down" else "S" if index == 0 else None
-    with pytest.raises(DataError, match=r"m\.csv: the validation and test splits are empty \(1 dialogues to split\)"
-                                        r": .*one dialogue holds \d+ of \d+ utterances"):
+    with pytest.raises(
+        DataError,
+        match=r"m\.csv: the validation and test splits are empty \(1 dialogues to split\)"
+        r": .*one dialogue holds \d+ of \d+ utterances",
+    ):
         load_dataset(DataOptions(source=f"multi-turn:{write_rows(tmp_path / 'm.csv', rows)}"))
 
 
@@ -119,8 +122,11 @@ def test_one_giant_dialogue_among_others_is_a_warning(tmp_path: Path) -> None:
     dataset = load_dataset(DataOptions(source=f"multi-turn:{write_rows(tmp_path / 'm.csv', rows)}"))
     assert sum(dataset.report.groups.values()) == 31
     assert len(dataset.report.warnings) == 1
-    assert re.match(r".*m\.csv: one dialogue holds 1\d\d of 2\d\d utterances \(\d+%\); column 'dialog #' "
-                    r"was read as start marker", dataset.report.warnings[0])
+    assert re.match(
+        r".*m\.csv: one dialogue holds 1\d\d of 2\d\d utterances \(\d+%\); column 'dialog #' "
+        r"was read as start marker",
+        dataset.report.warnings[0],
+    )
 
 
 def test_a_marker_on_every_row_is_a_warning(tmp_path: Path) -> None:

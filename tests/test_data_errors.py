@@ -50,13 +50,17 @@ def test_header_only(tmp_path: Path, suffix: str) -> None:
 def test_missing_columns_are_named_with_the_columns_found(tmp_path: Path) -> None:
     path = write_table(tmp_path / "d.csv", labelled_rows(("a", "b"), 10), columns=("body", "mood"))
     assert load_error(path).endswith(
-        "d.csv: cannot tell which column holds the text; columns found: body, mood; pass --text-col")
+        "d.csv: cannot tell which column holds the text; columns found: body, mood; pass --text-col"
+    )
     assert load_error(path, text_col="body").endswith(
-        "d.csv: cannot tell which column holds the label; columns found: body, mood; pass --label-col")
+        "d.csv: cannot tell which column holds the label; columns found: body, mood; pass --label-col"
+    )
     assert load_error(path, text_col="body", label_col="emotion").endswith(
-        "d.csv: no label column 'emotion'; columns found: body, mood")
+        "d.csv: no label column 'emotion'; columns found: body, mood"
+    )
     assert load_error(path, text_col="sentence", label_col="mood").endswith(
-        "d.csv: no text column 'sentence'; columns found: body, mood")
+        "d.csv: no text column 'sentence'; columns found: body, mood"
+    )
 
 
 def test_missing_labels_name_their_rows(tmp_path: Path) -> None:
@@ -73,19 +77,22 @@ def test_missing_labels_name_their_rows(tmp_path: Path) -> None:
 def test_many_missing_labels_are_summarised(tmp_path: Path) -> None:
     rows = [(text, "" if index % 2 else label) for index, (text, label) in enumerate(labelled_rows(("a", "b"), 10))]
     assert load_error(write_table(tmp_path / "d.csv", rows)).endswith(
-        "d.csv: rows 3, 5, 7, 9, 11 and 5 more: no label in column 'label'")
+        "d.csv: rows 3, 5, 7, 9, 11 and 5 more: no label in column 'label'"
+    )
 
 
 def test_single_class(tmp_path: Path) -> None:
     assert load_error(write_table(tmp_path / "d.csv", labelled_rows(("a",), 30))).endswith(
-        "d.csv: only one label ('a'); classification needs at least two")
+        "d.csv: only one label ('a'); classification needs at least two"
+    )
 
 
 def test_class_too_small_for_the_split(tmp_path: Path) -> None:
     rows = labelled_rows(("a", "b"), 20) + labelled_rows(("c",), 9)
     assert load_error(write_table(tmp_path / "d.csv", rows)).endswith(
         "d.csv: too few examples for a stratified split: 'c' has 9; each class needs at least 10 "
-        "(merge or drop small classes with --label-map)")
+        "(merge or drop small classes with --label-map)"
+    )
 
 
 def test_binary_garbage(tmp_path: Path) -> None:
@@ -96,12 +103,15 @@ def test_binary_garbage(tmp_path: Path) -> None:
     assert "controls.csv: binary data (control characters)" in load_error(tmp_path / "controls.csv")
 
 
-@pytest.mark.parametrize("encoding, expected", [
-    ("utf-16", "UTF-16/32 text is not supported; save the file as UTF-8"),
-    ("utf-16-le", "binary data (NUL bytes), not a text table; UTF-16 text must be saved as UTF-8"),
-    ("shift_jis", "unsupported encoding or binary data (neither UTF-8 nor cp949/EUC-KR text)"),
-    ("cp1252", "unsupported encoding or binary data (neither UTF-8 nor cp949/EUC-KR text)"),
-])
+@pytest.mark.parametrize(
+    "encoding, expected",
+    [
+        ("utf-16", "UTF-16/32 text is not supported; save the file as UTF-8"),
+        ("utf-16-le", "binary data (NUL bytes), not a text table; UTF-16 text must be saved as UTF-8"),
+        ("shift_jis", "unsupported encoding or binary data (neither UTF-8 nor cp949/EUC-KR text)"),
+        ("cp1252", "unsupported encoding or binary data (neither UTF-8 nor cp949/EUC-KR text)"),
+    ],
+)
 def test_unsupported_encodings(tmp_path: Path, encoding: str, expected: str) -> None:
     text = {"shift_jis": "こんにちは世界", "cp1252": "Élève été à Noël"}.get(encoding, "안녕하세요")
     path = tmp_path / "d.csv"
@@ -114,7 +124,8 @@ def test_xlsx_with_several_sheets_needs_a_sheet(tmp_path: Path) -> None:
     with pd.ExcelWriter(path) as writer:
         for name in ("train", "extra"):
             pd.DataFrame(labelled_rows(("a", "b"), 10), columns=["text", "label"]).to_excel(
-                writer, sheet_name=name, index=False)
+                writer, sheet_name=name, index=False
+            )
     assert load_error(path).endswith("book.xlsx: workbook has 2 sheets (train, extra); choose one with --sheet")
     assert load_error(path, sheet="test").endswith("book.xlsx: no sheet 'test'; sheets found: train, extra")
     csv = write_table(tmp_path / "d.csv", labelled_rows(("a", "b"), 10))
@@ -145,7 +156,8 @@ def test_corrupt_xlsx(tmp_path: Path, corrupt: Callable[[Path], None]) -> None:
 def test_unsupported_file_type(tmp_path: Path) -> None:
     (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0" + os.urandom(100))
     assert load_error(tmp_path / "old.xls").endswith(
-        "old.xls: unsupported file type '.xls'; use one of .csv, .tsv, .jsonl, .xlsx")
+        "old.xls: unsupported file type '.xls'; use one of .csv, .tsv, .jsonl, .xlsx"
+    )
 
 
 def test_malformed_csv_and_jsonl(tmp_path: Path) -> None:
@@ -157,13 +169,16 @@ def test_malformed_csv_and_jsonl(tmp_path: Path) -> None:
     assert load_error(tmp_path / "e.jsonl").endswith("e.jsonl: line 1: expected a JSON object, got list")
 
 
-@pytest.mark.parametrize("content, suffix, problem", [
-    ("a: [x, y]\n", ".yaml", "label map entry 'a': ['x', 'y'] must map a label to a label or null"),
-    ("- a\n- b\n", ".yaml", "label map must be a non-empty mapping 'source label: target label'"),
-    ("a: x\n  b: : y\n", ".yaml", "label map is not valid YAML"),
-    ('{"a": "x",}', ".json", "label map is not valid JSON"),
-    ("", ".yaml", "label map must be a non-empty mapping"),
-])
+@pytest.mark.parametrize(
+    "content, suffix, problem",
+    [
+        ("a: [x, y]\n", ".yaml", "label map entry 'a': ['x', 'y'] must map a label to a label or null"),
+        ("- a\n- b\n", ".yaml", "label map must be a non-empty mapping 'source label: target label'"),
+        ("a: x\n  b: : y\n", ".yaml", "label map is not valid YAML"),
+        ('{"a": "x",}', ".json", "label map is not valid JSON"),
+        ("", ".yaml", "label map must be a non-empty mapping"),
+    ],
+)
 def test_bad_label_map(tmp_path: Path, content: str, suffix: str, problem: str) -> None:
     data = write_table(tmp_path / "d.csv", labelled_rows(("a", "b"), 10))
     label_map = tmp_path / f"map{suffix}"
@@ -181,7 +196,8 @@ def test_label_map_that_drops_everything(tmp_path: Path) -> None:
     label_map = tmp_path / "map.yaml"
     label_map.write_text("a: null\nb: null\n", encoding="utf-8")
     assert load_error(data, label_map=str(label_map)).endswith(
-        "d.csv: no usable rows left (dropped: dropped by label map 20)")
+        "d.csv: no usable rows left (dropped: dropped by label map 20)"
+    )
 
 
 def test_aihub_directory_problems(tmp_path: Path) -> None:
@@ -190,7 +206,8 @@ def test_aihub_directory_problems(tmp_path: Path) -> None:
     next(only_training.glob("*_Validation.xlsx")).unlink()
     assert load_error(f"aihub:{only_training}") == (
         f"{only_training}: no *_Validation.xlsx or *_Validation.json file found; "
-        "pass a single file to split it 80/10/10")
+        "pass a single file to split it 80/10/10"
+    )
     zipped = tmp_path / "zipped"
     zipped.mkdir()
     with zipfile.ZipFile(zipped / "감성대화말뭉치(최종데이터)_Training.zip", "w") as archive:
@@ -209,7 +226,8 @@ def test_aihub_file_problems(tmp_path: Path) -> None:
     bad_json = tmp_path / "bad.json"
     bad_json.write_text('[{"profile": {}}]', encoding="utf-8")
     assert load_error(bad_json).endswith(
-        "bad.json: dialogue 1: expected profile.emotion.type and talk.content (AI Hub 감성 대화 format)")
+        "bad.json: dialogue 1: expected profile.emotion.type and talk.content (AI Hub 감성 대화 format)"
+    )
     bad_json.write_text('{"not": "a list"}', encoding="utf-8")
     assert "bad.json: expected a non-empty JSON list of dialogues" in load_error(bad_json)
     bad_json.write_text('[{"profile": ', encoding="utf-8")

@@ -19,8 +19,9 @@ ROWS = labelled_rows(("기쁨", "슬픔", "분노"), 12)
 
 def write_headerless(path: Path, separator: str = "\t") -> Path:
     """id, text, label on every line, no header (KOTE-like)."""
-    path.write_text("".join(f"{i}{separator}{text}{separator}{label}\n" for i, (text, label) in enumerate(ROWS)),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(f"{i}{separator}{text}{separator}{label}\n" for i, (text, label) in enumerate(ROWS)), encoding="utf-8"
+    )
     return path
 
 
@@ -79,14 +80,17 @@ def test_error_messages_cap_the_columns_they_list(tmp_path: Path) -> None:
     assert "and 192 more" in str(raised.value) and len(str(raised.value)) < 300
 
 
-@pytest.mark.parametrize(("columns", "is_data"), [
-    (["text", "label"], False),
-    (["dialog #", "발화", "감정"], False),
-    (["Sentence", "Emotion"], False),
-    (["0", "그냥 내 느낌일 뿐이겠지?", "2,13"], True),
-    (["오늘 정말 너무 행복한 하루였다", "기쁨"], True),
-    (["좋아요!", "기쁨"], True),
-])
+@pytest.mark.parametrize(
+    ("columns", "is_data"),
+    [
+        (["text", "label"], False),
+        (["dialog #", "발화", "감정"], False),
+        (["Sentence", "Emotion"], False),
+        (["0", "그냥 내 느낌일 뿐이겠지?", "2,13"], True),
+        (["오늘 정말 너무 행복한 하루였다", "기쁨"], True),
+        (["좋아요!", "기쁨"], True),
+    ],
+)
 def test_first_row_is_data(columns: list[str], is_data: bool) -> None:
     assert first_row_is_data(columns) is is_data
 

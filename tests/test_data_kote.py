@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.data import DataOptions, SplitDataset, load_dataset, limit_train
+from bench.data import DataOptions, SplitDataset, limit_train, load_dataset
 from bench.data.kote import KOTE_LABELS
 from bench.data.split import SPLITS
 from bench.errors import DataError, UsageError
@@ -63,8 +63,11 @@ def test_kote_rejects_bad_label_indices_and_columns(tmp_path: Path) -> None:
     lines = kote_lines(20, 500)
     lines[3] = "503\t문장이에요\t2,44\n"
     (folder / "test.tsv").write_text("".join(lines), encoding="utf-8")
-    with pytest.raises(DataError, match=r"test\.tsv: row 4: label indices must be comma-separated numbers 0 to 43 "
-                                        r"\(found '2,44'\)"):
+    with pytest.raises(
+        DataError,
+        match=r"test\.tsv: row 4: label indices must be comma-separated numbers 0 to 43 "
+        r"\(found '2,44'\)",
+    ):
         load_dataset(DataOptions(source=f"kote:{folder}"))
     (folder / "test.tsv").write_text("1\t문장\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"test\.tsv: expected 3 tab-separated columns \(id, text, label indices\)"):
@@ -76,17 +79,22 @@ def test_kote_rejects_bad_label_indices_and_columns(tmp_path: Path) -> None:
 def test_a_label_column_of_lists_is_multilabel_automatically(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     names = ("기쁨", "슬픔", "분노", "놀람")
-    rows = [f"문장 {i}번,\"{names[i % 4]},{names[(i + 1) % 4]}\"\n" if i % 3 else f"문장 {i}번,{names[i % 4]}\n"
-            for i in range(80)]
+    rows = [
+        f'문장 {i}번,"{names[i % 4]},{names[(i + 1) % 4]}"\n' if i % 3 else f"문장 {i}번,{names[i % 4]}\n"
+        for i in range(80)
+    ]
     path.write_text("text,label\n" + "".join(rows), encoding="utf-8")
     dataset = load_dataset(DataOptions(source=str(path)))
     assert dataset.task == "multilabel" and dataset.labels == ("기쁨", "놀람", "분노", "슬픔")
     assert sum(dataset.report.rows.values()) == 80
     assert any(len(example.labels) == 2 for example in all_examples(dataset))
     assert all(example.labels == tuple(sorted(example.labels)) for example in all_examples(dataset))
-    with pytest.raises(DataError, match=r"m\.csv: too few examples for a stratified split: .*; each class needs at "
-                                        r"least 10 \(the labels look like lists of labels: read them as multi-label "
-                                        r"with --task multilabel; or merge"):
+    with pytest.raises(
+        DataError,
+        match=r"m\.csv: too few examples for a stratified split: .*; each class needs at "
+        r"least 10 \(the labels look like lists of labels: read them as multi-label "
+        r"with --task multilabel; or merge",
+    ):
         load_dataset(DataOptions(source=str(path), task="single"))
 
 
@@ -100,8 +108,10 @@ def test_the_too_few_examples_error_names_at_most_ten_classes(tmp_path: Path) ->
 
 def test_label_sep_and_an_explicit_task(tmp_path: Path) -> None:
     path = tmp_path / "m.tsv"
-    path.write_text("text\tlabel\n" + "".join(f"문장 {i}\t{'기쁨|슬픔' if i % 2 else '분노'}\n" for i in range(60)),
-                    encoding="utf-8")
+    path.write_text(
+        "text\tlabel\n" + "".join(f"문장 {i}\t{'기쁨|슬픔' if i % 2 else '분노'}\n" for i in range(60)),
+        encoding="utf-8",
+    )
     dataset = load_dataset(DataOptions(source=str(path), task="multilabel", label_sep="|"))
     assert dataset.labels == ("기쁨", "분노", "슬픔")
     assert dataset.report.labels["train"]["기쁨"] == dataset.report.labels["train"]["슬픔"]
@@ -109,8 +119,10 @@ def test_label_sep_and_an_explicit_task(tmp_path: Path) -> None:
 
 def test_single_label_lists_with_a_comma_stay_single_label(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
-    path.write_text("text,label\n" + "".join(f"문장 {i},\"{'가난한, 불우한' if i % 2 else '기쁨'}\"\n"
-                                             for i in range(40)), encoding="utf-8")
+    path.write_text(
+        "text,label\n" + "".join(f'문장 {i},"{"가난한, 불우한" if i % 2 else "기쁨"}"\n' for i in range(40)),
+        encoding="utf-8",
+    )
     assert load_dataset(DataOptions(source=str(path))).task == "single"
 
 
@@ -130,8 +142,10 @@ def test_inspect_shows_labels_per_example_and_label_frequencies(
     dataset = load_dataset(DataOptions(source=f"kote:{folder}"))
     per_example = [len(example.labels) for example in all_examples(dataset)]
     assert summary["task"] == "multilabel"
-    assert summary["labels_per_example"] == {"mean": round(sum(per_example) / len(per_example), 2),
-                                             "max": max(per_example)}
+    assert summary["labels_per_example"] == {
+        "mean": round(sum(per_example) / len(per_example), 2),
+        "max": max(per_example),
+    }
     assert summary["labels"]["train"][KOTE_LABELS[2]] == sum(KOTE_LABELS[2] in e.labels for e in dataset.train)
     main(["data", "inspect", f"kote:{folder}"])
     out = capsys.readouterr().out

@@ -37,8 +37,10 @@ def test_sample_is_bundled_and_split_80_10_10() -> None:
     assert dataset.name == "sample"
     assert dataset.labels == MAJORS
     assert dataset.report.rows == {"train": 576, "validation": 72, "test": 72}
-    assert all(counts == {label: 12 for label in MAJORS} for counts in
-               (dataset.report.labels["validation"], dataset.report.labels["test"]))
+    assert all(
+        counts == {label: 12 for label in MAJORS}
+        for counts in (dataset.report.labels["validation"], dataset.report.labels["test"])
+    )
     assert dataset.report.encoding == "utf-8"
 
 
@@ -58,8 +60,9 @@ def test_every_table_format_loads_the_same_examples(tmp_path: Path, suffix: str)
         assert dataset.fingerprint == reference.fingerprint
 
 
-@pytest.mark.parametrize("encoding, reported", [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("cp949", "cp949"),
-                                                ("euc-kr", "cp949")])
+@pytest.mark.parametrize(
+    "encoding, reported", [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("cp949", "cp949"), ("euc-kr", "cp949")]
+)
 def test_korean_encodings_are_detected(tmp_path: Path, encoding: str, reported: str) -> None:
     rows = labelled_rows(("기쁨", "슬픔"), 10)
     dataset = load_dataset(DataOptions(source=str(write_table(tmp_path / "d.csv", rows, encoding=encoding))))
@@ -67,10 +70,17 @@ def test_korean_encodings_are_detected(tmp_path: Path, encoding: str, reported: 
     assert {e.text for e in all_examples(dataset)} == {text for text, _ in rows}
 
 
-@pytest.mark.parametrize("columns", [
-    ("Sentence", "Emotion"), ("sentence", "emotion"), ("문장", "감정"), ("발화", "감정"), ("document", "label"),
-    ("TEXT", "Label"),
-])
+@pytest.mark.parametrize(
+    "columns",
+    [
+        ("Sentence", "Emotion"),
+        ("sentence", "emotion"),
+        ("문장", "감정"),
+        ("발화", "감정"),
+        ("document", "label"),
+        ("TEXT", "Label"),
+    ],
+)
 def test_common_column_names_are_detected(tmp_path: Path, columns: tuple[str, str]) -> None:
     path = write_table(tmp_path / "d.csv", labelled_rows(("행복", "슬픔"), 10), columns=columns)
     assert len(all_examples(load_dataset(DataOptions(source=str(path))))) == 20
@@ -78,8 +88,9 @@ def test_common_column_names_are_detected(tmp_path: Path, columns: tuple[str, st
 
 def test_explicit_columns_and_file_prefix(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
-    path.write_text("id,body,mood\n" + "".join(f"{i},글 {i},{'좋음' if i % 2 else '나쁨'}\n" for i in range(30)),
-                    encoding="utf-8")
+    path.write_text(
+        "id,body,mood\n" + "".join(f"{i},글 {i},{'좋음' if i % 2 else '나쁨'}\n" for i in range(30)), encoding="utf-8"
+    )
     dataset = load_dataset(DataOptions(source=f"file:{path}", text_col="body", label_col="mood"))
     assert dataset.labels == ("나쁨", "좋음")
     assert dataset.name == "file:d.csv"
@@ -114,7 +125,8 @@ def test_xlsx_sheet_is_chosen_by_name(tmp_path: Path) -> None:
     with pd.ExcelWriter(path) as writer:
         pd.DataFrame({"note": ["x"]}).to_excel(writer, sheet_name="notes", index=False)
         pd.DataFrame(labelled_rows(("기쁨", "슬픔"), 10), columns=["text", "label"]).to_excel(
-            writer, sheet_name="data", index=False)
+            writer, sheet_name="data", index=False
+        )
     assert len(all_examples(load_dataset(DataOptions(source=str(path), sheet="data")))) == 20
 
 
@@ -157,8 +169,13 @@ def test_aihub_xlsx_and_json_give_the_same_texts_and_labels(tmp_path: Path) -> N
     for scheme in ("major6", "merged5", "minor"):
         for field in ("first-human", "all-human", "dialogue"):
             loaded = [
-                load_dataset(DataOptions(source=f"aihub:{write_aihub_dir(tmp_path / suffix, suffix)}",
-                                         text_field=field, label_scheme=scheme))
+                load_dataset(
+                    DataOptions(
+                        source=f"aihub:{write_aihub_dir(tmp_path / suffix, suffix)}",
+                        text_field=field,
+                        label_scheme=scheme,
+                    )
+                )
                 for suffix in (".xlsx", ".json")
             ]
             xlsx, json_ = ([(e.text, e.label) for e in d.test] for d in loaded)
@@ -181,7 +198,12 @@ def test_aihub_text_fields(tmp_path: Path) -> None:
 def test_aihub_label_schemes(tmp_path: Path) -> None:
     directory = write_aihub_dir(tmp_path / "aihub", ".xlsx")
     assert load_dataset(DataOptions(source=f"aihub:{directory}", label_scheme="merged5")).labels == (
-        "기쁨", "당황", "분노", "불안", "슬픔")
+        "기쁨",
+        "당황",
+        "분노",
+        "불안",
+        "슬픔",
+    )
     minor = load_dataset(DataOptions(source=f"aihub:{directory}", label_scheme="minor")).labels
     # 고립된 is a sub-emotion of both 상처 (E43) and 당황 (E51): the major prefix keeps them apart.
     assert minor == ("기쁨/만족스러운", "당황/고립된", "분노/툴툴대는", "불안/두려운", "상처/고립된", "슬픔/우울한")
@@ -243,11 +265,14 @@ def test_schemes_for_other_sources(tmp_path: Path) -> None:
         load_dataset(DataOptions(source=str(plain), label_scheme="merged5"))
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"label_scheme": "major7"}, "--labels must be one of major6, merged5, minor"),
-    ({"text_field": "everything"}, "--text-field must be one of first-human, all-human, dialogue"),
-    ({"source": "aihub:"}, "--data 'aihub:' needs a path"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"label_scheme": "major7"}, "--labels must be one of major6, merged5, minor"),
+        ({"text_field": "everything"}, "--text-field must be one of first-human, all-human, dialogue"),
+        ({"source": "aihub:"}, "--data 'aihub:' needs a path"),
+    ],
+)
 def test_bad_options_are_usage_errors(changes: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         load_dataset(DataOptions(**changes))

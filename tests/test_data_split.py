@@ -87,8 +87,10 @@ def test_fingerprint_changes_with_one_changed_text(tmp_path: Path) -> None:
 
 def test_aihub_training_validation_split_is_the_same_for_every_text_field(tmp_path: Path) -> None:
     directory = write_aihub_dir(tmp_path / "aihub", ".xlsx")
-    splits = [membership(load_dataset(DataOptions(source=f"aihub:{directory}", text_field=field)))
-              for field in ("first-human", "all-human", "dialogue")]
+    splits = [
+        membership(load_dataset(DataOptions(source=f"aihub:{directory}", text_field=field)))
+        for field in ("first-human", "all-human", "dialogue")
+    ]
     assert splits[0] == splits[1] == splits[2]
 
 
@@ -155,8 +157,11 @@ def test_every_class_of_ten_or_more_reaches_every_split(sizes: list[int], seed: 
     seed=st.integers(min_value=0, max_value=10**6),
 )
 def test_groups_never_straddle_splits(dialogue_lengths: list[int], seed: int) -> None:
-    rows = [(f"d{d}", f"d{d}u{u}", ("x", "y", "z")[(d + u) % 3])
-            for d, length in enumerate(dialogue_lengths) for u in range(length)]
+    rows = [
+        (f"d{d}", f"d{d}u{u}", ("x", "y", "z")[(d + u) % 3])
+        for d, length in enumerate(dialogue_lengths)
+        for u in range(length)
+    ]
     frame = pd.DataFrame(rows, columns=["group", "uid", "label"])
     assigned = assign_splits(frame, TRAIN_VALIDATION_TEST, seed)
     assert (assigned.groupby(frame["group"]).nunique() == 1).all()

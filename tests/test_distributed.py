@@ -33,8 +33,22 @@ from tests.conftest import ROOT, bench, tiny_config_args
 from tests.test_reliability import CLI
 
 TINY_RUN = [
-    "--encoder", "scratch", "--head", "mlp", *tiny_config_args(), "--train-limit", "160", "--max-len", "32",
-    "--batch-size", "16", "--lr", "0.002", "--device", "cpu", "--no-progress",
+    "--encoder",
+    "scratch",
+    "--head",
+    "mlp",
+    *tiny_config_args(),
+    "--train-limit",
+    "160",
+    "--max-len",
+    "32",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.002",
+    "--device",
+    "cpu",
+    "--no-progress",
 ]
 
 
@@ -66,7 +80,9 @@ def test_sharded_sampler_draws_one_epoch_for_all_ranks_and_follows_the_epoch():
     data = list(range(40))
     one = BatchSampler(RandomSampler(data, generator=torch.Generator().manual_seed(1)), 8, drop_last=False)
     two = [
-        ShardedBatchSampler(BatchSampler(RandomSampler(data, generator=torch.Generator().manual_seed(1)), 8, drop_last=False), rank, 2)
+        ShardedBatchSampler(
+            BatchSampler(RandomSampler(data, generator=torch.Generator().manual_seed(1)), 8, drop_last=False), rank, 2
+        )
         for rank in range(2)
     ]
     for _ in range(3):
@@ -144,8 +160,16 @@ def test_gpus_are_grouped_per_worker_by_devices(tmp_path: Path):
 
 # Rank r's k-th batch is the r-th half of the single process's k-th batch (length-bucketed as usual) and
 # DDP averages the two halves' gradients: without dropout, the same training up to rounding.
-EXACT = ["--dropout", "0", "--encoder-config", "hidden_dropout_prob=0",
-         "--encoder-config", "attention_probs_dropout_prob=0", "--epochs", "3"]
+EXACT = [
+    "--dropout",
+    "0",
+    "--encoder-config",
+    "hidden_dropout_prob=0",
+    "--encoder-config",
+    "attention_probs_dropout_prob=0",
+    "--epochs",
+    "3",
+]
 
 
 @pytest.mark.slow
@@ -177,8 +201,19 @@ def test_two_cpu_ranks_train_exactly_like_one_process_and_record_one_row(capsys,
 @pytest.mark.slow
 def test_a_grid_runs_each_point_on_two_ranks_in_one_process(capsys, results_dir: Path):
     code, out, err = bench(
-        capsys, "grid", "--encoders", "scratch", "--heads", "linear,mlp", *TINY_RUN[4:], "--epochs", "1",
-        "--devices", "2", "--results", str(results_dir),
+        capsys,
+        "grid",
+        "--encoders",
+        "scratch",
+        "--heads",
+        "linear,mlp",
+        *TINY_RUN[4:],
+        "--epochs",
+        "1",
+        "--devices",
+        "2",
+        "--results",
+        str(results_dir),
     )
     assert code == 0, out + err
     records = Leaderboard.for_results_dir(results_dir).runs()
@@ -206,8 +241,24 @@ def rank_processes(results: Path) -> list[int]:
 @pytest.mark.parametrize("when", ["starting", "training"])
 def test_a_killed_rank_fails_the_run_naming_it_instead_of_hanging(results_dir: Path, when: str):
     process = subprocess.Popen(
-        [sys.executable, "-c", CLI, "run", *TINY_RUN, "--devices", "2", "--epochs", "1000", "--results", str(results_dir)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            CLI,
+            "run",
+            *TINY_RUN,
+            "--devices",
+            "2",
+            "--epochs",
+            "1000",
+            "--results",
+            str(results_dir),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -235,8 +286,16 @@ def test_a_killed_rank_fails_the_run_naming_it_instead_of_hanging(results_dir: P
 @pytest.mark.parametrize(
     ("recorded", "expected", "text"),
     [
-        ({"type": "OutOfMemoryError", "message": "CUDA out of memory"}, torch.OutOfMemoryError, "rank 2: CUDA out of memory"),
-        ({"type": "NonFiniteLossError", "message": "training loss became nan"}, NonFiniteLossError, "rank 2: training loss"),
+        (
+            {"type": "OutOfMemoryError", "message": "CUDA out of memory"},
+            torch.OutOfMemoryError,
+            "rank 2: CUDA out of memory",
+        ),
+        (
+            {"type": "NonFiniteLossError", "message": "training loss became nan"},
+            NonFiniteLossError,
+            "rank 2: training loss",
+        ),
         ({"type": "ValueError", "message": "bad"}, WorkerFailed, "rank 2: ValueError: bad"),
     ],
 )

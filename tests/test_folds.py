@@ -21,8 +21,18 @@ from tests.conftest import bench, tiny_config_args
 from tests.fixtures.data.builders import write_cued_multilabel, write_kote_dir, write_multi_turn
 
 K = 3
-TINY = ["-e", "scratch", *tiny_config_args(), "--train-limit", "60", "--max-len", "32", "--epochs", "1",
-        "--no-progress"]
+TINY = [
+    "-e",
+    "scratch",
+    *tiny_config_args(),
+    "--train-limit",
+    "60",
+    "--max-len",
+    "32",
+    "--epochs",
+    "1",
+    "--no-progress",
+]
 
 
 def uids(examples: list) -> set[str]:
@@ -75,7 +85,9 @@ def test_folds_test_rotates_the_test_split() -> None:
         assert uids(fold.train) | uids(fold.validation) | uids(fold.test) == everything
         assert not uids(fold.train) & uids(fold.validation) and not uids(fold.validation) & uids(fold.test)
         assert 0 < len(fold.validation) < len(fold.train)
-    assert {fold_scheme(fold.fingerprint) for fold in folds} != {fold_scheme(f.fingerprint) for f in folds_of(DataOptions())}
+    assert {fold_scheme(fold.fingerprint) for fold in folds} != {
+        fold_scheme(f.fingerprint) for f in folds_of(DataOptions())
+    }
 
 
 def test_dialogues_stay_whole_in_every_fold(tmp_path: Path) -> None:
@@ -176,8 +188,9 @@ def test_run_grid_and_tune_with_folds_record_one_row_per_fold_in_one_group(
         run.run_id: run.updated_at for run in linear
     }
 
-    code, out, err = bench(capsys, "grid", "--encoders", "scratch", "--heads", "mlp", *TINY[2:],
-                           "--folds", str(K), *results)
+    code, out, err = bench(
+        capsys, "grid", "--encoders", "scratch", "--heads", "mlp", *TINY[2:], "--folds", str(K), *results
+    )
     assert code == 0, err
     assert len(board.runs(head="mlp")) == K
 
@@ -206,8 +219,9 @@ def test_run_grid_and_tune_with_folds_record_one_row_per_fold_in_one_group(
     assert expected is not None and expected.folds == K
     assert f"t = {expected.t:+.3f}" in out and f"{K - 1} degrees of freedom" in out
 
-    code, _, err = bench(capsys, "tune", *TINY, "-h", "cnn", "--trials", "1", "--folds", str(K),
-                         "--pruner", "median", *results)
+    code, _, err = bench(
+        capsys, "tune", *TINY, "-h", "cnn", "--trials", "1", "--folds", str(K), "--pruner", "median", *results
+    )
     assert code == 2 and "trials are not pruned" in err
 
 

@@ -70,10 +70,37 @@ def _urls() -> list[str]:
 
 URLS = _urls()
 HOSTILE = [
-    "[/]", "[bold]x[/bold]", "[link=file:///etc/passwd]x[/link]", "\x1b[31mred\x1b[0m", "\x1b]8;;http://x\x07y",
-    "<img src=x onerror=alert(1)>", "=HYPERLINK(\"http://x\")", "+1", "@SUM(A1)", "\u200b", "\ufeff", "\u202eevil",
-    "", " ", "-", "--", "기쁨", "1.0", "nan", "inf", "-1", "0", "1e309", "9" * 30, "../../../../etc/passwd", "~",
-    "g-", "%", "a\nb", "\r", "\t",
+    "[/]",
+    "[bold]x[/bold]",
+    "[link=file:///etc/passwd]x[/link]",
+    "\x1b[31mred\x1b[0m",
+    "\x1b]8;;http://x\x07y",
+    "<img src=x onerror=alert(1)>",
+    '=HYPERLINK("http://x")',
+    "+1",
+    "@SUM(A1)",
+    "\u200b",
+    "\ufeff",
+    "\u202eevil",
+    "",
+    " ",
+    "-",
+    "--",
+    "기쁨",
+    "1.0",
+    "nan",
+    "inf",
+    "-1",
+    "0",
+    "1e309",
+    "9" * 30,
+    "../../../../etc/passwd",
+    "~",
+    "g-",
+    "%",
+    "a\nb",
+    "\r",
+    "\t",
 ]
 odd_text = st.one_of(
     st.sampled_from(HOSTILE),
@@ -108,13 +135,29 @@ class World:
         self.results = root / "results"
         self.record = train_tiny_run(self.results)
         self.model = root / "model"
-        assert _call(["export-model", "--run", self.record.run_id, "--results", str(self.results), str(self.model)])[0] == 0
+        assert (
+            _call(["export-model", "--run", self.record.run_id, "--results", str(self.results), str(self.model)])[0]
+            == 0
+        )
         self.fresh = itertools.count()
         self.paths = [
-            str(path) for path in (self.valid, self.hostile, root / "empty.csv", root / "binary.xlsx", root / "folder",
-                                   root / "loop.csv", root / "broken.csv", root / "missing.csv", root / "texts.txt",
-                                   root / "map.yaml", root / "bad-map.yaml", self.model, self.results,
-                                   self.results / "leaderboard.db")
+            str(path)
+            for path in (
+                self.valid,
+                self.hostile,
+                root / "empty.csv",
+                root / "binary.xlsx",
+                root / "folder",
+                root / "loop.csv",
+                root / "broken.csv",
+                root / "missing.csv",
+                root / "texts.txt",
+                root / "map.yaml",
+                root / "bad-map.yaml",
+                self.model,
+                self.results,
+                self.results / "leaderboard.db",
+            )
         ] + ["sample", "aihub:" + str(root / "folder"), "single-turn:" + str(self.valid), "multi-turn:/nope", "."]
 
     def fresh_dir(self) -> str:
@@ -134,8 +177,24 @@ def _call(args: list[str]) -> tuple[int, str]:
     return 0, ""
 
 
-COMMANDS = ("baseline", "compare", "data inspect", "encoders", "errors", "export", "export-model", "grid", "heads",
-            "leaderboard", "predict", "report", "run", "show", "tokenize", "tune")
+COMMANDS = (
+    "baseline",
+    "compare",
+    "data inspect",
+    "encoders",
+    "errors",
+    "export",
+    "export-model",
+    "grid",
+    "heads",
+    "leaderboard",
+    "predict",
+    "report",
+    "run",
+    "show",
+    "tokenize",
+    "tune",
+)
 
 
 def _command(draw: st.DrawFn, world: World, name: str) -> list[str]:
@@ -144,10 +203,14 @@ def _command(draw: st.DrawFn, world: World, name: str) -> list[str]:
     read = {"--results": st.one_of(st.just(str(world.results)), paths), "--storage": st.sampled_from(URLS)}
     write = {"--results": st.one_of(st.builds(world.fresh_dir), paths), "--storage": st.sampled_from(URLS)}
     data = {
-        "--data": paths, "--text-col": st.sampled_from(["text", "label", "문장"]) | odd_text,
-        "--label-col": st.sampled_from(["text", "label"]) | odd_text, "--sheet": odd_text,
-        "--label-map": paths, "--labels": st.sampled_from(["major6", "merged5", "minor"]) | odd_text,
-        "--text": st.sampled_from(["first-human", "dialogue"]) | odd_text, "--split-seed": numbers,
+        "--data": paths,
+        "--text-col": st.sampled_from(["text", "label", "문장"]) | odd_text,
+        "--label-col": st.sampled_from(["text", "label"]) | odd_text,
+        "--sheet": odd_text,
+        "--label-map": paths,
+        "--labels": st.sampled_from(["major6", "merged5", "minor"]) | odd_text,
+        "--text": st.sampled_from(["first-human", "dialogue"]) | odd_text,
+        "--split-seed": numbers,
         "--train-limit": numbers,
     }
     model = {
@@ -155,48 +218,149 @@ def _command(draw: st.DrawFn, world: World, name: str) -> list[str]:
         "--head": st.sampled_from(["linear", "mlp", "cnn", "bogus"]) | odd_text,
         "--head-param": st.sampled_from(["hidden=8", "hidden=-1", "x", "=1", "dropout=nan"]) | odd_text,
         "--encoder-config": st.sampled_from(["hidden_size=8", "num_hidden_layers=0", "x"]) | odd_text,
-        "--encoder-path": paths, "--max-len": numbers, "--batch-size": numbers, "--lr": floats,
-        "--dropout": floats, "--epochs": numbers, "--seed": numbers, "--device": st.sampled_from(["cpu", "cuda:7", "tpu"]),
-        "--precision": st.sampled_from(["32", "bf16-mixed", "64"]) | odd_text, "--num-workers": numbers,
+        "--encoder-path": paths,
+        "--max-len": numbers,
+        "--batch-size": numbers,
+        "--lr": floats,
+        "--dropout": floats,
+        "--epochs": numbers,
+        "--seed": numbers,
+        "--device": st.sampled_from(["cpu", "cuda:7", "tpu"]),
+        "--precision": st.sampled_from(["32", "bf16-mixed", "64"]) | odd_text,
+        "--num-workers": numbers,
     }
-    view = {"--view": st.sampled_from(["runs", "groups", "pareto", "seeds"]) | odd_text,
-            "--status": st.sampled_from(["finished", "failed", "bogus"]) | odd_text,
-            "--resamples": numbers, "--bootstrap-seed": numbers}
+    view = {
+        "--view": st.sampled_from(["runs", "groups", "pareto", "seeds"]) | odd_text,
+        "--status": st.sampled_from(["finished", "failed", "bogus"]) | odd_text,
+        "--resamples": numbers,
+        "--bootstrap-seed": numbers,
+    }
     commands: dict[str, tuple[list[st.SearchStrategy[list[str]]], dict[str, st.SearchStrategy[str]], list[str]]] = {
-        "leaderboard": ([], {**read, **view, "--encoder": odd_text, "--head": odd_text, "--columns": odd_text,
-                             "--format": st.sampled_from(["csv", "md", "json", "pdf"]) | odd_text}, []),
-        "errors": ([st.lists(run_ids, min_size=1, max_size=1)],
-                   {**read, "--class": odd_text, "--gold": odd_text, "--predicted": odd_text, "--limit": numbers,
-                    "--columns": odd_text}, []),
-        "export": ([], {**read, **view, "--format": st.sampled_from(["csv", "md", "latex", "html", "json", "pdf"]),
-                        "--out": st.one_of(st.builds(world.fresh_dir), paths)}, []),
+        "leaderboard": (
+            [],
+            {
+                **read,
+                **view,
+                "--encoder": odd_text,
+                "--head": odd_text,
+                "--columns": odd_text,
+                "--format": st.sampled_from(["csv", "md", "json", "pdf"]) | odd_text,
+            },
+            [],
+        ),
+        "errors": (
+            [st.lists(run_ids, min_size=1, max_size=1)],
+            {
+                **read,
+                "--class": odd_text,
+                "--gold": odd_text,
+                "--predicted": odd_text,
+                "--limit": numbers,
+                "--columns": odd_text,
+            },
+            [],
+        ),
+        "export": (
+            [],
+            {
+                **read,
+                **view,
+                "--format": st.sampled_from(["csv", "md", "latex", "html", "json", "pdf"]),
+                "--out": st.one_of(st.builds(world.fresh_dir), paths),
+            },
+            [],
+        ),
         "show": ([st.lists(run_ids, min_size=1, max_size=1)], read, []),
-        "compare": ([st.lists(run_ids, min_size=2, max_size=2)], {**read, "--resamples": numbers, "--examples": numbers},
-                    []),
-        "report": ([], {**read, "--out": st.one_of(st.builds(lambda: world.fresh_dir() + ".html"), paths),
-                        "--font": paths, "--resamples": st.sampled_from(["1", "5", "0", "-1"])}, []),
-        "predict": ([st.lists(odd_text, max_size=3)],
-                    {**read, "--run": run_ids, "--model": st.one_of(st.just(str(world.model)), paths),
-                     "--input": paths, "--text-col": odd_text, "--batch-size": numbers,
-                     "--device": st.sampled_from(["cpu", "cuda", "auto", "tpu"]) | odd_text}, []),
-        "export-model": ([st.lists(st.one_of(st.builds(world.fresh_dir), paths), min_size=1, max_size=1)],
-                         {**read, "--run": run_ids}, []),
-        "data inspect": ([st.lists(paths, max_size=1)],
-                         {**{k: v for k, v in data.items() if k not in ("--data", "--train-limit")},
-                          "--encoder": model["--encoder"], "--max-len": numbers, "--json": st.just("")}, []),
+        "compare": (
+            [st.lists(run_ids, min_size=2, max_size=2)],
+            {**read, "--resamples": numbers, "--examples": numbers},
+            [],
+        ),
+        "report": (
+            [],
+            {
+                **read,
+                "--out": st.one_of(st.builds(lambda: world.fresh_dir() + ".html"), paths),
+                "--font": paths,
+                "--resamples": st.sampled_from(["1", "5", "0", "-1"]),
+            },
+            [],
+        ),
+        "predict": (
+            [st.lists(odd_text, max_size=3)],
+            {
+                **read,
+                "--run": run_ids,
+                "--model": st.one_of(st.just(str(world.model)), paths),
+                "--input": paths,
+                "--text-col": odd_text,
+                "--batch-size": numbers,
+                "--device": st.sampled_from(["cpu", "cuda", "auto", "tpu"]) | odd_text,
+            },
+            [],
+        ),
+        "export-model": (
+            [st.lists(st.one_of(st.builds(world.fresh_dir), paths), min_size=1, max_size=1)],
+            {**read, "--run": run_ids},
+            [],
+        ),
+        "data inspect": (
+            [st.lists(paths, max_size=1)],
+            {
+                **{k: v for k, v in data.items() if k not in ("--data", "--train-limit")},
+                "--encoder": model["--encoder"],
+                "--max-len": numbers,
+                "--json": st.just(""),
+            },
+            [],
+        ),
         "encoders": ([], {"--columns": odd_text, "--wide": st.just("")}, []),
         "heads": ([], {}, []),
-        "tokenize": ([st.lists(odd_text, min_size=1, max_size=2)],
-                     {"--encoder": model["--encoder"], "--encoder-path": paths, "--json": st.just("")}, []),
-        "baseline": ([], {**write, **data, "--kind": st.sampled_from(["tfidf", "majority", "svm"]) | odd_text,
-                          "--c-grid": st.sampled_from(["1", "0.1,1", "x", "-1", ""]) | odd_text}, []),
+        "tokenize": (
+            [st.lists(odd_text, min_size=1, max_size=2)],
+            {"--encoder": model["--encoder"], "--encoder-path": paths, "--json": st.just("")},
+            [],
+        ),
+        "baseline": (
+            [],
+            {
+                **write,
+                **data,
+                "--kind": st.sampled_from(["tfidf", "majority", "svm"]) | odd_text,
+                "--c-grid": st.sampled_from(["1", "0.1,1", "x", "-1", ""]) | odd_text,
+            },
+            [],
+        ),
         "run": ([], {**write, **data, **model}, ["run-refusal"]),
-        "grid": ([], {**write, **data, "--encoders": model["--encoder"], "--heads": model["--head"],
-                      "--seeds": st.sampled_from(["1", "1,2", "x", ""]) | odd_text, "--lr": odd_text | floats,
-                      "--leaderboard": st.sampled_from(URLS), "--gpus": odd_text}, ["--dry-run"]),
-        "tune": ([], {**write, **data, "--encoder": model["--encoder"], "--head": model["--head"],
-                      "--trials": numbers, "--study": odd_text, "--space": paths, "--pruner": odd_text,
-                      "--leaderboard": st.sampled_from(URLS)}, ["--dry-run"]),
+        "grid": (
+            [],
+            {
+                **write,
+                **data,
+                "--encoders": model["--encoder"],
+                "--heads": model["--head"],
+                "--seeds": st.sampled_from(["1", "1,2", "x", ""]) | odd_text,
+                "--lr": odd_text | floats,
+                "--leaderboard": st.sampled_from(URLS),
+                "--gpus": odd_text,
+            },
+            ["--dry-run"],
+        ),
+        "tune": (
+            [],
+            {
+                **write,
+                **data,
+                "--encoder": model["--encoder"],
+                "--head": model["--head"],
+                "--trials": numbers,
+                "--study": odd_text,
+                "--space": paths,
+                "--pruner": odd_text,
+                "--leaderboard": st.sampled_from(URLS),
+            },
+            ["--dry-run"],
+        ),
     }
     positionals, options, tail = commands[name]
     args = name.split()
@@ -208,8 +372,19 @@ def _command(draw: st.DrawFn, world: World, name: str) -> list[str]:
     if tail == ["run-refusal"]:
         # Refused before any training: the last occurrence of an option wins, so this one decides.
         args += ["--no-progress", *tiny_config_args(), "--epochs", "1", "--train-limit", "20"]
-        args += draw(st.sampled_from([["--epochs", "0"], ["--lr", "-1"], ["--encoder", "bogus"], ["--head", "bogus"],
-                                      ["--batch-size", "0"], ["--max-len", "2"], ["--dropout", "2"]]))
+        args += draw(
+            st.sampled_from(
+                [
+                    ["--epochs", "0"],
+                    ["--lr", "-1"],
+                    ["--encoder", "bogus"],
+                    ["--head", "bogus"],
+                    ["--batch-size", "0"],
+                    ["--max-len", "2"],
+                    ["--dropout", "2"],
+                ]
+            )
+        )
     else:
         args += tail
     return args

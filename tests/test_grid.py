@@ -425,7 +425,9 @@ def test_the_study_storage_defaults_beside_the_leaderboard(tmp_path: Path):
     assert study_storage_url(None, None, tmp_path) == f"sqlite:///{tmp_path.resolve() / 'optuna.db'}"
     assert study_storage_url(None, server, tmp_path) == server  # one database holds both
     board = tmp_path / "shared" / "board.db"
-    assert study_storage_url(None, f"sqlite:///{board}", tmp_path) == f"sqlite:///{board.parent.resolve() / 'optuna.db'}"
+    assert (
+        study_storage_url(None, f"sqlite:///{board}", tmp_path) == f"sqlite:///{board.parent.resolve() / 'optuna.db'}"
+    )
     assert study_storage_url("sqlite:///elsewhere.db", server, tmp_path) == "sqlite:///elsewhere.db"
     with pytest.raises(UsageError, match="invalid --study-storage URL"):
         study_storage_url("::", None, tmp_path)

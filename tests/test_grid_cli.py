@@ -130,8 +130,9 @@ def test_storage_is_the_leaderboard_of_every_command_and_the_study_sits_beside_i
     run = ["run", "--head", "linear", *GRID[7:], "--storage", storage, "--results", results, "--threads", "1"]
     code, out, err = bench(capsys, *run)
     assert code == 0, err
-    code, out, err = bench(capsys, "grid", "--heads", "linear", "--seeds", "3", *GRID[7:], "--storage", storage,
-                           "--results", results)
+    code, out, err = bench(
+        capsys, "grid", "--heads", "linear", "--seeds", "3", *GRID[7:], "--storage", storage, "--results", results
+    )
     assert code == 0, err
     assert {"board.db", "optuna.db"} <= {path.name for path in shared.iterdir()}
     assert not (Path(results) / "leaderboard.db").exists() and not (Path(results) / "optuna.db").exists()

@@ -74,15 +74,27 @@ def kobert_repo(hf_home: Path, scratch: Path) -> None:
     torch.manual_seed(0)
     model = BertModel(config)
     marked(model, model.embeddings.word_embeddings)
-    add_repo(hf_home, "skt/kobert-base-v1", {
-        "config.json": json_bytes(config.to_dict()),
-        "pytorch_model.bin": torch_bytes(model.state_dict(), scratch / "kobert.bin"),
-        "spiece.model": (folder / "spiece.model").read_bytes(),
-        "tokenizer_config.json": (folder / "tokenizer_config.json").read_bytes(),
-        "special_tokens_map.json": json_bytes({"bos_token": "[CLS]", "eos_token": "[SEP]", "unk_token": "[UNK]",
-                                               "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
-                                               "mask_token": "[MASK]"}),
-    })
+    add_repo(
+        hf_home,
+        "skt/kobert-base-v1",
+        {
+            "config.json": json_bytes(config.to_dict()),
+            "pytorch_model.bin": torch_bytes(model.state_dict(), scratch / "kobert.bin"),
+            "spiece.model": (folder / "spiece.model").read_bytes(),
+            "tokenizer_config.json": (folder / "tokenizer_config.json").read_bytes(),
+            "special_tokens_map.json": json_bytes(
+                {
+                    "bos_token": "[CLS]",
+                    "eos_token": "[SEP]",
+                    "unk_token": "[UNK]",
+                    "sep_token": "[SEP]",
+                    "pad_token": "[PAD]",
+                    "cls_token": "[CLS]",
+                    "mask_token": "[MASK]",
+                }
+            ),
+        },
+    )
 
 
 def koelectra_repo(hf_home: Path, scratch: Path) -> None:
@@ -94,12 +106,16 @@ def koelectra_repo(hf_home: Path, scratch: Path) -> None:
     marked(model, model.electra.embeddings.word_embeddings)
     state = model.state_dict()
     assert all(key.startswith(("electra.", "discriminator_predictions.")) for key in state)
-    add_repo(hf_home, "monologg/koelectra-base-v3-discriminator", {
-        "config.json": json_bytes(config.to_dict()),
-        "pytorch_model.bin": torch_bytes(state, scratch / "koelectra.bin"),
-        "vocab.txt": (folder / "vocab.txt").read_bytes(),
-        "tokenizer_config.json": (folder / "tokenizer_config.json").read_bytes(),
-    })
+    add_repo(
+        hf_home,
+        "monologg/koelectra-base-v3-discriminator",
+        {
+            "config.json": json_bytes(config.to_dict()),
+            "pytorch_model.bin": torch_bytes(state, scratch / "koelectra.bin"),
+            "vocab.txt": (folder / "vocab.txt").read_bytes(),
+            "tokenizer_config.json": (folder / "tokenizer_config.json").read_bytes(),
+        },
+    )
 
 
 def hf_repo(hf_home: Path, scratch: Path, repo_id: str) -> None:
@@ -111,18 +127,28 @@ def hf_repo(hf_home: Path, scratch: Path, repo_id: str) -> None:
     marked(model, model.embeddings.word_embeddings)
     saved = scratch / "hf-model"
     model.save_pretrained(saved, safe_serialization=True)
-    add_repo(hf_home, repo_id, {
-        "config.json": (saved / "config.json").read_bytes(),
-        "model.safetensors": (saved / "model.safetensors").read_bytes(),
-        "vocab.txt": (folder / "vocab.txt").read_bytes(),
-        "tokenizer_config.json": json_bytes({"tokenizer_class": "BertTokenizer", "do_lower_case": False}),
-    })
+    add_repo(
+        hf_home,
+        repo_id,
+        {
+            "config.json": (saved / "config.json").read_bytes(),
+            "model.safetensors": (saved / "model.safetensors").read_bytes(),
+            "vocab.txt": (folder / "vocab.txt").read_bytes(),
+            "tokenizer_config.json": json_bytes({"tokenizer_class": "BertTokenizer", "do_lower_case": False}),
+        },
+    )
 
 
 def bench_offline(hf_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The ``bench`` CLI in a fresh process that sees only the cache under ``hf_home``, offline."""
-    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "HF_HOME": str(hf_home),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT),
+        "OMP_NUM_THREADS": "1",
+    }
     env.pop("HF_HUB_CACHE", None)
     env.pop("HUGGINGFACE_HUB_CACHE", None)
     command = [sys.executable, "-c", "from bench.cli import main; main()", *args]
@@ -131,9 +157,28 @@ def bench_offline(hf_home: Path, *args: str) -> subprocess.CompletedProcess[str]
 
 def run_and_export(hf_home: Path, results: Path, target: Path, encoder: str) -> dict[str, torch.Tensor]:
     """Train one tiny run from the cache (no --encoder-path, no --random-init), export it, read its weights."""
-    done = bench_offline(hf_home, "run", "--encoder", encoder, "--head", "linear", "--data", "sample",
-                         "--train-limit", "40", "--epochs", "1", "--max-len", "16", "--batch-size", "16",
-                         "--device", "cpu", "--results", str(results))
+    done = bench_offline(
+        hf_home,
+        "run",
+        "--encoder",
+        encoder,
+        "--head",
+        "linear",
+        "--data",
+        "sample",
+        "--train-limit",
+        "40",
+        "--epochs",
+        "1",
+        "--max-len",
+        "16",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--results",
+        str(results),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     with Leaderboard.for_results_dir(results) as board:
         [record] = board.runs("finished")
@@ -170,8 +215,22 @@ def test_hf_encoder_with_a_safetensors_checkpoint_loads_from_the_hub_cache(tmp_p
 def test_a_missing_repo_is_a_one_line_error_naming_the_cache(tmp_path: Path) -> None:
     hf_home = tmp_path / "hf"
     (hf_home / "hub").mkdir(parents=True)
-    done = bench_offline(hf_home, "run", "--encoder", "kobert", "--data", "sample", "--train-limit", "40",
-                         "--epochs", "1", "--device", "cpu", "--results", str(tmp_path / "results"))
+    done = bench_offline(
+        hf_home,
+        "run",
+        "--encoder",
+        "kobert",
+        "--data",
+        "sample",
+        "--train-limit",
+        "40",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--results",
+        str(tmp_path / "results"),
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "skt/kobert-base-v1" in lines[0] and str(hf_home / "hub") in lines[0], done.stderr
@@ -181,8 +240,7 @@ def test_the_cache_layout_is_what_the_hub_client_reads(tmp_path: Path) -> None:
     """Guard for the helper above: huggingface_hub resolves a file of the built cache offline."""
     hf_home = tmp_path / "hf"
     add_repo(hf_home, "org/name", {"config.json": b"{}"})
-    script = ("from huggingface_hub import hf_hub_download; "
-              "print(hf_hub_download('org/name', 'config.json'))")
+    script = "from huggingface_hub import hf_hub_download; print(hf_hub_download('org/name', 'config.json'))"
     env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1"}
     env.pop("HF_HUB_CACHE", None)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)

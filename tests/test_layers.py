@@ -103,9 +103,16 @@ def test_no_import_cycle():
     assert cycle is None, "import cycle: " + " → ".join(cycle or [])
 
 
-@pytest.mark.parametrize(("lower", "upper"), [("bench.inference", "bench.training"), ("bench.runtime", "bench.training"),
-                                              ("bench.model", "bench.training"), ("bench.runs", "bench.training"),
-                                              ("bench.baselines", "bench.training")])
+@pytest.mark.parametrize(
+    ("lower", "upper"),
+    [
+        ("bench.inference", "bench.training"),
+        ("bench.runtime", "bench.training"),
+        ("bench.model", "bench.training"),
+        ("bench.runs", "bench.training"),
+        ("bench.baselines", "bench.training"),
+    ],
+)
 def test_layers_do_not_import_upwards(lower: str, upper: str):
     """Prediction, the machine layer, the shared model inputs and run lifecycle never import training."""
     offending = sorted(

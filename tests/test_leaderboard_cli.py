@@ -28,8 +28,11 @@ def filled(results_dir: Path) -> dict[str, list[str]]:
                 predicted = noisy_predictions(gold, accuracy, np.random.default_rng([seed, int(lr * 1e6)]), 3)
                 metrics = make_metrics(gold, predicted, timings={"train_seconds": 10.0 * seed}, total_params=5_000_000)
                 ids[name].append(record_run(board, make_config(seed=seed, lr=lr), metrics))
-        ids["other"].append(record_run(board, make_config(seed=1), make_metrics([0, 1, 2], [0, 1, 1]),
-                                       fingerprint="fp-b", dataset="other-data"))
+        ids["other"].append(
+            record_run(
+                board, make_config(seed=1), make_metrics([0, 1, 2], [0, 1, 1]), fingerprint="fp-b", dataset="other-data"
+            )
+        )
         failed = board.start_run(make_config(seed=99), "fp-a", "sample", {})
         board.fail_run(failed, "OSError: [Errno 28] exploded [/tmp]")
         ids["failed"].append(failed)
@@ -72,16 +75,47 @@ def test_export_to_stdout_and_atomically_to_a_file(filled, results_dir: Path, ca
     assert filled["failed"][0] not in out  # finished runs only by default
 
     target = tmp_path / "paper" / "groups.json"
-    code, _, err = run_cli(["export", "--results", str(results_dir), "--format", "json", "--view", "groups",
-                         "--resamples", "100", "--out", str(target)], capsys)
+    code, _, err = run_cli(
+        [
+            "export",
+            "--results",
+            str(results_dir),
+            "--format",
+            "json",
+            "--view",
+            "groups",
+            "--resamples",
+            "100",
+            "--out",
+            str(target),
+        ],
+        capsys,
+    )
     assert code == 0 and "Wrote 3 groups" in err
     rows = json.loads(target.read_text())
     assert sorted(row["n"] for row in rows) == [1, 3, 3]
     assert [path.name for path in target.parent.iterdir()] == ["groups.json"]  # no temporary file left
 
     csv_file = tmp_path / "runs.csv"
-    assert run_cli(["export", "--results", str(results_dir), "-f", "csv", "--status", "finished", "--status", "failed",
-                 "-o", str(csv_file)], capsys)[0] == 0
+    assert (
+        run_cli(
+            [
+                "export",
+                "--results",
+                str(results_dir),
+                "-f",
+                "csv",
+                "--status",
+                "finished",
+                "--status",
+                "failed",
+                "-o",
+                str(csv_file),
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
     assert len(pd.read_csv(csv_file)) == 8
 
     code, _, err = run_cli(["export", "--results", str(results_dir), "--format", "docx"], capsys)
@@ -109,15 +143,21 @@ def test_unknown_run_is_a_one_line_error(filled, results_dir: Path, capsys) -> N
 
 def test_compare_runs_and_groups(filled, results_dir: Path, capsys) -> None:
     strong, weak = filled["strong"][0], filled["weak"][0]
-    code, out, _ = run_cli(["compare", strong[:8], weak[:8], "--results", str(results_dir), "--resamples", "300"], capsys)
+    code, out, _ = run_cli(
+        ["compare", strong[:8], weak[:8], "--results", str(results_dir), "--resamples", "300"], capsys
+    )
     assert code == 0 and "Δ macro-F1 (A − B) = +" in out and "A is significantly better" in out
 
-    code, out, _ = run_cli(["leaderboard", "--results", str(results_dir), "--view", "groups", "--resamples", "10"], capsys)
+    code, out, _ = run_cli(
+        ["leaderboard", "--results", str(results_dir), "--view", "groups", "--resamples", "10"], capsys
+    )
     keys = sorted({word for word in out.split() if word.startswith("g-")})
-    strong_key = next(word for line in out.splitlines() if "lr=3e-05" in line for word in line.split()
-                      if word.startswith("g-"))
-    weak_key = next(word for line in out.splitlines() if "lr=0.001" in line for word in line.split()
-                    if word.startswith("g-"))
+    strong_key = next(
+        word for line in out.splitlines() if "lr=3e-05" in line for word in line.split() if word.startswith("g-")
+    )
+    weak_key = next(
+        word for line in out.splitlines() if "lr=0.001" in line for word in line.split() if word.startswith("g-")
+    )
     assert len(keys) == 3
     code, out, _ = run_cli(["compare", weak_key, strong_key[:6], "--results", str(results_dir)], capsys)
     assert code == 0 and "B is significantly better" in out

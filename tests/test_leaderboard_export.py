@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from bench.errors import UsageError
-from bench.leaderboard import stats
 from bench.escaping import latex as latex_escape
+from bench.leaderboard import stats
 from bench.leaderboard.export import FORMATS, export
 from tests.leaderboard_helpers import make_config, make_metrics, make_record
 
@@ -22,12 +22,25 @@ def _records():
     runs = []
     settings = ((1, [0, 1, 2, 0, 1, 1], 30.0), (2, GOLD, 40.0), (3, [0, 0, 2, 0, 1, 1], 20.0))
     for seed, predicted, train_seconds in settings:
-        metrics = make_metrics(GOLD, predicted, timings={"train_seconds": train_seconds, "latency_ms_batch1": 2.5},
-                               total_params=110_000_000, trainable_params=600_000)
+        metrics = make_metrics(
+            GOLD,
+            predicted,
+            timings={"train_seconds": train_seconds, "latency_ms_batch1": 2.5},
+            total_params=110_000_000,
+            trainable_params=600_000,
+        )
         runs.append(make_record(make_config(seed=seed), metrics.macro_f1, metrics.accuracy, metrics=metrics))
     other = make_metrics(GOLD, [0, 1, 2, 2, 1, 2])
-    runs.append(make_record(make_config(encoder="hf:my_org/ko_model", seed=1), other.macro_f1, other.accuracy,
-                            fingerprint="fp-b", dataset="aihub_multi", metrics=other))
+    runs.append(
+        make_record(
+            make_config(encoder="hf:my_org/ko_model", seed=1),
+            other.macro_f1,
+            other.accuracy,
+            fingerprint="fp-b",
+            dataset="aihub_multi",
+            metrics=other,
+        )
+    )
     failed = make_record(make_config(seed=9), 0.0, 0.0)
     failed.status, failed.macro_f1, failed.accuracy, failed.error = "failed", None, None, "RuntimeError: boom"
     return [*runs, failed]
@@ -93,8 +106,20 @@ def test_groups_view_in_every_format() -> None:
     predictions = {record.run_id: record.metrics.predictions for record in records}
     groups = stats.aggregate(records, predictions, resamples=200)
     rows = json.loads(export(groups, "json", "groups"))
-    assert {"key", "encoder", "head", "n", "macro_f1_mean", "macro_f1_std", "macro_f1_ci_low", "macro_f1_ci_high",
-            "accuracy_mean", "rank", "p_vs_best", "indistinguishable_from_best"} <= rows[0].keys()
+    assert {
+        "key",
+        "encoder",
+        "head",
+        "n",
+        "macro_f1_mean",
+        "macro_f1_std",
+        "macro_f1_ci_low",
+        "macro_f1_ci_high",
+        "accuracy_mean",
+        "rank",
+        "p_vs_best",
+        "indistinguishable_from_best",
+    } <= rows[0].keys()
     assert sorted(row["n"] for row in rows) == [1, 3]
     markdown = export(groups, "md", "groups")
     assert " ± " in markdown and "95% CI" in markdown

@@ -27,16 +27,23 @@ def _runs(gold: np.ndarray, accuracy: float, seeds: range, fingerprint: str = "f
         rng = np.random.default_rng([seed, int(accuracy * 1000), len(config_changes)])
         predicted = noisy_predictions(gold, accuracy, rng, NUM_CLASSES)
         metrics = make_metrics(gold, predicted, example_ids=[f"{fingerprint}-{i}" for i in range(gold.size)])
-        record = make_record(make_config(seed=seed, **config_changes), metrics.macro_f1, metrics.accuracy,
-                             fingerprint=fingerprint, metrics=metrics)
+        record = make_record(
+            make_config(seed=seed, **config_changes),
+            metrics.macro_f1,
+            metrics.accuracy,
+            fingerprint=fingerprint,
+            metrics=metrics,
+        )
         records.append(record)
         predictions[record.run_id] = metrics.predictions
     return records, predictions
 
 
 def test_groups_aggregate_seeds_with_hand_computed_numbers() -> None:
-    group_a = [make_record(make_config(seed=seed), f1, accuracy)
-               for seed, f1, accuracy in ((1, 0.70, 0.80), (2, 0.72, 0.90), (3, 0.74, 1.00))]
+    group_a = [
+        make_record(make_config(seed=seed), f1, accuracy)
+        for seed, f1, accuracy in ((1, 0.70, 0.80), (2, 0.72, 0.90), (3, 0.74, 1.00))
+    ]
     group_b = [make_record(make_config(seed=1, lr=1e-4), 0.80, 0.85)]
     unfinished = make_record(make_config(seed=4), 0.99, 0.99)
     unfinished.status = "failed"
@@ -65,8 +72,14 @@ def test_replicate_macro_f1_equals_scikit_learn_with_sample_weights() -> None:
     scores = stats.replicate_macro_f1(gold, predicted, weights, 5)  # class 4 exists in neither: F1 0
     for run in range(2):
         for resample in (0, 7, 19):
-            expected = f1_score(gold, predicted[run], labels=list(range(5)), average="macro", zero_division=0,
-                                sample_weight=weights[resample])
+            expected = f1_score(
+                gold,
+                predicted[run],
+                labels=list(range(5)),
+                average="macro",
+                zero_division=0,
+                sample_weight=weights[resample],
+            )
             assert scores[run, resample] == pytest.approx(expected, abs=1e-12)
     assert weights.sum(axis=1).tolist() == [300.0] * 20
 
@@ -107,8 +120,9 @@ def test_groups_tied_with_the_best_are_marked() -> None:
     best, predictions = _runs(gold, 0.80, range(3))
     tied, tied_predictions = _runs(gold, 0.795, range(3), lr=1e-4)
     worse, worse_predictions = _runs(gold, 0.55, range(3), lr=2e-4)
-    groups = stats.aggregate([*best, *tied, *worse], {**predictions, **tied_predictions, **worse_predictions},
-                             resamples=500)
+    groups = stats.aggregate(
+        [*best, *tied, *worse], {**predictions, **tied_predictions, **worse_predictions}, resamples=500
+    )
     first, second, third = groups
     assert {first.key, second.key} == {stats.group_key(best[0]), stats.group_key(tied[0])}
     assert first.rank == 1 and first.p_vs_best is None and not first.indistinguishable_from_best
@@ -123,8 +137,9 @@ def test_ranking_never_mixes_fingerprints() -> None:
     also_on_b, predictions_c = _runs(_gold(500, seed=2), 0.70, range(2), fingerprint="fp-b")
     # Same config on a different fingerprint is a different group.
     assert stats.group_key(on_a[0]) != stats.group_key(also_on_b[0])
-    groups = stats.aggregate([*on_a, *on_b, *also_on_b], {**predictions_a, **predictions_b, **predictions_c},
-                             resamples=200)
+    groups = stats.aggregate(
+        [*on_a, *on_b, *also_on_b], {**predictions_a, **predictions_b, **predictions_c}, resamples=200
+    )
     sections = stats.sections(groups)
     assert list(sections) == ["fp-a", "fp-b"]
     assert [group.rank for group in sections["fp-a"]] == [1]

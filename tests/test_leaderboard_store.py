@@ -43,8 +43,13 @@ def board(results_dir: Path) -> Leaderboard:
 
 def test_round_trip_keeps_every_metric(board: Leaderboard) -> None:
     config = make_config(seed=7, lr=5e-5, head_params=(("dropout", 0.2),))
-    metrics = make_metrics(GOLD, PREDICTED, timings={"train_seconds": 12.5, "latency_ms_batch1": 3.25},
-                           total_params=1234, trainable_params=99)
+    metrics = make_metrics(
+        GOLD,
+        PREDICTED,
+        timings={"train_seconds": 12.5, "latency_ms_batch1": 3.25},
+        total_params=1234,
+        trainable_params=99,
+    )
     run_id = board.start_run(config, "fp-a", "sample", {"python": "3.11"})
     assert run_id == run_key(config.config_hash(), "fp-a")
     running = board.get_run(run_id)

@@ -77,8 +77,21 @@ def test_ties_prefer_the_threshold_nearest_one_half() -> None:
 # ------------------------------------------------------------------------------ end to end on a multi-label source
 
 HEADS = ("linear", "mlp", "layernorm-mlp", "cnn", "bilstm")
-TINY = ["--encoder", "scratch", *tiny_config_args(), "--max-len", "16", "--batch-size", "16", "--lr", "0.003",
-        "--device", "cpu", "--epochs", "2"]
+TINY = [
+    "--encoder",
+    "scratch",
+    *tiny_config_args(),
+    "--max-len",
+    "16",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.003",
+    "--device",
+    "cpu",
+    "--epochs",
+    "2",
+]
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -123,8 +136,16 @@ def test_multilabel_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 
     out = _cli(capsys, "leaderboard", "--results", str(results), "--view", "groups", "--resamples", "100")
     assert "tfidf" in out and "bilstm" in out
-    out = _cli(capsys, "compare", rows["tfidf"].run_id, rows["majority"].run_id, "--results", str(results),
-               "--resamples", "200")
+    out = _cli(
+        capsys,
+        "compare",
+        rows["tfidf"].run_id,
+        rows["majority"].run_id,
+        "--results",
+        str(results),
+        "--resamples",
+        "200",
+    )
     assert "A is significantly better" in out
 
     page = tmp_path / "report.html"
@@ -144,16 +165,30 @@ def test_multilabel_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     _cli(capsys, "export-model", "--results", str(results), "--run", linear, str(target))
     card = ModelCard.read(target)
     assert card.task == "multilabel" and card.thresholds == runs["linear"].metrics.thresholds
-    exported = json.loads(_cli(capsys, "predict", "--model", str(target), "--json", "0번째 글 눈물 고함 이야기")
-                          .splitlines()[0])
+    exported = json.loads(
+        _cli(capsys, "predict", "--model", str(target), "--json", "0번째 글 눈물 고함 이야기").splitlines()[0]
+    )
     assert exported["labels"] == record["labels"]
 
 
 def test_per_label_thresholds_and_class_weights_in_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = str(write_cued_multilabel(tmp_path / "cued.csv", rows=120))
     results = tmp_path / "results"
-    _cli(capsys, "run", *TINY, "--head", "linear", "--data", data, "--results", str(results), "--per-label-threshold",
-         "--class-weighted", "--epochs", "1")
+    _cli(
+        capsys,
+        "run",
+        *TINY,
+        "--head",
+        "linear",
+        "--data",
+        data,
+        "--results",
+        str(results),
+        "--per-label-threshold",
+        "--class-weighted",
+        "--epochs",
+        "1",
+    )
     with Leaderboard.for_results_dir(results) as board:
         [record] = board.runs("finished")
     assert record.config["per_label_threshold"] and record.config["class_weighted"]
@@ -164,10 +199,40 @@ def test_grid_and_tune_on_a_multilabel_source(tmp_path: Path, capsys: pytest.Cap
     data = str(write_cued_multilabel(tmp_path / "cued.csv", rows=120))
     results = tmp_path / "results"
     tiny = [arg for arg in TINY if arg not in ("--encoder", "scratch")]
-    _cli(capsys, "grid", "--encoders", "scratch", "--heads", "linear,cnn", *tiny, "--epochs", "1", "--data", data,
-         "--results", str(results), "--no-progress")
-    _cli(capsys, "tune", "--encoder", "scratch", "--head", "mlp", *tiny, "--epochs", "1", "--data", data,
-         "--results", str(results), "--trials", "1", "--no-progress")
+    _cli(
+        capsys,
+        "grid",
+        "--encoders",
+        "scratch",
+        "--heads",
+        "linear,cnn",
+        *tiny,
+        "--epochs",
+        "1",
+        "--data",
+        data,
+        "--results",
+        str(results),
+        "--no-progress",
+    )
+    _cli(
+        capsys,
+        "tune",
+        "--encoder",
+        "scratch",
+        "--head",
+        "mlp",
+        *tiny,
+        "--epochs",
+        "1",
+        "--data",
+        data,
+        "--results",
+        str(results),
+        "--trials",
+        "1",
+        "--no-progress",
+    )
     with Leaderboard.for_results_dir(results) as board:
         finished = board.runs("finished")
     assert len(finished) == 3

@@ -57,8 +57,17 @@ def saved_model_folder(tmp_path: Path, family: str, head: str, head_params: dict
     built = build(family, tmp_path)
     params = resolve_head_params(head, head_params)
     model = SavedClassifier(built.encoder, create_head(head, built.encoder.hidden_size, len(LABELS), params)).eval()
-    card = ModelCard(run_id="0" * 12, encoder=family, **architecture_fields(built.encoder), head=head,
-                     head_params=params, labels=LABELS, max_len=24, dataset="test", fingerprint="f" * 64)
+    card = ModelCard(
+        run_id="0" * 12,
+        encoder=family,
+        **architecture_fields(built.encoder),
+        head=head,
+        head_params=params,
+        labels=LABELS,
+        max_len=24,
+        dataset="test",
+        fingerprint="f" * 64,
+    )
     save_model_folder(tmp_path / "saved", model, built.tokenizer, card)
     return tmp_path / "saved"
 
@@ -115,8 +124,20 @@ def trained(tmp_path_factory) -> tuple[Path, str]:
 
 def test_export_model_onnx_with_quantisation_reports_its_effect(trained, tmp_path, capsys) -> None:
     results, run_id = trained
-    code, out, err = run_cli(["export-model", "--results", str(results), "--run", run_id, "--format", "onnx",
-                              "--quantize", str(tmp_path / "int8")], capsys)
+    code, out, err = run_cli(
+        [
+            "export-model",
+            "--results",
+            str(results),
+            "--run",
+            run_id,
+            "--format",
+            "onnx",
+            "--quantize",
+            str(tmp_path / "int8"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "int8 dynamic quantisation on the test split (72 texts): accuracy" in " ".join(out.split())
     card = ModelCard.read(tmp_path / "int8")
@@ -137,8 +158,20 @@ def test_quantisation_of_a_multilabel_run_is_scored_by_its_task(tmp_path, capsys
     results = tmp_path / "results"
     record = train_tiny_run(results, data=DataOptions(source=str(data)), max_len=16, lr=3e-3)
     assert record.metrics is not None and record.metrics.task == "multilabel"
-    code, out, err = run_cli(["export-model", "--results", str(results), "--run", record.run_id, "--format", "onnx",
-                              "--quantize", str(tmp_path / "int8")], capsys)
+    code, out, err = run_cli(
+        [
+            "export-model",
+            "--results",
+            str(results),
+            "--run",
+            record.run_id,
+            "--format",
+            "onnx",
+            "--quantize",
+            str(tmp_path / "int8"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "texts): exact match" in " ".join(out.split())
     effect = ModelCard.read(tmp_path / "int8").onnx["quantization_effect"]
@@ -150,8 +183,13 @@ def test_quantisation_of_a_multilabel_run_is_scored_by_its_task(tmp_path, capsys
 
 def test_predict_uses_the_onnx_graph_and_agrees_with_the_run(trained, tmp_path, capsys) -> None:
     results, run_id = trained
-    assert run_cli(["export-model", "--results", str(results), "--run", run_id, "--format", "onnx",
-                    str(tmp_path / "fp32")], capsys)[0] == 0
+    assert (
+        run_cli(
+            ["export-model", "--results", str(results), "--run", run_id, "--format", "onnx", str(tmp_path / "fp32")],
+            capsys,
+        )[0]
+        == 0
+    )
     _, from_run, _ = run_cli(["predict", "--results", str(results), "--run", run_id, "--json", *TEXTS], capsys)
     code, from_onnx, err = run_cli(["predict", "--model", str(tmp_path / "fp32"), "--json", *TEXTS], capsys)
     assert code == 0, err
@@ -164,8 +202,13 @@ def test_predict_uses_the_onnx_graph_and_agrees_with_the_run(trained, tmp_path, 
 
 def test_bench_predict_model_starts_without_torch(trained, tmp_path, capsys) -> None:
     results, run_id = trained
-    assert run_cli(["export-model", "--results", str(results), "--run", run_id, "--format", "onnx",
-                    str(tmp_path / "fp32")], capsys)[0] == 0
+    assert (
+        run_cli(
+            ["export-model", "--results", str(results), "--run", run_id, "--format", "onnx", str(tmp_path / "fp32")],
+            capsys,
+        )[0]
+        == 0
+    )
     result = _run_python(
         "import sys\n"
         "from bench.cli import main\n"
@@ -188,16 +231,22 @@ def test_bench_predict_model_starts_without_torch(trained, tmp_path, capsys) -> 
 )
 def test_export_usage_errors(trained, tmp_path, capsys, args, message) -> None:
     results, run_id = trained
-    code, _, err = run_cli(["export-model", "--results", str(results), "--run", run_id, *args,
-                            str(tmp_path / "out")], capsys)
+    code, _, err = run_cli(
+        ["export-model", "--results", str(results), "--run", run_id, *args, str(tmp_path / "out")], capsys
+    )
     assert code == 2 and message in err
     assert not (tmp_path / "out").exists()
 
 
 def test_onnx_model_refuses_a_gpu_device(trained, tmp_path, capsys) -> None:
     results, run_id = trained
-    assert run_cli(["export-model", "--results", str(results), "--run", run_id, "--format", "onnx",
-                    str(tmp_path / "fp32")], capsys)[0] == 0
+    assert (
+        run_cli(
+            ["export-model", "--results", str(results), "--run", run_id, "--format", "onnx", str(tmp_path / "fp32")],
+            capsys,
+        )[0]
+        == 0
+    )
     code, _, err = run_cli(["predict", "--model", str(tmp_path / "fp32"), "--device", "cuda", "좋아"], capsys)
     assert code == 2 and "runs on CPU" in err
 
@@ -214,16 +263,18 @@ def test_multilabel_onnx_export_predicts_thresholded_sigmoids(tmp_path, capsys) 
     labels, thresholds = record.metrics.labels, record.metrics.thresholds
     assert record.metrics.task == "multilabel" and len(thresholds) == len(labels)
     target = tmp_path / "onnx"
-    code, _, err = run_cli(["export-model", "--results", str(results), "--run", record.run_id, "--format", "onnx",
-                            str(target)], capsys)
+    code, _, err = run_cli(
+        ["export-model", "--results", str(results), "--run", record.run_id, "--format", "onnx", str(target)], capsys
+    )
     assert code == 0, err
     card = ModelCard.read(target)
     assert card.task == "multilabel" and card.thresholds == thresholds
     texts = ["0번째 글 눈물 고함 이야기", "좋아", *TEXTS[2:8]]
     predictor = OnnxPredictor.load(target)
     ids = predictor.tokenizer.encode_batch(texts, card.max_len)
-    logits = np.concatenate([predictor.logits(np.asarray([row]), np.ones((1, len(row)), dtype=np.int64))
-                             for row in ids])
+    logits = np.concatenate(
+        [predictor.logits(np.asarray([row]), np.ones((1, len(row)), dtype=np.int64)) for row in ids]
+    )
     sigmoids = 1 / (1 + np.exp(-logits.astype(np.float64)))
     np.testing.assert_allclose(predictor.probabilities(texts), sigmoids, atol=1e-5)
     assert not np.allclose(predictor.probabilities(texts).sum(axis=1), 1.0, atol=1e-3)

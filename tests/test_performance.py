@@ -18,6 +18,7 @@ from bench.config import RunConfig
 from bench.data.types import DataReport, Example, SplitDataset
 from bench.leaderboard.store import Leaderboard
 from bench.model.padding import PadCollator
+from bench.runs.dataset import prepare_dataset
 from bench.training.batching import BucketBatchSampler
 from bench.training.datamodule import EmotionDataModule, auto_workers
 from bench.training.features import (
@@ -27,9 +28,8 @@ from bench.training.features import (
     encoder_digest,
     feature_cache_key,
 )
-from bench.training.module import EmotionClassifier
-from bench.runs.dataset import prepare_dataset
 from bench.training.fitting import prepare_run
+from bench.training.module import EmotionClassifier
 from bench.training.runner import run_experiment
 from bench.training.tokencache import (
     TOKENS_DIR,
@@ -207,7 +207,10 @@ def test_cli_switches_reach_the_config():
 def frozen_module(encoder: HFEncoder, head: str = "cnn") -> EmotionClassifier:
     torch.manual_seed(0)
     module = EmotionClassifier(
-        encoder, create_head(head, encoder.hidden_size, len(LABELS)), num_labels=len(LABELS), lr=1e-3,
+        encoder,
+        create_head(head, encoder.hidden_size, len(LABELS)),
+        num_labels=len(LABELS),
+        lr=1e-3,
         freeze_encoder=True,
     )
     return module.eval()
@@ -301,8 +304,17 @@ def test_encoder_digest_follows_the_weights():
 
 def tiny_run(results_dir: Path, **changes) -> RunConfig:
     return RunConfig(
-        encoder="scratch", head="linear", encoder_config=tiny_config_pairs(), train_limit=60, epochs=2, max_len=24,
-        batch_size=16, lr=1e-3, head_lr=1e-2, freeze_encoder=True, results_dir=str(results_dir),
+        encoder="scratch",
+        head="linear",
+        encoder_config=tiny_config_pairs(),
+        train_limit=60,
+        epochs=2,
+        max_len=24,
+        batch_size=16,
+        lr=1e-3,
+        head_lr=1e-2,
+        freeze_encoder=True,
+        results_dir=str(results_dir),
     ).with_updates(**changes)
 
 

@@ -117,7 +117,7 @@ def create_char_gru(request):
 '''
 
 # Runs ``bench`` commands in this process; "{RUN_ID}" is the run id the last `bench run` printed.
-DRIVER = '''
+DRIVER = """
 import contextlib, io, json, re, sys
 from bench.cli import main
 
@@ -139,7 +139,7 @@ for argv in commands:
         run_id = found.group(1)
     print(f"@@@ {argv[0]} {code}", flush=True)
     print(output, flush=True)
-'''
+"""
 TEXT = "오늘 정말 행복해"
 TRAIN = ["--data", "sample", "--train-limit", "60", "--max-len", "32", "--device", "cpu"]
 
@@ -151,8 +151,21 @@ def commands(results: Path, model: Path, plugin: list[str]) -> list[list[str]]:
         ["heads", *plugin],
         ["encoders", *plugin],
         ["run", "-e", "char-gru", "-h", "meanmax", "--epochs", "1", "--batch-size", "16", "--no-progress", *common],
-        ["grid", "--encoders", "char-gru", "--heads", "meanmax,linear", "--head-param", "scale=0.5",
-         "--epochs", "1", "--batch-size", "16", "--no-progress", *common],
+        [
+            "grid",
+            "--encoders",
+            "char-gru",
+            "--heads",
+            "meanmax,linear",
+            "--head-param",
+            "scale=0.5",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--no-progress",
+            *common,
+        ],
         ["tune", "-e", "char-gru", "-h", "meanmax", "--dry-run", *common],
         ["export-model", str(model), "--run", "{RUN_ID}", "--results", str(results), *plugin],
         ["predict", "--model", str(model), "--json", *plugin, TEXT],
@@ -165,7 +178,11 @@ def start_driver(tmp_path: Path, argv_lists: list[list[str]], env: dict[str, str
     (tmp_path / "commands.json").write_text(json.dumps(argv_lists), encoding="utf-8")
     return subprocess.Popen(
         [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "commands.json")],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -219,9 +236,7 @@ def test_new_head_and_encoder_work_as_plugins_and_as_package_files(
     as_plugins.mkdir()
     plugin_model = as_plugins / "model"
     plugin_commands = commands(as_plugins / "results", plugin_model, ["--plugin", str(head_file)])
-    driver_a = start_driver(
-        as_plugins, plugin_commands, child_env([ROOT], BENCH_PLUGINS=str(encoder_file))
-    )
+    driver_a = start_driver(as_plugins, plugin_commands, child_env([ROOT], BENCH_PLUGINS=str(encoder_file)))
 
     # As files in the package: a copy of the package with the same two files added, and a head from an entry point.
     package = tmp_path / "package"
@@ -233,18 +248,18 @@ def test_new_head_and_encoder_work_as_plugins_and_as_package_files(
     (site / "ep_plugin-0.1.dist-info").mkdir(parents=True)
     (site / "ep_plugin-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 0.1\n")
     (site / "ep_plugin-0.1.dist-info" / "entry_points.txt").write_text("[ko_emotion_bench.heads]\nep = ep_heads\n")
-    (site / "ep_heads.py").write_text(textwrap.dedent('''
+    (site / "ep_heads.py").write_text(
+        textwrap.dedent("""
         from heads import register_head
         from heads.linear import LinearHead
 
         register_head("ep-linear")(type("EntryPointLinear", (LinearHead,), {"description": "From an entry point."}))
-    '''))
+    """)
+    )
     in_package = tmp_path / "in-package"
     in_package.mkdir()
     package_model = in_package / "model"
-    driver_b = start_driver(
-        in_package, commands(in_package / "results", package_model, []), child_env([package, site])
-    )
+    driver_b = start_driver(in_package, commands(in_package / "results", package_model, []), child_env([package, site]))
 
     found_a, found_b = outputs(driver_a), outputs(driver_b)
     check_every_command(found_a, plugin_model)

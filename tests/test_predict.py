@@ -56,8 +56,19 @@ def test_saved_run_reproduces_its_test_probabilities(trained) -> None:
 
 def test_predict_cli_json_and_table(trained, capsys) -> None:
     results, record = trained
-    code, out, _ = run_cli(["predict", "--results", str(results), "--run", record.run_id[:6], "--json",
-                         "오늘은 정말 기쁜 하루였다.", "시험에 떨어져서 너무 슬프다."], capsys)
+    code, out, _ = run_cli(
+        [
+            "predict",
+            "--results",
+            str(results),
+            "--run",
+            record.run_id[:6],
+            "--json",
+            "오늘은 정말 기쁜 하루였다.",
+            "시험에 떨어져서 너무 슬프다.",
+        ],
+        capsys,
+    )
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["text"] for line in lines] == ["오늘은 정말 기쁜 하루였다.", "시험에 떨어져서 너무 슬프다."]
@@ -65,8 +76,9 @@ def test_predict_cli_json_and_table(trained, capsys) -> None:
         assert list(line["probabilities"]) == record.metrics.labels
         assert sum(line["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
         assert line["label"] == max(line["probabilities"], key=line["probabilities"].get)
-    code, out, _ = run_cli(["predict", "--results", str(results), "--run", record.run_id, "오늘은 정말 기쁜 하루였다."],
-                        capsys)
+    code, out, _ = run_cli(
+        ["predict", "--results", str(results), "--run", record.run_id, "오늘은 정말 기쁜 하루였다."], capsys
+    )
     assert code == 0 and "오늘은 정말 기쁜 하루였다." in out and lines[0]["label"] in out
 
 
@@ -79,12 +91,27 @@ def test_predict_reads_input_files(trained, tmp_path, capsys) -> None:
     jsonl = tmp_path / "texts.jsonl"
     jsonl.write_text('{"text": "여섯 번째"}\n{"text": "일곱 번째"}\n', encoding="utf-8")
     for path, expected in ((lines_file, 2), (table, 3), (jsonl, 2)):
-        code, out, err = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--json",
-                               "--input", str(path)], capsys)
+        code, out, err = run_cli(
+            ["predict", "--results", str(results), "--run", record.run_id, "--json", "--input", str(path)], capsys
+        )
         assert code == 0, err
         assert len(out.splitlines()) == expected
-    code, out, _ = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--json", "--input",
-                         str(table), "--text-col", "문장", "맨 앞 문장"], capsys)
+    code, out, _ = run_cli(
+        [
+            "predict",
+            "--results",
+            str(results),
+            "--run",
+            record.run_id,
+            "--json",
+            "--input",
+            str(table),
+            "--text-col",
+            "문장",
+            "맨 앞 문장",
+        ],
+        capsys,
+    )
     assert code == 0 and [json.loads(line)["text"] for line in out.splitlines()][:2] == ["맨 앞 문장", "세 번째 문장"]
 
 
@@ -100,7 +127,9 @@ def test_bad_input_files_are_one_line_errors(trained, tmp_path, capsys, content,
     results, record = trained
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
-    code, out, err = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--input", str(path)], capsys)
+    code, out, err = run_cli(
+        ["predict", "--results", str(results), "--run", record.run_id, "--input", str(path)], capsys
+    )
     assert code == 2 and not out
     assert message in err and str(path) in err and len(err.strip().splitlines()) == 1
 
@@ -130,8 +159,9 @@ def test_export_model_is_portable_and_predicts_without_the_database(trained, tmp
     monkeypatch.setattr(torch, "load", refuse_torch_load)
     texts = ["오늘은 정말 기쁜 하루였다.", "화가 나서 참을 수가 없다."]
     nowhere = tmp_path / "no-results"
-    code, exported_out, err = run_cli(["predict", "--model", str(target), "--results", str(nowhere), "--json", *texts],
-                                   capsys)
+    code, exported_out, err = run_cli(
+        ["predict", "--model", str(target), "--results", str(nowhere), "--json", *texts], capsys
+    )
     assert code == 0, err
     assert not nowhere.exists()
     code, run_out, _ = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--json", *texts], capsys)
@@ -149,8 +179,10 @@ def test_missing_run_folder_is_a_one_line_error(trained, tmp_path, capsys) -> No
     results, record = trained
     copy = tmp_path / "results"
     shutil.copytree(results, copy, ignore=shutil.ignore_patterns("runs"))
-    for command in (["predict", "--run", record.run_id, "문장"], ["export-model", "--run", record.run_id,
-                                                                   str(tmp_path / "out")]):
+    for command in (
+        ["predict", "--run", record.run_id, "문장"],
+        ["export-model", "--run", record.run_id, str(tmp_path / "out")],
+    ):
         code, out, err = run_cli([*command, "--results", str(copy)], capsys)
         assert code == 2 and not out
         assert "folder" in err and "missing" in err and len(err.strip().splitlines()) == 1
@@ -177,8 +209,12 @@ def test_koelectra_export_rebuilds_an_electra_with_a_wordpiece_tokenizer(tmp_pat
     folder = shared_path("models/koelectra-small-v3")
     results = tmp_path / "results"
     config = tiny_run_config(
-        results, encoder="koelectra-small", encoder_path=str(folder), random_init=True,
-        encoder_config=tiny_config_pairs({"embedding_size": 16}), train_limit=60,
+        results,
+        encoder="koelectra-small",
+        encoder_path=str(folder),
+        random_init=True,
+        encoder_config=tiny_config_pairs({"embedding_size": 16}),
+        train_limit=60,
     )
     with Leaderboard.for_results_dir(results) as board:
         record = run_experiment(config, board)
@@ -214,8 +250,21 @@ def test_bench_predict_on_the_test_texts_reproduces_the_stored_test_scores(tmp_p
     )
     texts_file = tmp_path / "test.txt"
     texts_file.write_text("\n".join(texts) + "\n", encoding="utf-8")
-    code, out, err = run_cli(["predict", "--results", str(results), "--run", record.run_id, "--json",
-                              "--input", str(texts_file), "--batch-size", "5"], capsys)
+    code, out, err = run_cli(
+        [
+            "predict",
+            "--results",
+            str(results),
+            "--run",
+            record.run_id,
+            "--json",
+            "--input",
+            str(texts_file),
+            "--batch-size",
+            "5",
+        ],
+        capsys,
+    )
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     labels = record.metrics.labels

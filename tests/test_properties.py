@@ -97,8 +97,9 @@ LABEL = (
 
 @PROPERTY
 @given(
-    mapping=st.dictionaries(LABEL, st.one_of(st.none(), st.sampled_from(["기쁨", "슬픔", "분노"]), LABEL),
-                            min_size=2, max_size=6),
+    mapping=st.dictionaries(
+        LABEL, st.one_of(st.none(), st.sampled_from(["기쁨", "슬픔", "분노"]), LABEL), min_size=2, max_size=6
+    ),
     suffix=st.sampled_from([".json", ".yaml"]),
     form=st.sampled_from(["NFC", "NFD"]),
 )
@@ -107,8 +108,10 @@ def test_label_maps_round_trip(mapping: dict[str, str | None], suffix: str, form
     targets = {clean(source): None if target is None else clean(target) for source, target in mapping.items()}
     kept = sorted({target for target in targets.values() if target is not None})
     rows = [(f"{label} 문장 {index}", label) for label in sources for index in range(12)]
-    as_written = {unicodedata.normalize(form, source): None if target is None else unicodedata.normalize(form, target)
-                  for source, target in mapping.items()}
+    as_written = {
+        unicodedata.normalize(form, source): None if target is None else unicodedata.normalize(form, target)
+        for source, target in mapping.items()
+    }
     with tempfile.TemporaryDirectory() as folder:
         map_path = Path(folder) / f"map{suffix}"
         if suffix == ".json":

@@ -42,8 +42,23 @@ CLI = "from bench.cli import main; main()"
 # Two points: epochs 1 (finishes first) and epochs 12 (long enough to be signalled while it trains, even when
 # a loaded machine delays the signal).
 GRID = [
-    "grid", "--encoders", "scratch", "--heads", "linear", "--epochs", "1,12", *tiny_config_args(),
-    "--train-limit", "120", "--max-len", "32", "--batch-size", "16", "--lr", "0.001", "--no-progress",
+    "grid",
+    "--encoders",
+    "scratch",
+    "--heads",
+    "linear",
+    "--epochs",
+    "1,12",
+    *tiny_config_args(),
+    "--train-limit",
+    "120",
+    "--max-len",
+    "32",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.001",
+    "--no-progress",
 ]
 
 
@@ -104,8 +119,25 @@ def predictions_of(results: Path, run_id: str) -> int:
         return conn.execute("SELECT COUNT(*) FROM predictions WHERE run_id = ?", (run_id,)).fetchone()[0]
 
 
-RUN = ["run", "--encoder", "scratch", "--head", "linear", *tiny_config_args(), "--train-limit", "120",
-       "--epochs", "1", "--max-len", "32", "--batch-size", "16", "--lr", "0.001", "--no-progress"]
+RUN = [
+    "run",
+    "--encoder",
+    "scratch",
+    "--head",
+    "linear",
+    *tiny_config_args(),
+    "--train-limit",
+    "120",
+    "--epochs",
+    "1",
+    "--max-len",
+    "32",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.001",
+    "--no-progress",
+]
 
 
 @pytest.mark.slow
@@ -189,7 +221,6 @@ def test_a_grid_retries_at_once_the_point_of_a_worker_killed_outright(tmp_path: 
     assert study.get_trials()[killed.number].state == optuna.trial.TrialState.FAIL
     (record,) = [record for record in board.runs() if record.seed == 0]
     assert (record.status, record.attempts) == ("finished", 2)
-
 
 
 def test_ctrl_c_inside_lightning_is_recorded_interrupted(capsys, results_dir: Path, monkeypatch) -> None:

@@ -85,17 +85,26 @@ def test_leaderboard_table_ranks_groups_with_confidence_intervals(filled, report
 
 
 def test_pareto_front() -> None:
-    fast = make_record(make_config(seed=1), 0.40, 0.5, metrics=make_metrics([0, 1], [0, 1],
-                       timings={"latency_ms_batch1": 1.0}))
-    slow_good = make_record(make_config(seed=2), 0.80, 0.8, metrics=make_metrics([0, 1], [0, 1],
-                            timings={"latency_ms_batch1": 10.0}))
-    slow_bad = make_record(make_config(seed=3), 0.30, 0.3, metrics=make_metrics([0, 1], [0, 1],
-                           timings={"latency_ms_batch1": 10.0}))
-    twin = make_record(make_config(seed=4), 0.40, 0.5, metrics=make_metrics([0, 1], [0, 1],
-                       timings={"latency_ms_batch1": 1.0}))
+    fast = make_record(
+        make_config(seed=1), 0.40, 0.5, metrics=make_metrics([0, 1], [0, 1], timings={"latency_ms_batch1": 1.0})
+    )
+    slow_good = make_record(
+        make_config(seed=2), 0.80, 0.8, metrics=make_metrics([0, 1], [0, 1], timings={"latency_ms_batch1": 10.0})
+    )
+    slow_bad = make_record(
+        make_config(seed=3), 0.30, 0.3, metrics=make_metrics([0, 1], [0, 1], timings={"latency_ms_batch1": 10.0})
+    )
+    twin = make_record(
+        make_config(seed=4), 0.40, 0.5, metrics=make_metrics([0, 1], [0, 1], timings={"latency_ms_batch1": 1.0})
+    )
     no_latency = make_record(make_config(seed=5), 0.99, 0.99, metrics=make_metrics([0, 1], [0, 1]))
-    elsewhere = make_record(make_config(seed=6), 0.10, 0.1, fingerprint="fp-b",
-                            metrics=make_metrics([0, 1], [0, 1], timings={"latency_ms_batch1": 50.0}))
+    elsewhere = make_record(
+        make_config(seed=6),
+        0.10,
+        0.1,
+        fingerprint="fp-b",
+        metrics=make_metrics([0, 1], [0, 1], timings={"latency_ms_batch1": 50.0}),
+    )
     points = {point.run_id: point for point in pareto_points([fast, slow_good, slow_bad, twin, no_latency, elsewhere])}
     assert no_latency.run_id not in points
     assert points[fast.run_id].optimal and points[twin.run_id].optimal  # equal points do not dominate each other
@@ -157,8 +166,8 @@ def test_report_has_an_error_analysis_of_the_best_runs(filled, report_page) -> N
         stored = board.predictions(rows["trained"].run_id)
     assert stored.texts is not None
     run_id = rows["trained"].run_id
-    block = page[page.index(f'id="errors-{run_id}"'):]
-    block = block[:block.index("</details>")]
+    block = page[page.index(f'id="errors-{run_id}"') :]
+    block = block[: block.index("</details>")]
     assert f'href="#errors-{run_id}"' in page  # the leaderboard links to it
     metrics = rows["trained"].metrics
     assert metrics is not None
@@ -169,7 +178,7 @@ def test_report_has_an_error_analysis_of_the_best_runs(filled, report_page) -> N
     assert f"{len(wrong)} misclassified test example(s)" in block
     if wrong:
         confident = max(wrong, key=lambda i: stored.probabilities[i][stored.predicted[i]])
-        first = block[block.index('<table class="mistakes">'):].split("<tr>")[2]  # header row, then the first mistake
+        first = block[block.index('<table class="mistakes">') :].split("<tr>")[2]  # header row, then the first mistake
         assert metrics.labels[stored.gold[confident]] in first and metrics.labels[stored.predicted[confident]] in first
 
 
@@ -183,9 +192,18 @@ def test_report_renders_in_headless_chromium(filled, report_page, tmp_path) -> N
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the HTML report is not rendered")
     _, rows = filled
     command = [
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", report_page.resolve().as_uri(),
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--dump-dom",
+        report_page.resolve().as_uri(),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]

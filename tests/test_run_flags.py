@@ -97,8 +97,9 @@ def test_a_collapsed_run_is_flagged_and_never_best(capsys, flagged_board: Path):
 
 
 def test_include_flagged_lets_a_flagged_run_be_best(capsys, flagged_board: Path):
-    code, out, err = bench(capsys, "export", "--format", "json", "--view", "groups", "--include-flagged",
-                           "--results", str(flagged_board))
+    code, out, err = bench(
+        capsys, "export", "--format", "json", "--view", "groups", "--include-flagged", "--results", str(flagged_board)
+    )
     assert code == 0, err
     groups = sorted(json.loads(out), key=lambda group: group["rank"])
     assert groups[0]["best"]

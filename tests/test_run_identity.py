@@ -17,8 +17,20 @@ from heads import head_class
 from tests.conftest import bench, tiny_config_args
 from tests.tiny_runs import TRAIN_LIMIT
 
-TINY = [*tiny_config_args(), "--train-limit", str(TRAIN_LIMIT), "--epochs", "1", "--max-len", "32",
-        "--batch-size", "16", "--lr", "0.001", "--no-progress"]
+TINY = [
+    *tiny_config_args(),
+    "--train-limit",
+    str(TRAIN_LIMIT),
+    "--epochs",
+    "1",
+    "--max-len",
+    "32",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.001",
+    "--no-progress",
+]
 
 
 def test_spelling_out_a_default_keeps_the_config_hash():
@@ -91,16 +103,34 @@ def test_one_configuration_through_run_grid_and_tune_is_one_row(capsys, results_
     assert code == 0, err + out
     (first,) = Leaderboard.for_results_dir(results_dir).runs()
 
-    code, out, err = bench(capsys, "run", "--head", "linear", "--dropout", "0.1", "--head-param", "dropout=0.1",
-                           *TINY, *where)
+    code, out, err = bench(
+        capsys, "run", "--head", "linear", "--dropout", "0.1", "--head-param", "dropout=0.1", *TINY, *where
+    )
     assert code == 0, err + out
-    code, out, err = bench(capsys, "grid", "--encoders", "scratch", "--heads", "linear", "--seeds", "1",
-                           "--dropout", "0.1", *TINY, *where)
+    code, out, err = bench(
+        capsys, "grid", "--encoders", "scratch", "--heads", "linear", "--seeds", "1", "--dropout", "0.1", *TINY, *where
+    )
     assert code == 0, err + out
     space = tmp_path / "space.yaml"
     space.write_text("head_lr: null\nlinear.dropout: 0.1\n")
-    code, out, err = bench(capsys, "tune", "--head", "linear", "--trials", "1", "--pruner", "none",
-                           "--weight-decay", "0.01", "--warmup-ratio", "0.1", "--space", str(space), *TINY, *where)
+    code, out, err = bench(
+        capsys,
+        "tune",
+        "--head",
+        "linear",
+        "--trials",
+        "1",
+        "--pruner",
+        "none",
+        "--weight-decay",
+        "0.01",
+        "--warmup-ratio",
+        "0.1",
+        "--space",
+        str(space),
+        *TINY,
+        *where,
+    )
     assert code == 0, err + out
 
     runs = Leaderboard.for_results_dir(results_dir).runs()
@@ -112,40 +142,97 @@ def _old_format_leaderboard(results_dir: Path) -> None:
     """A leaderboard as the previous version wrote it: no flag columns, hashes of the unresolved configs."""
     old = sa.MetaData()
     runs = sa.Table(
-        "runs", old,
-        *(sa.Column(name, kind) for name, kind in (
-            ("run_id", sa.String(64)), ("config_hash", sa.String(64)), ("fingerprint", sa.String(128)),
-            ("dataset", sa.String(255)), ("encoder", sa.String(255)), ("head", sa.String(255)), ("seed", sa.Integer),
-            ("status", sa.String(16)), ("config", sa.JSON), ("metrics", sa.JSON), ("macro_f1", sa.Float),
-            ("accuracy", sa.Float), ("val_macro_f1", sa.Float), ("error", sa.Text), ("environment", sa.JSON),
-            ("study", sa.String(255)), ("trial", sa.Integer), ("pid", sa.Integer), ("host", sa.String(255)),
-            ("attempts", sa.Integer), ("created_at", sa.String(40)), ("updated_at", sa.String(40)))),
+        "runs",
+        old,
+        *(
+            sa.Column(name, kind)
+            for name, kind in (
+                ("run_id", sa.String(64)),
+                ("config_hash", sa.String(64)),
+                ("fingerprint", sa.String(128)),
+                ("dataset", sa.String(255)),
+                ("encoder", sa.String(255)),
+                ("head", sa.String(255)),
+                ("seed", sa.Integer),
+                ("status", sa.String(16)),
+                ("config", sa.JSON),
+                ("metrics", sa.JSON),
+                ("macro_f1", sa.Float),
+                ("accuracy", sa.Float),
+                ("val_macro_f1", sa.Float),
+                ("error", sa.Text),
+                ("environment", sa.JSON),
+                ("study", sa.String(255)),
+                ("trial", sa.Integer),
+                ("pid", sa.Integer),
+                ("host", sa.String(255)),
+                ("attempts", sa.Integer),
+                ("created_at", sa.String(40)),
+                ("updated_at", sa.String(40)),
+            )
+        ),
     )
     predictions = sa.Table(
-        "predictions", old, sa.Column("run_id", sa.String(64), primary_key=True), sa.Column("example_ids", sa.JSON),
-        sa.Column("gold", sa.JSON), sa.Column("predicted", sa.JSON), sa.Column("probabilities", sa.JSON),
+        "predictions",
+        old,
+        sa.Column("run_id", sa.String(64), primary_key=True),
+        sa.Column("example_ids", sa.JSON),
+        sa.Column("gold", sa.JSON),
+        sa.Column("predicted", sa.JSON),
+        sa.Column("probabilities", sa.JSON),
     )
     engine = sa.create_engine(sqlite_url(database_path(results_dir)))
     old.create_all(engine)
-    spellings = [({"pooling": "last"}, "2026-01-01", "finished", 0.5, [0, 1, 2, 0]),
-                 ({}, "2026-01-02", "finished", 2 / 9, [0, 0, 0, 0]),
-                 ({"pooling": "mean"}, "2026-01-03", "failed", None, None)]
+    spellings = [
+        ({"pooling": "last"}, "2026-01-01", "finished", 0.5, [0, 1, 2, 0]),
+        ({}, "2026-01-02", "finished", 2 / 9, [0, 0, 0, 0]),
+        ({"pooling": "mean"}, "2026-01-03", "failed", None, None),
+    ]
     with engine.begin() as conn:
         for index, (params, when, status, f1, predicted) in enumerate(spellings):
             config = json.loads(RunConfig(head="bilstm", head_params=tuple(params.items())).to_json())
             config.pop("weights")
             config["head_params"] = [list(pair) for pair in params.items()]
-            conn.execute(sa.insert(runs).values(
-                run_id=f"old{index:09d}", config_hash=f"oldhash{index}", fingerprint="fp", dataset="sample",
-                encoder="scratch", head="bilstm", seed=1, status=status, config=config,
-                metrics=None if f1 is None else {"macro_f1": f1, "accuracy": f1, "val_macro_f1": f1,
-                                                 "labels": ["a", "b", "c"], "per_class": {}, "confusion": []},
-                macro_f1=f1, accuracy=f1, val_macro_f1=f1, environment={}, attempts=1, created_at=when,
-                updated_at=when))
+            conn.execute(
+                sa.insert(runs).values(
+                    run_id=f"old{index:09d}",
+                    config_hash=f"oldhash{index}",
+                    fingerprint="fp",
+                    dataset="sample",
+                    encoder="scratch",
+                    head="bilstm",
+                    seed=1,
+                    status=status,
+                    config=config,
+                    metrics=None
+                    if f1 is None
+                    else {
+                        "macro_f1": f1,
+                        "accuracy": f1,
+                        "val_macro_f1": f1,
+                        "labels": ["a", "b", "c"],
+                        "per_class": {},
+                        "confusion": [],
+                    },
+                    macro_f1=f1,
+                    accuracy=f1,
+                    val_macro_f1=f1,
+                    environment={},
+                    attempts=1,
+                    created_at=when,
+                    updated_at=when,
+                )
+            )
             if predicted is not None:
-                conn.execute(sa.insert(predictions).values(
-                    run_id=f"old{index:09d}", example_ids=["1", "2", "3", "4"], gold=[0, 1, 2, 0],
-                    predicted=predicted, probabilities=[]))
+                conn.execute(
+                    sa.insert(predictions).values(
+                        run_id=f"old{index:09d}",
+                        example_ids=["1", "2", "3", "4"],
+                        gold=[0, 1, 2, 0],
+                        predicted=predicted,
+                        probabilities=[],
+                    )
+                )
     engine.dispose()
 
 

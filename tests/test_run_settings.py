@@ -26,7 +26,9 @@ def test_reference_rows_show_only_their_own_settings():
     assert settings[majority.run_id] == {}
     assert [settings[run.run_id] for run in trained] == [{"lr": 1e-4}, {"lr": 3e-5}]
     text = export([tfidf, majority, *trained], "md")
-    tfidf_line = next(line for line in text.splitlines() if tfidf.run_id in line).replace("\\_", "_")  # Markdown escapes "_"
+    tfidf_line = next(line for line in text.splitlines() if tfidf.run_id in line).replace(
+        "\\_", "_"
+    )  # Markdown escapes "_"
     assert "c_grid=0.3,1,3,10" in tfidf_line and "lr=" not in tfidf_line and "epochs=" not in tfidf_line
 
 
@@ -35,8 +37,12 @@ def test_runs_differing_in_one_switch_are_told_apart(capsys, results_dir: Path):
     with Leaderboard.for_results_dir(results_dir) as board:
         ids = {
             changes: record_run(board, make_config(**dict(changes)), make_metrics(gold, gold))
-            for changes in ((("class_weighted", True),), (("class_weighted", False),), (("freeze_encoder", True),),
-                            (("max_len", 64),))
+            for changes in (
+                (("class_weighted", True),),
+                (("class_weighted", False),),
+                (("freeze_encoder", True),),
+                (("max_len", 64),),
+            )
         }
     code, out, err = bench(capsys, "leaderboard", "--results", str(results_dir))
     assert code == 0, err

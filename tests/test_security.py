@@ -53,14 +53,19 @@ def test_library_code_never_unpickles() -> None:
         where = path.relative_to(ROOT)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                problems += [f"{where}: imports {alias.name}" for alias in node.names
-                             if alias.name.split(".")[0] in PICKLE_MODULES]
+                problems += [
+                    f"{where}: imports {alias.name}"
+                    for alias in node.names
+                    if alias.name.split(".")[0] in PICKLE_MODULES
+                ]
             elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PICKLE_MODULES:
                 problems.append(f"{where}: imports from {node.module}")
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 name = node.func.attr
-                if name == "load" and ast.unparse(node.func.value) == "torch" and not _is_true(
-                    _keyword(node, "weights_only")
+                if (
+                    name == "load"
+                    and ast.unparse(node.func.value) == "torch"
+                    and not _is_true(_keyword(node, "weights_only"))
                 ):
                     problems.append(f"{where}:{node.lineno}: torch.load without weights_only=True")
                 if name == "load" and _is_true(_keyword(node, "allow_pickle")):
@@ -88,8 +93,20 @@ def test_checkpoints_and_exported_models_hold_no_pickles_and_load_without_unpick
 ) -> None:
     results = tmp_path / "results"
     code, out, err = bench(
-        capsys, "run", "--head", "mlp", *tiny_config_args(), "--train-limit", "120", "--epochs", "1",
-        "--max-len", "32", "--results", str(results), "--no-progress",
+        capsys,
+        "run",
+        "--head",
+        "mlp",
+        *tiny_config_args(),
+        "--train-limit",
+        "120",
+        "--epochs",
+        "1",
+        "--max-len",
+        "32",
+        "--results",
+        str(results),
+        "--no-progress",
     )
     assert code == 0, err + out
     (record,) = Leaderboard.for_results_dir(results).runs()
@@ -157,7 +174,9 @@ def test_config_and_weights_are_loaded_with_the_requested_trust(hub_calls, trust
         request = EncoderRequest("hf:someone/custom-model", trust_remote_code=trust, random_init=random_init)
         build_model(request, "someone/custom-model", config=object())
     assert [(name, kwargs["trust_remote_code"]) for name, kwargs in hub_calls] == [
-        ("config", trust), ("model", trust), ("model-from-config", trust)
+        ("config", trust),
+        ("model", trust),
+        ("model-from-config", trust),
     ]
 
 
@@ -244,8 +263,10 @@ def test_a_tampered_leaderboard_row_cannot_point_outside_results(capsys, tmp_pat
     with engine.begin() as conn:
         conn.execute(sa.update(runs_table).where(runs_table.c.run_id == run_id).values(run_id="../outside"))
     engine.dispose()
-    for args in (["predict", "--run", "../outside", "x"],
-                 ["export-model", str(tmp_path / "out"), "--run", "../outside"]):
+    for args in (
+        ["predict", "--run", "../outside", "x"],
+        ["export-model", str(tmp_path / "out"), "--run", "../outside"],
+    ):
         code, _, err = bench(capsys, *args, "--results", str(results))
         assert code == 2 and "malformed run id '../outside'" in err, (args, err)
     assert not (tmp_path / "out").exists()
@@ -296,8 +317,15 @@ def test_urls_with_passwords_in_a_run_never_reach_the_database_or_exports(capsys
     run_id = board.start_run(config, "fp", "sample", {"storage": url, "note": f"copied from {url}"})
     board.finish_run(
         run_id,
-        RunMetrics(0.5, 0.5, 0.5, ["a", "b"], {"a": ClassScores(1, 1, 1, 1), "b": ClassScores(0, 0, 0, 1)},
-                   [[1, 0], [1, 0]], predictions=Predictions(["x", "y"], [0, 1], [0, 0], [[0.9, 0.1], [0.8, 0.2]])),
+        RunMetrics(
+            0.5,
+            0.5,
+            0.5,
+            ["a", "b"],
+            {"a": ClassScores(1, 1, 1, 1), "b": ClassScores(0, 0, 0, 1)},
+            [[1, 0], [1, 0]],
+            predictions=Predictions(["x", "y"], [0, 1], [0, 0], [[0.9, 0.1], [0.8, 0.2]]),
+        ),
     )
     failed = board.start_run(config.with_updates(seed=2), "fp", "sample", {"storage": url})
     board.fail_run(failed, f"OperationalError: could not connect to {url}")
@@ -311,8 +339,9 @@ def test_urls_with_passwords_in_a_run_never_reach_the_database_or_exports(capsys
 
     outputs = []
     for fmt in ("csv", "md", "latex", "html", "json"):
-        code, out, err = bench(capsys, "export", "--format", fmt, "--status", "finished", "--status", "failed",
-                               "--results", str(results))
+        code, out, err = bench(
+            capsys, "export", "--format", fmt, "--status", "finished", "--status", "failed", "--results", str(results)
+        )
         assert code == 0, err
         outputs.append(out)
     for args in (["show", run_id], ["show", failed], ["leaderboard", "--status", "failed"]):
@@ -384,8 +413,7 @@ def _hostile_board(results: Path) -> str:
     labels = ("\x1b[2J\x1b[31mred", "[/]", "=cmd|' /C calc'!A0")
     metrics = make_metrics([0, 1, 2, 0, 1, 2], [0, 1, 2, 0, 2, 2], labels)
     with Leaderboard.for_results_dir(results) as board:
-        return record_run(board, make_config(encoder="=HYPERLINK(\"http://x\")", head="mlp"), metrics,
-                          dataset=HOSTILE)
+        return record_run(board, make_config(encoder='=HYPERLINK("http://x")', head="mlp"), metrics, dataset=HOSTILE)
 
 
 def test_exports_escape_hostile_names_for_each_format(capsys, tmp_path: Path) -> None:
@@ -524,8 +552,9 @@ def test_every_field_of_a_model_folder_is_checked(capsys, tmp_path: Path, export
     assert "root:" not in out + err
 
 
-def test_predict_escapes_labels_and_warns_on_empty_texts(capsys, tmp_path: Path, exported_model: Path,
-                                                         wide_console) -> None:
+def test_predict_escapes_labels_and_warns_on_empty_texts(
+    capsys, tmp_path: Path, exported_model: Path, wide_console
+) -> None:
     def hostile_labels(card: dict, _: Path) -> None:
         card["labels"] = [f"\x1b[31m[/]{index}" for index in range(len(card["labels"]))]
 
@@ -534,12 +563,13 @@ def test_predict_escapes_labels_and_warns_on_empty_texts(capsys, tmp_path: Path,
     assert code == 0, err
     assert "\x1b" not in out + err
     assert "\\x1b[31m[/]" in out and "[bold]x" in out
-    assert err.strip() == ("warning: text 2 is empty (only whitespace or invisible characters); the label given to an "
-                           "empty text says nothing about it")
+    assert err.strip() == (
+        "warning: text 2 is empty (only whitespace or invisible characters); the label given to an "
+        "empty text says nothing about it"
+    )
 
 
-def test_export_model_into_the_current_empty_folder(capsys, tmp_path: Path, exported_model: Path,
-                                                    monkeypatch) -> None:
+def test_export_model_into_the_current_empty_folder(capsys, tmp_path: Path, exported_model: Path, monkeypatch) -> None:
     results = exported_model.parent / "results"
     run_id = json.loads((exported_model / "model.json").read_text(encoding="utf-8"))["run_id"]
     here = tmp_path / "here"

@@ -92,10 +92,18 @@ def test_a_bad_setting_on_the_command_line_is_one_line_exit_2(capsys, results_di
 def test_run_config_converts_the_declared_options():
     command = typer.main.get_group(app).get_command(None, "run")  # type: ignore[union-attr]
     defaults = {param.name: param.default for param in command.params}
-    config = opt.run_config({
-        **defaults, "head": "mlp", "head_param": ["head.hidden_dim=64"], "dropout": 0.2, "warmup_ratio": 0.05,
-        "results": Path("r"), "encoder_config": ["hidden_size=32"], "logger_dir": Path("t"),
-    })
+    config = opt.run_config(
+        {
+            **defaults,
+            "head": "mlp",
+            "head_param": ["head.hidden_dim=64"],
+            "dropout": 0.2,
+            "warmup_ratio": 0.05,
+            "results": Path("r"),
+            "encoder_config": ["hidden_size=32"],
+            "logger_dir": Path("t"),
+        }
+    )
     assert config.head_kwargs == {"hidden_dim": 64, "dropout": 0.2}
     assert (config.warmup_ratio, config.results_dir, config.logger_dir) == (0.05, "r", "t")
     assert config.encoder_config == (("hidden_size", 32),) and config.loggers == ()
@@ -140,8 +148,9 @@ def test_grid_config_yaml_and_the_command_line_overrides_it(capsys, tmp_path: Pa
     path.write_text(YAML)
     code, out, err = plan(capsys, "--config", str(path), "--results", str(results_dir))
     assert code == 0 and "4 runs, 4 to run" in out, err + out
-    code, out, err = plan(capsys, "--config", str(path), "--seeds", "7", "--warmup-ratio", "0.2",
-                          "--results", str(results_dir))
+    code, out, err = plan(
+        capsys, "--config", str(path), "--seeds", "7", "--warmup-ratio", "0.2", "--results", str(results_dir)
+    )
     assert code == 0 and "1 runs, 1 to run" in out, err + out
     row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["0"])
     assert row[1:4] == ["scratch", "linear", "7"], row
@@ -151,8 +160,19 @@ def test_grid_config_matches_the_same_options_on_the_command_line(capsys, tmp_pa
     path = tmp_path / "grid.yaml"
     path.write_text(YAML)
     from_file = plan(capsys, "--config", str(path), "--results", str(results_dir))
-    from_line = plan(capsys, "--heads", "linear", "--seeds", "1,2", "--warmup-ratio", "0.0,0.1", "--epochs", "1",
-                     "--results", str(results_dir))
+    from_line = plan(
+        capsys,
+        "--heads",
+        "linear",
+        "--seeds",
+        "1,2",
+        "--warmup-ratio",
+        "0.0,0.1",
+        "--epochs",
+        "1",
+        "--results",
+        str(results_dir),
+    )
     assert from_file[0] == from_line[0] == 0
     assert from_file[1] == from_line[1]  # same study name, same points and config hashes
 
@@ -199,8 +219,9 @@ def test_tune_config_fixes_the_file_s_settings(capsys, tmp_path: Path, results_d
     rows = {line.split()[0]: line for line in out.splitlines() if line.split()}
     assert "fixed (--config)" in rows["epochs"] and "fixed (--config)" in rows["max_len"]
     assert "fixed" not in rows["lr"]
-    code, out, err = bench(capsys, "tune", "--config", str(path), "--epochs", "2", "--dry-run",
-                           "--results", str(results_dir))
+    code, out, err = bench(
+        capsys, "tune", "--config", str(path), "--epochs", "2", "--dry-run", "--results", str(results_dir)
+    )
     assert code == 0, err + out
     epochs = next(line for line in out.splitlines() if " epochs " in line)
     assert "2" in epochs and "fixed (command line)" in epochs

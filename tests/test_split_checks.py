@@ -43,7 +43,9 @@ def test_an_empty_split_is_refused_with_exit_2_and_nothing_written(
     capsys, tmp_path: Path, two_dialogues: Path, command: str
 ) -> None:
     results = tmp_path / "results"
-    code, out, err = bench(capsys, *COMMANDS[command], "--data", f"multi-turn:{two_dialogues}", "--results", str(results))
+    code, out, err = bench(
+        capsys, *COMMANDS[command], "--data", f"multi-turn:{two_dialogues}", "--results", str(results)
+    )
     assert code == 2, out + err
     assert len(err.strip().splitlines()) == 1, err
     assert "validation" in err and "split" in err and "empty" in err
@@ -53,7 +55,9 @@ def test_an_empty_split_is_refused_with_exit_2_and_nothing_written(
 
 def test_check_splits_names_the_split_and_the_cause() -> None:
     dataset = load_dataset(DataOptions())
-    with pytest.raises(DataError, match=r"the validation split is empty; a run needs at least 1 to choose the best epoch on"):
+    with pytest.raises(
+        DataError, match=r"the validation split is empty; a run needs at least 1 to choose the best epoch on"
+    ):
         check_splits(replace(dataset, validation=[]))
     usable = replace(dataset, validation=dataset.train[:2], test=dataset.train[2:3])
     check_splits(usable)  # every split serves one device

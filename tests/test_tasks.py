@@ -61,8 +61,11 @@ def test_thresholds_are_tuned_only_where_the_decision_uses_them() -> None:
     thresholds = MULTI_LABEL.tune_thresholds(gold, probabilities, per_label=False)
     scores = MULTI_LABEL.evaluate(gold, probabilities, thresholds, ["a", "b"])
     assert scores.macro_f1 == 1.0 and scores.accuracy == 1.0 and scores.confusion == []
-    assert scores.extra["task"] == "multilabel" and set(scores.extra["scores"]) == {"micro_f1", "samples_f1",
-                                                                                    "exact_match"}
+    assert scores.extra["task"] == "multilabel" and set(scores.extra["scores"]) == {
+        "micro_f1",
+        "samples_f1",
+        "exact_match",
+    }
 
 
 def test_model_card_thresholds_are_checked_by_the_task() -> None:
@@ -128,7 +131,13 @@ def test_the_task_table_imports_neither_torch_nor_scikit_learn() -> None:
         "task_of([[1, 0]]).describe_target([1, 0], ['x', 'y']), task_of([0]).majority_reference([0, 1], 2)\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sklearn', 'lightning', 'transformers'}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

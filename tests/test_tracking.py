@@ -22,8 +22,9 @@ EPOCHS = 2
 
 
 def tracked_run(results: Path, loggers: tuple[str, ...], **changes):
-    config = tiny_run_config(results, epochs=EPOCHS, loggers=loggers, logger_dir=str(results.parent / "trackers"),
-                             **changes)
+    config = tiny_run_config(
+        results, epochs=EPOCHS, loggers=loggers, logger_dir=str(results.parent / "trackers"), **changes
+    )
     with Leaderboard.for_results_dir(results) as board:
         record = run_experiment(config, board)
     assert record.status == "finished", record.error
@@ -31,7 +32,9 @@ def tracked_run(results: Path, loggers: tuple[str, ...], **changes):
 
 
 def test_tensorboard_csv_and_offline_wandb_hold_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("tensorboard", reason="tensorboard is not installed (pip install 'ko-emotion-bench[tensorboard]')")
+    pytest.importorskip(
+        "tensorboard", reason="tensorboard is not installed (pip install 'ko-emotion-bench[tensorboard]')"
+    )
     pytest.importorskip("wandb", reason="wandb is not installed (pip install 'ko-emotion-bench[wandb]')")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -74,12 +77,26 @@ def mlflow_server(tmp_path: Path):
     """A real MLflow tracking server (SQLite backend, proxied artifacts) on a free local port."""
     pytest.importorskip("mlflow", reason="mlflow is not installed (pip install 'ko-emotion-bench[mlflow]')")
     port = _free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
-               "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(tmp_path / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
-                              env={**os.environ, "PYTHONPATH": ""})
+    server = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""}
+    )
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240
     try:
@@ -103,7 +120,9 @@ def mlflow_server(tmp_path: Path):
         log.close()
 
 
-def test_mlflow_server_holds_parameters_metrics_tags_and_the_confusion_matrix(tmp_path: Path, mlflow_server: str) -> None:
+def test_mlflow_server_holds_parameters_metrics_tags_and_the_confusion_matrix(
+    tmp_path: Path, mlflow_server: str
+) -> None:
     from mlflow.tracking import MlflowClient
 
     config, record = tracked_run(tmp_path / "results", ("mlflow",), mlflow_uri=mlflow_server, study="demo", trial=5)

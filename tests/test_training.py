@@ -13,11 +13,11 @@ from bench.config import RunConfig
 from bench.data.types import DataOptions
 from bench.leaderboard.store import Leaderboard
 from bench.model.padding import PadCollator
+from bench.runs.dataset import prepare_dataset
 from bench.training.batching import BucketBatchSampler
 from bench.training.datamodule import default_eval_batch_size
-from bench.training.module import linear_warmup_decay
-from bench.runs.dataset import prepare_dataset
 from bench.training.fitting import build_trainer, prepare_run
+from bench.training.module import linear_warmup_decay
 from bench.training.runner import run_experiment
 from heads import list_heads
 from tests.conftest import tiny_config_pairs
@@ -122,7 +122,13 @@ def test_scratch_run_on_the_sample_data_learns(results_dir):
     """A small from-scratch encoder on the bundled sample data beats chance clearly."""
     small = (("hidden_size", 64), ("intermediate_size", 128), ("num_attention_heads", 2), ("num_hidden_layers", 2))
     config = RunConfig(
-        encoder="scratch", head="mlp", encoder_config=small, epochs=10, lr=1e-3, batch_size=16, seed=1,
+        encoder="scratch",
+        head="mlp",
+        encoder_config=small,
+        epochs=10,
+        lr=1e-3,
+        batch_size=16,
+        seed=1,
         results_dir=str(results_dir),
     )
     record = run_experiment(config, Leaderboard.for_results_dir(results_dir))
@@ -215,8 +221,18 @@ def test_the_row_records_the_precision_used_phase_times_and_latency_once_per_sha
     assert first.environment["precision"] == "bf16-mixed"
     assert first.environment["precision_requested"] == "16-mixed"
     timings = first.metrics.timings
-    for phase in ("model_build", "tokenize", "first_step", "fit", "validation", "test", "latency", "artefacts",
-                  "leaderboard_start", "data_load"):
+    for phase in (
+        "model_build",
+        "tokenize",
+        "first_step",
+        "fit",
+        "validation",
+        "test",
+        "latency",
+        "artefacts",
+        "leaderboard_start",
+        "data_load",
+    ):
         assert timings[f"{phase}_seconds"] >= 0, phase
     assert 0 < timings["first_step_seconds"] <= timings["fit_seconds"]
     assert timings["train_seconds"] <= timings["fit_seconds"]

@@ -93,8 +93,14 @@ def fit_and_score_baseline(
     eval_seconds = time.perf_counter() - started
     run.phases.add("test", eval_seconds)
     scores = task.evaluate(gold["test"], probabilities, fitted.thresholds, dataset.labels)
-    shape = {"kind": "baseline", "encoder": config.encoder, "params": config.head_params,
-             "train_limit": config.train_limit, "test": dataset.fingerprint, "task": task.name}
+    shape = {
+        "kind": "baseline",
+        "encoder": config.encoder,
+        "params": config.head_params,
+        "train_limit": config.train_limit,
+        "test": dataset.fingerprint,
+        "task": task.name,
+    }
     with run.phases.measure("latency"):
         latency_figures, source = cached_latency(
             LatencyCache(config.results_path / "cache"),

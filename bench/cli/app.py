@@ -44,7 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bench.cli.baseline",
         "Record reference rows on DATA's split: TF-IDF (char n-grams) + logistic regression, and the majority class.",
     ),
-    "leaderboard": ("bench.cli.leaderboard", "Recorded runs sorted by test macro-F1, one table per dataset fingerprint."),
+    "leaderboard": (
+        "bench.cli.leaderboard",
+        "Recorded runs sorted by test macro-F1, one table per dataset fingerprint.",
+    ),
     "show": (
         "bench.cli.leaderboard",
         "One run: config, scores, per-class precision/recall/F1 and the confusion matrix.",
@@ -110,7 +113,9 @@ class LazyGroup(TyperGroup):
         finally:
             self.listing = False
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
         try:
             return self._click_resolve_command(ctx, args)
         except typer.TyperException as error:  # click's UsageError: no such command

@@ -51,8 +51,14 @@ def baseline(
     data_options = opt.data_options(options)
     results, train_limit = options["results"], options["train_limit"]
     configs = [
-        baseline_config(name, data_options, train_limit=train_limit, results_dir=str(results), c_grid=grid,
-                        per_label_threshold=per_label_threshold)
+        baseline_config(
+            name,
+            data_options,
+            train_limit=train_limit,
+            results_dir=str(results),
+            c_grid=grid,
+            per_label_threshold=per_label_threshold,
+        )
         for name in dict.fromkeys(kind or list(BASELINES))
     ]
     problem = SETTINGS["threads"].problem(options["threads"])  # type: ignore[union-attr]
@@ -80,8 +86,9 @@ def parse_c_grid(text: str) -> list[float]:
 def baseline_table(records: list[RunRecord]) -> Table:
     """The recorded baseline rows: scores, the chosen C and fitting time."""
     first = records[0]
-    table = Table(title=terminal(f"baselines on {first.dataset} · fingerprint {first.fingerprint[:12]}"),
-                  title_justify="left")
+    table = Table(
+        title=terminal(f"baselines on {first.dataset} · fingerprint {first.fingerprint[:12]}"), title_justify="left"
+    )
     unfinished = any(record.status != "finished" for record in records)
     columns = [("run", "left"), ("encoder", "left"), ("head", "left")] + ([("status", "left")] if unfinished else [])
     columns += [("val F1", "right"), ("test F1", "right"), ("accuracy", "right"), ("C", "right"), ("fit s", "right")]
@@ -91,11 +98,18 @@ def baseline_table(records: list[RunRecord]) -> Table:
         metrics = record.metrics
         c = chosen_c(metrics) if metrics is not None else None
         fit_seconds = metrics.timings.get("train_seconds") if metrics is not None else None
-        status = [terminal(record.status if not record.error else f"{record.status}: {record.error}")] if unfinished else []
+        status = (
+            [terminal(record.status if not record.error else f"{record.status}: {record.error}")] if unfinished else []
+        )
         table.add_row(
-            terminal(record.run_id), terminal(record.encoder), terminal(record.head), *status,
-            format_value(record.val_macro_f1, "score"), format_value(record.macro_f1, "score"),
-            format_value(record.accuracy, "score"), "—" if c is None else f"{c:g}",
+            terminal(record.run_id),
+            terminal(record.encoder),
+            terminal(record.head),
+            *status,
+            format_value(record.val_macro_f1, "score"),
+            format_value(record.macro_f1, "score"),
+            format_value(record.accuracy, "score"),
+            "—" if c is None else f"{c:g}",
             format_value(fit_seconds, "seconds"),
         )
     return table

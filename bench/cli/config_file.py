@@ -56,8 +56,10 @@ def option_defaults(command: Any, ctx: typer.Context, path: Path, data: dict[str
     for key, value in data.items():
         param = params.get(_key(str(key)))
         if param is None or param.name is None:
-            raise UsageError(f"--config file {path}: unknown key {key!r} (the keys are the options of bench "
-                             f"{command.name}, e.g. max_len or max-len)")
+            raise UsageError(
+                f"--config file {path}: unknown key {key!r} (the keys are the options of bench "
+                f"{command.name}, e.g. max_len or max-len)"
+            )
         converted = _option_value(param, value, path, str(key))
         try:
             param.get_runtime_param().coerce(converted, param=param, ctx=ctx)

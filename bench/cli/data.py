@@ -26,13 +26,22 @@ D = opt.DEFAULTS
 data_app = typer.Typer(help="Look at data sources before training on them.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-Source = Annotated[str, typer.Argument(
-    help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR, file:PATH.")]
+Source = Annotated[
+    str,
+    typer.Argument(
+        help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR, file:PATH."
+    ),
+]
 # The same --encoder and --max-len as a run's (bench.config declares them): the encoder whose tokenizer
 # counts the tokens (only characters are counted without one), and the token budget of a text.
-InspectEncoder = Annotated[str | None, typer.Option(
-    *SETTINGS["encoder"].flags, help=f"{SETTINGS['encoder'].help} Counts tokens with its tokenizer.",  # type: ignore[union-attr]
-    rich_help_panel=opt.MODEL)]
+InspectEncoder = Annotated[
+    str | None,
+    typer.Option(
+        *SETTINGS["encoder"].flags,
+        help=f"{SETTINGS['encoder'].help} Counts tokens with its tokenizer.",  # type: ignore[union-attr]
+        rich_help_panel=opt.MODEL,
+    ),
+]
 InspectMaxLen = opt.setting_option("max_len")
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 
@@ -88,16 +97,20 @@ def _tokenizer(encoder: str | None, encoder_path: Path | None, dataset: SplitDat
 
 
 def _render(summary: dict[str, Any], encoder: str | None) -> None:
-    console.print(Text.assemble(
-        terminal(summary["name"], style="bold"),
-        f"  fingerprint {summary['fingerprint'][:16]}  encoding {summary['encoding'] or 'n/a'}"
-        f"  {len(summary['classes'])} classes",
-    ))
+    console.print(
+        Text.assemble(
+            terminal(summary["name"], style="bold"),
+            f"  fingerprint {summary['fingerprint'][:16]}  encoding {summary['encoding'] or 'n/a'}"
+            f"  {len(summary['classes'])} classes",
+        )
+    )
     console.print(terminal(f"Split: {summary['split_rule']}"))
     if "labels_per_example" in summary:
         per_example = summary["labels_per_example"]
-        console.print(f"Multi-label: {per_example['mean']:.2f} labels per example on average, at most "
-                      f"{per_example['max']}; the table counts examples with each label")
+        console.print(
+            f"Multi-label: {per_example['mean']:.2f} labels per example on average, at most "
+            f"{per_example['max']}; the table counts examples with each label"
+        )
     counts = Table(title="Rows per split and label")
     counts.add_column("label")
     for name in (*SPLITS, "total"):
@@ -110,9 +123,10 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
     console.print(counts)
     if summary["dialogues"]:
         dialogues = summary["dialogues"]
-        console.print("Dialogues (utterances): " + ", ".join(
-            f"{name} {dialogues[name]} ({summary['rows'][name]})" for name in SPLITS
-        ))
+        console.print(
+            "Dialogues (utterances): "
+            + ", ".join(f"{name} {dialogues[name]} ({summary['rows'][name]})" for name in SPLITS)
+        )
 
     dropped = Table(title="Rows dropped")
     dropped.add_column("reason")
@@ -124,19 +138,28 @@ def _render(summary: dict[str, Any], encoder: str | None) -> None:
     else:
         console.print("No rows dropped.")
     duplicates = summary["duplicates"]
-    console.print(f"Duplicate texts: {duplicates['within_train']} repeated within train, "
-                  f"{duplicates['train_test']} test texts also in train.")
+    console.print(
+        f"Duplicate texts: {duplicates['within_train']} repeated within train, "
+        f"{duplicates['train_test']} test texts also in train."
+    )
 
     lengths = Table(title="Text length")
     for column in ("unit", "mean", "p95", "max", f"over {summary['max_len']}"):
         lengths.add_column(column, justify="right" if column != "unit" else "left")
     chars = summary["length"]["chars"]
-    lengths.add_row("characters", f"{chars['mean']:.1f}", f"{chars['p95']:.0f}", str(chars["max"]),
-                    f"{chars['over_max_len']:.1%}")
+    lengths.add_row(
+        "characters", f"{chars['mean']:.1f}", f"{chars['p95']:.0f}", str(chars["max"]), f"{chars['over_max_len']:.1%}"
+    )
     tokens = summary["length"].get("tokens")
     if tokens is not None:
-        add_row(lengths, f"tokens ({encoder})", f"{tokens['mean']:.1f}", f"{tokens['p95']:.0f}", str(tokens["max"]),
-                        f"{tokens['over_max_len']:.1%}")
+        add_row(
+            lengths,
+            f"tokens ({encoder})",
+            f"{tokens['mean']:.1f}",
+            f"{tokens['p95']:.0f}",
+            str(tokens["max"]),
+            f"{tokens['over_max_len']:.1%}",
+        )
     console.print(lengths)
     for warning in summary["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {markup(warning)}", highlight=False)

@@ -34,17 +34,25 @@ def encoders_command(plugin: Plugins = None, wide: Wide = False, columns: Column
 
 def encoders_table(entries: Iterable[EncoderEntry]) -> FitTable:
     """The encoders as a table: names, hub ids and sizes never cut; the description shortened to fit."""
-    table = FitTable("encoders", [
-        Column("name", style="bold"),
-        Column("hub id", priority=1),
-        Column("parameters", "right", priority=2),
-        Column("default lr", priority=4),
-        Column("description", priority=3, free_text=True, min_width=20),
-    ])
+    table = FitTable(
+        "encoders",
+        [
+            Column("name", style="bold"),
+            Column("hub id", priority=1),
+            Column("parameters", "right", priority=2),
+            Column("default lr", priority=4),
+            Column("description", priority=3, free_text=True, min_width=20),
+        ],
+    )
     for entry in entries:
         count = entry.parameter_count() if entry.parameter_count is not None else None
-        table.add_row(entry.name, entry.hub_id or "—", format_parameter_count(count), describe_learning_rates(entry),
-                      entry.description)
+        table.add_row(
+            entry.name,
+            entry.hub_id or "—",
+            format_parameter_count(count),
+            describe_learning_rates(entry),
+            entry.description,
+        )
     return table
 
 

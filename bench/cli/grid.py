@@ -120,8 +120,13 @@ def setting_list(name: str, text: str | None) -> tuple[Any, ...] | None:
 
 @app.command()
 @opt.with_options(
-    opt.GRID_LIST_OPTIONS, opt.DATA_OPTIONS, opt.FOLD_OPTIONS, opt.GRID_SINGLE_OPTIONS, opt.PLUGIN_OPTIONS,
-    opt.RESULTS_OPTIONS, opt.STUDY_OPTIONS,
+    opt.GRID_LIST_OPTIONS,
+    opt.DATA_OPTIONS,
+    opt.FOLD_OPTIONS,
+    opt.GRID_SINGLE_OPTIONS,
+    opt.PLUGIN_OPTIONS,
+    opt.RESULTS_OPTIONS,
+    opt.STUDY_OPTIONS,
 )
 def grid(
     ctx: typer.Context,
@@ -183,9 +188,11 @@ def grid(
     progress = options["progress"]
     display = GridDisplay(points, fields, finished_points(points, board, dataset), progress)
     console.print(
-        terminal(f"grid {study_name}: {len(points)} runs on {dataset.name} ({dataset.fingerprint[:12]}), "
-                 f"{len(display.done)} already finished · {workers.threads} threads · "
-                 f"study storage {redact_url(storage_url)}")
+        terminal(
+            f"grid {study_name}: {len(points)} runs on {dataset.name} ({dataset.fingerprint[:12]}), "
+            f"{len(display.done)} already finished · {workers.threads} threads · "
+            f"study storage {redact_url(storage_url)}"
+        )
     )
     outcome = GridWorker(study, points, dataset, board, callbacks=run_callbacks(progress), on_event=display.show).run()
     print_grid_summary(points, fields, dataset, board)
@@ -246,8 +253,15 @@ def print_grid_plan(
     """The grid's runs, in the order workers take them, with their leaderboard status."""
     records = point_status(points, board, dataset)
     pending = sum(record is None or record.status != "finished" for record in records)
-    columns = [Column("#", "right"), Column("encoder"), Column("head"), Column("seed", "right", priority=2),
-               *(Column(name, priority=1) for name in fields), Column("config"), Column("status")]
+    columns = [
+        Column("#", "right"),
+        Column("encoder"),
+        Column("head"),
+        Column("seed", "right", priority=2),
+        *(Column(name, priority=1) for name in fields),
+        Column("config"),
+        Column("status"),
+    ]
     table = FitTable(f"grid {study}: {len(points)} runs, {pending} to run", columns)
     for index, (point, record) in enumerate(zip(points, records)):
         values = [str(grids.field_value(point, name)) for name in fields]
@@ -259,8 +273,10 @@ def print_grid_plan(
         table.add_row(str(index), point.encoder, point.head, str(point.seed), *values, point.config_hash(), status)
     print_table(console, table)
     console.print(
-        terminal(f"dataset {dataset.name} ({dataset.fingerprint[:12]}) · leaderboard {board.url} · "
-                 f"study storage {redact_url(storage_url)}")
+        terminal(
+            f"dataset {dataset.name} ({dataset.fingerprint[:12]}) · leaderboard {board.url} · "
+            f"study storage {redact_url(storage_url)}"
+        )
     )
 
 
@@ -269,9 +285,17 @@ def print_grid_summary(
 ) -> None:
     """Each point's status and scores from the leaderboard."""
     records = point_status(points, board, dataset)
-    columns = [Column(""), Column("encoder"), Column("head"), Column("seed", "right", priority=3),
-               *(Column(name, priority=2) for name in fields), Column("status"),
-               Column("val F1", "right", priority=1), Column("macro-F1", "right"), Column("run")]
+    columns = [
+        Column(""),
+        Column("encoder"),
+        Column("head"),
+        Column("seed", "right", priority=3),
+        *(Column(name, priority=2) for name in fields),
+        Column("status"),
+        Column("val F1", "right", priority=1),
+        Column("macro-F1", "right"),
+        Column("run"),
+    ]
     table = FitTable(f"grid results on {dataset.name} (test macro-F1)", columns)
     best = best_run_id([record for record in records if record is not None])
     for point, record in zip(points, records):
@@ -297,7 +321,9 @@ def print_grid_summary(
     print_table(console, table)
     text = flag_legend(flag for record in records if record is not None for flag in record.flags)
     if text:
-        console.print(f"★ best unflagged run. {text}.", highlight=False, markup=False, soft_wrap=not console.is_terminal)
+        console.print(
+            f"★ best unflagged run. {text}.", highlight=False, markup=False, soft_wrap=not console.is_terminal
+        )
 
 
 def print_outcome(outcome: GridOutcome) -> None:
@@ -308,5 +334,3 @@ def print_outcome(outcome: GridOutcome) -> None:
     if outcome.running_elsewhere:
         parts.append(f"{len(outcome.running_elsewhere)} still running in other workers")
     console.print("this worker: " + ", ".join(parts), highlight=False)
-
-

@@ -26,8 +26,10 @@ def print_head(name: str, cls: type[Head]) -> None:
     line = terminal(name, style="bold")
     line.append_text(terminal(f"  {cls.description}"))
     console.print(line, soft_wrap=not console.is_terminal)
-    for title, text in (("hyperparameters (default)", describe_hyperparameters(cls)),
-                        ("bench tune searches", describe_space(cls))):
+    for title, text in (
+        ("hyperparameters (default)", describe_hyperparameters(cls)),
+        ("bench tune searches", describe_space(cls)),
+    ):
         if text:
             console.print(terminal(f"  {title}", style="dim"), soft_wrap=not console.is_terminal)
             for entry in text.splitlines():

@@ -28,13 +28,16 @@ from bench.leaderboard.store import Leaderboard, database_path, is_stale
 
 View = Annotated[
     Literal["runs", "groups", "pareto"],
-    typer.Option("--view", help="runs: one row per run; groups: seeds aggregated; pareto: macro-F1 vs latency "
-                                "(bench leaderboard only)."),
+    typer.Option(
+        "--view",
+        help="runs: one row per run; groups: seeds aggregated; pareto: macro-F1 vs latency (bench leaderboard only).",
+    ),
 ]
 Status = Annotated[
     list[str] | None,
     typer.Option(
-        "--status", metavar="STATUS",
+        "--status",
+        metavar="STATUS",
         help=f"Only runs with this status (repeatable): {', '.join(RUN_STATUSES)}.",
     ),
 ]
@@ -45,8 +48,11 @@ Wide = Annotated[
 ]
 Columns = Annotated[
     str | None,
-    typer.Option("--columns", metavar="A,B,C",
-                 help="Only these columns, in the table's order (an unknown name lists the table's columns)."),
+    typer.Option(
+        "--columns",
+        metavar="A,B,C",
+        help="Only these columns, in the table's order (an unknown name lists the table's columns).",
+    ),
 ]
 IncludeFlagged = Annotated[
     bool,
@@ -111,8 +117,12 @@ def leaderboard_command(
     for section in stats.sections(sort_runs(records)).values():
         print_table(console, run_table(section, include_flagged, wide), wide=wide, columns=chosen)
     if any(is_stale(record) for record in records):
-        console.print(terminal("stale: recorded as running, but its process is gone (rerun the same command to "
-                               "resume it)", style="dim"), soft_wrap=not console.is_terminal)
+        console.print(
+            terminal(
+                "stale: recorded as running, but its process is gone (rerun the same command to resume it)", style="dim"
+            ),
+            soft_wrap=not console.is_terminal,
+        )
     print_flag_legend(flag for record in records for flag in record.flags)
 
 
@@ -120,8 +130,10 @@ def print_flag_legend(flags: Iterable[str]) -> None:
     """The meaning of the flag symbols shown, and how to let flagged runs count as best."""
     text = flag_legend(flags)
     if text:
-        console.print(Text(f"{text}. Flagged runs are never marked best (--include-flagged to allow it).",
-                           style="dim"), soft_wrap=not console.is_terminal)
+        console.print(
+            Text(f"{text}. Flagged runs are never marked best (--include-flagged to allow it).", style="dim"),
+            soft_wrap=not console.is_terminal,
+        )
 
 
 @app.command("export")
@@ -193,9 +205,12 @@ def errors_command(
     results: Results = DEFAULT_RESULTS,
     storage: Storage = None,
     label: Annotated[
-        str | None, typer.Option("--class", metavar="LABEL", help="Only mistakes whose gold or predicted class is LABEL.")
+        str | None,
+        typer.Option("--class", metavar="LABEL", help="Only mistakes whose gold or predicted class is LABEL."),
     ] = None,
-    gold: Annotated[str | None, typer.Option("--gold", metavar="LABEL", help="Only mistakes on gold class LABEL.")] = None,
+    gold: Annotated[
+        str | None, typer.Option("--gold", metavar="LABEL", help="Only mistakes on gold class LABEL.")
+    ] = None,
     predicted: Annotated[
         str | None, typer.Option("--predicted", metavar="LABEL", help="Only mistakes predicted as LABEL.")
     ] = None,
@@ -213,15 +228,27 @@ def errors_command(
     labels = record.metrics.labels
     mistakes = misclassified(predictions, labels, gold=gold, predicted=predicted, either=label)
     total = len(predictions.example_ids)
-    wrong = sum(gold_value != predicted_value for gold_value, predicted_value in zip(predictions.gold,
-                                                                                     predictions.predicted))
+    wrong = sum(
+        gold_value != predicted_value for gold_value, predicted_value in zip(predictions.gold, predictions.predicted)
+    )
     filtered = gold is not None or predicted is not None or label is not None
-    console.print(terminal(
-        f"run {record.run_id} ({record.encoder} / {record.head}): {wrong} of {total} test examples misclassified"
-        + (f", {len(mistakes)} match the filter" if filtered else ""), style="bold"), soft_wrap=not console.is_terminal)
+    console.print(
+        terminal(
+            f"run {record.run_id} ({record.encoder} / {record.head}): {wrong} of {total} test examples misclassified"
+            + (f", {len(mistakes)} match the filter" if filtered else ""),
+            style="bold",
+        ),
+        soft_wrap=not console.is_terminal,
+    )
     if predictions.texts is None:
-        console.print(terminal(f"run {record.run_id} was recorded before runs stored their test texts: example ids "
-                               "are shown instead (run it again to see the sentences)", style="yellow"), soft_wrap=not console.is_terminal)
+        console.print(
+            terminal(
+                f"run {record.run_id} was recorded before runs stored their test texts: example ids "
+                "are shown instead (run it again to see the sentences)",
+                style="yellow",
+            ),
+            soft_wrap=not console.is_terminal,
+        )
     shown = mistakes[:limit] if limit else mistakes
     if shown:
         print_table(console, mistakes_table(shown), wide=wide, columns=chosen)
@@ -232,13 +259,23 @@ def errors_command(
 def mistakes_table(mistakes: list[Mistake]) -> FitTable:
     """Misclassified examples: id, gold, predicted, confidence, p(gold) and the text (shortened to fit)."""
     with_texts = any(mistake.text is not None for mistake in mistakes)
-    columns = [Column("example", priority=0 if not with_texts else 2, detail=with_texts), Column("gold"),
-               Column("predicted"), Column("confidence", "right"), Column("p(gold)", "right", priority=1)]
+    columns = [
+        Column("example", priority=0 if not with_texts else 2, detail=with_texts),
+        Column("gold"),
+        Column("predicted"),
+        Column("confidence", "right"),
+        Column("p(gold)", "right", priority=1),
+    ]
     columns += [Column("text", free_text=True, min_width=20)] if with_texts else []
     table = FitTable(None, columns)
     for mistake in mistakes:
-        cells = [mistake.example_id, mistake.gold, mistake.predicted, format_value(mistake.confidence, "score"),
-                 format_value(mistake.gold_probability, "score")]
+        cells = [
+            mistake.example_id,
+            mistake.gold,
+            mistake.predicted,
+            format_value(mistake.confidence, "score"),
+            format_value(mistake.gold_probability, "score"),
+        ]
         table.add_row(*cells, *([mistake.text or "—"] if with_texts else []))
     return table
 
@@ -277,8 +314,16 @@ def compare_command(
                 f"{a} and {b} rotate the test split over folds but were not run on the same folds; "
                 "compare needs the same folds (or the same test set)"
             )
-        print_sides(a, b, side_a, side_b, folds.folds, stats.mean_macro_f1(side_a.runs), stats.mean_macro_f1(side_b.runs),
-                    title="compare over folds that rotate the test split (no shared test examples to bootstrap)")
+        print_sides(
+            a,
+            b,
+            side_a,
+            side_b,
+            folds.folds,
+            stats.mean_macro_f1(side_a.runs),
+            stats.mean_macro_f1(side_b.runs),
+            title="compare over folds that rotate the test split (no shared test examples to bootstrap)",
+        )
         print_fold_test(folds)
         print_verdict(folds.significant, folds.mean_difference)
         return
@@ -293,29 +338,44 @@ def compare_command(
         resamples=resamples,
         seed=bootstrap_seed,
     )
-    print_sides(a, b, side_a, side_b, folds.folds if folds is not None else None, result.a_macro_f1, result.b_macro_f1,
-                title=f"compare on {result.n_examples} shared test examples", runs=(result.a_runs, result.b_runs))
+    print_sides(
+        a,
+        b,
+        side_a,
+        side_b,
+        folds.folds if folds is not None else None,
+        result.a_macro_f1,
+        result.b_macro_f1,
+        title=f"compare on {result.n_examples} shared test examples",
+        runs=(result.a_runs, result.b_runs),
+    )
     console.print(
         f"Δ macro-F1 (A − B) = {result.difference:+.4f}, 95% CI [{result.ci_low:+.4f}, {result.ci_high:+.4f}], "
         f"p = {format_value(result.p_value, 'p')} (paired bootstrap, {result.resamples} resamples)",
-        markup=False, highlight=False,
+        markup=False,
+        highlight=False,
     )
     if folds is not None:
         print_fold_test(folds)
     print_verdict(result.significant, result.difference)
     if len(side_a.runs) == 1 and len(side_b.runs) == 1:
         labels = side_a.runs[0].metrics.labels if side_a.runs[0].metrics else []
-        print_disagreements(board.predictions(side_a.run_ids[0]), board.predictions(side_b.run_ids[0]), labels,
-                            examples)
+        print_disagreements(
+            board.predictions(side_a.run_ids[0]), board.predictions(side_b.run_ids[0]), labels, examples
+        )
 
 
 def print_disagreements(a: Predictions, b: Predictions, labels: list[str], limit: int) -> None:
     """How often two runs label a shared test example differently, who is right then, and ``limit`` examples."""
     shared, found = disagreements(a, b, labels)
     wins = Counter(item.winner for item in found)
-    console.print(terminal(
-        f"A and B disagree on {len(found)} of {shared} shared test examples: A right on {wins['A']}, "
-        f"B right on {wins['B']}, neither on {wins['neither']}"), soft_wrap=not console.is_terminal)
+    console.print(
+        terminal(
+            f"A and B disagree on {len(found)} of {shared} shared test examples: A right on {wins['A']}, "
+            f"B right on {wins['B']}, neither on {wins['neither']}"
+        ),
+        soft_wrap=not console.is_terminal,
+    )
     if not found or not limit:
         return
     with_texts = any(item.text is not None for item in found)
@@ -323,20 +383,31 @@ def print_disagreements(a: Predictions, b: Predictions, labels: list[str], limit
     columns += [Column("text", free_text=True, min_width=20)] if with_texts else []
     table = FitTable(None, columns)
     for item in found[:limit]:
-        table.add_row(item.example_id, item.gold, item.a, item.b, item.winner,
-                      *([item.text or "—"] if with_texts else []))
+        table.add_row(
+            item.example_id, item.gold, item.a, item.b, item.winner, *([item.text or "—"] if with_texts else [])
+        )
     print_table(console, table)
 
 
 def print_sides(
-    a: str, b: str, side_a: Side, side_b: Side, folds: int | None, a_f1: float, b_f1: float, *, title: str,
+    a: str,
+    b: str,
+    side_a: Side,
+    side_b: Side,
+    folds: int | None,
+    a_f1: float,
+    b_f1: float,
+    *,
+    title: str,
     runs: tuple[int, int] | None = None,
 ) -> None:
     """The two sides of a comparison: runs, encoder / head, number of runs and mean macro-F1."""
     counts = runs or (len(side_a.run_ids), len(side_b.run_ids))
     count = "seeds × folds" if folds else "seeds"
-    table = FitTable(title, [Column(""), Column("runs"), Column("encoder / head"), Column(count, "right"),
-                             Column("macro-F1", "right")])
+    table = FitTable(
+        title,
+        [Column(""), Column("runs"), Column("encoder / head"), Column(count, "right"), Column("macro-F1", "right")],
+    )
     table.add_row("A", a, side_a.description, str(counts[0]), f"{a_f1:.4f}")
     table.add_row("B", b, side_b.description, str(counts[1]), f"{b_f1:.4f}")
     print_table(console, table)
@@ -348,7 +419,8 @@ def print_fold_test(folds: stats.FoldTest) -> None:
         f"Δ macro-F1 over {folds.folds} folds = {folds.mean_difference:+.4f}, t = {folds.t:+.3f}, "
         f"p = {format_value(folds.p_value, 'p')} (corrected resampled t-test, Nadeau & Bengio 2003: "
         f"{folds.folds - 1} degrees of freedom, n_test/n_train = {folds.test_train_ratio:.3f})",
-        markup=False, highlight=False,
+        markup=False,
+        highlight=False,
     )
 
 
@@ -442,16 +514,25 @@ def run_table(records: list[RunRecord], include_flagged: bool = False, wide: boo
     with_settings = any(settings.values())
     folds = {record.run_id: fold_of(record.fingerprint) for record in records}
     with_folds = any(folds.values())
-    columns = [Column("#", "right"), Column("run"), Column("encoder"), Column("head"),
-               Column("seed", "right", priority=4)]
+    columns = [
+        Column("#", "right"),
+        Column("run"),
+        Column("encoder"),
+        Column("head"),
+        Column("seed", "right", priority=4),
+    ]
     columns += [Column("fold", "right", priority=4)] if with_folds else []
     columns += [Column("setting", priority=1, free_text=True)] if with_settings else []
     # When every run finished unflagged the status says nothing new: it is the first to go on a narrow terminal.
     routine = all(record.status == "finished" and not record.flags for record in records)
-    columns += [Column("status", priority=3 if routine else 0), Column("macro-F1", "right"),
-                Column("accuracy", "right", priority=2),
-                Column("val F1", "right", detail=True), Column("params", "right", detail=True),
-                Column("train s", "right", detail=True)]
+    columns += [
+        Column("status", priority=3 if routine else 0),
+        Column("macro-F1", "right"),
+        Column("accuracy", "right", priority=2),
+        Column("val F1", "right", detail=True),
+        Column("params", "right", detail=True),
+        Column("train s", "right", detail=True),
+    ]
     columns += [Column("error", priority=3, free_text=True, min_width=16)] if with_errors else []
     table = FitTable(f"{first.dataset} · fingerprint {first.fingerprint[:12]} · test scores", columns)
     best = stats.best_run_id(records, include_flagged)
@@ -487,12 +568,28 @@ def pareto_table(points: list[ParetoPoint]) -> FitTable:
     """Runs of one fingerprint by latency at batch 1, the Pareto-optimal ones (macro-F1 vs latency) starred."""
     first = points[0]
     title = f"{first.dataset} · fingerprint {first.fingerprint[:12]} · macro-F1 vs latency"
-    columns = [Column(""), Column("run"), Column("encoder"), Column("head"), Column("seed", "right", priority=2),
-               Column("macro-F1", "right"), Column("latency b1 (ms)", "right"), Column("dominated by", priority=1)]
+    columns = [
+        Column(""),
+        Column("run"),
+        Column("encoder"),
+        Column("head"),
+        Column("seed", "right", priority=2),
+        Column("macro-F1", "right"),
+        Column("latency b1 (ms)", "right"),
+        Column("dominated by", priority=1),
+    ]
     table = FitTable(title, columns)
     for point in points:
-        cells = ["★" if point.optimal else "", point.run_id, point.encoder, point.head, str(point.seed),
-                 format_value(point.macro_f1, "score"), format_value(point.latency_ms, "ms"), point.dominated_by or ""]
+        cells = [
+            "★" if point.optimal else "",
+            point.run_id,
+            point.encoder,
+            point.head,
+            str(point.seed),
+            format_value(point.macro_f1, "score"),
+            format_value(point.latency_ms, "ms"),
+            point.dominated_by or "",
+        ]
         table.add_row(*cells, style="bold" if point.optimal else None)
     return table
 
@@ -514,10 +611,16 @@ def group_table(groups: list[stats.GroupStats]) -> FitTable:
     with_settings = any(settings.values())
     columns = [Column("rank", "right"), Column(""), Column("group"), Column("encoder"), Column("head")]
     columns += [Column("setting", priority=1, free_text=True)] if with_settings else []
-    columns += [Column("n", "right", priority=4), Column("macro-F1", "right"), Column("95% CI", "right", priority=2),
-                Column("accuracy", "right", priority=3), Column("p vs best", "right", detail=True)]
-    table = FitTable(f"{first.dataset} · fingerprint {first.fingerprint[:12]} · test scores, mean ± std over seeds",
-                     columns)
+    columns += [
+        Column("n", "right", priority=4),
+        Column("macro-F1", "right"),
+        Column("95% CI", "right", priority=2),
+        Column("accuracy", "right", priority=3),
+        Column("p vs best", "right", detail=True),
+    ]
+    table = FitTable(
+        f"{first.dataset} · fingerprint {first.fingerprint[:12]} · test scores, mean ± std over seeds", columns
+    )
     for group in groups:
         mark = "★" if group.best else ("≈" if group.indistinguishable_from_best else "")
         mark += flag_symbols(group.flags)
@@ -565,14 +668,22 @@ def summary_fields(record: RunRecord) -> list[tuple[str, str | Text]]:
         rows += [
             ("test macro-F1", format_value(metrics.macro_f1, "score")),
             ("test accuracy", format_value(metrics.accuracy, "score")),
-            ("predicted classes", "—" if record.predicted_classes is None
-             else f"{record.predicted_classes} of {len(metrics.labels)}"),
-            ("val macro-F1", format_value(metrics.val_macro_f1, "score")
-             + (f" (best epoch {metrics.best_epoch})" if metrics.best_epoch is not None else "")),
+            (
+                "predicted classes",
+                "—" if record.predicted_classes is None else f"{record.predicted_classes} of {len(metrics.labels)}",
+            ),
+            (
+                "val macro-F1",
+                format_value(metrics.val_macro_f1, "score")
+                + (f" (best epoch {metrics.best_epoch})" if metrics.best_epoch is not None else ""),
+            ),
             ("parameters (trainable)", f"{metrics.total_params:,} ({metrics.trainable_params:,})"),
         ]
-        rows += [(name.replace("_", " "), f"{value:,.3f}") for name, value in sorted(metrics.timings.items())
-                 if isinstance(value, (int, float))]
+        rows += [
+            (name.replace("_", " "), f"{value:,.3f}")
+            for name, value in sorted(metrics.timings.items())
+            if isinstance(value, (int, float))
+        ]
         if metrics.checkpoint:
             rows.append(("checkpoint", metrics.checkpoint))
     return rows
@@ -598,8 +709,13 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 def per_class_table(metrics: RunMetrics) -> FitTable:
     """Precision, recall, F1 and support per class on the test split."""
-    columns = [Column("class"), Column("precision", "right"), Column("recall", "right"), Column("F1", "right"),
-               Column("support", "right")]
+    columns = [
+        Column("class"),
+        Column("precision", "right"),
+        Column("recall", "right"),
+        Column("F1", "right"),
+        Column("support", "right"),
+    ]
     table = FitTable("test scores per class", columns)
     per_class = metrics.per_class
     for label in [label for label in metrics.labels if label in per_class] or list(per_class):
@@ -620,7 +736,9 @@ def confusion_table(labels: list[str], confusion: list[list[int]], *, numbered: 
     columns = [Column("gold \\ predicted"), *(Column(header, "right") for header in headers)]
     table = FitTable("confusion matrix (rows: gold, columns: predicted)", columns)
     for index, (name, row) in enumerate(zip(rows, confusion, strict=True)):
-        cells = [terminal(str(count), style="bold green" if column == index else "") for column, count in enumerate(row)]
+        cells = [
+            terminal(str(count), style="bold green" if column == index else "") for column, count in enumerate(row)
+        ]
         table.add_row(name, *cells)
     return table
 

@@ -51,9 +51,14 @@ def setting_option(name: str, *, listed: bool = False) -> Any:
     declared = SETTINGS[name]
     assert declared is not None and declared.flags, f"RunConfig.{name} has no command-line flag"
     if listed:
-        return Annotated[str | None, typer.Option(
-            declared.flag, help=f"{declared.help} Comma-separated values, one grid axis.", rich_help_panel=GRID_PANEL,
-        )]
+        return Annotated[
+            str | None,
+            typer.Option(
+                declared.flag,
+                help=f"{declared.help} Comma-separated values, one grid axis.",
+                rich_help_panel=GRID_PANEL,
+            ),
+        ]
     return Annotated[_cli_type(name), typer.Option(*declared.flags, help=declared.help, rich_help_panel=declared.panel)]
 
 
@@ -74,33 +79,135 @@ TrustRemoteCode = setting_option("trust_remote_code")
 PerLabelThreshold = setting_option("per_label_threshold")
 TrainLimit = setting_option("train_limit")
 Results = setting_option("results_dir")
-Data = Annotated[str, typer.Option("--data", help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR.", rich_help_panel=DATA)]
-TextCol = Annotated[str | None, typer.Option("--text-col", help="Text column (auto-detected if omitted).", rich_help_panel=DATA)]
-LabelCol = Annotated[str | None, typer.Option("--label-col", help="Label column (auto-detected if omitted).", rich_help_panel=DATA)]
-Task = Annotated[str, typer.Option("--task", help="single, multilabel (a label cell lists labels) or auto (multilabel for kote: and for label lists).", rich_help_panel=DATA)]
-LabelSep = Annotated[str, typer.Option("--label-sep", help="Separator of the labels in a multi-label cell.", rich_help_panel=DATA)]
-NoHeader = Annotated[bool, typer.Option("--no-header", help="The file has no header row: --text-col/--label-col are column numbers from 1.", rich_help_panel=DATA)]
+Data = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR.",
+        rich_help_panel=DATA,
+    ),
+]
+TextCol = Annotated[
+    str | None, typer.Option("--text-col", help="Text column (auto-detected if omitted).", rich_help_panel=DATA)
+]
+LabelCol = Annotated[
+    str | None, typer.Option("--label-col", help="Label column (auto-detected if omitted).", rich_help_panel=DATA)
+]
+Task = Annotated[
+    str,
+    typer.Option(
+        "--task",
+        help="single, multilabel (a label cell lists labels) or auto (multilabel for kote: and for label lists).",
+        rich_help_panel=DATA,
+    ),
+]
+LabelSep = Annotated[
+    str, typer.Option("--label-sep", help="Separator of the labels in a multi-label cell.", rich_help_panel=DATA)
+]
+NoHeader = Annotated[
+    bool,
+    typer.Option(
+        "--no-header",
+        help="The file has no header row: --text-col/--label-col are column numbers from 1.",
+        rich_help_panel=DATA,
+    ),
+]
 Sheet = Annotated[str | None, typer.Option("--sheet", help="Sheet of a multi-sheet xlsx file.", rich_help_panel=DATA)]
-TextField = Annotated[str, typer.Option("--text", "--text-field", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=DATA)]
+TextField = Annotated[
+    str,
+    typer.Option(
+        "--text", "--text-field", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=DATA
+    ),
+]
 Labels = Annotated[str, typer.Option("--labels", help="AI Hub labels: major6, merged5 or minor.", rich_help_panel=DATA)]
-LabelMap = Annotated[Path | None, typer.Option("--label-map", help="YAML/JSON file: source label → target label (null drops).", rich_help_panel=DATA)]
-SplitSeed = Annotated[int, typer.Option("--split-seed", help="Seed of the train/validation/test split.", rich_help_panel=DATA)]
+LabelMap = Annotated[
+    Path | None,
+    typer.Option("--label-map", help="YAML/JSON file: source label → target label (null drops).", rich_help_panel=DATA),
+]
+SplitSeed = Annotated[
+    int, typer.Option("--split-seed", help="Seed of the train/validation/test split.", rich_help_panel=DATA)
+]
 Dedupe = Annotated[bool, typer.Option("--dedupe", help="Remove duplicate texts from train.", rich_help_panel=DATA)]
-DropUnknown = Annotated[bool, typer.Option("--drop-unknown", help="Drop (and count) labels outside the scheme.", rich_help_panel=DATA)]
-Folds = Annotated[int | None, typer.Option("--folds", help="k-fold cross-validation: train each configuration on K stratified folds (one leaderboard row each; validation rotates, the test split stays fixed).", rich_help_panel=DATA)]
-FoldsTest = Annotated[bool, typer.Option("--folds-test", help="With --folds: rotate the test split over the K folds instead (validation 10 % of the rest).", rich_help_panel=DATA)]
-HeadParam = Annotated[list[str] | None, typer.Option("--head-param", help="KEY=VALUE head hyperparameter (repeatable).", rich_help_panel=MODEL)]
+DropUnknown = Annotated[
+    bool, typer.Option("--drop-unknown", help="Drop (and count) labels outside the scheme.", rich_help_panel=DATA)
+]
+Folds = Annotated[
+    int | None,
+    typer.Option(
+        "--folds",
+        help="k-fold cross-validation: train each configuration on K stratified folds (one leaderboard row each; validation rotates, the test split stays fixed).",
+        rich_help_panel=DATA,
+    ),
+]
+FoldsTest = Annotated[
+    bool,
+    typer.Option(
+        "--folds-test",
+        help="With --folds: rotate the test split over the K folds instead (validation 10 % of the rest).",
+        rich_help_panel=DATA,
+    ),
+]
+HeadParam = Annotated[
+    list[str] | None,
+    typer.Option("--head-param", help="KEY=VALUE head hyperparameter (repeatable).", rich_help_panel=MODEL),
+]
 Dropout = Annotated[float | None, typer.Option("--dropout", help="Head dropout.", rich_help_panel=MODEL)]
-Storage = Annotated[str | None, typer.Option("--storage", help="Leaderboard database URL (sqlite:///FILE or postgresql://…); default <results>/leaderboard.db.", rich_help_panel=STORAGE)]
-StudyStorage = Annotated[str | None, typer.Option("--study-storage", help="Optuna database URL shared by the workers of a grid or study (default: the --storage database when it is a server, else optuna.db beside the leaderboard).", rich_help_panel=STORAGE)]
+Storage = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Leaderboard database URL (sqlite:///FILE or postgresql://…); default <results>/leaderboard.db.",
+        rich_help_panel=STORAGE,
+    ),
+]
+StudyStorage = Annotated[
+    str | None,
+    typer.Option(
+        "--study-storage",
+        help="Optuna database URL shared by the workers of a grid or study (default: the --storage database when it is a server, else optuna.db beside the leaderboard).",
+        rich_help_panel=STORAGE,
+    ),
+]
 RenamedLeaderboard = Annotated[str | None, typer.Option("--leaderboard", hidden=True)]
-Gpus = Annotated[str | None, typer.Option("--gpus", help="Run one worker process per GPU, e.g. 0,1,2,3 (per --devices GPUs with --devices).", rich_help_panel=PARALLEL)]
-Workers = Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes sharing the work (default: one per --gpus group, else 1; with --ray, as many runs as the cluster holds at once).", rich_help_panel=PARALLEL)]
-RayAddress = Annotated[str | None, typer.Option("--ray", metavar="ADDRESS", help="Run the workers as tasks on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT, or auto for the one this machine is part of); needs a PostgreSQL --storage.", rich_help_panel=PARALLEL)]
-GpusPerRun = Annotated[float | None, typer.Option("--gpus-per-run", min=0, help="With --ray: GPUs each worker reserves (default: --devices where the cluster has GPUs, else 0; a fraction shares a GPU).", rich_help_panel=PARALLEL)]
+Gpus = Annotated[
+    str | None,
+    typer.Option(
+        "--gpus",
+        help="Run one worker process per GPU, e.g. 0,1,2,3 (per --devices GPUs with --devices).",
+        rich_help_panel=PARALLEL,
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Worker processes sharing the work (default: one per --gpus group, else 1; with --ray, as many runs as the cluster holds at once).",
+        rich_help_panel=PARALLEL,
+    ),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Run the workers as tasks on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT, or auto for the one this machine is part of); needs a PostgreSQL --storage.",
+        rich_help_panel=PARALLEL,
+    ),
+]
+GpusPerRun = Annotated[
+    float | None,
+    typer.Option(
+        "--gpus-per-run",
+        min=0,
+        help="With --ray: GPUs each worker reserves (default: --devices where the cluster has GPUs, else 0; a fraction shares a GPU).",
+        rich_help_panel=PARALLEL,
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan and exit.")]
-Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars (within a run only on a terminal).")]
-
+Progress = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Progress bars (within a run only on a terminal).")
+]
 
 
 def _load_plugins(specs: list[str] | None) -> list[str] | None:
@@ -109,27 +216,50 @@ def _load_plugins(specs: list[str] | None) -> list[str] | None:
     return specs
 
 
-Plugins = Annotated[list[str] | None, typer.Option("--plugin", help="Python file or module registering heads or encoders (repeatable; also BENCH_PLUGINS).", callback=_load_plugins, is_eager=True, rich_help_panel=MODEL)]
+Plugins = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plugin",
+        help="Python file or module registering heads or encoders (repeatable; also BENCH_PLUGINS).",
+        callback=_load_plugins,
+        is_eager=True,
+        rich_help_panel=MODEL,
+    ),
+]
 
 # RunConfig's field defaults, read without building a RunConfig (which would load the encoder registry).
 DEFAULTS = SimpleNamespace(
-    **{field.name: field.default_factory() if field.default is MISSING else field.default for field in fields(RunConfig)}  # type: ignore[misc]
+    **{
+        field.name: field.default_factory() if field.default is MISSING else field.default
+        for field in fields(RunConfig)
+    }  # type: ignore[misc]
 )
 D = DEFAULTS
 DEFAULT_RESULTS = Path(D.results_dir)
 
 
 def _options(*specs: tuple[str, Any, Any]) -> tuple[inspect.Parameter, ...]:
-    return tuple(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default) for name, kind, default in specs)
+    return tuple(
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
+        for name, kind, default in specs
+    )
 
 
 # Option groups shared by commands; see :func:`with_options`.
 DATA_OPTIONS = _options(
-    ("data", Data, D.data.source), ("text_col", TextCol, None), ("label_col", LabelCol, None),
-    ("no_header", NoHeader, False), ("sheet", Sheet, None), ("task", Task, D.data.task),
+    ("data", Data, D.data.source),
+    ("text_col", TextCol, None),
+    ("label_col", LabelCol, None),
+    ("no_header", NoHeader, False),
+    ("sheet", Sheet, None),
+    ("task", Task, D.data.task),
     ("label_sep", LabelSep, D.data.label_sep),
-    ("text", TextField, D.data.text_field), ("labels", Labels, D.data.label_scheme), ("label_map", LabelMap, None),
-    ("split_seed", SplitSeed, D.data.split_seed), ("dedupe", Dedupe, False), ("drop_unknown", DropUnknown, False),
+    ("text", TextField, D.data.text_field),
+    ("labels", Labels, D.data.label_scheme),
+    ("label_map", LabelMap, None),
+    ("split_seed", SplitSeed, D.data.split_seed),
+    ("dedupe", Dedupe, False),
+    ("drop_unknown", DropUnknown, False),
     ("train_limit", TrainLimit, None),
 )
 # Cross-validation (``run``, ``grid``, ``tune``).
@@ -139,7 +269,8 @@ THREAD_OPTIONS = _options(("threads", setting_option("threads"), None))
 PLUGIN_OPTIONS = _options(("plugin", Plugins, None))
 # The declared run settings with a flag, except those of the shared groups above.
 SETTING_NAMES = tuple(
-    name for name, declared in SETTINGS.items()
+    name
+    for name, declared in SETTINGS.items()
     if declared is not None and declared.flags and name not in ("train_limit", "results_dir")
 )
 # The settings a grid spans with options of its own (``--encoders``, ``--heads``, ``--seeds``, ``ENCODER=PATH``).
@@ -150,11 +281,16 @@ GRID_LISTS = tuple(name for name in SETTING_NAMES if SETTINGS[name].grid)  # typ
 
 def setting_options(names: Sequence[str], *, listed: Sequence[str] = ()) -> tuple[inspect.Parameter, ...]:
     """The options of the settings ``names`` (those in ``listed`` as grid lists, default ``None``)."""
-    return _options(*(
-        (SETTINGS[name].option or name, setting_option(name, listed=name in listed),  # type: ignore[union-attr]
-         None if name in listed else setting_default(name))
-        for name in names
-    ))
+    return _options(
+        *(
+            (
+                SETTINGS[name].option or name,
+                setting_option(name, listed=name in listed),  # type: ignore[union-attr]
+                None if name in listed else setting_default(name),
+            )
+            for name in names
+        )
+    )
 
 
 # ``bench run`` and ``bench tune``: one value of each setting, and the head's hyperparameters.
@@ -164,8 +300,13 @@ GRID_LIST_OPTIONS = setting_options(GRID_LISTS, listed=GRID_LISTS)
 GRID_SINGLE_OPTIONS = setting_options([name for name in SETTING_NAMES if name not in (*GRID_AXES, *GRID_LISTS)])
 # Commands with worker processes sharing an Optuna study (``grid``, ``tune``).
 STUDY_OPTIONS = _options(
-    ("study_storage", StudyStorage, None), ("leaderboard", RenamedLeaderboard, None), ("gpus", Gpus, None),
-    ("workers", Workers, None), ("ray", RayAddress, None), ("gpus_per_run", GpusPerRun, None), ("dry_run", DryRun, False),
+    ("study_storage", StudyStorage, None),
+    ("leaderboard", RenamedLeaderboard, None),
+    ("gpus", Gpus, None),
+    ("workers", Workers, None),
+    ("ray", RayAddress, None),
+    ("gpus_per_run", GpusPerRun, None),
+    ("dry_run", DryRun, False),
     ("progress", Progress, True),
 )
 
@@ -200,7 +341,11 @@ def head_param_values(pairs: Sequence[str] | None, *, lists: bool = False) -> di
         if not raw.strip():
             raise UsageError(f"--head-param expects {form}, got {key + '=' + raw!r}")
         whole = json_or_text(raw)
-        items = whole if isinstance(whole, list) else [json_or_text(item) for item in split_list(raw, f"--head-param {key}")]
+        items = (
+            whole
+            if isinstance(whole, list)
+            else [json_or_text(item) for item in split_list(raw, f"--head-param {key}")]
+        )
         parsed[name] = tuple(items)
     return parsed
 
@@ -217,12 +362,21 @@ def data_options(values: dict[str, Any]) -> DataOptions:
     """The data options of a command's keyword arguments (the names of the options above)."""
     label_map = values["label_map"]
     return DataOptions(
-        source=values["data"], text_col=values["text_col"], label_col=values["label_col"],
-        no_header=values.get("no_header", False), sheet=values["sheet"],
-        task=values.get("task", DataOptions.task), label_sep=values.get("label_sep", DataOptions.label_sep),
-        text_field=values["text"], label_scheme=values["labels"], label_map=str(label_map) if label_map else None,
-        split_seed=values["split_seed"], dedupe=values["dedupe"], drop_unknown=values["drop_unknown"],
-        folds=values.get("folds"), folds_test=values.get("folds_test", False),
+        source=values["data"],
+        text_col=values["text_col"],
+        label_col=values["label_col"],
+        no_header=values.get("no_header", False),
+        sheet=values["sheet"],
+        task=values.get("task", DataOptions.task),
+        label_sep=values.get("label_sep", DataOptions.label_sep),
+        text_field=values["text"],
+        label_scheme=values["labels"],
+        label_map=str(label_map) if label_map else None,
+        split_seed=values["split_seed"],
+        dedupe=values["dedupe"],
+        drop_unknown=values["drop_unknown"],
+        folds=values.get("folds"),
+        folds_test=values.get("folds_test", False),
     )
 
 
@@ -271,4 +425,6 @@ def require_leaderboard(storage: str | None, results: Path) -> Leaderboard:
 def reject_renamed_leaderboard(value: str | None) -> None:
     """``--leaderboard`` was renamed: say so in one line."""
     if value is not None:
-        raise UsageError("--leaderboard is now --storage (the leaderboard database); the Optuna database is --study-storage")
+        raise UsageError(
+            "--leaderboard is now --storage (the leaderboard database); the Optuna database is --study-storage"
+        )

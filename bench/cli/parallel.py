@@ -235,4 +235,7 @@ def report_failed_workers(specs: Sequence[WorkerSpec], codes: Sequence[int]) -> 
     """One line per worker that exited with an error, naming its log."""
     for spec, code in zip(specs, codes):
         if code:
-            console.print(f"[red]{markup(describe_worker(spec))} exited with {code}[/]; see {markup(spec.log_path)}", highlight=False)
+            console.print(
+                f"[red]{markup(describe_worker(spec))} exited with {code}[/]; see {markup(spec.log_path)}",
+                highlight=False,
+            )

@@ -27,9 +27,7 @@ from bench.tasks import MULTI_LABEL, SINGLE_LABEL, task_named
 if TYPE_CHECKING:
     from bench.inference.predictor import Predictor
 
-RunOption = Annotated[
-    str | None, typer.Option("--run", help="Run id (or unique prefix) whose best weights to use.")
-]
+RunOption = Annotated[str | None, typer.Option("--run", help="Run id (or unique prefix) whose best weights to use.")]
 ModelOption = Annotated[
     Path | None, typer.Option("--model", help="Model folder written by `bench export-model` (no database needed).")
 ]
@@ -77,8 +75,10 @@ def predict_command(
     blank = [number for number, text in enumerate(inputs, start=1) if is_blank(text)]
     if blank:
         shown = ", ".join(map(str, blank[:5])) + (f" and {len(blank) - 5} more" if len(blank) > 5 else "")
-        warn(f"text{'s' if len(blank) > 1 else ''} {shown} {'are' if len(blank) > 1 else 'is'} empty (only "
-             "whitespace or invisible characters); the label given to an empty text says nothing about it")
+        warn(
+            f"text{'s' if len(blank) > 1 else ''} {shown} {'are' if len(blank) > 1 else 'is'} empty (only "
+            "whitespace or invisible characters); the label given to an empty text says nothing about it"
+        )
     if run is not None:
         _, folder = finished_run_folder(require_leaderboard(storage, results), results, run)
     else:
@@ -110,7 +110,10 @@ def export_model_command(
         str, typer.Option("--format", help="safetensors (PyTorch) or onnx (one graph for ONNX Runtime, no torch).")
     ] = "safetensors",
     quantize: Annotated[
-        bool, typer.Option("--quantize", help="With --format onnx: int8 dynamic quantisation; reports its test-split effect.")
+        bool,
+        typer.Option(
+            "--quantize", help="With --format onnx: int8 dynamic quantisation; reports its test-split effect."
+        ),
     ] = False,
 ) -> None:
     """Copy a run's best weights, tokenizer and model.json into TARGET for `bench predict --model TARGET`."""
@@ -121,8 +124,11 @@ def export_model_command(
     record, folder = finished_run_folder(require_leaderboard(storage, results), results, run)
     scores = {
         name: float(value)
-        for name, value in (("macro_f1", record.macro_f1), ("accuracy", record.accuracy),
-                            ("val_macro_f1", record.val_macro_f1))
+        for name, value in (
+            ("macro_f1", record.macro_f1),
+            ("accuracy", record.accuracy),
+            ("val_macro_f1", record.val_macro_f1),
+        )
         if value is not None
     }
     if record.metrics is not None:
@@ -131,10 +137,12 @@ def export_model_command(
         files = export_onnx_model(record, folder, target, scores, quantize)
     else:
         files = export_model(folder, target, scores)
-    console.print(terminal(
-        f"Exported run {record.run_id} ({record.encoder} / {record.head}, test macro-F1 "
-        f"{format_value(record.macro_f1, 'score')}) to {target}: {len(files)} files"
-    ))
+    console.print(
+        terminal(
+            f"Exported run {record.run_id} ({record.encoder} / {record.head}, test macro-F1 "
+            f"{format_value(record.macro_f1, 'score')}) to {target}: {len(files)} files"
+        )
+    )
     console.print(terminal(f'Use it with: bench predict --model {target} "문장"'))
 
 
@@ -165,8 +173,11 @@ def export_onnx_model(
         label_ids = {label: index for index, label in enumerate(dataset.labels)}
         test_split = ([example.text for example in dataset.test], label_targets(dataset.test, label_ids))
     exported = export_onnx(folder, target, scores=scores, quantize=quantize, test_split=test_split)
-    console.print(f"ONNX Runtime reproduces PyTorch: probabilities within {exported.parity_max_difference:.1e}",
-                  markup=False, highlight=False)
+    console.print(
+        f"ONNX Runtime reproduces PyTorch: probabilities within {exported.parity_max_difference:.1e}",
+        markup=False,
+        highlight=False,
+    )
     effect = exported.quantization
     if effect is not None:
         console.print(
@@ -175,7 +186,8 @@ def export_onnx_model(
             f"{effect.accuracy_fp32:.4f} → {effect.accuracy_int8:.4f} ({effect.accuracy_change:+.4f}), macro-F1 "
             f"{effect.macro_f1_fp32:.4f} → {effect.macro_f1_int8:.4f} ({effect.macro_f1_change:+.4f}); "
             f"same label for {effect.same_label:.1%}",
-            markup=False, highlight=False,
+            markup=False,
+            highlight=False,
         )
     return exported.files
 
@@ -210,8 +222,14 @@ def prediction_table(predictions: list[TextPrediction], title: str) -> Table:
     for number, prediction in enumerate(predictions, start=1):
         ranked = sorted(prediction.probabilities.items(), key=lambda item: -item[1])
         alternatives = ", ".join(f"{label} {p:.2f}" for label, p in ranked[1 : 1 + _SHOWN_ALTERNATIVES])
-        add_row(table, str(number), terminal(prediction.text), terminal(prediction.label, style="bold"),
-                f"{prediction.confidence:.3f}", alternatives)
+        add_row(
+            table,
+            str(number),
+            terminal(prediction.text),
+            terminal(prediction.label, style="bold"),
+            f"{prediction.confidence:.3f}",
+            alternatives,
+        )
     return table
 
 

@@ -37,9 +37,15 @@ def report_command(
     if font is not None and not (font.is_file() and covers_hangul(font)):
         raise UsageError(f"--font {font} is not a readable font file with Hangul glyphs")
     board = require_leaderboard(storage, results)
-    page = build_report(board, style=PlotStyle(font) if font else None, resamples=resamples, seed=bootstrap_seed,
-                        include_flagged=include_flagged)
+    page = build_report(
+        board,
+        style=PlotStyle(font) if font else None,
+        resamples=resamples,
+        seed=bootstrap_seed,
+        include_flagged=include_flagged,
+    )
     target = out or results / "report.html"
     write_atomic(target, page)
-    console.print(f"Wrote the report to {target} ({len(page.encode('utf-8')) / 1024:,.0f} KiB)", markup=False,
-                  highlight=False)
+    console.print(
+        f"Wrote the report to {target} ({len(page.encode('utf-8')) / 1024:,.0f} KiB)", markup=False, highlight=False
+    )

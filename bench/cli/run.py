@@ -23,7 +23,9 @@ from bench.training.runner import run_experiment
 @app.command()
 @opt.with_options(opt.DATA_OPTIONS, opt.FOLD_OPTIONS, opt.RUN_OPTIONS, opt.PLUGIN_OPTIONS, opt.RESULTS_OPTIONS)
 def run(
-    rerun: Annotated[bool, typer.Option("--rerun", help="Train again even if this configuration has finished.")] = False,
+    rerun: Annotated[
+        bool, typer.Option("--rerun", help="Train again even if this configuration has finished.")
+    ] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar while training.")] = True,
     **options: Any,
 ) -> None:
@@ -37,7 +39,11 @@ def run(
     for fold in fold_configs(config):
         callbacks = [RichProgressBar(leave=True)] if progress and console.is_terminal else []
         record = run_experiment(
-            fold, prepared.leaderboard, dataset=prepared.datasets.dataset(fold), callbacks=callbacks, rerun=rerun,
+            fold,
+            prepared.leaderboard,
+            dataset=prepared.datasets.dataset(fold),
+            callbacks=callbacks,
+            rerun=rerun,
             phases=prepared.phases[fold.data.fold],
         )
         print_run(record)

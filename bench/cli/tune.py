@@ -139,8 +139,10 @@ def tune(
         optuna_storage, study_name, base, dataset, pruner=pruner, sampler_seed=sampler_seed, worker=worker_index
     )
     console.print(
-        terminal(f"study {study_name}: {counted_trials(study_)}/{trials} trials done · dataset {dataset.name} "
-                 f"({dataset.fingerprint[:12]}) · {workers.threads} threads · study storage {redact_url(storage_url)}")
+        terminal(
+            f"study {study_name}: {counted_trials(study_)}/{trials} trials done · dataset {dataset.name} "
+            f"({dataset.fingerprint[:12]}) · {workers.threads} threads · study storage {redact_url(storage_url)}"
+        )
     )
     progress = options["progress"]
     if workers.spawn:
@@ -230,12 +232,16 @@ def print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 def print_space(search: SearchSpace, study_name: str, storage_url: str, dataset: RunDatasets) -> None:
     """The search space of a study and where it is stored."""
-    table = FitTable(f"search space of {study_name}",
-                     [Column("parameter"), Column("range / value", free_text=True, min_width=20), Column("from")])
+    table = FitTable(
+        f"search space of {study_name}",
+        [Column("parameter"), Column("range / value", free_text=True, min_width=20), Column("from")],
+    )
     for row in search.describe():
         table.add_row(*row)
     print_table(console, table)
-    console.print(terminal(f"dataset {dataset.name} ({dataset.fingerprint[:12]}) · study storage {redact_url(storage_url)}"))
+    console.print(
+        terminal(f"dataset {dataset.name} ({dataset.fingerprint[:12]}) · study storage {redact_url(storage_url)}")
+    )
 
 
 def print_best(study: optuna.Study, include_flagged: bool = False) -> None:
@@ -251,7 +257,9 @@ def print_best(study: optuna.Study, include_flagged: bool = False) -> None:
         console.print(
             f"{FLAG_MARKER} flagged trials: {', '.join(map(str, flagged))}. "
             + flag_legend(flag for trial in trials for flag in trial.user_attrs.get("flags", [])),
-            highlight=False, markup=False, soft_wrap=not console.is_terminal,
+            highlight=False,
+            markup=False,
+            soft_wrap=not console.is_terminal,
         )
     if best is None:
         return
@@ -264,9 +272,16 @@ def print_best(study: optuna.Study, include_flagged: bool = False) -> None:
 
 def print_confirmation(records: Sequence[RunRecord]) -> None:
     """The best configuration over several seeds: one row per seed, then mean ± standard deviation."""
-    table = FitTable("best trial, re-run over seeds",
-                     [Column("seed"), Column("status"), Column("val macro-F1", "right", priority=1),
-                      Column("test macro-F1", "right"), Column("run")])
+    table = FitTable(
+        "best trial, re-run over seeds",
+        [
+            Column("seed"),
+            Column("status"),
+            Column("val macro-F1", "right", priority=1),
+            Column("test macro-F1", "right"),
+            Column("run"),
+        ],
+    )
     for record in records:
         fold = fold_of(record.fingerprint)
         seed = f"{record.seed} · fold {fold[0]}/{fold[1]}" if fold is not None else str(record.seed)

@@ -37,7 +37,9 @@ def check_fold_options(options: DataOptions) -> None:
     if options.folds < 2:
         raise UsageError(f"--folds must be at least 2, got {options.folds}")
     if options.fold is not None and not 1 <= options.fold <= options.folds:
-        raise UsageError(f"fold {options.fold} does not exist with --folds {options.folds} (folds 1 to {options.folds})")
+        raise UsageError(
+            f"fold {options.fold} does not exist with --folds {options.folds} (folds 1 to {options.folds})"
+        )
 
 
 def require_fold(options: DataOptions) -> int:
@@ -75,7 +77,9 @@ def fold_splits(strata: pd.DataFrame, parts: pd.Series, options: DataOptions, wh
             f"{options.folds} folds); use fewer folds"
         )
     if not options.folds_test:
-        return pd.Series("test", index=strata.index).where(parts == 0, held_out.map({True: "validation", False: "train"}))
+        return pd.Series("test", index=strata.index).where(
+            parts == 0, held_out.map({True: "validation", False: "train"})
+        )
     splits = pd.Series("test", index=strata.index)
     rest = ~held_out
     splits.loc[rest] = assign_splits(strata.loc[rest], TRAIN_VALIDATION, options.split_seed)

@@ -84,8 +84,10 @@ def read_label_map(path: Path) -> dict[str, str | None]:
     try:
         loaded = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise DataError(f"{path}: label map is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
-                        f"{' '.join(str(error).split())}") from None
+        raise DataError(
+            f"{path}: label map is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
+            f"{' '.join(str(error).split())}"
+        ) from None
     if not isinstance(loaded, dict) or not loaded:
         raise DataError(f"{path}: label map must be a non-empty mapping 'source label: target label'")
     mapping: dict[str, str | None] = {}
@@ -112,4 +114,3 @@ def describe_counts(labels: pd.Series, limit: int = 10) -> str:
     parts = [f"{label!r} ({count} row{'s' if count != 1 else ''})" for label, count in ordered[:limit]]
     more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
     return ", ".join(parts) + more
-

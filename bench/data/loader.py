@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.data.aihub import check_text_field
+from bench.data.folds import check_fold_options, fold_fingerprint, fold_parts, fold_splits, require_fold, scheme_digest
 from bench.data.hygiene import check_label_spellings, dedupe_train, duplicate_counts
 from bench.data.labels import check_scheme, describe_counts, read_label_map
 from bench.data.sources import Collected, collect, holds_label_lists
-from bench.data.folds import check_fold_options, fold_fingerprint, require_fold, fold_parts, fold_splits, scheme_digest
 from bench.data.split import MIN_PER_CLASS, SPLITS, assign_splits, label_counts, rarest_label_strata
 from bench.data.types import LABEL_JOIN, MULTILABEL, SINGLE, DataOptions, DataReport, Example, SplitDataset
 from bench.errors import DataError, UsageError
@@ -67,8 +67,10 @@ def load_dataset(options: DataOptions) -> SplitDataset:
         data_fingerprint = fold_fingerprint(scheme, fold, options.folds)
         if options.folds_test:
             by_dialogue = " by whole dialogue" if frame["group"].notna().any() else ""
-            rule = (f"one file in {options.folds} folds{by_dialogue}: fold {fold} is the test split, "
-                    "validation 10 % of the rest")
+            rule = (
+                f"one file in {options.folds} folds{by_dialogue}: fold {fold} is the test split, "
+                "validation 10 % of the rest"
+            )
         else:
             rule = f"{rule}; validation is fold {fold} of {options.folds} of train + validation, test fixed"
     if options.dedupe:
@@ -275,8 +277,11 @@ def _group_counts(splits: dict[str, list[Example]]) -> dict[str, int]:
 
 
 def fingerprint(
-    options: DataOptions, label_map: dict[str, str | None] | None, labels: tuple[str, ...],
-    splits: dict[str, list[Example]], task: str = SINGLE,
+    options: DataOptions,
+    label_map: dict[str, str | None] | None,
+    labels: tuple[str, ...],
+    splits: dict[str, list[Example]],
+    task: str = SINGLE,
 ) -> str:
     """SHA-256 (hex) of the choices that shape the data and of every example in every split."""
     digest = _choices_digest(options, label_map, labels, task)

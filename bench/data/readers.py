@@ -169,7 +169,11 @@ def _parse_delimited(path: Path, text: str, separator: str, header: bool = True)
         raise DataError(f"{path}: file is empty")
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=separator, dtype=str, na_filter=False, skip_blank_lines=False,
+            io.StringIO(text),
+            sep=separator,
+            dtype=str,
+            na_filter=False,
+            skip_blank_lines=False,
             header=0 if header else None,
         )
     except pd.errors.ParserError as error:
@@ -316,8 +320,10 @@ _MAX_HEADER_CHARS = 30
 def first_row_is_data(columns: list[str]) -> bool:
     """Whether header cells look like a row of data: a number, or text with a sentence's length or ending."""
     return any(
-        _NUMBER.match(name) or _SENTENCE_END.search(name)
-        or len(name) > _MAX_HEADER_CHARS or len(name.split()) > _MAX_HEADER_WORDS
+        _NUMBER.match(name)
+        or _SENTENCE_END.search(name)
+        or len(name) > _MAX_HEADER_CHARS
+        or len(name.split()) > _MAX_HEADER_WORDS
         for name in columns
     )
 

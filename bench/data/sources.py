@@ -165,8 +165,10 @@ def _collect_plain(name: str, table: Table, options: DataOptions) -> Collected:
         lists = frame["label"].map(lambda cell: _split_labels(cell, options.label_sep))
         empty = lists.map(len) == 0
         if empty.any():
-            raise DataError(f"{table.path}: {describe_rows(frame.index[empty])}: no label in column {label_col!r} "
-                            f"(only the separator {options.label_sep!r})")
+            raise DataError(
+                f"{table.path}: {describe_rows(frame.index[empty])}: no label in column {label_col!r} "
+                f"(only the separator {options.label_sep!r})"
+            )
         flat = found_labels(lists.explode(), options.label_scheme, str(table.path))
         labels = flat.groupby(level=0).agg(lambda values: tuple(sorted(set(values))))
         frame = frame.assign(labels=labels, label=labels.map(LABEL_JOIN.join))
@@ -207,8 +209,13 @@ def _collect_kote(path: Path, options: DataOptions) -> Collected:
         encodings.append(encoding)
     encoding = encodings[0] if len(set(encodings)) == 1 else " / ".join(str(value) for value in encodings)
     return Collected(
-        f"kote:{path.name}", path, pd.concat(frames, ignore_index=True), dropped, encoding,
-        task=MULTILABEL, label_order=kote.KOTE_LABELS,
+        f"kote:{path.name}",
+        path,
+        pd.concat(frames, ignore_index=True),
+        dropped,
+        encoding,
+        task=MULTILABEL,
+        label_order=kote.KOTE_LABELS,
     )
 
 
@@ -220,8 +227,13 @@ def _collect_single_turn(name: str, table: Table, options: DataOptions) -> Colle
     dropped: Counter[str] = Counter()
     frame = drop_unusable_rows(table.path, _labelled(table, text_col, label_col), label_col, dropped)
     return Collected(
-        name, table.path, _finish(frame, _row_prefix(table)), dropped, table.encoding,
-        _outside(SEVEN_EMOTIONS), "the seven labels of the single-turn data (file:PATH keeps any labels)",
+        name,
+        table.path,
+        _finish(frame, _row_prefix(table)),
+        dropped,
+        table.encoding,
+        _outside(SEVEN_EMOTIONS),
+        "the seven labels of the single-turn data (file:PATH keeps any labels)",
     )
 
 
@@ -255,8 +267,13 @@ def _collect_multi_turn(name: str, table: Table, options: DataOptions) -> Collec
     groups = "dialog " + ids.astype(str)
     warning = implausible_dialogues_warning(groups, dialogue_col, dialogues.layout)
     return Collected(
-        name, table.path, _finish(frame, _row_prefix(table), groups), dropped, table.encoding,
-        _outside(SEVEN_EMOTIONS), "the seven labels of the multi-turn data",
+        name,
+        table.path,
+        _finish(frame, _row_prefix(table), groups),
+        dropped,
+        table.encoding,
+        _outside(SEVEN_EMOTIONS),
+        "the seven labels of the multi-turn data",
         warnings=[warning] if warning else [],
     )
 
@@ -290,8 +307,13 @@ def _aihub_collected(
 ) -> Collected:
     scheme = options.label_scheme
     return Collected(
-        name, location, frame, dropped, encoding,
-        lambda labels: outside_aihub(labels, scheme), f"AI Hub label scheme {scheme}",
+        name,
+        location,
+        frame,
+        dropped,
+        encoding,
+        lambda labels: outside_aihub(labels, scheme),
+        f"AI Hub label scheme {scheme}",
     )
 
 
@@ -319,4 +341,3 @@ def _dialogue_column(columns: list[str]) -> str | None:
         if candidate in by_key:
             return by_key[candidate]
     return None
-

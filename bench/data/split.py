@@ -156,4 +156,3 @@ def label_counts(examples: Sequence[Example]) -> dict[str, int]:
         for label in example.labels or (example.label,):
             counts[label] += 1
     return dict(sorted(counts.items()))
-

@@ -37,8 +37,10 @@ def read_texts(path: Path, text_col: str | None = None) -> list[str]:
     empty = [number for number, line in enumerate(lines, start=1) if is_blank(line)]
     if empty:
         shown = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
-        raise DataError(f"{path}: line{'s' if len(empty) > 1 else ''} {shown} {'are' if len(empty) > 1 else 'is'} "
-                        "empty; give one text per line")
+        raise DataError(
+            f"{path}: line{'s' if len(empty) > 1 else ''} {shown} {'are' if len(empty) > 1 else 'is'} "
+            "empty; give one text per line"
+        )
     return lines
 
 

@@ -94,8 +94,10 @@ class ModelCard:
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise ResultsError(f"{path} is not a ko-emotion-bench model card (its format is not {FORMAT!r})")
         if payload.get("version") != FORMAT_VERSION:
-            raise ResultsError(f"{path}: model format version {payload.get('version')!r} is not supported "
-                               f"(this bench reads version {FORMAT_VERSION})")
+            raise ResultsError(
+                f"{path}: model format version {payload.get('version')!r} is not supported "
+                f"(this bench reads version {FORMAT_VERSION})"
+            )
         unknown = sorted(set(payload) - {"format", "version", *_CARD_FIELDS, *_OPTIONAL_FIELDS})
         if unknown:
             raise ResultsError(f"{path}: unknown field {unknown[0]!r} (this bench reads version {FORMAT_VERSION})")
@@ -139,8 +141,16 @@ class ModelCard:
 
 
 _CARD_FIELDS: dict[str, type] = {
-    "run_id": str, "encoder": str, "model_type": str, "encoder_config": dict, "head": str,
-    "head_params": dict, "labels": list, "max_len": int, "dataset": str, "fingerprint": str,
+    "run_id": str,
+    "encoder": str,
+    "model_type": str,
+    "encoder_config": dict,
+    "head": str,
+    "head_params": dict,
+    "labels": list,
+    "max_len": int,
+    "dataset": str,
+    "fingerprint": str,
 }
 _OPTIONAL_FIELDS = ("scores", "plugins", "task", "thresholds", "feature_dtype", "onnx")
 _KIND_NAMES = {str: "non-empty string", dict: "JSON object", list: "list", int: "whole number"}
@@ -184,8 +194,14 @@ def save_model_folder(directory: Path, model: nn.Module, tokenizer: TextTokenize
 
 
 def write_model_card(
-    directory: Path, *, run_id: str, config: RunConfig, dataset: SplitDataset, encoder: TextEncoder,
-    thresholds: list[float] | None = None, feature_dtype: str = "",
+    directory: Path,
+    *,
+    run_id: str,
+    config: RunConfig,
+    dataset: SplitDataset,
+    encoder: TextEncoder,
+    thresholds: list[float] | None = None,
+    feature_dtype: str = "",
 ) -> None:
     """Write the ``model.json`` of a run trained with ``config`` on ``dataset`` (multi-label: with ``thresholds``;
     ``feature_dtype``: what a frozen encoder's outputs are rounded to)."""
@@ -277,8 +293,10 @@ def export_model(source: Path, target: Path, scores: dict[str, float] | None = N
     card = check_model_folder(source)
     unportable = unportable_files(source)
     if unportable:
-        raise ResultsError(f"{source} holds {unportable[0].name}, which is not a JSON, text, safetensors or "
-                           "sentencepiece file; it will not be exported")
+        raise ResultsError(
+            f"{source} holds {unportable[0].name}, which is not a JSON, text, safetensors or "
+            "sentencepiece file; it will not be exported"
+        )
     target = Path(os.path.abspath(target))  # "." and "dir/.." name their folder
     with staged_folder(target) as staging:
         shutil.copy2(source / WEIGHTS_FILE, staging / WEIGHTS_FILE)

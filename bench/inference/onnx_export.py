@@ -118,10 +118,14 @@ def export_graph(predictor: Predictor, path: Path) -> None:
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes, expected here
         try:
             torch.onnx.export(
-                model.cpu().eval(), (input_ids, attention_mask), str(path),
-                input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                model.cpu().eval(),
+                (input_ids, attention_mask),
+                str(path),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
                 dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}},
-                opset_version=OPSET, dynamo=False,
+                opset_version=OPSET,
+                dynamo=False,
             )
         except (RuntimeError, torch.onnx.errors.OnnxExporterError) as error:
             raise ResultsError(f"the model cannot be exported to ONNX: {' '.join(str(error).split())[:200]}") from None
@@ -135,8 +139,10 @@ def check_parity(predictor: Predictor, onnx: OnnxPredictor) -> float:
     difference = float(np.abs(expected - actual).max())
     task, thresholds = predictor.task, predictor.card.thresholds
     if difference > PARITY_TOLERANCE or (task.decide(expected, thresholds) != task.decide(actual, thresholds)).any():
-        raise ResultsError(f"the ONNX graph does not reproduce the model (probabilities differ by up to "
-                           f"{difference:.2e}); it was not written")
+        raise ResultsError(
+            f"the ONNX graph does not reproduce the model (probabilities differ by up to "
+            f"{difference:.2e}); it was not written"
+        )
     return difference
 
 

@@ -73,7 +73,9 @@ class Predictor:
 
     def predict(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> list[TextPrediction]:
         """The label (multi-label: every label over its threshold) and per-label probabilities of each text."""
-        return self.task.text_predictions(texts, self.labels, self.probabilities(texts, batch_size), self.card.thresholds)
+        return self.task.text_predictions(
+            texts, self.labels, self.probabilities(texts, batch_size), self.card.thresholds
+        )
 
 
 def check_plugins(card: ModelCard, directory: Path) -> None:

@@ -182,8 +182,9 @@ def format_value(value: Any, kind: str) -> str:
 def _ordered(items: Sequence[Any], view: str) -> list[Any]:
     if view == "groups":
         return sorted(items, key=lambda group: (group.dataset, group.fingerprint, group.rank))
-    return sorted(items, key=lambda run: (run.dataset, run.fingerprint, run.macro_f1 is None, -(run.macro_f1 or 0.0),
-                                          run.run_id))
+    return sorted(
+        items, key=lambda run: (run.dataset, run.fingerprint, run.macro_f1 is None, -(run.macro_f1 or 0.0), run.run_id)
+    )
 
 
 def _machine_row(item: Any, view: str) -> dict[str, Any]:
@@ -243,8 +244,10 @@ def _human_table(items: list[Any], view: str, include_flagged: bool) -> _Table:
             columns.append(FLAGS_COLUMN)
         rows = [
             [
-                _Cell(_flag_text(row["flags"])) if column is FLAGS_COLUMN
-                else _Cell(format_params(run_settings[row["run_id"]]) or MISSING) if column is SETTING_COLUMN
+                _Cell(_flag_text(row["flags"]))
+                if column is FLAGS_COLUMN
+                else _Cell(format_params(run_settings[row["run_id"]]) or MISSING)
+                if column is SETTING_COLUMN
                 else _Cell(format_value(row.get(column.key), column.kind), _number(row.get(column.key)))
                 for column in columns
             ]
@@ -296,7 +299,9 @@ def _bold_best(columns: list[Column], rows: list[list[_Cell]], skipped: Sequence
     """Bold the best value of each column that has a better direction (ties all bold), ignoring ``skipped`` rows."""
     for index, column in enumerate(columns):
         numbers = [
-            row[index].value for row, skip in zip(rows, skipped, strict=True) if row[index].value is not None and not skip
+            row[index].value
+            for row, skip in zip(rows, skipped, strict=True)
+            if row[index].value is not None and not skip
         ]
         if column.better is None or not numbers:
             continue
@@ -376,7 +381,7 @@ def _html(tables: list[_Table]) -> str:
         if table.note:
             body.append(f'<p class="note">{escaping.html_text(table.note)}</p>')
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         "<title>ko-emotion-bench leaderboard</title>\n<style>\n"
         "body { font-family: system-ui, sans-serif; margin: 2em; }\n"
         "table { border-collapse: collapse; margin-bottom: 1.5em; }\n"

@@ -50,8 +50,16 @@ def pareto_points(records: Iterable[RunRecord], latency: str = "latency_ms_batch
         speed = efficiency(record).get(latency)
         if record.status != "finished" or record.macro_f1 is None or speed is None:
             continue
-        point = ParetoPoint(record.run_id, record.fingerprint, record.dataset, record.encoder, record.head,
-                            record.seed, float(record.macro_f1), float(speed))
+        point = ParetoPoint(
+            record.run_id,
+            record.fingerprint,
+            record.dataset,
+            record.encoder,
+            record.head,
+            record.seed,
+            float(record.macro_f1),
+            float(speed),
+        )
         by_fingerprint.setdefault(record.fingerprint, []).append(point)
     ordered: list[ParetoPoint] = []
     for fingerprint in sorted(by_fingerprint):

@@ -135,7 +135,8 @@ def group_key(record: RunRecord) -> str:
     """``g-`` + 10 hex characters naming the run's group (same for every seed and every fold)."""
     payload = json.dumps(
         [fold_scheme(record.fingerprint), record.encoder, record.head, hyperparameters(record)],
-        sort_keys=True, default=str,
+        sort_keys=True,
+        default=str,
     )
     return "g-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
 
@@ -145,8 +146,11 @@ def efficiency(record: RunRecord) -> dict[str, float]:
     metrics = record.metrics
     if metrics is None:
         return {}
-    values: dict[str, Any] = {**metrics.timings, "total_params": metrics.total_params,
-                              "trainable_params": metrics.trainable_params}
+    values: dict[str, Any] = {
+        **metrics.timings,
+        "total_params": metrics.total_params,
+        "trainable_params": metrics.trainable_params,
+    }
     return {
         name: int(values[name]) if name.endswith("params") else float(values[name])
         for name in EFFICIENCY_FIELDS
@@ -213,7 +217,8 @@ def aggregate(
 def best_run_id(records: Sequence[RunRecord], include_flagged: bool = False) -> str | None:
     """The finished run with the highest test macro-F1, skipping flagged runs unless ``include_flagged``."""
     candidates = [
-        record for record in records
+        record
+        for record in records
         if record.macro_f1 is not None and record.status == "finished" and (include_flagged or not record.flags)
     ]
     return max(candidates, key=lambda record: record.macro_f1 or 0.0).run_id if candidates else None
@@ -229,8 +234,10 @@ def varying_params(groups: Sequence[GroupStats]) -> dict[str, dict[str, Any]]:
     params = {_item_key(group): _item_params(group) for group in groups}
     names = sorted({name for values in params.values() for name in values})
     varying = [
-        name for name in names
-        if len({json.dumps(values[name], sort_keys=True, default=str) for values in params.values() if name in values}) > 1
+        name
+        for name in names
+        if len({json.dumps(values[name], sort_keys=True, default=str) for values in params.values() if name in values})
+        > 1
     ]
     return {
         key: {name: values[name] for name in varying if values.get(name) is not None} for key, values in params.items()
@@ -520,13 +527,17 @@ def _mean_efficiency(values: list[dict[str, float]]) -> dict[str, float]:
 
 
 def _bootstrap_section(
-    section: list[GroupStats], best: GroupStats, predictions: Mapping[str, Predictions], num_classes: int,
-    resamples: int, seed: int, include_flagged: bool,
+    section: list[GroupStats],
+    best: GroupStats,
+    predictions: Mapping[str, Predictions],
+    num_classes: int,
+    resamples: int,
+    seed: int,
+    include_flagged: bool,
 ) -> None:
     """Confidence intervals and p-values against the best, for the groups of one fingerprint."""
     complete = [
-        group for group in section
-        if not group.test_rotates and all(run_id in predictions for run_id in group.run_ids)
+        group for group in section if not group.test_rotates and all(run_id in predictions for run_id in group.run_ids)
     ]
     if not complete:
         return

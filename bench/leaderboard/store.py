@@ -27,8 +27,8 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLA
 
 from bench.config import RunConfig
 from bench.errors import ResultsError, UsageError
-from bench.leaderboard import flags as run_flags
 from bench.files import file_problem
+from bench.leaderboard import flags as run_flags
 from bench.leaderboard.records import RUN_STATUSES, ClassScores, Predictions, RunMetrics, RunRecord
 from bench.runtime.processes import process_alive
 from bench.runtime.results_folder import check_writable
@@ -247,8 +247,14 @@ class Leaderboard:
 
         def work(conn: Connection) -> str:
             row = conn.execute(
-                sa.select(runs_table.c.run_id, runs_table.c.status, runs_table.c.attempts, runs_table.c.pid,
-                          runs_table.c.host, runs_table.c.updated_at)
+                sa.select(
+                    runs_table.c.run_id,
+                    runs_table.c.status,
+                    runs_table.c.attempts,
+                    runs_table.c.pid,
+                    runs_table.c.host,
+                    runs_table.c.updated_at,
+                )
                 .where(runs_table.c.config_hash == config_hash, runs_table.c.fingerprint == fingerprint)
                 .order_by(runs_table.c.created_at)
                 .with_for_update()
@@ -305,8 +311,9 @@ class Leaderboard:
             row = conn.execute(
                 sa.select(runs_table.c.fingerprint, runs_table.c.encoder).where(runs_table.c.run_id == run_id)
             ).one()
-            classes, flags = self._assess(conn, row.fingerprint, row.encoder, metrics.macro_f1, metrics.predictions,
-                                          len(metrics.labels))
+            classes, flags = self._assess(
+                conn, row.fingerprint, row.encoder, metrics.macro_f1, metrics.predictions, len(metrics.labels)
+            )
             conn.execute(
                 sa.update(runs_table)
                 .where(runs_table.c.run_id == run_id)
@@ -497,7 +504,12 @@ class Leaderboard:
             raise UsageError(f"unknown run {run_id!r} in leaderboard {self.url}")
 
     def _assess(
-        self, conn: Connection, fingerprint: str, encoder: str, macro_f1: float, predictions: Predictions | None,
+        self,
+        conn: Connection,
+        fingerprint: str,
+        encoder: str,
+        macro_f1: float,
+        predictions: Predictions | None,
         num_labels: int,
     ) -> tuple[int | None, list[str] | None]:
         """Distinct predicted test classes and flags of a run (the majority row is not compared with itself)."""
@@ -580,8 +592,14 @@ class Leaderboard:
                     flags.append(run_flags.DUPLICATE)
             if row.status == "finished" and row.run_id in predictions and row.predicted_classes is None:
                 metrics = _metrics(row.metrics) if row.metrics else None
-                classes, assessed = self._assess(conn, row.fingerprint, row.encoder, row.macro_f1,
-                                                 predictions[row.run_id], len(metrics.labels) if metrics else 0)
+                classes, assessed = self._assess(
+                    conn,
+                    row.fingerprint,
+                    row.encoder,
+                    row.macro_f1,
+                    predictions[row.run_id],
+                    len(metrics.labels) if metrics else 0,
+                )
                 values["predicted_classes"] = classes
                 flags.extend(flag for flag in assessed or [] if flag not in flags)
             updates[row.run_id] = {**values, "flags": flags}

@@ -139,15 +139,38 @@ def pareto(points: Sequence[ParetoPoint], names: dict[str, str], latency_title: 
         axes = figure.add_subplot()
         front = [point for point in points if point.optimal]
         others = [point for point in points if not point.optimal]
-        axes.scatter([p.latency_ms for p in others], [p.macro_f1 for p in others], color=_OTHER_COLOR, s=28,
-                     label="dominated", zorder=2)
-        axes.scatter([p.latency_ms for p in front], [p.macro_f1 for p in front], color=_FRONT_COLOR, s=42,
-                     label="Pareto-optimal", zorder=3)
-        axes.step([p.latency_ms for p in front], [p.macro_f1 for p in front], where="post", color=_FRONT_COLOR,
-                  alpha=0.5, zorder=1)
+        axes.scatter(
+            [p.latency_ms for p in others],
+            [p.macro_f1 for p in others],
+            color=_OTHER_COLOR,
+            s=28,
+            label="dominated",
+            zorder=2,
+        )
+        axes.scatter(
+            [p.latency_ms for p in front],
+            [p.macro_f1 for p in front],
+            color=_FRONT_COLOR,
+            s=42,
+            label="Pareto-optimal",
+            zorder=3,
+        )
+        axes.step(
+            [p.latency_ms for p in front],
+            [p.macro_f1 for p in front],
+            where="post",
+            color=_FRONT_COLOR,
+            alpha=0.5,
+            zorder=1,
+        )
         for point in front:
-            axes.annotate(style.text(names.get(point.run_id, point.run_id)), (point.latency_ms, point.macro_f1),
-                          textcoords="offset points", xytext=(5, 4), fontsize=7)
+            axes.annotate(
+                style.text(names.get(point.run_id, point.run_id)),
+                (point.latency_ms, point.macro_f1),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize=7,
+            )
         latencies = [point.latency_ms for point in points]
         if latencies and max(latencies) > 20 * min(latencies):
             axes.set_xscale("log")

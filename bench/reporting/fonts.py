@@ -18,16 +18,94 @@ from matplotlib.ft2font import FT2Font
 
 # Syllables whose glyphs a usable font must have: the first and last of the block, and common ones.
 _PROBE = "가힣행복슬픔분노"
-_PREFERRED = ("nanumgothic", "nanum", "notosanscjk", "notoserifcjk", "notosanskr", "sourcehan", "undotum", "unbatang",
-              "baekmuk", "malgun", "applegothic", "applesdgothic", "droidsansfallback", "wqy")
-_STYLED = ("bold", "light", "thin", "extra", "heavy", "black", "italic", "coding", "mono", "eco", "round", "square",
-           "pen", "brush", "myeongjo")
+_PREFERRED = (
+    "nanumgothic",
+    "nanum",
+    "notosanscjk",
+    "notoserifcjk",
+    "notosanskr",
+    "sourcehan",
+    "undotum",
+    "unbatang",
+    "baekmuk",
+    "malgun",
+    "applegothic",
+    "applesdgothic",
+    "droidsansfallback",
+    "wqy",
+)
+_STYLED = (
+    "bold",
+    "light",
+    "thin",
+    "extra",
+    "heavy",
+    "black",
+    "italic",
+    "coding",
+    "mono",
+    "eco",
+    "round",
+    "square",
+    "pen",
+    "brush",
+    "myeongjo",
+)
 
 _INITIALS = ("g", "kk", "n", "d", "tt", "r", "m", "b", "pp", "s", "ss", "", "j", "jj", "ch", "k", "t", "p", "h")
-_VOWELS = ("a", "ae", "ya", "yae", "eo", "e", "yeo", "ye", "o", "wa", "wae", "oe", "yo", "u", "wo", "we", "wi", "yu",
-           "eu", "ui", "i")
-_FINALS = ("", "k", "k", "k", "n", "n", "n", "t", "l", "k", "m", "l", "l", "l", "p", "l", "m", "p", "p", "t", "t",
-           "ng", "t", "t", "k", "t", "p", "t")
+_VOWELS = (
+    "a",
+    "ae",
+    "ya",
+    "yae",
+    "eo",
+    "e",
+    "yeo",
+    "ye",
+    "o",
+    "wa",
+    "wae",
+    "oe",
+    "yo",
+    "u",
+    "wo",
+    "we",
+    "wi",
+    "yu",
+    "eu",
+    "ui",
+    "i",
+)
+_FINALS = (
+    "",
+    "k",
+    "k",
+    "k",
+    "n",
+    "n",
+    "n",
+    "t",
+    "l",
+    "k",
+    "m",
+    "l",
+    "l",
+    "l",
+    "p",
+    "l",
+    "m",
+    "p",
+    "p",
+    "t",
+    "t",
+    "ng",
+    "t",
+    "t",
+    "k",
+    "t",
+    "p",
+    "t",
+)
 _FIRST_SYLLABLE, _LAST_SYLLABLE = 0xAC00, 0xD7A3
 
 

@@ -128,8 +128,10 @@ def _page(sections: list[Section], unfinished: list[RunRecord], style: PlotStyle
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = [
         "<h1>ko-emotion-bench report</h1>",
-        (f'<p class="meta">{finished_runs} finished run(s) in {len(sections)} dataset(s), '
-        f"{len(unfinished)} unfinished · leaderboard <code>{html_text(source)}</code> · generated {generated}</p>"),
+        (
+            f'<p class="meta">{finished_runs} finished run(s) in {len(sections)} dataset(s), '
+            f"{len(unfinished)} unfinished · leaderboard <code>{html_text(source)}</code> · generated {generated}</p>"
+        ),
     ]
     if len(sections) > 1:
         links = " ".join(f'<a href="#{_anchor(section)}">{html_text(section.dataset)}</a>' for section in sections)
@@ -154,9 +156,11 @@ def _section(section: Section, style: PlotStyle, resamples: int) -> str:
         f"<h2>{html_text(section.dataset)} <small>(fingerprint {html_text(section.fingerprint[:12])})</small></h2>",
         "<h3>Leaderboard</h3>",
         _leaderboard_table(section),
-        (f'<p class="note">Groups are runs that differ only in their seed. 95% CI: bootstrap over seeds and test '
-        f"examples ({resamples} resamples); p vs best: paired bootstrap against the best group (★). {html_text(TIED_NOTE)} "
-        "Italic rows are reference baselines.</p>"),
+        (
+            f'<p class="note">Groups are runs that differ only in their seed. 95% CI: bootstrap over seeds and test '
+            f"examples ({resamples} resamples); p vs best: paired bootstrap against the best group (★). {html_text(TIED_NOTE)} "
+            "Italic rows are reference baselines.</p>"
+        ),
         _flag_note(section),
         _pareto_block(section, style),
         _per_class_block(section, style),
@@ -170,27 +174,55 @@ def _section(section: Section, style: PlotStyle, resamples: int) -> str:
 
 def _leaderboard_table(section: Section) -> str:
     settings = _settings(section.groups)
-    header = ["Rank", "", "Encoder", "Head", "Setting", "n", "Macro-F1", "95% CI", "Accuracy", "p vs best", "Params",
-              "Latency b1 (ms)", "Train (s)", "Runs"]
+    header = [
+        "Rank",
+        "",
+        "Encoder",
+        "Head",
+        "Setting",
+        "n",
+        "Macro-F1",
+        "95% CI",
+        "Accuracy",
+        "p vs best",
+        "Params",
+        "Latency b1 (ms)",
+        "Train (s)",
+        "Runs",
+    ]
     numeric = {"Rank", "n", "Macro-F1", "95% CI", "Accuracy", "p vs best", "Params", "Latency b1 (ms)", "Train (s)"}
     rows = []
     for group in section.groups:
         ci = MISSING if group.ci_low is None or group.ci_high is None else f"[{group.ci_low:.4f}, {group.ci_high:.4f}]"
         f1 = format_value(group.macro_f1_mean, "score") + (
-            f" ± {group.macro_f1_std:.4f}" if group.macro_f1_std is not None else "")
+            f" ± {group.macro_f1_std:.4f}" if group.macro_f1_std is not None else ""
+        )
         mark = ("★" if group.best else "") + (f"{FLAG_MARKER} {', '.join(group.flags)}" if group.flags else "")
         cells = [
-            str(group.rank), mark, group.encoder, group.head,
+            str(group.rank),
+            mark,
+            group.encoder,
+            group.head,
             settings[group.key] or MISSING,
-            str(group.n), f1 + (TIED_MARK if group.indistinguishable_from_best else ""), ci,
-            format_value(group.accuracy_mean, "score"), format_value(group.p_vs_best, "p"),
+            str(group.n),
+            f1 + (TIED_MARK if group.indistinguishable_from_best else ""),
+            ci,
+            format_value(group.accuracy_mean, "score"),
+            format_value(group.p_vs_best, "p"),
             format_value(group.efficiency.get("total_params"), "params"),
             format_value(group.efficiency.get(_LATENCY), "ms"),
             format_value(group.efficiency.get("train_seconds"), "seconds"),
             ", ".join(group.run_ids),
         ]
-        classes = " ".join(name for name, on in (("best", group.best), ("baseline", is_baseline(group.encoder)),
-                                                 ("flagged", bool(group.flags))) if on)
+        classes = " ".join(
+            name
+            for name, on in (
+                ("best", group.best),
+                ("baseline", is_baseline(group.encoder)),
+                ("flagged", bool(group.flags)),
+            )
+            if on
+        )
         rows.append((classes, cells))
     table = _table(header, rows, numeric, {"Runs": "ids"}, table_class="leaderboard")
     for run_id in section.mistakes:  # the run ids of the error analysis link to it
@@ -207,28 +239,49 @@ def _flag_note(section: Section) -> str:
 
 def _pareto_block(section: Section, style: PlotStyle) -> str:
     if not section.points:
-        return "<h3>Efficiency</h3>\n<p class=\"note\">No run recorded a latency.</p>"
+        return '<h3>Efficiency</h3>\n<p class="note">No run recorded a latency.</p>'
     names = {point.run_id: f"{point.encoder}/{point.head}" for point in section.points}
     image = figures.pareto(section.points, names, "latency at batch 1 (ms per example)", style)
-    header = ["Run", "Encoder", "Head", "Seed", "Macro-F1", "Latency b1 (ms)", "Latency b64 (ms/ex)", "Params",
-              "Pareto"]
+    header = [
+        "Run",
+        "Encoder",
+        "Head",
+        "Seed",
+        "Macro-F1",
+        "Latency b1 (ms)",
+        "Latency b64 (ms/ex)",
+        "Params",
+        "Pareto",
+    ]
     rows = []
     for point in section.points:
         efficiency = stats.efficiency(section.runs[point.run_id])
         verdict = "★ optimal" if point.optimal else f"dominated by {point.dominated_by}"
-        cells = [point.run_id, point.encoder, point.head, str(point.seed), format_value(point.macro_f1, "score"),
-                 format_value(point.latency_ms, "ms"), format_value(efficiency.get("latency_ms_batch64"), "ms"),
-                 format_value(efficiency.get("total_params"), "params"), verdict]
+        cells = [
+            point.run_id,
+            point.encoder,
+            point.head,
+            str(point.seed),
+            format_value(point.macro_f1, "score"),
+            format_value(point.latency_ms, "ms"),
+            format_value(efficiency.get("latency_ms_batch64"), "ms"),
+            format_value(efficiency.get("total_params"), "params"),
+            verdict,
+        ]
         rows.append(("best" if point.optimal else "", cells))
     numeric = {"Seed", "Macro-F1", "Latency b1 (ms)", "Latency b64 (ms/ex)", "Params"}
-    return "\n".join([
-        "<h3>Efficiency: macro-F1 vs latency</h3>",
-        _figure(image, "Test macro-F1 against latency at batch 1; red points form the Pareto front"),
-        _table(header, rows, numeric, {"Run": "ids"}, table_class="pareto"),
-        ('<p class="note">A run is Pareto-optimal when no other run is at least as fast and at least as good, '
-        "and strictly better in one. Latency is the median forward time per example (baselines: vectorising and "
-        "predicting) on this machine.</p>"),
-    ])
+    return "\n".join(
+        [
+            "<h3>Efficiency: macro-F1 vs latency</h3>",
+            _figure(image, "Test macro-F1 against latency at batch 1; red points form the Pareto front"),
+            _table(header, rows, numeric, {"Run": "ids"}, table_class="pareto"),
+            (
+                '<p class="note">A run is Pareto-optimal when no other run is at least as fast and at least as good, '
+                "and strictly better in one. Latency is the median forward time per example (baselines: vectorising and "
+                "predicting) on this machine.</p>"
+            ),
+        ]
+    )
 
 
 def _per_class_block(section: Section, style: PlotStyle) -> str:
@@ -239,21 +292,28 @@ def _per_class_block(section: Section, style: PlotStyle) -> str:
     values = np.full((len(section.groups), len(labels)), np.nan)
     for row, group in enumerate(section.groups):
         for column, label in enumerate(labels):
-            scores = [run.metrics.per_class[label].f1 for run in (section.runs[i] for i in group.run_ids)
-                      if run.metrics is not None and label in run.metrics.per_class]
+            scores = [
+                run.metrics.per_class[label].f1
+                for run in (section.runs[i] for i in group.run_ids)
+                if run.metrics is not None and label in run.metrics.per_class
+            ]
             if scores:
                 values[row, column] = float(np.mean(scores))
     image = figures.heatmap([names[group.key] for group in section.groups], labels, values, style)
     header = ["Configuration", *labels]
-    rows = [("", [names[group.key], *(MISSING if np.isnan(v) else f"{v:.3f}" for v in values[row])])
-            for row, group in enumerate(section.groups)]
-    return "\n".join([
-        "<h3>Per-class F1</h3>",
-        _figure(image, "Test F1 per class for each configuration (mean over seeds)"),
-        "<details><summary>Per-class F1 as a table</summary>",
-        _table(header, rows, set(labels), {}, table_class="per-class"),
-        "</details>",
-    ])
+    rows = [
+        ("", [names[group.key], *(MISSING if np.isnan(v) else f"{v:.3f}" for v in values[row])])
+        for row, group in enumerate(section.groups)
+    ]
+    return "\n".join(
+        [
+            "<h3>Per-class F1</h3>",
+            _figure(image, "Test F1 per class for each configuration (mean over seeds)"),
+            "<details><summary>Per-class F1 as a table</summary>",
+            _table(header, rows, set(labels), {}, table_class="per-class"),
+            "</details>",
+        ]
+    )
 
 
 def _confusion_block(section: Section, style: PlotStyle) -> str:
@@ -269,11 +329,13 @@ def _confusion_block(section: Section, style: PlotStyle) -> str:
     if not images:
         return ""
     shown = min(len(section.groups), MAX_CONFUSIONS)
-    return "\n".join([
-        "<h3>Confusion matrices</h3>",
-        f'<p class="note">Best seed of the top {shown} configuration(s); colour is the share of the gold row.</p>',
-        f'<div class="figures">{"".join(images)}</div>',
-    ])
+    return "\n".join(
+        [
+            "<h3>Confusion matrices</h3>",
+            f'<p class="note">Best seed of the top {shown} configuration(s); colour is the share of the gold row.</p>',
+            f'<div class="figures">{"".join(images)}</div>',
+        ]
+    )
 
 
 def _errors_block(section: Section) -> str:
@@ -286,27 +348,53 @@ def _errors_block(section: Section) -> str:
         if run.run_id not in section.mistakes or run.metrics is None:
             continue
         metrics, mistakes = run.metrics, section.mistakes[run.run_id]
-        per_class = [("", [label, f"{scores.precision:.4f}", f"{scores.recall:.4f}", f"{scores.f1:.4f}",
-                           str(scores.support)])
-                     for label, scores in ((label, metrics.per_class[label]) for label in metrics.labels
-                                           if label in metrics.per_class)]
+        per_class = [
+            ("", [label, f"{scores.precision:.4f}", f"{scores.recall:.4f}", f"{scores.f1:.4f}", str(scores.support)])
+            for label, scores in (
+                (label, metrics.per_class[label]) for label in metrics.labels if label in metrics.per_class
+            )
+        ]
         block = [
-            (f'<details class="errors" id="errors-{html_text(run.run_id)}"><summary>{html_text(names[group.key])} '
-             f"— run <code>{html_text(run.run_id)}</code>: {len(mistakes)} misclassified test example(s)</summary>"),
-            _table(["Class", "Precision", "Recall", "F1", "Support"], per_class,
-                   {"Precision", "Recall", "F1", "Support"}, {}, table_class="class-scores"),
+            (
+                f'<details class="errors" id="errors-{html_text(run.run_id)}"><summary>{html_text(names[group.key])} '
+                f"— run <code>{html_text(run.run_id)}</code>: {len(mistakes)} misclassified test example(s)</summary>"
+            ),
+            _table(
+                ["Class", "Precision", "Recall", "F1", "Support"],
+                per_class,
+                {"Precision", "Recall", "F1", "Support"},
+                {},
+                table_class="class-scores",
+            ),
         ]
         if metrics.confusion and len(metrics.confusion) == len(metrics.labels):
             rows = [("", [label, *map(str, row)]) for label, row in zip(metrics.labels, metrics.confusion, strict=True)]
-            block.append(_table(["gold \\ predicted", *metrics.labels], rows, set(metrics.labels), {},
-                                table_class="confusion"))
+            block.append(
+                _table(["gold \\ predicted", *metrics.labels], rows, set(metrics.labels), {}, table_class="confusion")
+            )
         if mistakes:
-            rows = [("", [mistake.gold, mistake.predicted, format_value(mistake.confidence, "score"),
-                          mistake.text if mistake.text is not None else mistake.example_id])
-                    for mistake in mistakes[:MAX_MISTAKES]]
+            rows = [
+                (
+                    "",
+                    [
+                        mistake.gold,
+                        mistake.predicted,
+                        format_value(mistake.confidence, "score"),
+                        mistake.text if mistake.text is not None else mistake.example_id,
+                    ],
+                )
+                for mistake in mistakes[:MAX_MISTAKES]
+            ]
             texts = all(mistake.text is not None for mistake in mistakes)
-            block.append(_table(["Gold", "Predicted", "Confidence", "Sentence" if texts else "Example id"], rows,
-                                {"Confidence"}, {}, table_class="mistakes"))
+            block.append(
+                _table(
+                    ["Gold", "Predicted", "Confidence", "Sentence" if texts else "Example id"],
+                    rows,
+                    {"Confidence"},
+                    {},
+                    table_class="mistakes",
+                )
+            )
             more = f"bench errors {run.run_id} lists all {len(mistakes)}" if len(mistakes) > MAX_MISTAKES else ""
             note = "Most confident mistakes first." + (f" <code>{html_text(more)}</code>." if more else "")
             if not texts:
@@ -316,13 +404,17 @@ def _errors_block(section: Section) -> str:
         parts.append("\n".join(block))
     if not parts:
         return ""
-    return "\n".join([
-        "<h3>Error analysis</h3>",
-        (f'<p class="note">Best seed of the top {len(parts)} configuration(s): scores per class, confusion matrix '
-         "(rows gold, columns predicted) and misclassified test examples. Also on the command line: "
-         "<code>bench show RUN</code>, <code>bench errors RUN</code>.</p>"),
-        *parts,
-    ])
+    return "\n".join(
+        [
+            "<h3>Error analysis</h3>",
+            (
+                f'<p class="note">Best seed of the top {len(parts)} configuration(s): scores per class, confusion matrix '
+                "(rows gold, columns predicted) and misclassified test examples. Also on the command line: "
+                "<code>bench show RUN</code>, <code>bench errors RUN</code>.</p>"
+            ),
+            *parts,
+        ]
+    )
 
 
 def _curves_block(section: Section, style: PlotStyle) -> str:
@@ -336,17 +428,35 @@ def _curves_block(section: Section, style: PlotStyle) -> str:
     if not curves:
         return '<h3>Learning curves</h3>\n<p class="note">No run recorded per-epoch history.</p>'
     image = figures.learning_curves(curves[:MAX_CURVES], style)
-    return "\n".join([
-        "<h3>Learning curves</h3>",
-        _figure(image, f"Best seed of the top {min(len(curves), MAX_CURVES)} trained configuration(s) "
-                       "(baselines have no epochs)"),
-    ])
+    return "\n".join(
+        [
+            "<h3>Learning curves</h3>",
+            _figure(
+                image,
+                f"Best seed of the top {min(len(curves), MAX_CURVES)} trained configuration(s) "
+                "(baselines have no epochs)",
+            ),
+        ]
+    )
 
 
 def _unfinished(records: Sequence[RunRecord]) -> str:
     header = ["Run", "Dataset", "Encoder", "Head", "Seed", "Status", "Error"]
-    rows = [("", [record.run_id, record.dataset, record.encoder, record.head, str(record.seed), record.status,
-                  (record.error or "").splitlines()[0][:160] if record.error else ""]) for record in records]
+    rows = [
+        (
+            "",
+            [
+                record.run_id,
+                record.dataset,
+                record.encoder,
+                record.head,
+                str(record.seed),
+                record.status,
+                (record.error or "").splitlines()[0][:160] if record.error else "",
+            ],
+        )
+        for record in records
+    ]
     return "\n".join(["<h2>Unfinished runs</h2>", _table(header, rows, {"Seed"}, {"Run": "ids"})])
 
 
@@ -355,12 +465,15 @@ def _font_note(sections: Sequence[Section], style: PlotStyle) -> str:
         return f'<p class="note">Plot text drawn with {html_text(style.font.name if style.font else "")}.</p>'
     labels = list(dict.fromkeys(label for section in sections for label in _labels(section)))
     drawn = style.labels(labels)
-    pairs = [f"{html_text(shown)} = {html_text(label)}" for shown, label in zip(drawn, labels, strict=True) if shown != label]
+    pairs = [
+        f"{html_text(shown)} = {html_text(label)}" for shown, label in zip(drawn, labels, strict=True) if shown != label
+    ]
     if not pairs:
         return ""
     return (
         '<p class="note">No font with Hangul glyphs was found on the machine that made this report, so the plots '
-        "spell Korean in Revised Romanization (letter by letter): " + ", ".join(pairs)
+        "spell Korean in Revised Romanization (letter by letter): "
+        + ", ".join(pairs)
         + ". Install fonts-nanum or fonts-noto-cjk (or pass <code>--font FILE</code>) for Hangul plots.</p>"
     )
 
@@ -407,10 +520,15 @@ def _table(
     head = "".join(f'<th class="{kind(column)}">{html_text(column)}</th>' for column in header)
     body = []
     for row_class, cells in rows:
-        tds = "".join(f'<td class="{kind(column)}">{html_text(cell)}</td>' for column, cell in zip(header, cells, strict=True))
+        tds = "".join(
+            f'<td class="{kind(column)}">{html_text(cell)}</td>' for column, cell in zip(header, cells, strict=True)
+        )
         body.append(f'<tr class="{row_class}">{tds}</tr>' if row_class else f"<tr>{tds}</tr>")
-    return f'<table class="{table_class}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + "\n".join(body) + \
-        "\n</tbody>\n</table>"
+    return (
+        f'<table class="{table_class}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+        + "\n".join(body)
+        + "\n</tbody>\n</table>"
+    )
 
 
 def _figure(data_uri: str, caption: str) -> str:

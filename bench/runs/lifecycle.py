@@ -46,7 +46,9 @@ class ActiveRun:
         self.leaderboard.update_environment(self.run_id, {name: str(value) for name, value in values.items()})
 
 
-def finished_run(leaderboard: Leaderboard, config: RunConfig, dataset: SplitDataset, *, rerun: bool) -> RunRecord | None:
+def finished_run(
+    leaderboard: Leaderboard, config: RunConfig, dataset: SplitDataset, *, rerun: bool
+) -> RunRecord | None:
     """The finished row of ``config`` on ``dataset``, unless ``rerun`` asks to run it again."""
     if rerun:
         return None

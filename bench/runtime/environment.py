@@ -8,8 +8,12 @@ import sys
 from importlib import metadata
 
 # Distribution names of the libraries whose versions a run records (read without importing them).
-RECORDED_LIBRARIES = {"torch": "torch", "transformers": "transformers", "lightning": "lightning",
-                      "scikit-learn": "scikit-learn"}
+RECORDED_LIBRARIES = {
+    "torch": "torch",
+    "transformers": "transformers",
+    "lightning": "lightning",
+    "scikit-learn": "scikit-learn",
+}
 
 
 def library_version(distribution: str) -> str:

@@ -96,16 +96,25 @@ def create_loggers(config: RunConfig, run_id: str) -> list[Logger]:
                 directory.mkdir(parents=True, exist_ok=True)
                 uri = f"sqlite:///{(directory / 'mlflow.db').resolve()}"
                 artifacts = (directory / "mlflow-artifacts").resolve().as_uri()
-            loggers.append(MLFlowLogger(experiment_name=PROJECT, run_name=run_id, tracking_uri=uri, tags=tags,
-                                        artifact_location=artifacts))
+            loggers.append(
+                MLFlowLogger(
+                    experiment_name=PROJECT, run_name=run_id, tracking_uri=uri, tags=tags, artifact_location=artifacts
+                )
+            )
         elif name == "wandb":
             from lightning.pytorch.loggers import WandbLogger
 
             directory.mkdir(parents=True, exist_ok=True)
-            loggers.append(WandbLogger(
-                project=PROJECT, name=run_id, save_dir=str(directory), offline="WANDB_MODE" not in os.environ,
-                tags=[f"{key}:{value}" for key, value in tags.items()], group=config.study,
-            ))
+            loggers.append(
+                WandbLogger(
+                    project=PROJECT,
+                    name=run_id,
+                    save_dir=str(directory),
+                    offline="WANDB_MODE" not in os.environ,
+                    tags=[f"{key}:{value}" for key, value in tags.items()],
+                    group=config.study,
+                )
+            )
     parameters = tracker_parameters(config, run_id)
     for logger in loggers:
         logger.log_hyperparams(parameters)
@@ -132,8 +141,13 @@ def tracked_run(config: RunConfig, run_id: str) -> Iterator[list[Logger]]:
     try:
         yield loggers
     except BaseException as error:
-        status = ("interrupted" if isinstance(error, KeyboardInterrupt)
-                  else "pruned" if type(error).__name__ == "TrialPruned" else "failed")
+        status = (
+            "interrupted"
+            if isinstance(error, KeyboardInterrupt)
+            else "pruned"
+            if type(error).__name__ == "TrialPruned"
+            else "failed"
+        )
         finish_loggers(loggers, status)
         raise
 
@@ -145,8 +159,12 @@ def log_run_result(loggers: Sequence[Logger], metrics: RunMetrics, epochs: int) 
     from bench.reporting.figures import PlotStyle, confusion_figure
     from bench.reporting.fonts import find_hangul_font
 
-    scores = {"test_macro_f1": metrics.macro_f1, "test_accuracy": metrics.accuracy,
-              "best_val_macro_f1": metrics.val_macro_f1, "best_epoch": float(metrics.best_epoch)}
+    scores = {
+        "test_macro_f1": metrics.macro_f1,
+        "test_accuracy": metrics.accuracy,
+        "best_val_macro_f1": metrics.val_macro_f1,
+        "best_epoch": float(metrics.best_epoch),
+    }
     style = PlotStyle(find_hangul_font())
     figure = confusion_figure(metrics.labels, metrics.confusion, "test confusion matrix", style)
     with tempfile.TemporaryDirectory() as scratch, style.fonts():

@@ -79,6 +79,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
         # could draw from its random generator once more (torch's RandomSampler does).
         yield from shard(list(itertools.islice(self.batches, len(self.batches))), self.rank, self.world)
 
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar length, in random order.
 

@@ -178,7 +178,9 @@ class EmotionDataModule(L.LightningDataModule):
         """Token-id batches of all of split ``name`` (length-sorted when bucketing); batches carry each example's ``index``."""
         return self._eval_loader(name, batch_size or self.eval_batch_size, tokens=True)
 
-    def _eval_loader(self, name: str, batch_size: int, rank: int = 0, world: int = 1, *, tokens: bool = False) -> DataLoader:
+    def _eval_loader(
+        self, name: str, batch_size: int, rank: int = 0, world: int = 1, *, tokens: bool = False
+    ) -> DataLoader:
         lengths = self.splits[name].lengths
         if len(lengths) < world:
             raise ValueError(f"the {name} split has {len(lengths)} examples, fewer than the {world} devices")
@@ -201,4 +203,3 @@ class EmotionDataModule(L.LightningDataModule):
             persistent_workers=workers > 0,
             **kwargs,
         )
-

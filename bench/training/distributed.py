@@ -166,9 +166,17 @@ def distributed_launch(
         error_path.unlink(missing_ok=True)
         ready_file(error_path).unlink(missing_ok=True)
         command = [
-            sys.executable, "-m", WORKER_MODULE, str(config_path), str(error_path),
-            "--batch-size", str(batch_size), "--accumulation", str(accumulation),
-            "--eval-batch-size", str(eval_batch_size),
+            sys.executable,
+            "-m",
+            WORKER_MODULE,
+            str(config_path),
+            str(error_path),
+            "--batch-size",
+            str(batch_size),
+            "--accumulation",
+            str(accumulation),
+            "--eval-batch-size",
+            str(eval_batch_size),
         ]
         env = {**os.environ, **shared, "LOCAL_RANK": str(rank), "PYTHONPATH": python_path}
         with open(log_path, "wb") as log:

@@ -222,7 +222,10 @@ def fit_classifier(
     module, datamodule = prepared.module, prepared.datamodule
     best, timer, stage = BestWeights(), TrainingTimer(), FailureStage()
     trainer = build_trainer(
-        prepared.config, callbacks, accumulate_grad_batches=accumulate_grad_batches, run_callbacks=(best, timer, stage),
+        prepared.config,
+        callbacks,
+        accumulate_grad_batches=accumulate_grad_batches,
+        run_callbacks=(best, timer, stage),
         loggers=loggers,
     )
     if torch.cuda.is_available():

@@ -106,7 +106,9 @@ class EmotionClassifier(L.LightningModule):
         logits = self.batch_logits(batch)
         loss = self.loss_fn(logits.float(), batch["labels"])
         if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}")
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}"
+            )
         self._train_losses.append(loss.detach().item())
         self.log("train_loss", loss, prog_bar=True, logger=False, batch_size=batch["labels"].shape[0])
         return loss
@@ -148,7 +150,9 @@ class EmotionClassifier(L.LightningModule):
         # Every rank scores the predictions of all ranks, so the logged values agree without sync_dist.
         _, logits, labels = self._gather()
         loss, macro_f1, accuracy = self._validation_scores(logits, labels)
-        self.log_dict({"val_macro_f1": macro_f1, "val_accuracy": accuracy, "val_loss": loss}, prog_bar=True, logger=False)
+        self.log_dict(
+            {"val_macro_f1": macro_f1, "val_accuracy": accuracy, "val_loss": loss}, prog_bar=True, logger=False
+        )
         if self.trainer.sanity_checking:
             return
         train_losses = [loss for rank_losses in gather_objects(self._train_losses) for loss in rank_losses]

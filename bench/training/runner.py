@@ -174,7 +174,11 @@ def train_and_test(
 
         def fit() -> FitResult:
             return fit_classifier(
-                prepared, accumulate_grad_batches, callbacks, phases=run.phases, on_selected=write_artifacts,
+                prepared,
+                accumulate_grad_batches,
+                callbacks,
+                phases=run.phases,
+                on_selected=write_artifacts,
                 loggers=loggers,
             )
 
@@ -315,7 +319,11 @@ def save_artifacts(
     prepared.built.tokenizer.save(directory / TOKENIZER_DIR)
     thresholds = state.get("thresholds")
     write_model_card(
-        directory, run_id=run_id, config=prepared.config, dataset=prepared.dataset, encoder=prepared.built.encoder,
+        directory,
+        run_id=run_id,
+        config=prepared.config,
+        dataset=prepared.dataset,
+        encoder=prepared.built.encoder,
         thresholds=[round(float(value), 4) for value in thresholds] if thresholds is not None else None,
         feature_dtype=feature_dtype_name(prepared.module.classifier.feature_dtype),
     )

@@ -76,7 +76,10 @@ def open_grid_study(
         load_if_exists=True,
     )
     attributes: dict[str, Any] = {
-        "kind": "grid", "points": len(points), "dataset": dataset.name, "fingerprint": dataset.fingerprint
+        "kind": "grid",
+        "points": len(points),
+        "dataset": dataset.name,
+        "fingerprint": dataset.fingerprint,
     }
     if config_file is not None:
         attributes["config_file"] = {"path": str(config_file), "content": config_file.read_text(encoding="utf-8")}
@@ -95,7 +98,8 @@ def finished_points(
         for record in leaderboard.runs(status="finished", fingerprint=fold.fingerprint)
     }
     return {
-        index for index, point in enumerate(points)
+        index
+        for index, point in enumerate(points)
         if (point.config_hash(), datasets.dataset(point).fingerprint) in done
     }
 

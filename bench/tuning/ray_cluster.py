@@ -287,4 +287,3 @@ def _result(ray: ModuleType, ref: Any) -> TaskResult:
         cause = getattr(error, "cause", None)
         reason = str(cause if isinstance(cause, WorkerKilled) else error).strip()
         return TaskResult(1, reason, error=(reason.splitlines() or [type(error).__name__])[0])
-

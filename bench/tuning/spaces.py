@@ -162,8 +162,7 @@ class SearchSpace:
         """The encoder's and the head's own ranges by Optuna name, with where each comes from."""
         origin = f"encoder {self.encoder}" + (" (random init)" if self.random_init else "")
         declared = {
-            name: (param, origin)
-            for name, param in encoder_space(self.encoder, random_init=self.random_init).items()
+            name: (param, origin) for name, param in encoder_space(self.encoder, random_init=self.random_init).items()
         }
         head_space = _current_spelling(self.head, head_class(self.head).search_space())
         declared.update({name: (param, f"head {self.head}") for name, param in head_space.items()})
@@ -179,7 +178,9 @@ class SearchSpace:
         """RunConfig updates for one trial: searched fields, fixed file values, and ``head_params`` (a dict)."""
         head_type = head_class(self.head)
         values = {
-            name: param.suggest(trial, head_type.trial_param(name.removeprefix(HEAD_PREFIX)) if name.startswith(HEAD_PREFIX) else name)
+            name: param.suggest(
+                trial, head_type.trial_param(name.removeprefix(HEAD_PREFIX)) if name.startswith(HEAD_PREFIX) else name
+            )
             for name, param in self.searched().items()
         }
         values.update({name: value for name, value in self.fixed.items() if value is not None})

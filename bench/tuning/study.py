@@ -121,7 +121,9 @@ class TuneObjective:
         self.on_start(trial.number, config)
         records = []
         for fold in folds:
-            pruning = [PyTorchLightningPruningCallback(trial, monitor=MONITOR)] if self.prune and len(folds) == 1 else []
+            pruning = (
+                [PyTorchLightningPruningCallback(trial, monitor=MONITOR)] if self.prune and len(folds) == 1 else []
+            )
             record = run_experiment(
                 fold, self.leaderboard, dataset=datasets.dataset(fold), callbacks=[*pruning, *self.callbacks()]
             )
@@ -165,7 +167,8 @@ def best_trial(study: optuna.Study, include_flagged: bool = False) -> optuna.tri
     """The completed trial with the highest validation macro-F1 whose run is not flagged (collapsed, below the
     majority row) unless ``include_flagged``; ``None`` when there is none."""
     completed = [
-        trial for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        trial
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if trial.value is not None and (include_flagged or not trial.user_attrs.get("flags"))
     ]
     return max(completed, key=lambda trial: (trial.value, -trial.number), default=None)

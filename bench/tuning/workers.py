@@ -58,7 +58,9 @@ def worker_slots(gpus: str | None, workers: int | None, devices: int) -> list[st
     if not groups:
         return [None] * (workers or 1)
     if workers is not None and workers != len(groups):
-        raise UsageError(f"--workers {workers} with --gpus {gpus}: --gpus starts one worker per GPU group ({len(groups)})")
+        raise UsageError(
+            f"--workers {workers} with --gpus {gpus}: --gpus starts one worker per GPU group ({len(groups)})"
+        )
     return list(groups)
 
 

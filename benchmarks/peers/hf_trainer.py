@@ -111,8 +111,8 @@ def build_model(args: argparse.Namespace, num_labels: int) -> tuple[nn.Module, n
         return model, model.base_model
     from heads import create_head  # the project's heads (the benchmark puts the checkout on the import path)
 
-    encoder = AutoModel.from_pretrained(args.model_dir, config=config) if args.pretrained else AutoModel.from_config(
-        config
+    encoder = (
+        AutoModel.from_pretrained(args.model_dir, config=config) if args.pretrained else AutoModel.from_config(config)
     )
     return EncoderWithHead(encoder, create_head(args.head, int(config.hidden_size), num_labels)), encoder
 
@@ -147,7 +147,12 @@ def main() -> None:
     """Read, split, tokenise, train, evaluate; write the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="csv with text and label columns")
-    parser.add_argument("--model-dir", type=Path, required=True, help="encoder folder: config.json and tokenizer files (weights with --pretrained)")
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        required=True,
+        help="encoder folder: config.json and tokenizer files (weights with --pretrained)",
+    )
     parser.add_argument("--output", type=Path, required=True, help="JSON file for the figures")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--eval-batch-size", type=int, default=64)
@@ -190,7 +195,9 @@ def main() -> None:
     every_id = [token for split in (train_set, validation_set, test_set) for row in split for token in row["input_ids"]]
     unknown_share = every_id.count(tokenizer.unk_token_id) / len(every_id)
     if unknown_share > MAX_UNKNOWN_SHARE:
-        raise SystemExit(f"the tokenizer of {args.model_dir} maps {unknown_share:.0%} of the tokens to its unknown token")
+        raise SystemExit(
+            f"the tokenizer of {args.model_dir} maps {unknown_share:.0%} of the tokens to its unknown token"
+        )
 
     started = time.perf_counter()
     set_seed(args.seed)
