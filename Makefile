@@ -16,6 +16,8 @@ demo: setup
 	$(BENCH) leaderboard --results results/demo
 
 test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean-demo:

@@ -262,13 +262,15 @@ class RunConfig:
         identity=False,
         check=at_least(1),
         requirement="must be >= 1",
-        help="CPU threads of each training process (default: the cores available divided by the local worker processes).",
+        help="CPU threads of each training process "
+        "(default: the cores available divided by the local worker processes).",
     )
     bucketing: bool = setting(
         True,
         "--bucketing/--no-bucketing",
         panel=SPEED,
-        help="Batch texts of similar length (less padding; changes batch composition, so it is part of the run's identity).",
+        help="Batch texts of similar length "
+        "(less padding; changes batch composition, so it is part of the run's identity).",
     )
     token_cache: bool = setting(
         True,
@@ -282,7 +284,8 @@ class RunConfig:
         "--feature-cache/--no-feature-cache",
         panel=SPEED,
         identity=False,
-        help="With --freeze-encoder: run the encoder once and train the head from its cached outputs (<results>/cache/features).",
+        help="With --freeze-encoder: run the encoder once and train the head from its cached outputs "
+        "(<results>/cache/features).",
     )
     compile: bool = setting(
         False,
@@ -295,7 +298,8 @@ class RunConfig:
         False,
         "--oom-retry",
         identity=False,
-        help="On GPU out-of-memory, retry with half the batch and twice the gradient accumulation (same effective batch).",
+        help="On GPU out-of-memory, retry with half the batch and twice the gradient accumulation "
+        "(same effective batch).",
     )
     results_dir: str = setting(
         "results",
@@ -450,11 +454,13 @@ def validate(config: RunConfig) -> None:
         ),
         (
             config.devices < 1 or config.batch_size % config.devices == 0,
-            f"--batch-size {config.batch_size} is not divisible by --devices {config.devices} (the batch is global, split evenly over the devices)",
+            f"--batch-size {config.batch_size} is not divisible by --devices {config.devices} "
+            "(the batch is global, split evenly over the devices)",
         ),
         (
             config.devices == 1 or ":" not in config.device,
-            f"--device {config.device} names one GPU; with --devices {config.devices} choose GPUs with CUDA_VISIBLE_DEVICES or --gpus",
+            f"--device {config.device} names one GPU; with --devices {config.devices} "
+            "choose GPUs with CUDA_VISIBLE_DEVICES or --gpus",
         ),
     ]
     for ok, message in checks:

@@ -177,7 +177,8 @@ def measure(context: Context) -> Part:
         )
         part.rows.append(
             Row(
-                "five frozen heads, encoder model FLOP/s over the whole processes, share of the peak (2 × N × tokens/s)",
+                "five frozen heads, encoder model FLOP/s over the whole processes, "
+                "share of the peak (2 × N × tokens/s)",
                 f"{theirs:.1%} (5 Trainer runs)",
                 f"{ours:.1%} (bench grid)",
                 f"{ours / theirs:.2f}×",
@@ -188,7 +189,8 @@ def measure(context: Context) -> Part:
             (
                 "Five frozen heads: bench grid encodes each sentence once, so its share is low by design — it does "
                 "less work, not slower work; the Trainer runs repeat the encoder's forward pass "
-                f"{frozen.figures['trainer_encoded_sentences'] / frozen.figures['bench_encoded_sentences']:.0f}× as often."
+                f"{frozen.figures['trainer_encoded_sentences'] / frozen.figures['bench_encoded_sentences']:.0f}×"
+                " as often."
             ),
         ]
     return part

@@ -76,7 +76,8 @@ def measure(context: Context) -> Part:
     part = Part(NAME)
     part.rows.append(
         ratio_row(
-            f"{len(heads)} heads, frozen {context.pretrained_encoder}, {plural(settings.pretrained_epochs, 'epoch')}, wall s "
+            f"{len(heads)} heads, frozen {context.pretrained_encoder}, "
+            f"{plural(settings.pretrained_epochs, 'epoch')}, wall s "
             "(whole processes)",
             (five, f"{len(heads)} Trainer runs"),
             (grid_wall, "bench grid, feature cache"),
@@ -97,7 +98,8 @@ def measure(context: Context) -> Part:
     part.details = [
         f"- bench grid: `{_shown(['bench', *grid_args])}` — encodes the {sentences:,} sentences once",
         (
-            f"- Trainer: `{_shown(peer_command(context, data, work / 'figures.json', lr=FROZEN_LR, head='HEAD', frozen=True))}`"
+            "- Trainer: `"
+            f"{_shown(peer_command(context, data, work / 'figures.json', lr=FROZEN_LR, head='HEAD', frozen=True))}`"
             f" for each head — the frozen encoder runs forward over {trainer_passes:,} sentences in the five runs"
         ),
         "",

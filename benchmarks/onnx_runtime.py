@@ -119,8 +119,14 @@ def onnx_figures(
     rows = []
     for name, predictor in predictors.items():
         singles = iter(list(texts) * (repeats // len(texts) + 2))
-        latency = median_seconds(lambda: predictor.probabilities([next(singles)], batch_size=1), repeats)
-        best = min(median_seconds(lambda: predictor.probabilities(batch, batch_size=BATCH), 1) for _ in range(batches))
+        latency = median_seconds(
+            lambda predictor=predictor, singles=singles: predictor.probabilities([next(singles)], batch_size=1),
+            repeats,
+        )
+        best = min(
+            median_seconds(lambda predictor=predictor: predictor.probabilities(batch, batch_size=BATCH), 1)
+            for _ in range(batches)
+        )
         command = [*bench_command(), "predict", "--model", str(folders[name]), "오늘 정말 기분이 좋다"]
         startup = statistics.median(timed_process(command) for _ in range(startups))
         rows.append(BackendFigures(name, latency * 1000, BATCH / best, startup))

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 
 from benchmarks.context import SEED, Context, Settings, bench_command, plural, timed_process
@@ -63,11 +64,33 @@ def job_args(context: Context, data: Path, results: Path) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class SameJob:
+    """What the Trainer script must copy from bench's encoder to train on the same job."""
+
+    text_prefix: str  # put before every text by bench's tokenizer (e5-small: ``query: ``)
+    fixed_word_embeddings: bool  # bench keeps the word embedding matrix fixed in fine-tuning
+
+
+@cache
+def same_job(encoder: str, folder: Path) -> SameJob:
+    """bench's tokenizer prefix and whether its encoder trains the word embeddings (its architecture built once,
+    with random weights: nothing is loaded)."""
+    from encoders import EncoderRequest, create_encoder
+
+    built = create_encoder(EncoderRequest(name=encoder, path=folder, random_init=True))
+    embeddings = built.encoder.model.get_input_embeddings() if hasattr(built.encoder, "model") else None
+    fixed = embeddings is not None and not embeddings.weight.requires_grad
+    return SameJob(getattr(built.tokenizer, "prefix", ""), fixed)
+
+
 def peer_command(
     context: Context, data: Path, output: Path, *, lr: float, head: str | None = None, frozen: bool = False
 ) -> list[str]:
-    """The Trainer script on the pretrained folder (``head``: the project's head on AutoModel)."""
+    """The Trainer script on the pretrained folder (``head``: the project's head on AutoModel), with bench's text
+    prefix and, when bench keeps them fixed, fixed word embeddings."""
     settings = context.settings
+    same_job = _same_job(context)
     command = [
         sys.executable,
         str(PEER),
@@ -89,7 +112,13 @@ def peer_command(
         str(SEED),
         "--pretrained",
     ]
+    command += ["--text-prefix", same_job.text_prefix] if same_job.text_prefix else []
+    command += ["--freeze-word-embeddings"] if same_job.fixed_word_embeddings and not frozen else []
     return command + (["--head", head] if head else []) + (["--freeze-encoder"] if frozen else [])
+
+
+def _same_job(context: Context) -> SameJob:
+    return same_job(context.pretrained_encoder, Path(context.pretrained_folder))
 
 
 def check_same_tokens(context: Context, data: Path, peer_tokens: int) -> int:
@@ -246,14 +275,15 @@ def measure(context: Context) -> Part:
             f"({train_examples:,} / {int(peer['validation_examples'])} / {int(peer['test_examples'])} on the Trainer "
             f"side); {encoder} from `{folder.name}` with its pretrained weights ({n_total / 1e6:.1f} M parameters, "
             f"{n_matmul / 1e6:.1f} M of them in matrix multiplications), linear head, batch {settings.batch_size}, "
-            f"{plural(settings.pretrained_epochs, 'epoch')}, max length {settings.max_len}, lr {settings.job_lr:g}, 10 % warmup "
-            "then linear decay, weight decay 0.01, clipping 1.0, seed 1."
+            f"{plural(settings.pretrained_epochs, 'epoch')}, max length {settings.max_len}, lr {settings.job_lr:g}, "
+            "10 % warmup then linear decay, weight decay 0.01, clipping 1.0, seed 1."
         ),
         "",
         f"- bench run: `{_shown(bench_command() + run_args)}`",
         (
             f"- Trainer script: `{_shown(peer_line)}` (`AutoModelForSequenceClassification.from_pretrained`, "
-            "`AutoTokenizer`, `DataCollatorWithPadding`, `group_by_length`, eval each epoch, fp32 on a CPU, bf16 on a GPU)"
+            "`AutoTokenizer`, `DataCollatorWithPadding`, `group_by_length`, eval each epoch, fp32 on a CPU, "
+            "bf16 on a GPU)"
         ),
         (
             f'- predict: `bench predict --model <exported run> "{STARTUP_SENTENCE}"`, fastest of {repeats}; floor: '

@@ -51,14 +51,22 @@ def measure(context: Context) -> Part:
     for label, name in TOKENIZERS:
         tokenizer = create_tokenizer(EncoderRequest(name, path=settings.models / MODEL_FOLDERS[name]))
         tokenizer.encode_batch(texts[:1000], settings.max_len)
-        batch = best_seconds(lambda: tokenizer.encode_batch(texts, settings.max_len), settings.repeats)
+        batch = best_seconds(
+            lambda tokenizer=tokenizer: tokenizer.encode_batch(texts, settings.max_len), settings.repeats
+        )
         subset = texts[: settings.one_by_one] if settings.one_by_one else texts
         single = best_seconds(
-            lambda: [tokenizer.encode(text, max_len=settings.max_len) for text in subset], max(1, settings.repeats // 2)
+            lambda tokenizer=tokenizer, subset=subset: [
+                tokenizer.encode(text, max_len=settings.max_len) for text in subset
+            ],
+            max(1, settings.repeats // 2),
         )
         cache = context.work_dir / "tokenizer-cache"
         cached_encode(tokenizer, texts, settings.max_len, cache)
-        hit = best_seconds(lambda: cached_encode(tokenizer, texts, settings.max_len, cache), settings.repeats)
+        hit = best_seconds(
+            lambda tokenizer=tokenizer, cache=cache: cached_encode(tokenizer, texts, settings.max_len, cache),
+            settings.repeats,
+        )
         result = TokenizerMeasure(label, len(texts) / batch, len(subset) / single, len(texts) / hit)
         context.say(
             f"tokenizer {label}: batch {result.batch:,.0f}/s · one by one {result.one_by_one:,.0f}/s "

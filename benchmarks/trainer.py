@@ -58,7 +58,8 @@ NESTED_PHASES = {
 
 
 def write_job_data(context: Context, count: int | None = None) -> Path:
-    """``count`` sentences (default: the job's; evenly spread over the single-turn set, by label) as a text,label csv."""
+    """``count`` sentences (default: the job's; evenly spread over the single-turn set, by label) as a
+    text,label csv."""
     import pandas as pd
 
     count = context.settings.job_sentences if count is None else count
@@ -131,7 +132,8 @@ def peer_command(settings: Settings, data: Path, output: Path, *, frozen: bool) 
 
 
 def import_seconds(modules: str = "bench.cli, bench.cli.run, bench.training.runner") -> float:
-    """Seconds a fresh interpreter takes to import ``modules`` (by default what ``bench run`` uses), beyond starting up."""
+    """Seconds a fresh interpreter takes to import ``modules`` (by default what ``bench run`` uses), beyond
+    starting up."""
     baseline = timed_process([sys.executable, "-c", "pass"])
     return max(0.0, timed_process([sys.executable, "-c", f"import {modules}"]) - baseline)
 

@@ -54,7 +54,8 @@ def postgres_url() -> Iterator[str]:
     bin_dir = postgres_bin()
     if bin_dir is None:
         pytest.skip(
-            "PostgreSQL is not installed (no initdb in /usr/lib/postgresql/*/bin or on PATH); apt-get install postgresql"
+            "PostgreSQL is not installed (no initdb in /usr/lib/postgresql/*/bin or on PATH); "
+            "apt-get install postgresql"
         )
     user = server_user()
     as_user = ["runuser", "-u", user, "--"] if user else []

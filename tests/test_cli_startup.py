@@ -22,7 +22,8 @@ TRAINING_STACK = {"torch", "lightning", "transformers", "sklearn", "optuna"}
 # Prints the top-level modules loaded when the command ends (however it ends) as the last line of stderr.
 DRIVER = (
     "import atexit, json, sys\n"
-    "atexit.register(lambda: print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})), file=sys.stderr))\n"
+    "atexit.register(lambda: print(json.dumps(sorted({name.split('.')[0] for name in sys.modules})), "
+    "file=sys.stderr))\n"
     "from bench.cli import main\n"
     "main()\n"
 )

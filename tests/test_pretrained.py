@@ -30,7 +30,8 @@ TRAIN = 2000
 SAMPLE = 3000  # 80/10/10 split: 2,400 train (2,000 used), 300 validation, 300 test
 HEADS = ("linear", "mlp", "layernorm-mlp", "cnn", "bilstm")
 # Measured on this sample (docs/pretrained.md) with one fine-tuning epoch: e5-small 0.386, TF-IDF 0.432, scratch
-# 0.250, the same run from random weights 0.144, frozen heads 0.28-0.41, majority 0.039. One epoch does not beat TF-IDF, hence three epochs below.
+# 0.250, the same run from random weights 0.144, frozen heads 0.28-0.41, majority 0.039. One epoch does not beat
+# TF-IDF, hence three epochs below.
 MARGIN = 0.03
 # The fine-tuning settings docs/pretrained.md recommends for e5-small (its registry lr is 1e-4).
 FINE_TUNING = {"lr": 1e-4, "head_lr": 1e-3, "warmup_ratio": 0.1, "layer_lr_decay": 0.9, "batch_size": 16, "epochs": 3}

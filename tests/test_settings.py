@@ -223,7 +223,7 @@ def test_tune_config_fixes_the_file_s_settings(capsys, tmp_path: Path, results_d
         capsys, "tune", "--config", str(path), "--epochs", "2", "--dry-run", "--results", str(results_dir)
     )
     assert code == 0, err + out
-    epochs = next(line for line in out.splitlines() if " epochs " in line)
+    epochs = next(line for line in out.splitlines() if line.split()[:1] == ["epochs"])
     assert "2" in epochs and "fixed (command line)" in epochs
 
 

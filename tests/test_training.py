@@ -214,7 +214,8 @@ def test_default_config_is_valid_and_hash_ignores_location():
 
 
 def test_the_row_records_the_precision_used_phase_times_and_latency_once_per_shape(results_dir):
-    """``--precision 16-mixed`` runs as bf16-mixed on a CPU (Lightning's choice): the row says so, beside the request."""
+    """``--precision 16-mixed`` runs as bf16-mixed on a CPU (Lightning's choice): the row says so, beside the
+    request."""
     board = Leaderboard.for_results_dir(results_dir)
     first = run_experiment(tiny_config(results_dir, precision="16-mixed", device="cpu"), board)
     assert first.status == "finished", first.error

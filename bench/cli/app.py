@@ -30,7 +30,8 @@ from bench.urls import redact_text
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": (
         "bench.cli.run",
-        "Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard (one run per fold with --folds).",
+        "Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard "
+        "(one run per fold with --folds).",
     ),
     "grid": (
         "bench.cli.grid",
@@ -167,7 +168,8 @@ def warn(message: str) -> None:
 
 
 def add_row(table: Table, *cells: str | Text, style: str | None = None) -> None:
-    """Add a row to ``table``; plain strings are shown literally (never parsed as markup, control characters visible)."""
+    """Add a row to ``table``; plain strings are shown literally (never parsed as markup, control characters
+    visible)."""
     table.add_row(*(terminal(cell) if isinstance(cell, str) else cell for cell in cells), style=style)
 
 

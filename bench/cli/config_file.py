@@ -108,7 +108,8 @@ ConfigFile = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="TOML or YAML file of option values (keys: the option names, e.g. epochs = 2 or max-len = 64; a list for a comma-separated option); "
+        help="TOML or YAML file of option values (keys: the option names, e.g. epochs = 2 or max-len = 64; "
+        "a list for a comma-separated option); "
         "options on the command line override it.",
         callback=_load,
         is_eager=True,

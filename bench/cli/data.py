@@ -29,7 +29,8 @@ app.add_typer(data_app, name="data")
 Source = Annotated[
     str,
     typer.Argument(
-        help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR, file:PATH."
+        help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR, "
+        "file:PATH."
     ),
 ]
 # The same --encoder and --max-len as a run's (bench.config declares them): the encoder whose tokenizer

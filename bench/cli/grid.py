@@ -43,7 +43,8 @@ HeadParamList = Annotated[
     list[str] | None,
     typer.Option(
         "--head-param",
-        help='KEY=V1,V2 head hyperparameter values, for the heads that have KEY (repeatable); KEY=["2,3","3,4"] for values with commas.',
+        help="KEY=V1,V2 head hyperparameter values, for the heads that have KEY (repeatable); "
+        'KEY=["2,3","3,4"] for values with commas.',
         rich_help_panel=GRID,
     ),
 ]
@@ -222,7 +223,10 @@ class GridDisplay:
         record = event.record
         if event.kind == "finished" and record is not None:
             seconds = record.metrics.timings.get("train_seconds", 0.0) if record.metrics else 0.0
-            message = f"  [green]✓[/] {markup(label)}: val macro-F1 {f1_text(record.val_macro_f1)} · test {f1_text(record.macro_f1)} · {seconds:.1f} s"
+            message = (
+                f"  [green]✓[/] {markup(label)}: val macro-F1 {f1_text(record.val_macro_f1)} "
+                f"· test {f1_text(record.macro_f1)} · {seconds:.1f} s"
+            )
         elif event.kind == "failed" and record is not None:
             message = f"  [red]✗[/] {markup(label)}: {record.status}: {markup(record.error)}"
         elif event.kind == "existing":

@@ -37,7 +37,8 @@ HEAD_PREFIX = "head."
 
 
 def _cli_type(name: str) -> Any:
-    """The type of setting ``name``'s option: its declared ``cli_type``, else the field's (``X | None`` → ``Optional[X]``)."""
+    """The type of setting ``name``'s option: its declared ``cli_type``, else the field's
+    (``X | None`` → ``Optional[X]``)."""
     declared = SETTINGS[name]
     if declared is not None and declared.cli_type is not None:
         return declared.cli_type
@@ -135,7 +136,8 @@ Folds = Annotated[
     int | None,
     typer.Option(
         "--folds",
-        help="k-fold cross-validation: train each configuration on K stratified folds (one leaderboard row each; validation rotates, the test split stays fixed).",
+        help="k-fold cross-validation: train each configuration on K stratified folds (one leaderboard row each; "
+        "validation rotates, the test split stays fixed).",
         rich_help_panel=DATA,
     ),
 ]
@@ -164,7 +166,8 @@ StudyStorage = Annotated[
     str | None,
     typer.Option(
         "--study-storage",
-        help="Optuna database URL shared by the workers of a grid or study (default: the --storage database when it is a server, else optuna.db beside the leaderboard).",
+        help="Optuna database URL shared by the workers of a grid or study (default: the --storage database "
+        "when it is a server, else optuna.db beside the leaderboard).",
         rich_help_panel=STORAGE,
     ),
 ]
@@ -182,7 +185,8 @@ Workers = Annotated[
     typer.Option(
         "--workers",
         min=1,
-        help="Worker processes sharing the work (default: one per --gpus group, else 1; with --ray, as many runs as the cluster holds at once).",
+        help="Worker processes sharing the work (default: one per --gpus group, else 1; with --ray, as many runs "
+        "as the cluster holds at once).",
         rich_help_panel=PARALLEL,
     ),
 ]
@@ -191,7 +195,8 @@ RayAddress = Annotated[
     typer.Option(
         "--ray",
         metavar="ADDRESS",
-        help="Run the workers as tasks on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT, or auto for the one this machine is part of); needs a PostgreSQL --storage.",
+        help="Run the workers as tasks on the Ray cluster at ADDRESS (HOST:PORT, ray://HOST:PORT, or auto for "
+        "the one this machine is part of); needs a PostgreSQL --storage.",
         rich_help_panel=PARALLEL,
     ),
 ]
@@ -200,7 +205,8 @@ GpusPerRun = Annotated[
     typer.Option(
         "--gpus-per-run",
         min=0,
-        help="With --ray: GPUs each worker reserves (default: --devices where the cluster has GPUs, else 0; a fraction shares a GPU).",
+        help="With --ray: GPUs each worker reserves (default: --devices where the cluster has GPUs, else 0; "
+        "a fraction shares a GPU).",
         rich_help_panel=PARALLEL,
     ),
 ]

@@ -29,7 +29,8 @@ def run(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar while training.")] = True,
     **options: Any,
 ) -> None:
-    """Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard (one run per fold with --folds)."""
+    """Train ENCODER + HEAD on DATA, test the best epoch, record the run in the leaderboard \
+(one run per fold with --folds)."""
     config = opt.run_config(options)
     if config.threads is None:
         config = config.with_updates(threads=opt.default_threads(config.devices))

@@ -68,7 +68,8 @@ def tune(
         typer.Option(
             "--trials",
             min=1,
-            help="Run until this many trials have completed or been pruned in the study (in total, over every run of the command).",
+            help="Run until this many trials have completed or been pruned in the study "
+            "(in total, over every run of the command).",
         ),
     ] = 20,
     space: Annotated[
@@ -82,7 +83,8 @@ def tune(
         PrunerName,
         typer.Option(
             "--pruner",
-            help="Prune unpromising trials by validation macro-F1 per epoch (off with --folds: a trial's value is its mean over folds).",
+            help="Prune unpromising trials by validation macro-F1 per epoch "
+            "(off with --folds: a trial's value is its mean over folds).",
         ),
     ] = "median",
     study: Annotated[
@@ -263,7 +265,10 @@ def print_best(study: optuna.Study, include_flagged: bool = False) -> None:
         )
     if best is None:
         return
-    title = f"best trial {best.number}: val macro-F1 {f1_text(best.value)} · test {f1_text(best.user_attrs.get('test_macro_f1'))}"
+    title = (
+        f"best trial {best.number}: val macro-F1 {f1_text(best.value)} "
+        f"· test {f1_text(best.user_attrs.get('test_macro_f1'))}"
+    )
     table = FitTable(title, [Column("parameter"), Column("value")])
     for name, value in best.params.items():
         table.add_row(shown_name(name), f"{value:.4g}" if isinstance(value, float) else str(value))

@@ -26,7 +26,15 @@ _HOMES = {
     "limit_train": "bench.data.split",
     "load_dataset": "bench.data.loader",
 }
-__all__ = sorted(_HOMES)
+__all__ = [
+    "DataOptions",
+    "DataReport",
+    "Example",
+    "SplitDataset",
+    "inspect_dataset",
+    "limit_train",
+    "load_dataset",
+]
 
 
 def __getattr__(name: str) -> Any:

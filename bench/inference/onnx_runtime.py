@@ -59,7 +59,8 @@ def is_onnx_folder(directory: Path) -> bool:
 
 
 def load_batch_tokenizer(directory: Path) -> BatchTokenizer:
-    """The tokenizer saved in ``directory`` without torch: sentencepiece via :mod:`encoders.spm`, else ``tokenizer.json``."""
+    """The tokenizer saved in ``directory`` without torch: sentencepiece via :mod:`encoders.spm`, else
+    ``tokenizer.json``."""
     from encoders.registry import load_tokenizer, read_tokenizer_marker
 
     marker = read_tokenizer_marker(directory)
@@ -89,7 +90,8 @@ class OnnxPredictor:
 
     @classmethod
     def load(cls, directory: Path, threads: int | None = None) -> OnnxPredictor:
-        """Open the ONNX model in ``directory``; ``threads`` caps ONNX Runtime's intra-op threads (default: all cores)."""
+        """Open the ONNX model in ``directory``; ``threads`` caps ONNX Runtime's intra-op threads
+        (default: all cores)."""
         try:
             import onnxruntime
         except ImportError:

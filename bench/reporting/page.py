@@ -158,7 +158,8 @@ def _section(section: Section, style: PlotStyle, resamples: int) -> str:
         _leaderboard_table(section),
         (
             f'<p class="note">Groups are runs that differ only in their seed. 95% CI: bootstrap over seeds and test '
-            f"examples ({resamples} resamples); p vs best: paired bootstrap against the best group (★). {html_text(TIED_NOTE)} "
+            f"examples ({resamples} resamples); p vs best: paired bootstrap against the best group (★). "
+            f"{html_text(TIED_NOTE)} "
             "Italic rows are reference baselines.</p>"
         ),
         _flag_note(section),
@@ -277,8 +278,8 @@ def _pareto_block(section: Section, style: PlotStyle) -> str:
             _table(header, rows, numeric, {"Run": "ids"}, table_class="pareto"),
             (
                 '<p class="note">A run is Pareto-optimal when no other run is at least as fast and at least as good, '
-                "and strictly better in one. Latency is the median forward time per example (baselines: vectorising and "
-                "predicting) on this machine.</p>"
+                "and strictly better in one. Latency is the median forward time per example "
+                "(baselines: vectorising and predicting) on this machine.</p>"
             ),
         ]
     )
@@ -408,8 +409,9 @@ def _errors_block(section: Section) -> str:
         [
             "<h3>Error analysis</h3>",
             (
-                f'<p class="note">Best seed of the top {len(parts)} configuration(s): scores per class, confusion matrix '
-                "(rows gold, columns predicted) and misclassified test examples. Also on the command line: "
+                f'<p class="note">Best seed of the top {len(parts)} configuration(s): scores per class, '
+                "confusion matrix (rows gold, columns predicted) and misclassified test examples. "
+                "Also on the command line: "
                 "<code>bench show RUN</code>, <code>bench errors RUN</code>.</p>"
             ),
             *parts,
@@ -532,7 +534,10 @@ def _table(
 
 
 def _figure(data_uri: str, caption: str) -> str:
-    return f'<figure><img src="{data_uri}" alt="{html_text(caption)}"><figcaption>{html_text(caption)}</figcaption></figure>'
+    return (
+        f'<figure><img src="{data_uri}" alt="{html_text(caption)}">'
+        f"<figcaption>{html_text(caption)}</figcaption></figure>"
+    )
 
 
 def _anchor(section: Section) -> str:

@@ -16,7 +16,8 @@ SPLIT_PURPOSES = {"train": "train on", "validation": "choose the best epoch on",
 
 
 def prepare_dataset(config: RunConfig) -> SplitDataset:
-    """Load and split ``config.data``, apply ``--train-limit`` and check every split can serve (:func:`check_splits`)."""
+    """Load and split ``config.data``, apply ``--train-limit`` and check every split can serve
+    (:func:`check_splits`)."""
     dataset = load_dataset(config.data)
     if config.train_limit is not None and config.train_limit < len(dataset.train):
         dataset = limit_train(dataset, config.train_limit, config.data.split_seed)

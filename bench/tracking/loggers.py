@@ -136,7 +136,8 @@ class EpochMetricsToLoggers(L.Callback):
 
 @contextmanager
 def tracked_run(config: RunConfig, run_id: str) -> Iterator[list[Logger]]:
-    """The run's loggers (:func:`create_loggers`); if the block fails they are closed as failed, interrupted or pruned."""
+    """The run's loggers (:func:`create_loggers`); if the block fails they are closed as failed, interrupted or
+    pruned."""
     loggers = create_loggers(config, run_id)
     try:
         yield loggers

@@ -175,7 +175,8 @@ class EmotionDataModule(L.LightningDataModule):
         return self._eval_loader("test", self.eval_batch_size, *self._rank_and_world())
 
     def eval_dataloader(self, name: str, batch_size: int | None = None) -> DataLoader:
-        """Token-id batches of all of split ``name`` (length-sorted when bucketing); batches carry each example's ``index``."""
+        """Token-id batches of all of split ``name`` (length-sorted when bucketing); batches carry each
+        example's ``index``."""
         return self._eval_loader(name, batch_size or self.eval_batch_size, tokens=True)
 
     def _eval_loader(

@@ -136,7 +136,8 @@ class SearchSpace:
         """The space for ``encoder`` + ``head`` with a ``--space`` file's entries and explicit options applied.
 
         ``explicit`` (name → value, from options given on the command line or, for the names in
-        ``from_file``, in the ``--config`` file) wins over the ``--space`` file. ``None`` values in the file leave the parameter out.
+        ``from_file``, in the ``--config`` file) wins over the ``--space`` file. ``None`` values in the file leave
+        the parameter out.
         """
         head_type = head_class(head)
         file_overrides, explicit = _current_spelling(head, file_overrides), _current_spelling(head, explicit)

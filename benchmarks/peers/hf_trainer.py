@@ -164,6 +164,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--freeze-encoder", action="store_true", help="train the classification head only")
     parser.add_argument("--pretrained", action="store_true", help="the folder's weights (default: random weights)")
+    parser.add_argument("--text-prefix", default="", help="put before every text (e5-small: 'query: ', as bench does)")
+    parser.add_argument(
+        "--freeze-word-embeddings", action="store_true", help="keep the word embedding matrix fixed (as bench does)"
+    )
     parser.add_argument("--head", help="one of the project's heads on AutoModel (default: the model's own head)")
     parser.add_argument("--config", action="append", default=[], help="KEY=INT config override (tiny runs)")
     args = parser.parse_args()
@@ -184,7 +188,8 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
 
     def encode(split: pd.DataFrame) -> list[dict[str, Any]]:
-        encoded = tokenizer(split["text"].tolist(), truncation=True, max_length=args.max_len)
+        texts = [args.text_prefix + text for text in split["text"].tolist()]
+        encoded = tokenizer(texts, truncation=True, max_length=args.max_len)
         return [
             {"input_ids": ids, "attention_mask": mask, "labels": int(label)}
             for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], split["labels"], strict=True)
@@ -205,6 +210,8 @@ def main() -> None:
     if args.freeze_encoder:
         for parameter in encoder.parameters():
             parameter.requires_grad = False
+    if args.freeze_word_embeddings:
+        encoder.get_input_embeddings().weight.requires_grad_(False)
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
         predicted = np.argmax(prediction.predictions, axis=-1)
