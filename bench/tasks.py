@@ -55,6 +55,7 @@ class Task:
     description: str
     uses_thresholds: bool  # whether the decision needs thresholds tuned on validation
     target_ndim: int  # dimensions of a run's stored gold/predicted targets: 1 (class ids) or 2 (0/1 rows)
+    target_dtype: str  # the dtype training targets have: int64 class ids (cross-entropy), float32 0/1 rows (BCE)
     accuracy_name: str  # what :attr:`Evaluation.accuracy` measures, for reports
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
@@ -157,6 +158,7 @@ class SingleLabel(Task):
     description = "one label per text"
     uses_thresholds = False
     target_ndim = 1
+    target_dtype = "int64"
     accuracy_name = "accuracy"
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
@@ -264,6 +266,7 @@ class MultiLabel(Task):
     description = "any number of labels per text"
     uses_thresholds = True
     target_ndim = 2
+    target_dtype = "float32"
     accuracy_name = "exact match"
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -75,6 +76,30 @@ def test_frozen_encoder_trains_only_the_head(results_dir):
     grouped = {id(p) for group in prepared.module.parameter_groups() for p in group["params"]}
     assert all(id(p) not in grouped for p in prepared.module.encoder.parameters())
     assert all(id(p) in grouped for p in prepared.module.head.parameters())
+
+
+class ModesDuringTraining(L.Callback):
+    """Records whether encoder and head were in training mode at each training step."""
+
+    def __init__(self) -> None:
+        self.modes: set[tuple[bool, bool]] = set()
+
+    def on_train_batch_start(self, trainer, module, batch, batch_index) -> None:
+        self.modes.add((module.encoder.training, module.head.training))
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_a_loaded_encoder_trains_with_dropout_and_a_frozen_one_stays_in_eval_mode(results_dir, freeze):
+    """``from_pretrained`` returns a model in eval mode and Lightning keeps each module's mode: fine-tuning must
+    switch the encoder to training mode (dropout on); a frozen encoder stays in eval mode."""
+    config = tiny_config(results_dir, device="cpu", freeze_encoder=freeze, feature_cache=False)
+    prepared = prepare_run(config, prepare_dataset(config))
+    prepared.module.encoder.eval()  # as a loaded pretrained encoder arrives
+    modes = ModesDuringTraining()
+    trainer = build_trainer(config)
+    trainer.callbacks.append(modes)
+    trainer.fit(prepared.module, datamodule=prepared.datamodule)
+    assert modes.modes == {(not freeze, True)}
 
 
 def test_head_lr_is_separate(results_dir):

@@ -20,8 +20,10 @@ TokenExample = tuple[int, Sequence[int] | np.ndarray, int | np.ndarray]
 
 def label_array(labels: Sequence[int] | np.ndarray) -> np.ndarray:
     """Class ids as ``int64`` ``(N,)``, or multi-label targets ``(N, labels)`` as ``float32`` 0/1."""
+    from bench.tasks import task_of
+
     array = np.asarray(labels)
-    return array.astype(np.float32) if array.ndim == 2 else array.astype(np.int64)
+    return array.astype(task_of(array).target_dtype)
 
 
 def label_tensor(labels: Sequence[int | np.ndarray]) -> torch.Tensor:

@@ -113,6 +113,13 @@ class EmotionClassifier(L.LightningModule):
         self.log("train_loss", loss, prog_bar=True, logger=False, batch_size=batch["labels"].shape[0])
         return loss
 
+    def on_fit_start(self) -> None:
+        """Training mode for what trains (dropout on): Lightning keeps each module's mode, and ``from_pretrained``
+        leaves a loaded encoder in eval mode. A frozen encoder stays in eval mode."""
+        self.train()
+        if self.freeze_encoder:
+            self.encoder.eval()
+
     def on_train_epoch_start(self) -> None:
         self._train_losses = []
 
