@@ -126,7 +126,8 @@ def measure(context: Context) -> Part:
             ),
         ]
         if step_gemm is not None:
-            optimizer = optimizer_step_seconds(int(figures["parameters"]), min(repeats, 3))
+            trained = int(figures.get("trained_parameters", figures["parameters"]))
+            optimizer = optimizer_step_seconds(trained, min(repeats, 3))
             # One sample's share of a step: its matmuls at the step's GEMM rate, its share of the optimizer step.
             floor_rate = 1.0 / (per_sample / step_gemm + optimizer / settings.batch_size)
             part.rows += [
@@ -137,7 +138,7 @@ def measure(context: Context) -> Part:
                     f"{step_gemm / 1e9:,.1f} GFLOP/s ({step_gemm / peak:.1%})",
                 ),
                 Row(
-                    f"fused AdamW step over all {figures['parameters'] / 1e6:.1f} M parameters, s",
+                    f"fused AdamW step over the {trained / 1e6:.1f} M trained parameters, s",
                     "–",
                     f"{optimizer:.3f}",
                 ),
@@ -153,7 +154,8 @@ def measure(context: Context) -> Part:
                 f"What stops it: one step multiplies about {rows} token rows (batch {settings.batch_size} × "
                 f"{per_sentence:.1f} tokens) by {hidden} × {intermediate} weights; torch.mm at that shape reaches "
                 f"{step_gemm / 1e9:,.1f} GFLOP/s, {step_gemm / peak:.1%} of the large-GEMM peak. AdamW updates every "
-                f"parameter each step, embeddings included ({figures['parameters'] / 1e6:.1f} M; a fused step takes "
+                f"trained parameter each step ({trained / 1e6:.1f} M of {figures['parameters'] / 1e6:.1f} M; "
+                "a fused step takes "
                 f"{optimizer:.3f} s here), work the model FLOPs do not count. At the step-shape rate plus the "
                 f"optimizer step a training sample costs {1 / floor_rate * 1000:.1f} ms: {floor_rate:,.1f} samples/s "
                 "before attention, layer norms, GELU, dropout and data movement, which add more."

@@ -146,6 +146,7 @@ def encoder_sizes(folder: Path) -> dict[str, int]:
     return {
         "matmul_parameters": shape.matmul_parameters,
         "parameters": sum(parameter.numel() for parameter in model.parameters()),
+        "word_embedding_parameters": model.get_input_embeddings().weight.numel(),
         "hidden_size": shape.hidden,
         "intermediate_size": shape.intermediate,
     }
@@ -266,6 +267,9 @@ def measure(context: Context) -> Part:
         "trainer_tokens": peer["tokens"],
         "tokens_per_sentence": tokens / sentences,
         **sizes,
+        # what AdamW updates each step on both sides (bench keeps e5-small's word embeddings fixed; so does the peer)
+        "trained_parameters": n_total
+        - (sizes["word_embedding_parameters"] if _same_job(context).fixed_word_embeddings else 0),
         "startup_seconds": startup,
         "startup_floor_seconds": floor,
     }
