@@ -12,8 +12,8 @@ from typing import Any
 from bench.data.folds import check_fold_options
 from bench.data.types import DataOptions
 from bench.errors import UsageError
+from bench.params import Param
 from bench.runtime.devices import DEVICE_HELP, is_device_name
-from bench.search_space import Param
 from bench.settings import (
     MODEL,
     SPEED,
@@ -51,11 +51,8 @@ def _pairs(values: list[str] | None) -> tuple[tuple[str, Any], ...]:
 
 
 def _trackers(names: list[str] | None) -> tuple[str, ...]:
-    from bench.tracking import check_trackers  # checks the tracker packages: only when a config is built
-
-    unique = tuple(dict.fromkeys(names or ()))
-    check_trackers(unique)
-    return unique
+    """The ``--logger`` values, each once (the command checks them: :func:`bench.cli.options.run_config`)."""
+    return tuple(dict.fromkeys(names or ()))
 
 
 @dataclass(frozen=True)
@@ -191,7 +188,6 @@ class RunConfig:
         "--layer-lr-decay",
         identity_at_default=False,
         grid=True,
-        search=Param.real(0.7, 1.0),
         check=lambda value: math.isfinite(value) and 0 < value <= 1,
         requirement="must be in (0, 1]",
         help="Layer-wise learning-rate decay: encoder layer i from the top trains at lr × decay^i, the embeddings "

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.search_space import Param
+from bench.params import Param
 
 # Help panels of the options (rich_help_panel).
 DATA = "Data"

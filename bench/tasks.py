@@ -225,7 +225,7 @@ class SingleLabel(Task):
         self, gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray, num_labels: int
     ) -> np.ndarray:
         """Macro-F1 over all ``num_labels`` classes (:func:`bench.leaderboard.stats.replicate_macro_f1`)."""
-        from bench.leaderboard.stats import replicate_macro_f1
+        from bench.leaderboard.replicates import replicate_macro_f1
 
         return replicate_macro_f1(gold, predicted, weights, num_labels)
 
@@ -351,7 +351,7 @@ class MultiLabel(Task):
         self, gold: np.ndarray, predicted: np.ndarray, weights: np.ndarray, num_labels: int
     ) -> np.ndarray:
         """Macro-F1 over the labels of the 0/1 rows (:func:`bench.leaderboard.stats.replicate_multilabel_macro_f1`)."""
-        from bench.leaderboard.stats import replicate_multilabel_macro_f1
+        from bench.leaderboard.replicates import replicate_multilabel_macro_f1
 
         return replicate_multilabel_macro_f1(gold, predicted, weights)
 

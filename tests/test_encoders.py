@@ -222,7 +222,7 @@ def test_offline_cli_error_is_one_line(offline: None, capsys: pytest.CaptureFixt
 
 def test_registry_lists_every_family_with_parameter_counts() -> None:
     entries = {entry.name: entry for entry in list_encoders()}
-    assert set(entries) == {"kobert", "koelectra", "koelectra-small", "scratch", HF_PATTERN}
+    assert set(entries) == {"kobert", "koelectra", "koelectra-small", "e5-small", "klue-roberta", "scratch", HF_PATTERN}
     assert entries["kobert"].hub_id == "skt/kobert-base-v1"
     assert entries["koelectra-small"].hub_id == "monologg/koelectra-small-v3-discriminator"
     assert round(entries["kobert"].parameter_count() / 1e6, 1) == 92.2  # type: ignore[misc]
@@ -232,7 +232,7 @@ def test_registry_lists_every_family_with_parameter_counts() -> None:
     check_encoder_name("hf:klue/roberta-base")
     with pytest.raises(UsageError, match="needs a model id"):
         check_encoder_name("hf: ")
-    with pytest.raises(UsageError, match="choose one of: hf:<model-id>, kobert"):
+    with pytest.raises(UsageError, match="choose one of: e5-small, hf:<model-id>, klue-roberta, kobert"):
         check_encoder_name("bert")
 
 

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from bench.errors import ResultsError, UsageError
-from bench.leaderboard import stats
+from bench.leaderboard import replicates, stats
 from bench.leaderboard.records import Predictions
 from tests.leaderboard_helpers import make_config, make_metrics, make_record, noisy_predictions
 
@@ -69,7 +69,7 @@ def test_replicate_macro_f1_equals_scikit_learn_with_sample_weights() -> None:
     predicted = np.stack([noisy_predictions(gold, accuracy, rng, 4) for accuracy in (0.5, 0.9)])
     predicted[0][predicted[0] == 3] = 0  # class 3 is never predicted by the first run
     weights = stats.example_weights(gold.size, 20, rng)
-    scores = stats.replicate_macro_f1(gold, predicted, weights, 5)  # class 4 exists in neither: F1 0
+    scores = replicates.replicate_macro_f1(gold, predicted, weights, 5)  # class 4 exists in neither: F1 0
     for run in range(2):
         for resample in (0, 7, 19):
             expected = f1_score(
@@ -164,7 +164,7 @@ def test_thousand_resamples_give_one_score_per_resample() -> None:
     gold = _gold(4000)
     predicted = np.stack([noisy_predictions(gold, 0.7, np.random.default_rng(9), NUM_CLASSES)])
     weights = stats.example_weights(gold.size, 1000, np.random.default_rng(0))
-    scores = stats.replicate_macro_f1(gold, predicted, weights, NUM_CLASSES)
+    scores = replicates.replicate_macro_f1(gold, predicted, weights, NUM_CLASSES)
     assert scores.shape == (1, 1000)
 
 
@@ -176,6 +176,6 @@ def test_thousand_resamples_of_4000_examples_take_well_under_a_second() -> None:
     for attempt in range(3):
         started = time.perf_counter()
         weights = stats.example_weights(gold.size, 1000, np.random.default_rng(attempt))
-        stats.replicate_macro_f1(gold, predicted, weights, NUM_CLASSES)
+        replicates.replicate_macro_f1(gold, predicted, weights, NUM_CLASSES)
         timings.append(time.perf_counter() - started)
     assert min(timings) < 0.5

@@ -401,6 +401,9 @@ def run_config(values: dict[str, Any]) -> RunConfig:
             settings[name] = declared.convert(values[key]) if declared.convert else values[key]
         elif declared.convert is not None:
             settings[name] = declared.convert(None) if name != "results_dir" else DEFAULTS.results_dir
+    from bench.tracking import check_trackers  # the tracker packages are checked when a command builds a config
+
+    check_trackers(settings.get("loggers", ()))
     return RunConfig(head_params=sort_params(head_params), data=data_options(values), **settings)
 
 
