@@ -400,7 +400,7 @@ def test_pretrained_parts_run_both_sides_on_a_stand_in_encoder(tmp_path: Path, c
         "fp32 matmul peak",
         "fine-tuning model FLOP/s, share of the matmul peak",
         "five frozen heads, encoder model FLOP/s",
-        "fused AdamW step over all",
+        "fused AdamW step over the",
         "training samples/s those two allow",
     )
     for figure in expected:
