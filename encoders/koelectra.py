@@ -10,7 +10,7 @@ import json
 from transformers import ElectraTokenizer
 
 from bench.errors import EncoderUnavailableError
-from bench.search_space import PRETRAINED_SPACE, Param
+from bench.params import Param
 from encoders.base import BuiltEncoder, EncoderRequest
 from encoders.hf import (
     HFTokenizer,
@@ -92,9 +92,8 @@ def create_koelectra_tokenizer(request: EncoderRequest) -> HFTokenizer:
         return HFTokenizer(ElectraTokenizer.from_pretrained(source, do_lower_case=lowercase))
 
 
-# The small discriminator tolerates and needs larger learning rates and more epochs.
+# The small discriminator tolerates and needs larger learning rates and more epochs (the standard ranges otherwise).
 SMALL_SPACE: dict[str, Param] = {
-    **PRETRAINED_SPACE,
     "lr": Param.real(3e-5, 3e-4, log=True),
     "head_lr": Param.real(3e-5, 3e-3, log=True),
     "batch_size": Param.choice(32, 64),
@@ -102,7 +101,7 @@ SMALL_SPACE: dict[str, Param] = {
 }
 
 
-def _register(name: str, description: str, search_space: dict[str, Param]) -> None:
+def _register(name: str, description: str, search_space: dict[str, Param] | None = None) -> None:
     @register_encoder(
         name,
         hub_id=HUB_IDS[name],
@@ -117,5 +116,5 @@ def _register(name: str, description: str, search_space: dict[str, Param]) -> No
         return build_hf_encoder(request, HUB_IDS[name], "electra", create_koelectra_tokenizer(request))
 
 
-_register("koelectra", "KoELECTRA-base v3 discriminator: 768 hidden, 12 layers, WordPiece 35,000", PRETRAINED_SPACE)
+_register("koelectra", "KoELECTRA-base v3 discriminator: 768 hidden, 12 layers, WordPiece 35,000")
 _register("koelectra-small", "KoELECTRA-small v3 discriminator: 256 hidden, 12 layers, WordPiece 35,000", SMALL_SPACE)

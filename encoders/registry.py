@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bench import plugins
 from bench.errors import EncoderUnavailableError, UsageError
-from bench.search_space import FROM_SCRATCH_SPACE, PRETRAINED_SPACE, Param
+from bench.params import Param
 from encoders.tokenization import TextTokenizer
 
 if TYPE_CHECKING:  # torch-side
@@ -64,8 +64,9 @@ class EncoderEntry:
     ``parameter_count`` is ``None`` where parameters cannot be counted without a
     download; ``tokenizer_factory`` builds only the tokenizer, without loading any
     weights; ``pretrained`` is false for encoders that always start from random
-    weights; ``space`` and ``random_space`` are the ``bench tune`` ranges for the
-    encoder's own weights and for random weights; ``rebuild`` turns the
+    weights; ``space`` and ``random_space`` are the ``bench tune`` ranges that differ
+    from the standard ones (:func:`bench.tuning.spaces.standard_space`) for the encoder's
+    own weights and for ``--random-init``; ``rebuild`` turns the
     :meth:`TextEncoder.architecture` of a saved encoder back into a module
     (weights are loaded afterwards); ``module`` is where the entry was registered.
     """
@@ -99,9 +100,9 @@ class EncoderEntry:
         """The encoder learning rate a run uses when it gives none."""
         return self.learning_rates.for_weights(self.weights(random_init=random_init))
 
-    def search_space(self, *, random_init: bool = False) -> Mapping[str, Param]:
-        """The ``bench tune`` ranges for the run's weights."""
-        return self.space if self.weights(random_init=random_init) == "pretrained" else self.random_space
+    def search_space_overrides(self, *, random_init: bool = False) -> Mapping[str, Param]:
+        """The ``bench tune`` ranges this encoder sets in place of the standard ones, for the run's weights."""
+        return self.random_space if self.weights(random_init=random_init) == "random-init" else self.space
 
 
 _REGISTRY: dict[str, EncoderEntry] = {}
@@ -119,17 +120,17 @@ def register_encoder(
     pretrained: bool = True,
     learning_rates: LearningRates = LearningRates(),
     search_space: Mapping[str, Param] | None = None,
-    random_init_search_space: Mapping[str, Param] = FROM_SCRATCH_SPACE,
+    random_init_search_space: Mapping[str, Param] | None = None,
 ) -> Callable[[EncoderFactory], EncoderFactory]:
     """Register an encoder factory under ``name`` (``prefix:<argument>`` registers a pattern).
 
     ``tokenizer`` builds the encoder's tokenizer alone, ``rebuild`` builds a saved
     encoder from its :meth:`TextEncoder.architecture`; ``parameter_count`` counts
     without loading weights. ``pretrained=False`` says the encoder always starts
-    from random weights. ``search_space`` defaults to the standard space for its
-    weights (:data:`~bench.search_space.PRETRAINED_SPACE` or
-    :data:`~bench.search_space.FROM_SCRATCH_SPACE`); ``random_init_search_space``
-    applies with ``--random-init``. A name registered twice, or the name of a reference row
+    from random weights. ``bench tune`` searches the standard space for the run's
+    weights (:func:`bench.tuning.spaces.standard_space`, derived from the run settings);
+    ``search_space`` replaces or adds ranges for the encoder's own weights,
+    ``random_init_search_space`` for ``--random-init``. A name registered twice, or the name of a reference row
     (:data:`REFERENCE_ROWS`), is a :class:`UsageError`.
     """
 
@@ -142,7 +143,6 @@ def register_encoder(
             )
         if name in _REGISTRY:
             raise UsageError(f"encoder {name!r} is already registered (by {_REGISTRY[name].module})")
-        space = search_space if search_space is not None else PRETRAINED_SPACE if pretrained else FROM_SCRATCH_SPACE
         _REGISTRY[name] = EncoderEntry(
             name=name,
             factory=factory,
@@ -153,8 +153,8 @@ def register_encoder(
             rebuild=rebuild,
             learning_rates=learning_rates,
             pretrained=pretrained,
-            space=dict(space),
-            random_space=dict(random_init_search_space),
+            space=dict(search_space or {}),
+            random_space=dict(random_init_search_space or {}),
             module=factory.__module__,
         )
         return factory

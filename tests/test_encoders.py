@@ -258,11 +258,15 @@ def test_default_learning_rate_follows_the_weights() -> None:
 
 
 def test_each_entry_owns_its_search_space_and_unknown_encoders_have_none() -> None:
-    from bench.tuning.spaces import encoder_space
+    from bench.tuning.spaces import RUN_PARAMS, encoder_space, standard_space
 
     assert encoder_space("kobert")["lr"].high == 1e-4
     assert encoder_space("kobert", random_init=True)["lr"] == encoder_space("scratch")["lr"]
-    assert encoder_space("koelectra-small")["epochs"].high == 8
+    small = encoder_space("koelectra-small")
+    assert small["epochs"].high == 8 and small["lr"].high == 3e-4
+    # An entry sets ranges in place of the standard ones; the others stay.
+    assert set(small) == set(RUN_PARAMS) and small["warmup_ratio"] == standard_space()["warmup_ratio"]
+    assert encoder_space("koelectra-small", random_init=True) == standard_space(random_init=True)
     with pytest.raises(UsageError, match="unknown encoder 'bert'"):
         encoder_space("bert")
 

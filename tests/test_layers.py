@@ -98,18 +98,8 @@ def test_the_graph_sees_lazy_and_relative_imports(tmp_path):
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-# Open (issue: one declaration per setting): the standard tune space is derived from the run settings'
-# declarations, so bench.search_space.standard_space imports bench.config inside the function, and the encoder
-# registry, which bench.config reaches through its lazy imports, builds its default spaces from it at import.
-# This one edge is set aside by name until the registry resolves its default spaces lazily; any other cycle fails.
-OPEN_LAZY_EDGES = {("bench.search_space", "bench.config")}
-
-
 def test_no_import_cycle():
-    graph = import_graph()
-    for source, target in OPEN_LAZY_EDGES:
-        graph[source] = graph[source] - {target}
-    cycle = find_cycle(graph)
+    cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " → ".join(cycle or [])
 
 

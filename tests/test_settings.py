@@ -14,9 +14,8 @@ from bench.cli import options as opt
 from bench.cli.app import app
 from bench.config import NOT_IN_HASH, SETTINGS, RunConfig, validate
 from bench.errors import UsageError
-from bench.search_space import FROM_SCRATCH_SPACE, PRETRAINED_SPACE
 from bench.tuning.grid import GRID_FIELDS
-from bench.tuning.spaces import RUN_PARAMS
+from bench.tuning.spaces import RUN_PARAMS, standard_space
 from tests.conftest import bench
 
 
@@ -51,9 +50,10 @@ def test_identity_grid_lists_and_tune_ranges_follow_the_declarations():
     assert "bucketing" not in NOT_IN_HASH and "warmup_ratio" not in NOT_IN_HASH
     assert GRID_FIELDS["warmup_ratio"] == "--warmup-ratio"
     assert set(GRID_FIELDS) == set(opt.GRID_LISTS) == {name for name, s in SETTINGS.items() if s and s.grid}
-    assert set(RUN_PARAMS) == set(PRETRAINED_SPACE) == set(FROM_SCRATCH_SPACE)
-    assert SETTINGS["epochs"].search_scratch == FROM_SCRATCH_SPACE["epochs"] != PRETRAINED_SPACE["epochs"]  # type: ignore[union-attr]
-    assert PRETRAINED_SPACE["warmup_ratio"] == SETTINGS["warmup_ratio"].search  # type: ignore[union-attr]
+    pretrained_space, scratch_space = standard_space(), standard_space(random_init=True)
+    assert set(RUN_PARAMS) == set(pretrained_space) == set(scratch_space)
+    assert SETTINGS["epochs"].search_scratch == scratch_space["epochs"] != pretrained_space["epochs"]  # type: ignore[union-attr]
+    assert pretrained_space["warmup_ratio"] == SETTINGS["warmup_ratio"].search  # type: ignore[union-attr]
 
 
 def test_a_setting_added_later_keeps_earlier_hashes_at_its_default(monkeypatch):

@@ -21,24 +21,51 @@ from typing import Any
 
 import yaml
 
+from bench.config import SETTINGS
 from bench.errors import UsageError
-from bench.search_space import Param, standard_space
+from bench.params import Param
 from encoders import encoder_entry
 from heads import head_class
 
-__all__ = ["HEAD_PREFIX", "RUN_PARAMS", "Param", "SearchSpace", "encoder_space", "load_space_file", "shown_name"]
+__all__ = [
+    "HEAD_PREFIX",
+    "RUN_PARAMS",
+    "Param",
+    "SearchSpace",
+    "encoder_space",
+    "load_space_file",
+    "shown_name",
+    "standard_space",
+]
 
 # How a head's hyperparameter is named in a space: ``head.NAME``, as everywhere. Optuna itself stores it as
 # ``<head>.NAME`` (Head.trial_param), so that one study may search several heads whose same-named
 # hyperparameters have different ranges.
 HEAD_PREFIX = "head."
+
+
+def standard_space(*, random_init: bool = False) -> dict[str, Param]:
+    """The ``bench tune`` ranges the run settings declare (:mod:`bench.settings`): the usual fine-tuning
+    ranges of pretrained base-size transformers, or (``random_init``) those of random weights — large
+    learning rates, many epochs."""
+    spaces = {
+        name: (declared.search_scratch or declared.search) if random_init else declared.search
+        for name, declared in SETTINGS.items()
+        if declared is not None
+    }
+    return {name: space for name, space in spaces.items() if space is not None}
+
+
 # RunConfig fields with a declared tune range: every encoder's space covers them.
 RUN_PARAMS = tuple(standard_space())
 
 
 def encoder_space(encoder: str, *, random_init: bool = False) -> dict[str, Param]:
-    """The search space ``encoder``'s registry entry declares for its weights (``random_init``: random weights)."""
-    return dict(encoder_entry(encoder).search_space(random_init=random_init))
+    """The search space for ``encoder`` and its weights (``random_init``: random weights): the standard
+    ranges, with those its registry entry sets in their place."""
+    entry = encoder_entry(encoder)
+    standard = standard_space(random_init=entry.weights(random_init=random_init) != "pretrained")
+    return {**standard, **entry.search_space_overrides(random_init=random_init)}
 
 
 # A range or choice, None (leave the parameter out of the space), or a fixed value.
