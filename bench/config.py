@@ -134,10 +134,10 @@ class RunConfig:
         check=at_least(8),
         requirement="must be at least 8",
     )
-    batch_size: int = setting(
-        32,
+    batch_size: int | None = setting(
+        None,
         "--batch-size",
-        help="Training batch size.",
+        help="Training batch size (default: the encoder's for its weights, 32 unless `bench encoders` says otherwise).",
         grid=True,
         search=Param.choice(16, 32, 64),
         search_scratch=Param.choice(32, 64),
@@ -158,7 +158,8 @@ class RunConfig:
     head_lr: float | None = setting(
         None,
         "--head-lr",
-        help="Head learning rate (default: --lr).",
+        help="Head learning rate (default: --lr; without --lr, the encoder's head rate for its published weights "
+        "where it sets one).",
         grid=True,
         search=Param.real(1e-5, 1e-3, log=True),
         search_scratch=Param.real(1e-4, 3e-3, log=True),
@@ -338,10 +339,15 @@ class RunConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.lr is None:
-            from encoders import default_learning_rate
+        if self.lr is None or self.head_lr is None or self.batch_size is None:
+            from encoders import run_defaults
 
-            object.__setattr__(self, "lr", default_learning_rate(self.encoder, random_init=self.random_init))
+            defaults = run_defaults(self.encoder, random_init=self.random_init)
+            if self.lr is not None:
+                defaults.pop("head_lr", None)  # a run that sets --lr trains its head at that rate unless --head-lr
+            for name, value in defaults.items():
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, value)
         validate(self)
         if self.weights is None:
             from bench.weights import weights_identity

@@ -25,6 +25,7 @@ from encoders.registry import (
     pattern_argument,
     register_encoder,
     register_tokenizer_loader,
+    run_defaults,
     write_tokenizer_marker,
 )
 from encoders.tokenization import Encoding, TextTokenizer
@@ -62,5 +63,6 @@ __all__ = [
     "pattern_argument",
     "register_encoder",
     "register_tokenizer_loader",
+    "run_defaults",
     "write_tokenizer_marker",
 ]

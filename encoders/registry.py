@@ -35,18 +35,23 @@ HF_PATTERN = "hf:<model-id>"
 TOKENIZER_MARKER = "bench-tokenizer.json"
 
 
+DEFAULT_BATCH_SIZE = 32  # the training batch of an encoder that sets none
+
+
 @dataclass(frozen=True)
 class LearningRates:
     """Default encoder learning rates by kind of weights.
 
     ``pretrained`` fine-tunes published weights (around 1e-5…5e-5); ``scratch``
     trains random weights; ``random_init`` is for ``--random-init`` of a pretrained
-    architecture and is the ``scratch`` rate unless given.
+    architecture and is the ``scratch`` rate unless given. ``pretrained_head`` is the
+    head's rate when the published weights are fine-tuned (``None``: the encoder's).
     """
 
     pretrained: float = 3e-5
     scratch: float = 5e-4
     random_init: float | None = None
+    pretrained_head: float | None = None
 
     def for_weights(self, weights: Weights) -> float:
         """The learning rate for ``weights``."""
@@ -64,7 +69,8 @@ class EncoderEntry:
     ``parameter_count`` is ``None`` where parameters cannot be counted without a
     download; ``tokenizer_factory`` builds only the tokenizer, without loading any
     weights; ``pretrained`` is false for encoders that always start from random
-    weights; ``space`` and ``random_space`` are the ``bench tune`` ranges that differ
+    weights; ``pretrained_batch_size`` is the training batch its published weights
+    fine-tune with by default; ``space`` and ``random_space`` are the ``bench tune`` ranges that differ
     from the standard ones (:func:`bench.tuning.spaces.standard_space`) for the encoder's
     own weights and for ``--random-init``; ``rebuild`` turns the
     :meth:`TextEncoder.architecture` of a saved encoder back into a module
@@ -80,6 +86,7 @@ class EncoderEntry:
     rebuild: EncoderRebuilder
     learning_rates: LearningRates
     pretrained: bool
+    pretrained_batch_size: int | None
     space: Mapping[str, Param]
     random_space: Mapping[str, Param]
     module: str = field(default="")
@@ -100,6 +107,18 @@ class EncoderEntry:
         """The encoder learning rate a run uses when it gives none."""
         return self.learning_rates.for_weights(self.weights(random_init=random_init))
 
+    def run_defaults(self, *, random_init: bool = False) -> dict[str, Any]:
+        """The run settings a run of this encoder takes when it sets none: the encoder learning rate and the
+        batch size, and for fine-tuned published weights the head's rate where the entry sets one."""
+        weights = self.weights(random_init=random_init)
+        defaults: dict[str, Any] = {"lr": self.learning_rates.for_weights(weights), "batch_size": DEFAULT_BATCH_SIZE}
+        if weights == "pretrained":
+            if self.learning_rates.pretrained_head is not None:
+                defaults["head_lr"] = self.learning_rates.pretrained_head
+            if self.pretrained_batch_size is not None:
+                defaults["batch_size"] = self.pretrained_batch_size
+        return defaults
+
     def search_space_overrides(self, *, random_init: bool = False) -> Mapping[str, Param]:
         """The ``bench tune`` ranges this encoder sets in place of the standard ones, for the run's weights."""
         return self.random_space if self.weights(random_init=random_init) == "random-init" else self.space
@@ -119,6 +138,7 @@ def register_encoder(
     parameter_count: Callable[[], int] | None = None,
     pretrained: bool = True,
     learning_rates: LearningRates = LearningRates(),
+    pretrained_batch_size: int | None = None,
     search_space: Mapping[str, Param] | None = None,
     random_init_search_space: Mapping[str, Param] | None = None,
 ) -> Callable[[EncoderFactory], EncoderFactory]:
@@ -127,9 +147,10 @@ def register_encoder(
     ``tokenizer`` builds the encoder's tokenizer alone, ``rebuild`` builds a saved
     encoder from its :meth:`TextEncoder.architecture`; ``parameter_count`` counts
     without loading weights. ``pretrained=False`` says the encoder always starts
-    from random weights. ``bench tune`` searches the standard space for the run's
-    weights (:func:`bench.tuning.spaces.standard_space`, derived from the run settings);
-    ``search_space`` replaces or adds ranges for the encoder's own weights,
+    from random weights. ``learning_rates`` and ``pretrained_batch_size`` are the defaults a
+    run takes when it sets none (:meth:`EncoderEntry.run_defaults`). ``bench tune`` searches
+    the standard space for the run's weights (:func:`bench.tuning.spaces.standard_space`,
+    derived from the run settings); ``search_space`` replaces or adds ranges for the encoder's own weights,
     ``random_init_search_space`` for ``--random-init``. A name registered twice, or the name of a reference row
     (:data:`REFERENCE_ROWS`), is a :class:`UsageError`.
     """
@@ -153,6 +174,7 @@ def register_encoder(
             rebuild=rebuild,
             learning_rates=learning_rates,
             pretrained=pretrained,
+            pretrained_batch_size=pretrained_batch_size,
             space=dict(search_space or {}),
             random_space=dict(random_init_search_space or {}),
             module=factory.__module__,
@@ -182,6 +204,7 @@ def _register_reference(name: str, description: str) -> None:
         rebuild=refuse,
         learning_rates=LearningRates(),
         pretrained=False,
+        pretrained_batch_size=None,
         space={},
         random_space={},
         module=__name__,
@@ -257,14 +280,21 @@ def check_encoder_name(name: str) -> None:
 
 
 def default_learning_rate(name: str, *, random_init: bool = False) -> float:
-    """The encoder learning rate ``name`` trains with by default, for its weights (``random_init``: random weights).
+    """The encoder learning rate ``name`` trains with by default, for its weights (``random_init``: random weights)."""
+    return run_defaults(name, random_init=random_init)["lr"]
 
-    A reference row (a baseline) or a name that is not registered here gets the standard :class:`LearningRates`.
+
+def run_defaults(name: str, *, random_init: bool = False) -> dict[str, Any]:
+    """The run settings (lr, batch size, maybe the head's lr) ``name`` trains with when a run sets none.
+
+    A reference row (a baseline) or a name that is not registered here gets the standard :class:`LearningRates`
+    and batch size.
     """
     entry = find_encoder(name)
     if entry is None or entry.reference:
-        return LearningRates().for_weights("random-init" if random_init else "pretrained")
-    return entry.default_lr(random_init=random_init)
+        weights: Weights = "random-init" if random_init else "pretrained"
+        return {"lr": LearningRates().for_weights(weights), "batch_size": DEFAULT_BATCH_SIZE}
+    return entry.run_defaults(random_init=random_init)
 
 
 def create_encoder(request: EncoderRequest) -> BuiltEncoder:

@@ -426,3 +426,33 @@ def test_pretrained_parts_without_the_converter_or_a_folder_are_a_one_line_error
     assert len(out.strip().splitlines()) == 1 and not output.exists()
     assert main(["--only", "pretrained", "--data", str(data), "--pretrained-dir", str(tmp_path)]) == 2
     assert f"--pretrained-dir {tmp_path} has no config.json" in capsys.readouterr().out
+
+
+def test_the_pretrained_heads_page_names_weights_and_the_tfidf_difference(tmp_path):
+    from benchmarks.pretrained_heads import FINE_TUNING, commands, shown_command, table
+
+    def group(rank, encoder, head, f1, **params):
+        return {
+            "rank": rank, "encoder": encoder, "head": head, "n": 3, "params": params, "macro_f1_mean": f1,
+            "macro_f1_std": 0.01, "macro_f1_ci_low": f1 - 0.03, "macro_f1_ci_high": f1 + 0.03,
+            "accuracy_mean": f1 + 0.02, "accuracy_std": None, "p_vs_best": None if rank == 1 else 0.2,
+            "best": rank == 1, "flags": [], "train_seconds": 12.0,
+        }  # fmt: skip
+
+    rows = table(
+        [
+            group(2, "tfidf", "logreg", 0.37),
+            group(1, "e5-small", "cnn", 0.43, freeze_encoder=True),
+            group(3, "scratch", "linear", 0.24, freeze_encoder=False),
+        ]
+    )
+    assert (
+        rows[2].startswith("| 1 | e5-small | frozen | cnn | 3 | 0.4300 ± 0.0100 ") and "| best | +0.0600 |" in rows[2]
+    )
+    assert "| 2 | tfidf | — | logreg |" in rows[3] and "| 0.200 | — |" in rows[3]
+    assert "| from scratch |" in rows[4] and "-0.1300" in rows[4]
+    model = tmp_path / "e5"
+    fine_tuning = commands(ROOT / "results" / "x.csv", model, tmp_path / "results")[-1]
+    shown = shown_command(fine_tuning, model)
+    assert shown.startswith("bench grid --encoders e5-small --encoder-path $E5_DIR --heads linear,bilstm --lr 0.0001 ")
+    assert "--head-lr 0.001" in shown and "--data results/x.csv" in shown and len(FINE_TUNING) * 2 < len(fine_tuning)

@@ -242,6 +242,7 @@ def test_bench_encoders_table(capsys: pytest.CaptureFixture[str], wide_console: 
     for text in ("kobert", "koelectra-small", "scratch", "hf:<model-id>", "92.2M", "14.1M", "skt/kobert-base-v1"):
         assert text in out
     assert "3e-05 (random init 0.0005)" in out and "0.0005 (from scratch)" in out
+    assert "0.0001, head 0.001, batch 16 (random init 0.0005)" in out  # e5-small's fine-tuning defaults
 
 
 def test_default_learning_rate_follows_the_weights() -> None:
@@ -255,6 +256,26 @@ def test_default_learning_rate_follows_the_weights() -> None:
     recorded = RunConfig(encoder="koelectra", random_init=True)
     assert json.loads(recorded.to_json())["lr"] == 5e-4
     assert recorded.config_hash() == RunConfig(encoder="koelectra", random_init=True, lr=5e-4).config_hash()
+
+
+def test_an_encoder_brings_its_head_rate_and_batch_for_its_published_weights() -> None:
+    from bench.config import RunConfig
+
+    e5 = RunConfig(encoder="e5-small")
+    assert (e5.lr, e5.head_lr, e5.batch_size) == (1e-4, 1e-3, 16)
+    assert e5.config_hash() == RunConfig(encoder="e5-small", lr=1e-4, head_lr=1e-3, batch_size=16).config_hash()
+    # A run that sets --lr trains its head at that rate (unless --head-lr); --batch-size wins over the encoder's.
+    assert RunConfig(encoder="e5-small", lr=5e-5).head_lr is None
+    assert RunConfig(encoder="e5-small", head_lr=3e-4).head_lr == 3e-4
+    assert RunConfig(encoder="e5-small", batch_size=64).batch_size == 64
+    # Random weights are trained, not fine-tuned: the from-scratch rate for both, the standard batch.
+    random = RunConfig(encoder="e5-small", random_init=True)
+    assert (random.lr, random.head_lr, random.batch_size) == (5e-4, None, 32)
+    # Encoders that set nothing keep the standard batch and no head rate, so their runs keep their identity.
+    kobert = RunConfig(encoder="kobert")
+    assert (kobert.head_lr, kobert.batch_size) == (None, 32)
+    assert json.loads(kobert.to_json())["batch_size"] == 32
+    assert kobert.config_hash() == RunConfig(encoder="kobert", batch_size=32).config_hash()
 
 
 def test_each_entry_owns_its_search_space_and_unknown_encoders_have_none() -> None:

@@ -40,7 +40,7 @@ def encoders_table(entries: Iterable[EncoderEntry]) -> FitTable:
             Column("name", style="bold"),
             Column("hub id", priority=1),
             Column("parameters", "right", priority=2),
-            Column("default lr", priority=4),
+            Column("defaults", priority=4),
             Column("description", priority=3, free_text=True, min_width=20),
         ],
     )
@@ -57,10 +57,17 @@ def encoders_table(entries: Iterable[EncoderEntry]) -> FitTable:
 
 
 def describe_learning_rates(entry: EncoderEntry) -> str:
-    """``3e-05 (random init 0.0005)`` for a pretrained encoder; the from-scratch rate for one that has no weights."""
+    """``3e-05 (random init 0.0005)`` for a pretrained encoder, with its head rate and batch size where it sets
+    them (``1e-4, head 1e-3, batch 16 (random init 0.0005)``); the from-scratch rate for one that has no weights."""
     if not entry.pretrained:
         return f"{entry.default_lr():g} (from scratch)"
-    return f"{entry.default_lr():g} (random init {entry.default_lr(random_init=True):g})"
+    defaults = entry.run_defaults()
+    pretrained = ", ".join(
+        [f"{defaults['lr']:g}"]
+        + ([f"head {defaults['head_lr']:g}"] if "head_lr" in defaults else [])
+        + ([f"batch {defaults['batch_size']}"] if entry.pretrained_batch_size is not None else [])
+    )
+    return f"{pretrained} (random init {entry.default_lr(random_init=True):g})"
 
 
 @app.command("tokenize")

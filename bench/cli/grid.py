@@ -112,7 +112,7 @@ def setting_list(name: str, text: str | None) -> tuple[Any, ...] | None:
     (``--lr``: each encoder's own) is resolved per point when not given, so its axis is then ``(None,)``."""
     declared, default = SETTINGS[name], DEFAULTS_BY_NAME[name]
     assert declared is not None
-    values = number_list(text, declared.flag, int if isinstance(default, int) else float)
+    values = number_list(text, declared.flag, opt.number_kind(name))
     return (None,) if values is None and default is None else values
 
 

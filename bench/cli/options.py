@@ -47,6 +47,12 @@ def _cli_type(name: str) -> Any:
     return args[0] | None if len(args) == 1 and len(get_args(kind)) == 2 else kind
 
 
+def number_kind(name: str) -> type[int] | type[float]:
+    """``int`` for a setting whose field holds whole numbers (``int`` or ``int | None``), else ``float``."""
+    kind = get_type_hints(RunConfig)[name]
+    return int if kind is int or int in get_args(kind) else float
+
+
 def setting_option(name: str, *, listed: bool = False) -> Any:
     """The ``Annotated`` type of setting ``name``'s option; ``listed``: ``bench grid``'s comma-separated list of it."""
     declared = SETTINGS[name]
