@@ -339,7 +339,7 @@ class RunConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.lr is None or self.head_lr is None or self.batch_size is None:
+        if self.lr is None or self.batch_size is None:  # a recorded run has both: no registry lookup
             from encoders import run_defaults
 
             defaults = run_defaults(self.encoder, random_init=self.random_init)

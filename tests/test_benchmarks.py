@@ -429,7 +429,7 @@ def test_pretrained_parts_without_the_converter_or_a_folder_are_a_one_line_error
 
 
 def test_the_pretrained_heads_page_names_weights_and_the_tfidf_difference(tmp_path):
-    from benchmarks.pretrained_heads import FINE_TUNING, commands, shown_command, table
+    from benchmarks.pretrained_heads import FROZEN, commands, shown_command, table
 
     def group(rank, encoder, head, f1, **params):
         return {
@@ -452,7 +452,8 @@ def test_the_pretrained_heads_page_names_weights_and_the_tfidf_difference(tmp_pa
     assert "| 2 | tfidf | — | logreg |" in rows[3] and "| 0.200 | — |" in rows[3]
     assert "| from scratch |" in rows[4] and "-0.1300" in rows[4]
     model = tmp_path / "e5"
-    fine_tuning = commands(ROOT / "results" / "x.csv", model, tmp_path / "results")[-1]
+    *_, frozen, fine_tuning = commands(ROOT / "results" / "x.csv", model, tmp_path / "results")
     shown = shown_command(fine_tuning, model)
-    assert shown.startswith("bench grid --encoders e5-small --encoder-path $E5_DIR --heads linear,bilstm --lr 0.0001 ")
-    assert "--head-lr 0.001" in shown and "--data results/x.csv" in shown and len(FINE_TUNING) * 2 < len(fine_tuning)
+    assert shown.startswith("bench grid --encoders e5-small --encoder-path $E5_DIR --heads linear,bilstm --data ")
+    assert "--data results/x.csv" in shown and "--lr" not in shown  # fine-tuned with e5-small's defaults
+    assert "--freeze-encoder --heads all --lr 0.001 --epochs 10 " in shown_command(frozen, model) and len(FROZEN) == 2
