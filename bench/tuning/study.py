@@ -33,6 +33,9 @@ class TrialRunFailed(Exception):
     """A trial's run ended as failed (recorded in the leaderboard); the trial is marked failed."""
 
 
+WORKER_SEED_STRIDE = 1_000_003  # more trials than any study holds: worker seeds never overlap
+
+
 def tune_study_name(encoder: str, head: str, fingerprint: str) -> str:
     """``tune-<encoder>-<head>-<first 12 characters of the dataset fingerprint>``."""
     return f"tune-{encoder}-{head}-{fingerprint[:12]}"
@@ -62,8 +65,10 @@ def open_tune_study(
     """Create or resume the study ``name``, maximising validation macro-F1 with a seeded TPE sampler.
 
     The sampler's seed is ``sampler_seed`` plus the number of trials the study
-    already has plus ``worker``, so a resumed study does not replay the random
-    start-up trials it has already run, and parallel workers sample differently.
+    already has plus ``worker`` × :data:`WORKER_SEED_STRIDE`, so a resumed study does
+    not replay the random start-up trials it has already run, and parallel workers
+    never share a seed (with a stride of 1, a worker that starts after another's
+    first trial would take that worker's seed and sample its trial again).
     """
     study = optuna.create_study(
         storage=storage, study_name=name, direction="maximize", pruner=make_pruner(pruner), load_if_exists=True
@@ -78,7 +83,7 @@ def open_tune_study(
             "fingerprint": dataset.fingerprint,
         },
     )
-    seed = sampler_seed + len(study.get_trials(deepcopy=False)) + worker
+    seed = sampler_seed + len(study.get_trials(deepcopy=False)) + worker * WORKER_SEED_STRIDE
     study.sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     return study
 
