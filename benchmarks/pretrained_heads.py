@@ -23,14 +23,15 @@ import json
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.config import SETTINGS
-from benchmarks.context import DEFAULT_DATA, ROOT, bench_command, subprocess_env
+from benchmarks.context import DEFAULT_DATA, ROOT, bench_command, subprocess_env, timed_process
 from benchmarks.machine import load_text, probe
+from encoders import encoder_entry
+from encoders.registry import is_reference
 
 SAMPLE_SENTENCES = 8000  # 80/10/10: 6,400 train (TRAIN_SENTENCES used), 800 validation, 800 test
 TRAIN_SENTENCES = 2000
@@ -72,16 +73,6 @@ def commands(data: Path, pretrained_dir: Path, results: Path) -> list[list[str]]
     ]
 
 
-def run_bench(args: list[str]) -> float:
-    """Run ``bench args`` as a process; its wall seconds. A failure raises with the last lines it printed."""
-    started = time.perf_counter()
-    done = subprocess.run([*bench_command(), *args], env=subprocess_env(), capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise RuntimeError(f"bench {' '.join(args[:3])} … exited {done.returncode}:\n{tail}")
-    return time.perf_counter() - started
-
-
 def read_groups(results: Path) -> list[dict[str, Any]]:
     """The leaderboard's groups (``bench leaderboard --view groups --format json``)."""
     args = ["leaderboard", "--view", "groups", "--format", "json", "--results", str(results)]
@@ -90,9 +81,10 @@ def read_groups(results: Path) -> list[dict[str, Any]]:
 
 
 def _weights(group: dict[str, Any]) -> str:
-    if group["encoder"] in ("tfidf", "majority"):
+    """What the group's encoder started from, in the registry's terms (a baseline has no encoder)."""
+    if is_reference(group["encoder"]):
         return "—"
-    if group["encoder"] == "scratch":
+    if not encoder_entry(group["encoder"]).pretrained:
         return "from scratch"
     return "frozen" if group["params"].get("freeze_encoder") else "fine-tuned"
 
@@ -209,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = []
     for command in commands(data, args.pretrained_dir, args.work_dir / "results"):
         print(shown_command(command, args.pretrained_dir), flush=True)
-        steps.append((command, run_bench(command)))
+        steps.append((command, timed_process([*bench_command(), *command])))
         print(f"  {steps[-1][1]:,.0f} s", flush=True)
     page = report(read_groups(args.work_dir / "results"), steps, data, args.data, args.pretrained_dir, load)
     args.output.parent.mkdir(parents=True, exist_ok=True)

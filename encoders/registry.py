@@ -279,11 +279,6 @@ def check_encoder_name(name: str) -> None:
     encoder_entry(name)
 
 
-def default_learning_rate(name: str, *, random_init: bool = False) -> float:
-    """The encoder learning rate ``name`` trains with by default, for its weights (``random_init``: random weights)."""
-    return run_defaults(name, random_init=random_init)["lr"]
-
-
 def run_defaults(name: str, *, random_init: bool = False) -> dict[str, Any]:
     """The run settings (lr, batch size, maybe the head's lr) ``name`` trains with when a run sets none.
 
