@@ -12,8 +12,8 @@ from typing import Any
 from bench.data.folds import check_fold_options
 from bench.data.types import DataOptions
 from bench.errors import UsageError
+from bench.machine.devices import DEVICE_HELP, is_device_name
 from bench.params import Param
-from bench.runtime.devices import DEVICE_HELP, is_device_name
 from bench.settings import (
     MODEL,
     SPEED,

@@ -204,7 +204,7 @@ class SingleLabel(Task):
         self, gold: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray | None, labels: Sequence[str]
     ) -> Evaluation:
         """Macro-F1 over all classes, accuracy, per-class scores and the confusion matrix."""
-        from bench.runs.scores import classification_scores
+        from bench.evaluation.scores import classification_scores
 
         predicted = self.decide(probabilities, None)
         scores = classification_scores(gold, predicted, len(labels))
@@ -283,8 +283,8 @@ class MultiLabel(Task):
         return sorted(over, key=lambda index: -row[index])
 
     def tune_thresholds(self, gold: np.ndarray, probabilities: np.ndarray, per_label: bool) -> np.ndarray | None:
-        """The thresholds with the best validation macro-F1 over labels (:func:`bench.runs.scores.tune_thresholds`)."""
-        from bench.runs.scores import tune_thresholds
+        """The best validation macro-F1 thresholds over labels (:func:`bench.evaluation.scores.tune_thresholds`)."""
+        from bench.evaluation.scores import tune_thresholds
 
         return tune_thresholds(gold > 0.5, probabilities, per_label)
 
@@ -314,7 +314,7 @@ class MultiLabel(Task):
         self, gold: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray | None, labels: Sequence[str]
     ) -> Evaluation:
         """Macro-F1 over labels at ``thresholds``, exact match as the accuracy, micro- and samples-F1."""
-        from bench.runs.scores import multilabel_scores
+        from bench.evaluation.scores import multilabel_scores
 
         assert thresholds is not None, "a multi-label decision needs thresholds"
         predicted = self.decide(probabilities, thresholds)

@@ -40,7 +40,7 @@ def exported_model(context: Context) -> tuple[Path, Path]:
     from bench.data.types import DataOptions
     from bench.inference.model_files import export_model
     from bench.leaderboard.store import Leaderboard
-    from bench.runtime.results_folder import run_directory
+    from bench.machine.results_folder import run_directory
     from bench.training.runner import run_experiment
     from benchmarks.trainer import tiny_overrides, write_job_data
 

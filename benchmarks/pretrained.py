@@ -154,7 +154,7 @@ def encoder_sizes(folder: Path) -> dict[str, int]:
 
 def on_cpu_only(context: Context, rows: list[Row]) -> list[Row]:
     """``rows`` as they are on a CPU; on a GPU without issue 23's targets, which are set for a CPU."""
-    from bench.runtime.devices import torch_device
+    from bench.machine.devices import torch_device
 
     if torch_device(context.settings.device).type == "cpu":
         return rows

@@ -166,7 +166,7 @@ def bare_loop_samples_per_second(settings: Settings, data: Path, work: Path) -> 
     from bench.config import RunConfig, parse_pairs, sort_params
     from bench.data import load_dataset
     from bench.data.types import DataOptions
-    from bench.runtime.devices import torch_device
+    from bench.machine.devices import torch_device
     from bench.training.fitting import prepare_run
     from bench.training.module import linear_warmup_decay
 

@@ -190,7 +190,7 @@ def torch_device(device: str) -> torch.device:
     """The torch device ``--device`` resolves to."""
     import torch
 
-    from bench.runtime.devices import lightning_devices
+    from bench.machine.devices import lightning_devices
 
     accelerator, devices = lightning_devices(device)
     index = devices[0] if isinstance(devices, list) else 0
@@ -207,7 +207,7 @@ def our_pipeline(
     """Our data path and training setup: the pipeline, its preparation seconds, notes, precision."""
     import torch
 
-    from bench.runtime.devices import resolve_precision
+    from bench.machine.devices import resolve_precision
     from bench.training.datamodule import EmotionDataModule
     from bench.training.features import autocast_dtype
     from encoders import EncoderRequest, create_tokenizer

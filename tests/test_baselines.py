@@ -16,7 +16,7 @@ from bench.errors import UsageError
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.stats import EFFICIENCY_FIELDS, efficiency
 from bench.leaderboard.store import Leaderboard
-from bench.runs.dataset import prepare_dataset
+from bench.preparation.datasets import prepare_dataset
 from encoders import check_encoder_name
 from tests.conftest import run_cli
 from tests.tiny_runs import TRAIN_LIMIT, tiny_run_config

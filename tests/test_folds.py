@@ -16,7 +16,7 @@ from bench.data.split import SPLITS
 from bench.errors import DataError, UsageError
 from bench.leaderboard import stats
 from bench.leaderboard.store import Leaderboard
-from bench.runs.dataset import RunDatasets, fold_configs
+from bench.preparation.datasets import RunDatasets, fold_configs
 from tests.conftest import bench, tiny_config_args
 from tests.fixtures.data.builders import write_cued_multilabel, write_kote_dir, write_multi_turn
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from bench.data import DataOptions, load_dataset
+from bench.evaluation.scores import THRESHOLDS, multilabel_scores, tune_thresholds
 from bench.inference.model_files import ModelCard
 from bench.leaderboard.store import Leaderboard
-from bench.runs.scores import THRESHOLDS, multilabel_scores, tune_thresholds
 from tests.conftest import run_cli, tiny_config_args
 from tests.fixtures.data.builders import CUES, write_cued_multilabel
 

@@ -18,7 +18,7 @@ from bench.config import RunConfig
 from bench.data.types import DataReport, Example, SplitDataset
 from bench.leaderboard.store import Leaderboard
 from bench.model.padding import PadCollator
-from bench.runs.dataset import prepare_dataset
+from bench.preparation.datasets import prepare_dataset
 from bench.training.batching import BucketBatchSampler
 from bench.training.datamodule import EmotionDataModule, auto_workers
 from bench.training.features import (

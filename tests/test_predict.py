@@ -18,8 +18,8 @@ from bench.inference.model_files import MODEL_CARD, PORTABLE_SUFFIXES, ModelCard
 from bench.inference.predictor import Predictor
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
-from bench.runs.dataset import prepare_dataset
-from bench.runtime.results_folder import run_directory
+from bench.machine.results_folder import run_directory
+from bench.preparation.datasets import prepare_dataset
 from bench.training.runner import run_experiment
 from tests.conftest import run_cli, shared_path, tiny_config_pairs
 from tests.tiny_runs import tiny_run_config, train_tiny_run
@@ -272,7 +272,7 @@ def test_bench_predict_on_the_test_texts_reproduces_the_stored_test_scores(tmp_p
     np.testing.assert_allclose(probabilities, stored, rtol=0, atol=1.5e-6)
     predicted = np.array([labels.index(row["label"]) for row in rows])
     assert predicted.tolist() == np.asarray(stored).argmax(axis=1).tolist()
-    from bench.runs.scores import classification_scores
+    from bench.evaluation.scores import classification_scores
 
     scores = classification_scores(gold, predicted, len(labels))
     assert scores.macro_f1 == pytest.approx(record.macro_f1, abs=1e-12)

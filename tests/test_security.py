@@ -22,7 +22,7 @@ from bench.cli import main
 from bench.config import RunConfig
 from bench.leaderboard.records import ClassScores, Predictions, RunMetrics
 from bench.leaderboard.store import Leaderboard, database_path, run_key, runs_table, sqlite_url
-from bench.runtime.results_folder import run_directory
+from bench.machine.results_folder import run_directory
 from bench.tuning.workers import log_directory
 from encoders import EncoderRequest, load_tokenizer
 from encoders.hf import HFTokenizer, build_model, load_config

@@ -199,7 +199,7 @@ def test_bad_grid_config_files_are_one_line_naming_the_file(
 
 
 def test_the_grid_study_records_its_config_file(tmp_path: Path):
-    from bench.runs.dataset import RunDatasets
+    from bench.preparation.datasets import RunDatasets
     from bench.tuning.grid_worker import open_grid_study
 
     path = tmp_path / "grid.toml"

@@ -11,7 +11,7 @@ import pytest
 from bench.data import DataOptions, load_dataset
 from bench.errors import DataError
 from bench.leaderboard.store import database_path
-from bench.runs.dataset import check_splits
+from bench.preparation.datasets import check_splits
 from tests.conftest import bench, tiny_config_args
 
 

@@ -14,7 +14,7 @@ from bench.config import RunConfig
 from bench.data.types import DataOptions
 from bench.leaderboard.store import Leaderboard
 from bench.model.padding import PadCollator
-from bench.runs.dataset import prepare_dataset
+from bench.preparation.datasets import prepare_dataset
 from bench.training.batching import BucketBatchSampler
 from bench.training.datamodule import default_eval_batch_size
 from bench.training.fitting import build_trainer, prepare_run

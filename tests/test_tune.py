@@ -11,7 +11,7 @@ import pytest
 from bench.config import RunConfig
 from bench.errors import UsageError
 from bench.leaderboard.store import Leaderboard
-from bench.runs.dataset import prepare_dataset
+from bench.preparation.datasets import prepare_dataset
 from bench.tuning.spaces import Param, SearchSpace, encoder_space, load_space_file
 from bench.tuning.storage import default_storage_url, open_storage
 from bench.tuning.study import TuneObjective, counted_trials, run_trials, tune_study_name

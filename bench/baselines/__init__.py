@@ -17,7 +17,7 @@ intercepts; the class prior). ``train_seconds`` covers vectorising and fitting e
 
 Names and configs are here; fitting (:func:`bench.baselines.fitting.run_baseline`)
 imports scikit-learn only when used. A baseline row goes through the same lifecycle
-as a training run (:mod:`bench.runs.lifecycle`).
+as a training run (:mod:`bench.recording.lifecycle`).
 """
 
 from bench.baselines.specs import (

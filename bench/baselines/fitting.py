@@ -18,15 +18,15 @@ from bench.baselines.specs import BASELINE_ENCODERS, is_baseline
 from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.errors import UsageError
+from bench.evaluation.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
+from bench.evaluation.scores import label_targets
 from bench.leaderboard.records import Predictions, RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard
-from bench.runs.dataset import prepare_dataset
-from bench.runs.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
-from bench.runs.lifecycle import ActiveRun, finished_run, record_run
-from bench.runs.phases import PhaseTimes
-from bench.runs.scores import label_targets
-from bench.runtime.environment import environment, peak_memory_mb
-from bench.runtime.results_folder import check_writable
+from bench.machine.environment import environment, peak_memory_mb
+from bench.machine.results_folder import check_writable
+from bench.preparation.datasets import prepare_dataset
+from bench.recording.lifecycle import ActiveRun, finished_run, record_run
+from bench.recording.phases import PhaseTimes
 from bench.tasks import Task, task_named
 
 
@@ -53,7 +53,7 @@ def run_baseline(
     """Fit, test and record the baseline of ``config`` (from :func:`baseline_config`).
 
     A finished row with the same config hash and fingerprint is returned unless
-    ``rerun``; the row ends as training runs' rows do (:func:`bench.runs.lifecycle.record_run`).
+    ``rerun``; the row ends as training runs' rows do (:func:`bench.recording.lifecycle.record_run`).
     """
     if not is_baseline(config.encoder):
         raise UsageError(f"{config.encoder!r} is not a baseline; choose from {', '.join(sorted(BASELINE_ENCODERS))}")

@@ -16,8 +16,8 @@ from bench.errors import UsageError
 from bench.escaping import terminal
 from bench.leaderboard.export import format_value
 from bench.leaderboard.records import RunRecord
-from bench.runs.preparation import prepare
-from bench.runtime.threads import set_threads
+from bench.machine.threads import set_threads
+from bench.preparation.service import prepare
 
 D = opt.DEFAULTS
 

@@ -21,8 +21,8 @@ from bench.escaping import markup, terminal
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.stats import best_run_id
 from bench.leaderboard.store import Leaderboard
-from bench.runs.dataset import RunDatasets, fold_configs
-from bench.runs.preparation import prepare
+from bench.preparation.datasets import RunDatasets, fold_configs
+from bench.preparation.service import prepare
 from bench.tuning import grid as grids
 from bench.tuning.grid_worker import GridEvent, GridOutcome, GridWorker, finished_points, open_grid_study
 from bench.tuning.storage import open_storage, study_storage_url

@@ -21,7 +21,7 @@ from bench.inference.predictions import DEFAULT_BATCH_SIZE, TextPrediction
 from bench.leaderboard.export import format_value
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
-from bench.runtime.results_folder import run_directory
+from bench.machine.results_folder import run_directory
 from bench.tasks import MULTI_LABEL, SINGLE_LABEL, task_named
 
 if TYPE_CHECKING:
@@ -162,10 +162,10 @@ def export_onnx_model(
 ) -> list[Path]:
     """``export-model --format onnx``: the graph, checked against PyTorch; with ``quantize`` its test-split effect."""
     from bench.config import RunConfig
+    from bench.evaluation.scores import label_targets
     from bench.inference.model_files import ModelCard
     from bench.inference.onnx_export import export_onnx
-    from bench.runs.dataset import prepare_dataset
-    from bench.runs.scores import label_targets
+    from bench.preparation.datasets import prepare_dataset
 
     test_split = None
     if quantize:

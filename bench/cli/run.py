@@ -14,8 +14,8 @@ from bench.cli.app import add_row, app, console
 from bench.data.folds import fold_of
 from bench.escaping import terminal
 from bench.leaderboard.records import RunRecord
-from bench.runs.dataset import fold_configs
-from bench.runs.preparation import prepare
+from bench.preparation.datasets import fold_configs
+from bench.preparation.service import prepare
 from bench.tasks import task_named
 from bench.training.runner import run_experiment
 

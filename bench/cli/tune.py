@@ -30,8 +30,8 @@ from bench.errors import UsageError
 from bench.escaping import markup, terminal
 from bench.leaderboard.flags import FLAG_MARKER
 from bench.leaderboard.records import RunRecord
-from bench.runs.dataset import RunDatasets
-from bench.runs.preparation import prepare
+from bench.preparation.datasets import RunDatasets
+from bench.preparation.service import prepare
 from bench.tuning.spaces import HEAD_PREFIX, RUN_PARAMS, SearchSpace, load_space_file, shown_name
 from bench.tuning.storage import open_storage, study_storage_url
 from bench.tuning.study import (

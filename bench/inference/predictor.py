@@ -13,9 +13,9 @@ from safetensors.torch import load_file
 from bench.errors import PluginError, ResultsError, UsageError
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, ModelCard, check_model_folder
 from bench.inference.predictions import DEFAULT_BATCH_SIZE, TextPrediction, length_sorted_batches
+from bench.machine.devices import torch_device
 from bench.model.classifier import SavedClassifier, feature_dtype_named
 from bench.model.padding import PadCollator
-from bench.runtime.devices import torch_device
 from bench.tasks import Task, task_named
 from encoders import TextTokenizer, encoder_entry, find_encoder, load_tokenizer
 from encoders.base import TextEncoder

@@ -30,8 +30,8 @@ from bench.errors import ResultsError, UsageError
 from bench.files import file_problem
 from bench.leaderboard import flags as run_flags
 from bench.leaderboard.records import RUN_STATUSES, ClassScores, Predictions, RunMetrics, RunRecord
-from bench.runtime.processes import process_alive
-from bench.runtime.results_folder import check_writable
+from bench.machine.processes import process_alive
+from bench.machine.results_folder import check_writable
 from bench.urls import parse_database_url, redact_text, redact_url, secrets_of
 
 DATABASE_NAME = "leaderboard.db"

@@ -16,8 +16,8 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
 from bench.data.types import Example, SplitDataset
+from bench.evaluation.scores import label_targets
 from bench.model.padding import PadCollator
-from bench.runs.scores import label_targets
 from bench.training.batching import BucketBatchSampler, EncodedDataset, ShardedBatchSampler, eval_batches
 from bench.training.features import FeatureArrays, FeatureCollator, FeatureDataset, cached_features
 from bench.training.tokencache import TokenArrays, cached_encode

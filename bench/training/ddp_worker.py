@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.config import RunConfig
-from bench.runs.dataset import prepare_dataset
+from bench.preparation.datasets import prepare_dataset
 from bench.training.collectives import destroy_process_group
 from bench.training.distributed import WORKER_MODULE, ready_file
 from bench.training.fitting import fit_classifier, prepare_run

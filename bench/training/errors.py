@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.runs.lifecycle import RunFailure
+from bench.recording.lifecycle import RunFailure
 
 
 class NonFiniteLossError(RunFailure):

@@ -21,10 +21,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.errors import Terminated
-from bench.runs.phases import PhaseTimes
-from bench.runs.scores import label_targets
-from bench.runtime.devices import lightning_devices, resolve_precision, torch_device
-from bench.runtime.threads import set_threads
+from bench.evaluation.scores import label_targets
+from bench.machine.devices import lightning_devices, resolve_precision, torch_device
+from bench.machine.threads import set_threads
+from bench.recording.phases import PhaseTimes
 from bench.tasks import task_named
 from bench.training.callbacks import BestWeights, FailureStage, TrainingTimer
 from bench.training.datamodule import EmotionDataModule

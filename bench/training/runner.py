@@ -1,6 +1,6 @@
 """One training run, end to end: data → encoder + head → training → test → leaderboard row.
 
-The row's lifecycle (start, finish, fail, interrupt, prune) is :func:`bench.runs.lifecycle.record_run`,
+The row's lifecycle (start, finish, fail, interrupt, prune) is :func:`bench.recording.lifecycle.record_run`,
 shared with the baselines; building and fitting the model is :mod:`bench.training.fitting`.
 """
 
@@ -22,18 +22,18 @@ from safetensors.torch import save_file
 
 from bench.config import RunConfig
 from bench.data.types import SplitDataset
+from bench.evaluation.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
+from bench.evaluation.scores import label_targets
 from bench.inference.model_files import TOKENIZER_DIR, WEIGHTS_FILE, write_model_card
 from bench.leaderboard.records import Predictions, RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard
+from bench.machine.devices import lightning_devices
+from bench.machine.environment import environment, peak_memory_mb
+from bench.machine.results_folder import check_writable, run_directory
 from bench.model.classifier import feature_dtype_name
-from bench.runs.dataset import prepare_dataset
-from bench.runs.latency import LATENCY_BATCHES, LatencyCache, LatencyPolicy, cached_latency, median_latency_ms
-from bench.runs.lifecycle import ActiveRun, finished_run, record_run
-from bench.runs.phases import PhaseTimes
-from bench.runs.scores import label_targets
-from bench.runtime.devices import lightning_devices
-from bench.runtime.environment import environment, peak_memory_mb
-from bench.runtime.results_folder import check_writable, run_directory
+from bench.preparation.datasets import prepare_dataset
+from bench.recording.lifecycle import ActiveRun, finished_run, record_run
+from bench.recording.phases import PhaseTimes
 from bench.tracking import EpochMetricsToLoggers, log_run_result, tracked_run
 from bench.training.datamodule import EmotionDataModule
 from bench.training.distributed import distributed_launch

@@ -18,7 +18,7 @@ from bench.config import RunConfig
 from bench.data.types import SplitDataset
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard, RunConflictError
-from bench.runs.dataset import RunDatasets
+from bench.preparation.datasets import RunDatasets
 from bench.training.runner import run_experiment
 from bench.tuning import coordination
 from bench.tuning.coordination import Action

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bench.errors import ResultsError
 from bench.leaderboard.store import Leaderboard, check_storage_url, normalize_url, sqlite_file
-from bench.runtime.processes import process_alive
+from bench.machine.processes import process_alive
 from bench.urls import parse_database_url, redact_text, redact_url, secrets_of
 
 STORAGE_FILE = "optuna.db"

@@ -18,7 +18,7 @@ from bench.data.types import SplitDataset
 from bench.errors import UsageError
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard, run_key
-from bench.runs.dataset import RunDatasets, fold_configs
+from bench.preparation.datasets import RunDatasets, fold_configs
 from bench.training.runner import run_experiment
 from bench.tuning.spaces import SearchSpace
 from bench.tuning.storage import describe_study

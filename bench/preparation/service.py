@@ -13,8 +13,8 @@ from pathlib import Path
 from bench import plugins
 from bench.config import RunConfig
 from bench.leaderboard.store import Leaderboard, check_storage_url, sqlite_file
-from bench.runs.dataset import RunDatasets
-from bench.runs.phases import PhaseTimes
+from bench.preparation.datasets import RunDatasets
+from bench.recording.phases import PhaseTimes
 
 
 @dataclass

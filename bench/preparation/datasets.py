@@ -9,7 +9,7 @@ from bench.data import limit_train, load_dataset
 from bench.data.folds import fold_of, fold_scheme
 from bench.data.types import SplitDataset
 from bench.errors import DataError
-from bench.runs.phases import PhaseTimes
+from bench.recording.phases import PhaseTimes
 
 # What a run does with each split, for the message that refuses one.
 SPLIT_PURPOSES = {"train": "train on", "validation": "choose the best epoch on", "test": "test on"}

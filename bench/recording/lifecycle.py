@@ -22,7 +22,7 @@ from bench.data.types import SplitDataset
 from bench.errors import Terminated
 from bench.leaderboard.records import RunMetrics, RunRecord
 from bench.leaderboard.store import Leaderboard
-from bench.runs.phases import PhaseTimes
+from bench.recording.phases import PhaseTimes
 
 SIGINT_REASON = "interrupted by the user (SIGINT)"
 SIGTERM_REASON = "terminated (SIGTERM)"

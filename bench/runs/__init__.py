@@ -1,1 +1,0 @@
-"""What every run shares, trained or fitted: its leaderboard lifecycle, phase timings, latency and scores."""
