@@ -27,9 +27,6 @@ from bench.settings import (
     setting,
 )
 
-# Data fields of the fold scheme: described by the dataset fingerprint, not the config hash.
-_FOLD_FIELDS = frozenset({"folds", "fold", "folds_test"})
-
 # The fields the weights identity is computed from.
 _WEIGHT_FIELDS = ("encoder", "encoder_path", "random_init")
 
@@ -386,7 +383,12 @@ class RunConfig:
         values = asdict(self)
         head_params = self.canonical_head_params() if resolve_defaults else self.head_params
         values["head_params"] = [list(pair) for pair in head_params]
-        values["data"] = {key: value for key, value in values["data"].items() if key not in _FOLD_FIELDS}
+        values["data"] = {
+            key: value
+            for key, value in values["data"].items()
+            if key not in DATA_NOT_IN_HASH
+            and not (key in DATA_OMITTED_AT_DEFAULT and value == DATA_OMITTED_AT_DEFAULT[key])
+        }
         return {
             key: values[key]
             for key in sorted(values)
@@ -504,6 +506,13 @@ SETTINGS: dict[str, Setting] = {field.name: declaration(field) for field in fiel
 # Fields left out of the run identity (and the config hash). A field without a declaration (which
 # tests/test_settings.py refuses) counts as part of the identity.
 NOT_IN_HASH = frozenset(name for name, declared in SETTINGS.items() if declared is not None and not declared.identity)
+# The data options' declarations (:class:`bench.data.types.DataOptions`), and those outside the run's identity
+# (the fold scheme: the folds of one configuration share its hash, the dataset fingerprint names the fold).
+DATA_SETTINGS: dict[str, Setting] = {field.name: declaration(field) for field in fields(DataOptions)}  # type: ignore[misc]
+DATA_NOT_IN_HASH = frozenset(name for name, declared in DATA_SETTINGS.items() if not declared.identity)
+DATA_OMITTED_AT_DEFAULT: dict[str, Any] = {
+    field.name: field.default for field in fields(DataOptions) if not DATA_SETTINGS[field.name].identity_at_default
+}
 # Fields left out of the identity while they hold their default (``identity_at_default=False``), with that default.
 OMITTED_AT_DEFAULT: dict[str, Any] = {
     field.name: field.default

@@ -25,7 +25,6 @@ TRAIN = "Training"
 SPEED = "Speed"
 TRACKING = "Experiment tracking"
 STORAGE = "Results and storage"
-INTERNAL = ""
 
 METADATA_KEY = "setting"
 

@@ -12,7 +12,8 @@ import typer
 
 from bench.cli import options as opt
 from bench.cli.app import app
-from bench.config import NOT_IN_HASH, SETTINGS, RunConfig, validate
+from bench.config import DATA_SETTINGS, NOT_IN_HASH, SETTINGS, RunConfig, validate
+from bench.data.types import DataOptions
 from bench.errors import UsageError
 from bench.tuning.grid import GRID_FIELDS
 from bench.tuning.spaces import RUN_PARAMS, standard_space
@@ -44,6 +45,42 @@ def test_every_declared_flag_is_an_option_of_the_training_commands(command: str)
         assert {"--encoders", "--heads", "--seeds", "--encoder-path"} <= flags
 
 
+def data_flags(*, folds: bool = True, source: bool = True) -> set[str]:
+    return {
+        flag
+        for name, setting in DATA_SETTINGS.items()
+        if (folds or name not in ("folds", "folds_test")) and (source or name != "source")
+        for flag in setting.flags
+    }
+
+
+def test_every_data_option_is_declared_and_an_option_of_the_commands_reading_data():
+    assert set(DATA_SETTINGS) == {field.name for field in fields(DataOptions)}
+    assert [name for name, setting in DATA_SETTINGS.items() if not setting.flags] == ["fold"]  # set by the commands
+    for command in ("run", "grid", "tune"):
+        assert data_flags() <= command_flags(command), command
+    assert data_flags(folds=False) <= command_flags("baseline")
+    inspect = typer.main.get_group(app).get_command(None, "data").get_command(None, "inspect")  # type: ignore[union-attr]
+    assert data_flags(folds=False, source=False) <= {flag for param in inspect.params for flag in param.opts}
+
+
+def test_data_options_convert_the_declared_options():
+    values = {"data": "kote:/data", "text": "dialogue", "labels": "minor", "label_map": Path("map.yaml")}
+    options = opt.data_options({**values, "folds": 5, "dedupe": True, "unrelated": 1})
+    assert options == DataOptions(
+        source="kote:/data", text_field="dialogue", label_scheme="minor", label_map="map.yaml", folds=5, dedupe=True
+    )
+    assert opt.data_options({}) == DataOptions()
+
+
+def test_the_fold_scheme_is_outside_the_run_identity_by_its_declaration():
+    base = RunConfig(lr=1e-3, batch_size=8)
+    folded = base.with_updates(data=DataOptions(folds=5, fold=2, folds_test=True))
+    assert folded.config_hash() == base.config_hash()
+    assert base.with_updates(data=DataOptions(split_seed=7)).config_hash() != base.config_hash()
+    assert {name for name, setting in DATA_SETTINGS.items() if not setting.identity} == {"folds", "fold", "folds_test"}
+
+
 def test_identity_grid_lists_and_tune_ranges_follow_the_declarations():
     assert NOT_IN_HASH == {name for name, setting in SETTINGS.items() if not setting.identity}  # type: ignore[union-attr]
     assert {"results_dir", "device", "threads", "token_cache"} <= NOT_IN_HASH
@@ -64,6 +101,17 @@ def test_a_setting_added_later_keeps_earlier_hashes_at_its_default(monkeypatch):
     assert "warmup_ratio" not in before.identity()
     assert "warmup_ratio" in RunConfig(encoder="scratch", warmup_ratio=0.2).identity()
     assert before.config_hash() != RunConfig(encoder="scratch", warmup_ratio=0.2).config_hash()
+
+
+def test_a_data_option_added_later_keeps_earlier_hashes_at_its_default(monkeypatch):
+    import bench.config
+
+    before = RunConfig(encoder="scratch")
+    monkeypatch.setattr(bench.config, "DATA_OMITTED_AT_DEFAULT", {"dedupe": False})
+    assert "dedupe" not in before.identity()["data"]
+    deduped = RunConfig(encoder="scratch", data=DataOptions(dedupe=True))
+    assert deduped.identity()["data"]["dedupe"] is True
+    assert before.config_hash() != deduped.config_hash()
 
 
 @pytest.mark.parametrize(

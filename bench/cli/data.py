@@ -12,7 +12,7 @@ from rich.text import Text
 
 from bench.cli import options as opt
 from bench.cli.app import add_row, app, console
-from bench.config import SETTINGS
+from bench.config import DATA_SETTINGS, SETTINGS
 from bench.data import SplitDataset, inspect_dataset, load_dataset
 from bench.data.split import SPLITS
 from bench.errors import UsageError
@@ -26,13 +26,7 @@ D = opt.DEFAULTS
 data_app = typer.Typer(help="Look at data sources before training on them.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-Source = Annotated[
-    str,
-    typer.Argument(
-        help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR, "
-        "file:PATH."
-    ),
-]
+Source = Annotated[str, typer.Argument(help=DATA_SETTINGS["source"].help)]
 # The same --encoder and --max-len as a run's (bench.config declares them): the encoder whose tokenizer
 # counts the tokens (only characters are counted without one), and the token budget of a text.
 InspectEncoder = Annotated[
@@ -48,32 +42,22 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object inst
 
 
 @data_app.command("inspect")
+@opt.with_options(opt.data_options_of([name for name in opt.DATA_FIELDS if name != "source"]))
 def inspect(
     source: Source = D.data.source,
     encoder: InspectEncoder = None,
     encoder_path: opt.EncoderPath = None,
     max_len: InspectMaxLen = D.max_len,
     as_json: AsJson = False,
-    text: opt.TextField = D.data.text_field,
-    labels: opt.Labels = D.data.label_scheme,
-    label_map: opt.LabelMap = None,
-    text_col: opt.TextCol = None,
-    label_col: opt.LabelCol = None,
-    no_header: opt.NoHeader = False,
-    task: opt.Task = D.data.task,
-    label_sep: opt.LabelSep = D.data.label_sep,
-    sheet: opt.Sheet = None,
-    dedupe: opt.Dedupe = False,
-    drop_unknown: opt.DropUnknown = False,
-    split_seed: opt.SplitSeed = D.data.split_seed,
     plugin: opt.Plugins = None,
+    **options: Any,
 ) -> None:
     """Load SOURCE as a run would and show rows and labels per split, dropped rows and text lengths."""
     problem = SETTINGS["max_len"].problem(max_len)  # type: ignore[union-attr]
     if problem is not None:
         raise UsageError(problem)
-    options = opt.data_options({**locals(), "data": source})
-    dataset = load_dataset(options)
+    data_options = opt.data_options({**options, "data": source})
+    dataset = load_dataset(data_options)
     tokenizer = _tokenizer(encoder, encoder_path, dataset) if encoder or encoder_path else None
     summary = inspect_dataset(dataset, tokenizer, max_len)
     if as_json:

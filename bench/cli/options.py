@@ -1,7 +1,7 @@
 """Command-line options shared by the commands and their conversion to a RunConfig.
 
-The options of the run settings are derived from their declarations (:mod:`bench.settings`);
-the data, storage and worker options are declared here, once each.
+The options of the run settings and of the data options are derived from their declarations
+(:mod:`bench.settings`); the storage and worker options are declared here, once each.
 
 This module stays light (no torch, no model registries): commands that train nothing import it too.
 """
@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar, get_args, get_type_hints
 import typer
 
 from bench import plugins
-from bench.config import SETTINGS, RunConfig, json_or_text, sort_params, split_pairs
+from bench.config import DATA_SETTINGS, SETTINGS, RunConfig, json_or_text, sort_params, split_pairs
 from bench.data.types import DataOptions
 from bench.errors import ResultsError, UsageError
 from bench.leaderboard.store import (
@@ -29,20 +29,19 @@ from bench.leaderboard.store import (
     database_path,
     sqlite_url,
 )
-from bench.settings import DATA, MODEL, STORAGE
+from bench.settings import MODEL, STORAGE, Setting
 
 PARALLEL = "Workers"
 # ``--head-param`` accepts head.NAME, the spelling used wherever head parameters are shown.
 HEAD_PREFIX = "head."
 
 
-def _cli_type(name: str) -> Any:
-    """The type of setting ``name``'s option: its declared ``cli_type``, else the field's
+def _cli_type(owner: type, declared: Setting, name: str) -> Any:
+    """The type of a setting's option: its declared ``cli_type``, else the type of ``owner``'s field ``name``
     (``X | None`` → ``Optional[X]``)."""
-    declared = SETTINGS[name]
-    if declared is not None and declared.cli_type is not None:
+    if declared.cli_type is not None:
         return declared.cli_type
-    kind = get_type_hints(RunConfig)[name]
+    kind = get_type_hints(owner)[name]
     args = [arg for arg in get_args(kind) if arg is not type(None)]
     return args[0] | None if len(args) == 1 and len(get_args(kind)) == 2 else kind
 
@@ -66,7 +65,19 @@ def setting_option(name: str, *, listed: bool = False) -> Any:
                 rich_help_panel=GRID_PANEL,
             ),
         ]
-    return Annotated[_cli_type(name), typer.Option(*declared.flags, help=declared.help, rich_help_panel=declared.panel)]
+    return _declared_option(RunConfig, declared, name)
+
+
+def _declared_option(owner: type, declared: Setting, name: str) -> Any:
+    kind = _cli_type(owner, declared, name)
+    return Annotated[kind, typer.Option(*declared.flags, help=declared.help, rich_help_panel=declared.panel)]
+
+
+def data_option(name: str) -> Any:
+    """The ``Annotated`` type of data option ``name`` (a :class:`DataOptions` field)."""
+    declared = DATA_SETTINGS[name]
+    assert declared.flags, f"DataOptions.{name} has no command-line flag"
+    return _declared_option(DataOptions, declared, name)
 
 
 def setting_default(name: str) -> Any:
@@ -74,87 +85,16 @@ def setting_default(name: str) -> Any:
     default = DEFAULTS.__dict__[name]
     if default == () or default is None:
         return None
-    return Path(default) if _cli_type(name) is Path else default
+    return Path(default) if _cli_type(RunConfig, SETTINGS[name], name) is Path else default  # type: ignore[arg-type]
 
 
 GRID_PANEL = "Grid"
-Encoder = setting_option("encoder")
-Head = setting_option("head")
 EncoderPath = setting_option("encoder_path")
-Device = setting_option("device")
 TrustRemoteCode = setting_option("trust_remote_code")
+Device = setting_option("device")
 PerLabelThreshold = setting_option("per_label_threshold")
 TrainLimit = setting_option("train_limit")
 Results = setting_option("results_dir")
-Data = Annotated[
-    str,
-    typer.Option(
-        "--data",
-        help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR.",
-        rich_help_panel=DATA,
-    ),
-]
-TextCol = Annotated[
-    str | None, typer.Option("--text-col", help="Text column (auto-detected if omitted).", rich_help_panel=DATA)
-]
-LabelCol = Annotated[
-    str | None, typer.Option("--label-col", help="Label column (auto-detected if omitted).", rich_help_panel=DATA)
-]
-Task = Annotated[
-    str,
-    typer.Option(
-        "--task",
-        help="single, multilabel (a label cell lists labels) or auto (multilabel for kote: and for label lists).",
-        rich_help_panel=DATA,
-    ),
-]
-LabelSep = Annotated[
-    str, typer.Option("--label-sep", help="Separator of the labels in a multi-label cell.", rich_help_panel=DATA)
-]
-NoHeader = Annotated[
-    bool,
-    typer.Option(
-        "--no-header",
-        help="The file has no header row: --text-col/--label-col are column numbers from 1.",
-        rich_help_panel=DATA,
-    ),
-]
-Sheet = Annotated[str | None, typer.Option("--sheet", help="Sheet of a multi-sheet xlsx file.", rich_help_panel=DATA)]
-TextField = Annotated[
-    str,
-    typer.Option(
-        "--text", "--text-field", help="AI Hub text: first-human, all-human or dialogue.", rich_help_panel=DATA
-    ),
-]
-Labels = Annotated[str, typer.Option("--labels", help="AI Hub labels: major6, merged5 or minor.", rich_help_panel=DATA)]
-LabelMap = Annotated[
-    Path | None,
-    typer.Option("--label-map", help="YAML/JSON file: source label → target label (null drops).", rich_help_panel=DATA),
-]
-SplitSeed = Annotated[
-    int, typer.Option("--split-seed", help="Seed of the train/validation/test split.", rich_help_panel=DATA)
-]
-Dedupe = Annotated[bool, typer.Option("--dedupe", help="Remove duplicate texts from train.", rich_help_panel=DATA)]
-DropUnknown = Annotated[
-    bool, typer.Option("--drop-unknown", help="Drop (and count) labels outside the scheme.", rich_help_panel=DATA)
-]
-Folds = Annotated[
-    int | None,
-    typer.Option(
-        "--folds",
-        help="k-fold cross-validation: train each configuration on K stratified folds (one leaderboard row each; "
-        "validation rotates, the test split stays fixed).",
-        rich_help_panel=DATA,
-    ),
-]
-FoldsTest = Annotated[
-    bool,
-    typer.Option(
-        "--folds-test",
-        help="With --folds: rotate the test split over the K folds instead (validation 10 % of the rest).",
-        rich_help_panel=DATA,
-    ),
-]
 HeadParam = Annotated[
     list[str] | None,
     typer.Option("--head-param", help="KEY=VALUE head hyperparameter (repeatable).", rich_help_panel=MODEL),
@@ -257,25 +197,22 @@ def _options(*specs: tuple[str, Any, Any]) -> tuple[inspect.Parameter, ...]:
     )
 
 
+# The data options of a command that reads data; the cross-validation ones (``run``, ``grid``, ``tune``) apart.
+FOLD_FIELDS = ("folds", "folds_test")
+DATA_FIELDS = tuple(name for name, declared in DATA_SETTINGS.items() if declared.flags and name not in FOLD_FIELDS)
+
+
+def data_options_of(names: Sequence[str]) -> tuple[inspect.Parameter, ...]:
+    """The options of the data fields ``names``, with the fields' defaults."""
+    defaults = DataOptions()
+    return _options(
+        *((DATA_SETTINGS[name].option or name, data_option(name), getattr(defaults, name)) for name in names)
+    )
+
+
 # Option groups shared by commands; see :func:`with_options`.
-DATA_OPTIONS = _options(
-    ("data", Data, D.data.source),
-    ("text_col", TextCol, None),
-    ("label_col", LabelCol, None),
-    ("no_header", NoHeader, False),
-    ("sheet", Sheet, None),
-    ("task", Task, D.data.task),
-    ("label_sep", LabelSep, D.data.label_sep),
-    ("text", TextField, D.data.text_field),
-    ("labels", Labels, D.data.label_scheme),
-    ("label_map", LabelMap, None),
-    ("split_seed", SplitSeed, D.data.split_seed),
-    ("dedupe", Dedupe, False),
-    ("drop_unknown", DropUnknown, False),
-    ("train_limit", TrainLimit, None),
-)
-# Cross-validation (``run``, ``grid``, ``tune``).
-FOLD_OPTIONS = _options(("folds", Folds, None), ("folds_test", FoldsTest, False))
+DATA_OPTIONS = data_options_of(DATA_FIELDS) + _options(("train_limit", TrainLimit, None))
+FOLD_OPTIONS = data_options_of(FOLD_FIELDS)
 RESULTS_OPTIONS = _options(("results", Results, DEFAULT_RESULTS), ("storage", Storage, None))
 THREAD_OPTIONS = _options(("threads", setting_option("threads"), None))
 PLUGIN_OPTIONS = _options(("plugin", Plugins, None))
@@ -371,25 +308,14 @@ def split_list(text: str, option: str) -> list[str]:
 
 
 def data_options(values: dict[str, Any]) -> DataOptions:
-    """The data options of a command's keyword arguments (the names of the options above)."""
-    label_map = values["label_map"]
-    return DataOptions(
-        source=values["data"],
-        text_col=values["text_col"],
-        label_col=values["label_col"],
-        no_header=values.get("no_header", False),
-        sheet=values["sheet"],
-        task=values.get("task", DataOptions.task),
-        label_sep=values.get("label_sep", DataOptions.label_sep),
-        text_field=values["text"],
-        label_scheme=values["labels"],
-        label_map=str(label_map) if label_map else None,
-        split_seed=values["split_seed"],
-        dedupe=values["dedupe"],
-        drop_unknown=values["drop_unknown"],
-        folds=values.get("folds"),
-        folds_test=values.get("folds_test", False),
-    )
+    """The data options of a command's keyword arguments (the options above); a field without an option
+    there keeps its default."""
+    given: dict[str, Any] = {}
+    for name, declared in DATA_SETTINGS.items():
+        key = declared.option or name
+        if declared.flags and key in values and values[key] is not None:
+            given[name] = declared.convert(values[key]) if declared.convert else values[key]
+    return DataOptions(**given)
 
 
 def run_config(values: dict[str, Any]) -> RunConfig:

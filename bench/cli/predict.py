@@ -37,6 +37,8 @@ InputOption = Annotated[
         "--input", "-i", help="File of texts: one per line, or a csv/tsv/jsonl/xlsx table with a text column."
     ),
 ]
+# The same --text-col as a data source's: the column of --input that holds the texts.
+InputTextColumn = opt.data_option("text_col")
 _SHOWN_ALTERNATIVES = 2
 
 
@@ -46,7 +48,7 @@ def predict_command(
     run: RunOption = None,
     model: ModelOption = None,
     input_file: InputOption = None,
-    text_col: opt.TextCol = None,
+    text_col: InputTextColumn = None,
     results: Results = DEFAULT_RESULTS,
     storage: Storage = None,
     as_json: Annotated[

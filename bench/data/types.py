@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench.settings import DATA
+from bench.settings import setting as declared_setting
+
+# A data option's declaration (:mod:`bench.settings`): its command-line option is derived from it.
+setting = partial(declared_setting, panel=DATA)
+
+
+def path_text(value: Any) -> str | None:
+    """A path option's value as the text a field holds (``None`` when not given)."""
+    return str(value) if value else None
+
 
 SINGLE = "single"
 MULTILABEL = "multilabel"
@@ -12,7 +27,7 @@ LABEL_JOIN = ","  # joins a multi-label example's labels into ``Example.label``
 
 @dataclass(frozen=True)
 class DataOptions:
-    """How to read a data source (``--data`` and its options).
+    """How to read a data source (``--data`` and its options; each field declares its option).
 
     ``source`` is ``sample``, a file path, or ``KIND:PATH`` with KIND one of
     ``aihub``, ``single-turn``, ``multi-turn``, ``file``. With ``no_header`` the
@@ -26,22 +41,57 @@ class DataOptions:
     the rest). Folds depend only on the data and ``split_seed``.
     """
 
-    source: str = "sample"
-    text_col: str | None = None
-    label_col: str | None = None
-    no_header: bool = False
-    task: str = "auto"
-    label_sep: str = ","
-    sheet: str | None = None
-    text_field: str = "all-human"
-    label_scheme: str = "major6"
-    label_map: str | None = None
-    split_seed: int = 42
-    dedupe: bool = False
-    drop_unknown: bool = False
-    folds: int | None = None
-    fold: int | None = None
-    folds_test: bool = False
+    source: str = setting(
+        "sample",
+        "--data",
+        option="data",
+        help="sample, a .csv/.tsv/.jsonl/.xlsx file, or aihub:PATH, single-turn:FILE, multi-turn:FILE, kote:DIR, "
+        "file:PATH.",
+    )
+    text_col: str | None = setting(None, "--text-col", help="Text column (auto-detected if omitted).")
+    label_col: str | None = setting(None, "--label-col", help="Label column (auto-detected if omitted).")
+    no_header: bool = setting(
+        False, "--no-header", help="The file has no header row: --text-col/--label-col are column numbers from 1."
+    )
+    task: str = setting(
+        "auto",
+        "--task",
+        help="single, multilabel (a label cell lists labels) or auto (multilabel for kote: and for label lists).",
+    )
+    label_sep: str = setting(",", "--label-sep", help="Separator of the labels in a multi-label cell.")
+    sheet: str | None = setting(None, "--sheet", help="Sheet of a multi-sheet xlsx file.")
+    text_field: str = setting(
+        "all-human", "--text", "--text-field", option="text", help="AI Hub text: first-human, all-human or dialogue."
+    )
+    label_scheme: str = setting("major6", "--labels", option="labels", help="AI Hub labels: major6, merged5 or minor.")
+    label_map: str | None = setting(
+        None,
+        "--label-map",
+        cli_type=Path | None,
+        convert=path_text,
+        help="YAML/JSON file: source label → target label (null drops).",
+    )
+    split_seed: int = setting(42, "--split-seed", help="Seed of the train/validation/test split.")
+    dedupe: bool = setting(False, "--dedupe", help="Remove duplicate texts from train.")
+    drop_unknown: bool = setting(False, "--drop-unknown", help="Drop (and count) labels outside the scheme.")
+    # The fold scheme is not part of a run's hash: the folds of one configuration share it, and the dataset
+    # fingerprint names the fold.
+    folds: int | None = setting(
+        None,
+        "--folds",
+        identity=False,
+        help="k-fold cross-validation: train each configuration on K stratified folds (one leaderboard row each; "
+        "validation rotates, the test split stays fixed).",
+    )
+    fold: int | None = setting(
+        None, identity=False, help="The fold to load (1 to folds); bench run, grid and tune span them all."
+    )
+    folds_test: bool = setting(
+        False,
+        "--folds-test",
+        identity=False,
+        help="With --folds: rotate the test split over the K folds instead (validation 10 % of the rest).",
+    )
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -46,6 +48,8 @@ PR_SET_PDEATHSIG = 1
 CPU_RUN_THREADS = 4
 # How often a task checks whether its worker process has ended (and whether it was cancelled).
 TASK_POLL_S = 0.5
+# How often the driver looks for a Ctrl-C while it waits between polls of the tasks.
+CTRL_C_POLL_S = 0.1
 # Seconds to wait for the cluster's address to take a TCP connection.
 REACH_TIMEOUT_S = 5.0
 # How often Ray starts a task again whose worker process or Ray worker died.
@@ -263,20 +267,44 @@ def run_ray_workers(
     refs = [remote.remote(tuple(args), str(PACKAGE_ROOT), os.getcwd()) for args in commands]
     results: dict[int, TaskResult] = {}
     try:
-        while True:
-            for index, ref in enumerate(refs):
-                if index not in results and ray.wait([ref], timeout=0)[0]:
-                    results[index] = _result(ray, ref)
-            on_poll([results[index].code if index in results else None for index in range(len(refs))])
-            if len(results) == len(refs):
-                return [results[index] for index in range(len(refs))]
-            time.sleep(interval)
+        with ctrl_c_flag() as interrupted:
+            while not interrupted():
+                for index, ref in enumerate(refs):
+                    if index not in results and ray.wait([ref], timeout=0)[0]:
+                        results[index] = _result(ray, ref)
+                on_poll([results[index].code if index in results else None for index in range(len(refs))])
+                if len(results) == len(refs):
+                    return [results[index] for index in range(len(refs))]
+                deadline = time.monotonic() + interval
+                while not interrupted() and time.monotonic() < deadline:
+                    time.sleep(min(CTRL_C_POLL_S, interval))
+        raise KeyboardInterrupt
     except KeyboardInterrupt:
         for index, ref in enumerate(refs):
             if index not in results:
                 ray.cancel(ref)
         ray.wait(refs, num_returns=len(refs), timeout=60)
         raise
+
+
+@contextmanager
+def ctrl_c_flag() -> Iterator[Callable[[], bool]]:
+    """While inside, Ctrl-C (SIGINT) sets a flag instead of raising :class:`KeyboardInterrupt` where it lands;
+    yields the function that tells whether it came.
+
+    Ray's calls check for signals themselves and turn a ``KeyboardInterrupt`` raised there into a status
+    the driver never sees (``check_signals`` in Ray's ``_raylet``), so a Ctrl-C arriving during ``ray.wait``
+    was lost and the grid ran on. Outside the main thread (where no signal handler can be set) it never comes.
+    """
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _result(ray: ModuleType, ref: Any) -> TaskResult:
