@@ -88,12 +88,13 @@ def test_typed_text_always_loads_and_no_row_is_lost(texts: list[str], suffix: st
 
 # ------------------------------------------------------------------------------------- label maps
 
-# Single labels: no missing-value marker, and no label separator (a cell holding one is a label list, multi-label
-# data by the loader's rule; a cell of separators alone is refused as "no label").
+# Single labels: no missing-value marker, nothing blank (a cell of whitespace and invisible characters, e.g. a
+# soft hyphen alone, is refused as "no label", as a blank text is an empty one), and no label separator (a cell
+# holding one is a label list, multi-label data by the loader's rule; a cell of separators alone is "no label").
 LABEL = (
     st.text(PRINTABLE, min_size=1, max_size=12)
     .map(str.strip)
-    .filter(lambda label: label and label.lower() not in MISSING_VALUE_MARKERS and "," not in label)
+    .filter(lambda label: not is_blank(label) and label.lower() not in MISSING_VALUE_MARKERS and "," not in label)
 )
 
 

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -26,7 +27,15 @@ from bench.errors import UsageError
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
 from bench.tuning import coordination
-from bench.tuning.ray_cluster import CPU_RUN_THREADS, NodeResources, RayClusterError, plan_tasks
+from bench.tuning.ray_cluster import (
+    CPU_RUN_THREADS,
+    NodeResources,
+    RayClusterError,
+    RayPlan,
+    TaskResult,
+    plan_tasks,
+    run_ray_workers,
+)
 from tests.conftest import ROOT, run_cli, tiny_config_args
 from tests.postgres_server import free_port, postgres_url  # noqa: F401 - the fixture
 
@@ -115,6 +124,49 @@ def test_an_address_where_no_cluster_answers_is_a_one_line_error_at_once(capsys,
     assert time.monotonic() - started < 30
     code, _, err = run_cli([*base, "--ray", "headnode"], capsys)
     assert code == 2 and "expected auto, HOST:PORT or ray://HOST:PORT" in err
+
+
+class SignalSwallowingRay:
+    """Ray's API as the driver uses it, with Ray's habit of checking signals inside its calls: a Ctrl-C that
+    arrives during ``wait`` is caught there (Ray turns it into a status) and never reaches the caller."""
+
+    exceptions = SimpleNamespace(RayError=RuntimeError)
+
+    def __init__(self, polls_until_done: int) -> None:
+        self.polls_left = polls_until_done
+        self.cancelled: list[int] = []
+
+    def remote(self, function):
+        return SimpleNamespace(options=lambda **_: SimpleNamespace(remote=lambda *args: len(self.cancelled)))
+
+    def wait(self, refs, timeout=None, num_returns=1):
+        if num_returns > 1:
+            return refs, []
+        self.polls_left -= 1
+        if self.polls_left == 3:  # Ctrl-C lands inside this call
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+            except KeyboardInterrupt:
+                pass
+        return (refs, []) if self.polls_left <= 0 else ([], refs)
+
+    def get(self, ref):
+        return TaskResult(0)
+
+    def cancel(self, ref):
+        self.cancelled.append(ref)
+
+
+def test_ctrl_c_during_a_ray_call_still_stops_the_driver():
+    """The driver sees a Ctrl-C that arrives inside one of Ray's calls: it cancels the tasks and re-raises it."""
+    ray = SignalSwallowingRay(polls_until_done=50)
+    plan = RayPlan(tasks=1, threads=1, gpus_per_run=0.0)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        run_ray_workers(ray, plan, [["grid"]], interval=0.01)  # type: ignore[arg-type]
+    assert ray.cancelled and ray.polls_left > 0, "the tasks were cancelled before they ended"
+    assert signal.getsignal(signal.SIGINT) is handler, "Ctrl-C is handled as before afterwards"
 
 
 def test_the_plan_fills_the_cluster_one_gpu_or_a_few_threads_per_run():
