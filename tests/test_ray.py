@@ -7,6 +7,7 @@ only. Without ray or PostgreSQL installed the cluster tests are skipped with the
 
 from __future__ import annotations
 
+import _thread
 import os
 import shutil
 import signal
@@ -18,7 +19,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -27,15 +27,7 @@ from bench.errors import UsageError
 from bench.leaderboard.records import RunRecord
 from bench.leaderboard.store import Leaderboard
 from bench.tuning import coordination
-from bench.tuning.ray_cluster import (
-    CPU_RUN_THREADS,
-    NodeResources,
-    RayClusterError,
-    RayPlan,
-    TaskResult,
-    plan_tasks,
-    run_ray_workers,
-)
+from bench.tuning.ray_cluster import CPU_RUN_THREADS, NodeResources, RayClusterError, ctrl_c_raises, plan_tasks
 from tests.conftest import ROOT, run_cli, tiny_config_args
 from tests.postgres_server import free_port, postgres_url  # noqa: F401 - the fixture
 
@@ -73,10 +65,15 @@ def pythonpath_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
+# The driver takes Ctrl-C as when started from a terminal, also where the tests run in the background (a
+# background job ignores SIGINT, and a child inherits that).
+AS_FROM_A_TERMINAL = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+
+
 def start_driver(args: list[str]) -> subprocess.Popen[str]:
     """``bench ARGS`` in a fresh interpreter (the driver), its output collected."""
     return subprocess.Popen(
-        [sys.executable, "-c", "from bench.cli import main; main()", *args],
+        [sys.executable, "-c", AS_FROM_A_TERMINAL + "from bench.cli import main; main()", *args],
         env=pythonpath_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -126,47 +123,30 @@ def test_an_address_where_no_cluster_answers_is_a_one_line_error_at_once(capsys,
     assert code == 2 and "expected auto, HOST:PORT or ray://HOST:PORT" in err
 
 
-class SignalSwallowingRay:
-    """Ray's API as the driver uses it, with Ray's habit of checking signals inside its calls: a Ctrl-C that
-    arrives during ``wait`` is caught there (Ray turns it into a status) and never reaches the caller."""
-
-    exceptions = SimpleNamespace(RayError=RuntimeError)
-
-    def __init__(self, polls_until_done: int) -> None:
-        self.polls_left = polls_until_done
-        self.cancelled: list[int] = []
-
-    def remote(self, function):
-        return SimpleNamespace(options=lambda **_: SimpleNamespace(remote=lambda *args: len(self.cancelled)))
-
-    def wait(self, refs, timeout=None, num_returns=1):
-        if num_returns > 1:
-            return refs, []
-        self.polls_left -= 1
-        if self.polls_left == 3:  # Ctrl-C lands inside this call
-            try:
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.05)
-            except KeyboardInterrupt:
-                pass
-        return (refs, []) if self.polls_left <= 0 else ([], refs)
-
-    def get(self, ref):
-        return TaskResult(0)
-
-    def cancel(self, ref):
-        self.cancelled.append(ref)
+def test_a_cancelled_task_is_interrupted_even_where_ctrl_c_is_ignored():
+    """Ray cancels a running task with ``_thread.interrupt_main()``, which Python drops while SIGINT is ignored
+    (every process of a node started in the background): the task's wait takes it all the same."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _thread.interrupt_main()
+        time.sleep(0.01)  # dropped: nothing is raised
+        with pytest.raises(KeyboardInterrupt), ctrl_c_raises():
+            _thread.interrupt_main()
+            time.sleep(0.01)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
-def test_ctrl_c_during_a_ray_call_still_stops_the_driver():
-    """The driver sees a Ctrl-C that arrives inside one of Ray's calls: it cancels the tasks and re-raises it."""
-    ray = SignalSwallowingRay(polls_until_done=50)
-    plan = RayPlan(tasks=1, threads=1, gpus_per_run=0.0)
-    handler = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt):
-        run_ray_workers(ray, plan, [["grid"]], interval=0.01)  # type: ignore[arg-type]
-    assert ray.cancelled and ray.polls_left > 0, "the tasks were cancelled before they ended"
-    assert signal.getsignal(signal.SIGINT) is handler, "Ctrl-C is handled as before afterwards"
+def test_a_task_s_worker_process_takes_ctrl_c_where_its_node_ignores_it():
+    check = (
+        "import signal; from bench.tuning.ray_cluster import settle_task_worker; settle_task_worker(); "
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", check], env=pythonpath_env(), capture_output=True, text=True, preexec_fn=ignore_ctrl_c
+    )
+    assert shown.stdout.strip() == "True", shown.stderr
 
 
 def test_the_plan_fills_the_cluster_one_gpu_or_a_few_threads_per_run():
@@ -238,6 +218,10 @@ def end_processes(pids: list[int]) -> None:
             time.sleep(0.2)
 
 
+def ignore_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
     """A Ray head with 2 CPUs started for this module; yields its address and ends its processes afterwards."""
@@ -253,9 +237,11 @@ def ray_address() -> Iterator[str]:
         f"--ray-client-server-port={free_port()}", f"--dashboard-port={free_port()}",
         f"--dashboard-agent-listen-port={free_port()}",
     ]  # fmt: skip
+    # Started as a node started in the background is (nohup ray start … &): its processes ignore SIGINT, so the
+    # Ctrl-C test shows that a cancelled task still stops its run there.
     head = subprocess.Popen(
         command, env=pythonpath_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=ignore_ctrl_c,
     )  # fmt: skip
     try:
         output = head.communicate(timeout=180)[0]

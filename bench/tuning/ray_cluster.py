@@ -48,8 +48,6 @@ PR_SET_PDEATHSIG = 1
 CPU_RUN_THREADS = 4
 # How often a task checks whether its worker process has ended (and whether it was cancelled).
 TASK_POLL_S = 0.5
-# How often the driver looks for a Ctrl-C while it waits between polls of the tasks.
-CTRL_C_POLL_S = 0.1
 # Seconds to wait for the cluster's address to take a TCP connection.
 REACH_TIMEOUT_S = 5.0
 # How often Ray starts a task again whose worker process or Ray worker died.
@@ -195,14 +193,17 @@ class TaskResult:
 def settle_task_worker() -> None:
     """Make the worker process of a Ray task behave as one started from a shell.
 
-    Signals are unblocked (a Ray worker blocks some, and a child inherits its mask),
-    so that Ctrl-C reaches the run; and on Linux the process is killed when the Ray
+    Signals are unblocked (a Ray worker blocks some, and a child inherits its mask) and
+    Ctrl-C raises :class:`KeyboardInterrupt` again (a node started in the background, as
+    ``nohup ray start … &`` does, ignores SIGINT, and its processes inherit that), so that
+    Ctrl-C reaches the run; and on Linux the process is killed when the Ray
     worker that started it dies (killed, out of memory, its node lost), so that no
     orphaned training holds the node while Ray retries the task. The retried worker
     finds the run's process gone and runs the point again (an orderly stop would
     record it as interrupted, which a grid leaves for its next run).
     """
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parent = os.environ.pop(PARENT_PID_ENV, "")
     if not parent or not sys.platform.startswith("linux"):
         return
@@ -231,8 +232,9 @@ def run_worker_task(args: Sequence[str], package_root: str, cwd: str) -> TaskRes
         try:
             # Polled rather than waited for: Ray cancels a task with _thread.interrupt_main(), a KeyboardInterrupt
             # that Python raises between bytecodes, never during a blocking wait.
-            while (code := process.poll()) is None:
-                time.sleep(TASK_POLL_S)
+            with ctrl_c_raises():
+                while (code := process.poll()) is None:
+                    time.sleep(TASK_POLL_S)
         except KeyboardInterrupt:
             process.send_signal(signal.SIGINT)
             process.wait()
@@ -242,6 +244,27 @@ def run_worker_task(args: Sequence[str], package_root: str, cwd: str) -> TaskRes
     if code < 0:
         raise WorkerKilled(f"the worker process was killed by signal {-code}:\n{output[-2000:]}")
     return TaskResult(code, output)
+
+
+@contextmanager
+def ctrl_c_raises() -> Iterator[None]:
+    """Inside, Ctrl-C raises :class:`KeyboardInterrupt` in this (main) thread even where SIGINT is ignored.
+
+    Ray cancels a running task with ``_thread.interrupt_main()``, which Python drops when SIGINT is
+    ignored, as it is in every process of a node started in the background (``nohup ray start … &``):
+    there a cancelled task would run to its end. Elsewhere than the main thread nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) not in (
+        signal.SIG_IGN,
+        signal.SIG_DFL,
+    ):
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run_ray_workers(
@@ -267,44 +290,20 @@ def run_ray_workers(
     refs = [remote.remote(tuple(args), str(PACKAGE_ROOT), os.getcwd()) for args in commands]
     results: dict[int, TaskResult] = {}
     try:
-        with ctrl_c_flag() as interrupted:
-            while not interrupted():
-                for index, ref in enumerate(refs):
-                    if index not in results and ray.wait([ref], timeout=0)[0]:
-                        results[index] = _result(ray, ref)
-                on_poll([results[index].code if index in results else None for index in range(len(refs))])
-                if len(results) == len(refs):
-                    return [results[index] for index in range(len(refs))]
-                deadline = time.monotonic() + interval
-                while not interrupted() and time.monotonic() < deadline:
-                    time.sleep(min(CTRL_C_POLL_S, interval))
-        raise KeyboardInterrupt
+        while True:
+            for index, ref in enumerate(refs):
+                if index not in results and ray.wait([ref], timeout=0)[0]:
+                    results[index] = _result(ray, ref)
+            on_poll([results[index].code if index in results else None for index in range(len(refs))])
+            if len(results) == len(refs):
+                return [results[index] for index in range(len(refs))]
+            time.sleep(interval)
     except KeyboardInterrupt:
         for index, ref in enumerate(refs):
             if index not in results:
                 ray.cancel(ref)
         ray.wait(refs, num_returns=len(refs), timeout=60)
         raise
-
-
-@contextmanager
-def ctrl_c_flag() -> Iterator[Callable[[], bool]]:
-    """While inside, Ctrl-C (SIGINT) sets a flag instead of raising :class:`KeyboardInterrupt` where it lands;
-    yields the function that tells whether it came.
-
-    Ray's calls check for signals themselves and turn a ``KeyboardInterrupt`` raised there into a status
-    the driver never sees (``check_signals`` in Ray's ``_raylet``), so a Ctrl-C arriving during ``ray.wait``
-    was lost and the grid ran on. Outside the main thread (where no signal handler can be set) it never comes.
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield lambda: bool(received)
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _result(ray: ModuleType, ref: Any) -> TaskResult:
