@@ -279,3 +279,14 @@ def test_the_example_grid_file_is_valid(capsys, results_dir: Path):
     example = Path(__file__).resolve().parents[1] / "examples" / "grid.toml"
     code, out, err = plan(capsys, "--config", str(example), "--results", str(results_dir))
     assert code == 0 and "to run" in out, err + out
+
+
+def test_run_hashes_stay_those_already_recorded():
+    """A refactor of the declarations keeps every recorded run's hash (the leaderboard finds its rows again).
+
+    The values were computed before the data options were declared (commit 805ddef)."""
+    data = DataOptions(source="x.csv", split_seed=7, dedupe=True, label_map="m.yaml")
+    assert RunConfig(lr=1e-3, batch_size=8).config_hash() == "bea817d50d603fd0"
+    assert RunConfig(lr=1e-3, batch_size=8, data=DataOptions(folds=5, fold=2)).config_hash() == "bea817d50d603fd0"
+    e5_bilstm = RunConfig(encoder="e5-small", head="bilstm", lr=1e-4, head_lr=1e-3, batch_size=16, data=data)
+    assert e5_bilstm.config_hash() == "f2f3572d47c5cb63"
