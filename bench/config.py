@@ -23,6 +23,7 @@ from bench.settings import (
     at_least,
     declaration,
     in_unit_interval,
+    path_text,
     positive,
     setting,
 )
@@ -39,8 +40,16 @@ _WEIGHT_FIELDS = ("encoder", "encoder_path", "random_init")
 _PRECISIONS = ("auto", "32", "bf16-mixed", "16-mixed")
 
 
-def _path_text(value: Any) -> str | None:
-    return str(value) if value else None
+def _in_identity(
+    values: dict[str, Any], left_out: frozenset[str], omitted_at_default: dict[str, Any]
+) -> dict[str, Any]:
+    """The entries of ``values`` that are part of a run's identity (those declared ``identity=False`` left out,
+    and those declared ``identity_at_default=False`` while they hold their default)."""
+    return {
+        key: value
+        for key, value in values.items()
+        if key not in left_out and not (key in omitted_at_default and value == omitted_at_default[key])
+    }
 
 
 def _pairs(values: list[str] | None) -> tuple[tuple[str, Any], ...]:
@@ -87,7 +96,7 @@ class RunConfig:
         panel=MODEL,
         identity=False,
         cli_type=Path | None,
-        convert=_path_text,
+        convert=path_text,
         help="Local HF-style folder instead of the hub.",
     )
     random_init: bool = setting(
@@ -324,7 +333,7 @@ class RunConfig:
         panel=TRACKING,
         identity=False,
         cli_type=Path | None,
-        convert=_path_text,
+        convert=path_text,
         help="Folder for TensorBoard/CSV/W&B files and the default MLflow store (default: <results>/trackers).",
     )
     mlflow_uri: str | None = setting(
@@ -383,17 +392,8 @@ class RunConfig:
         values = asdict(self)
         head_params = self.canonical_head_params() if resolve_defaults else self.head_params
         values["head_params"] = [list(pair) for pair in head_params]
-        values["data"] = {
-            key: value
-            for key, value in values["data"].items()
-            if key not in DATA_NOT_IN_HASH
-            and not (key in DATA_OMITTED_AT_DEFAULT and value == DATA_OMITTED_AT_DEFAULT[key])
-        }
-        return {
-            key: values[key]
-            for key in sorted(values)
-            if key not in NOT_IN_HASH and not (key in OMITTED_AT_DEFAULT and values[key] == OMITTED_AT_DEFAULT[key])
-        }
+        values["data"] = _in_identity(values["data"], DATA_NOT_IN_HASH, DATA_OMITTED_AT_DEFAULT)
+        return _in_identity(dict(sorted(values.items())), NOT_IN_HASH, OMITTED_AT_DEFAULT)
 
     def config_hash(self) -> str:
         """SHA-256 (hex, 16 chars) of :meth:`identity` in canonical JSON."""

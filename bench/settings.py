@@ -105,3 +105,8 @@ def positive(value: float) -> bool:
 def in_unit_interval(value: float) -> bool:
     """In ``[0, 1)``."""
     return 0 <= value < 1
+
+
+def path_text(value: Any) -> str | None:
+    """A conversion: a path option's value as the text a field holds (``None`` when not given)."""
+    return str(value) if value else None

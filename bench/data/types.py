@@ -5,18 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-from bench.settings import DATA
+from bench.settings import DATA, path_text
 from bench.settings import setting as declared_setting
 
 # A data option's declaration (:mod:`bench.settings`): its command-line option is derived from it.
 setting = partial(declared_setting, panel=DATA)
-
-
-def path_text(value: Any) -> str | None:
-    """A path option's value as the text a field holds (``None`` when not given)."""
-    return str(value) if value else None
 
 
 SINGLE = "single"
